@@ -1,0 +1,12 @@
+// What the factory hands to every store it builds: injected dependencies only.
+// No store reads env vars, files outside its own paths, or globals.
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { StoreDriver } from './store.js';
+
+export interface StoreContext {
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Resolves a top-level store by its config name (for ref_store). Throws if unknown. */
+  storeByName(name: string): StoreDriver;
+}

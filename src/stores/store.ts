@@ -1,0 +1,189 @@
+// The store driver interface every store implements, plus the helpers every
+// store gets for free. Drivers stream: a blob is never held whole in memory on
+// the way through (the memory store itself excepted).
+import { Readable } from 'node:stream';
+import type { Digest } from '../util/digest.js';
+import { isNotFound, invalidArgument, outOfRange } from '../util/errors.js';
+
+/** Bytes flowing into or out of a store. Chunks are Buffers of any size. */
+export type ByteStream = AsyncIterable<Buffer>;
+
+/** One entry as listed by a store that can enumerate itself (for ls, gc, verify). */
+export interface StoreEntry {
+  readonly key: Digest;
+  /** Bytes of the value as the layers above see it. */
+  readonly size: number;
+  /** Bytes it occupies in this store (after compression, for example). */
+  readonly storedSize?: number;
+  /** Last access, ms since the epoch. */
+  readonly lastAccessMs?: number;
+}
+
+/** Numbers a store reports about itself; wrappers report their own and list children. */
+export interface StoreStats {
+  readonly kind: string;
+  readonly bytes?: number;
+  readonly maxBytes?: number;
+  readonly count?: number;
+  readonly evictions?: number;
+  readonly [extra: string]: unknown;
+}
+
+export interface StoreDriver {
+  /** The config kind, e.g. "filesystem"; used in logs and error messages. */
+  readonly kind: string;
+
+  /**
+   * For each key, the size of the stored value, or undefined when absent.
+   * Answers for all keys at once so remote stores can batch. Never throws NOT_FOUND.
+   */
+  has(keys: readonly Digest[]): Promise<(number | undefined)[]>;
+
+  /**
+   * Stores exactly `size` bytes read from `source` under `key`. Atomic: if the
+   * source fails, ends early or runs long, nothing is committed and the error
+   * is rethrown. A value already present is replaced (AC) or kept (CAS, same bytes).
+   */
+  update(key: Digest, source: ByteStream, size: number): Promise<void>;
+
+  /**
+   * Resolves once the value is known to exist, to a stream of bytes
+   * [offset, offset + length) (length undefined: to the end). Rejects with
+   * NOT_FOUND when absent, OUT_OF_RANGE when offset is past the end. A stream
+   * that is abandoned (break / return()) releases what it holds.
+   */
+  getPart(key: Digest, offset: number, length?: number): Promise<ByteStream>;
+
+  /** Removes a value; resolves true if something was removed. */
+  remove?(key: Digest): Promise<boolean>;
+
+  /** Lists what the store holds (stores that can enumerate themselves). */
+  entries?(): AsyncIterable<StoreEntry>;
+
+  /** Numbers for stats/status. */
+  stats?(): StoreStats;
+
+  /** Inner stores, so callers can walk the tree (stats, start, close). */
+  children?(): readonly StoreDriver[];
+
+  /** Loads persistent state (filesystem scan, for example). Called once before use. */
+  start?(): Promise<void>;
+
+  /** Finishes in-flight work and releases resources. */
+  close?(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------
+// Helpers every store gets for free.
+
+/** Size of one key, or undefined when absent. */
+export async function hasOne(store: StoreDriver, key: Digest): Promise<number | undefined> {
+  const [size] = await store.has([key]);
+  return size;
+}
+
+/** A byte stream over one buffer, cut into chunks of at most `chunkSize`. */
+export async function* bufferStream(data: Uint8Array, chunkSize = 1 << 20): ByteStream {
+  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (buf.length === 0) return;
+  for (let off = 0; off < buf.length; off += chunkSize) {
+    yield buf.subarray(off, Math.min(buf.length, off + chunkSize));
+  }
+}
+
+/** Stores a whole buffer (small values: AC entries, batch RPCs, tests). */
+export function putBuffer(store: StoreDriver, key: Digest, data: Uint8Array): Promise<void> {
+  return store.update(key, bufferStream(data), data.byteLength);
+}
+
+/**
+ * Reads a whole value into memory. Only for values known to be small:
+ * `maxBytes` guards against a surprise (throws INVALID_ARGUMENT past it).
+ */
+export async function readBuffer(store: StoreDriver, key: Digest, maxBytes = 64 << 20): Promise<Buffer> {
+  const stream = await store.getPart(key, 0);
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.length;
+    if (total > maxBytes) {
+      throw invalidArgument(`value ${key.hash}/${key.sizeBytes} is larger than ${maxBytes} bytes; stream it instead`);
+    }
+    parts.push(chunk);
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+}
+
+/** Reads a whole value, or undefined when absent. */
+export async function readBufferIfPresent(
+  store: StoreDriver,
+  key: Digest,
+  maxBytes?: number,
+): Promise<Buffer | undefined> {
+  try {
+    return await readBuffer(store, key, maxBytes);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** A Node Readable over a store value (for piping to files and sockets). */
+export async function readableOf(store: StoreDriver, key: Digest, offset = 0, length?: number): Promise<Readable> {
+  return Readable.from(await store.getPart(key, offset, length), { objectMode: false });
+}
+
+/**
+ * Passes `source` through, failing if it yields more or fewer than `size`
+ * bytes. Stores wrap their input in this so a short or long stream can never
+ * be committed.
+ */
+export async function* exactSize(source: ByteStream, size: number, what: string): ByteStream {
+  let seen = 0;
+  for await (const chunk of source) {
+    seen += chunk.length;
+    if (seen > size) throw invalidArgument(`${what}: received more than the declared ${size} bytes`);
+    yield chunk;
+  }
+  if (seen !== size) throw invalidArgument(`${what}: received ${seen} bytes, declared ${size}`);
+}
+
+/** Walks a store tree depth-first (the root first). */
+export function* walkStores(root: StoreDriver): Generator<StoreDriver> {
+  yield root;
+  for (const child of root.children?.() ?? []) yield* walkStores(child);
+}
+
+/** Starts every store in a tree, children before parents. */
+export async function startTree(root: StoreDriver, started = new Set<StoreDriver>()): Promise<void> {
+  if (started.has(root)) return;
+  started.add(root);
+  for (const child of root.children?.() ?? []) await startTree(child, started);
+  await root.start?.();
+}
+
+/** Closes every store in a tree, parents before children (parents may flush into children). */
+export async function closeTree(root: StoreDriver, closed = new Set<StoreDriver>()): Promise<void> {
+  if (closed.has(root)) return;
+  closed.add(root);
+  await root.close?.();
+  for (const child of root.children?.() ?? []) await closeTree(child, closed);
+}
+
+/** Checks the offset/length arguments of getPart against a known size. */
+export function checkRange(
+  what: string,
+  size: number,
+  offset: number,
+  length: number | undefined,
+): { start: number; end: number } {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument(`${what}: bad read offset ${offset}`);
+  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
+    throw invalidArgument(`${what}: bad read length ${length}`);
+  }
+  if (offset > size) {
+    throw outOfRange(`${what}: read offset ${offset} is past the end (${size} bytes)`);
+  }
+  const end = length === undefined ? size : Math.min(size, offset + length);
+  return { start: offset, end };
+}
