@@ -4,11 +4,13 @@ import type { NamedStoreSpec, StoreSpec } from '../config/types.js';
 import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { FilesystemStore } from './filesystem-store.js';
 import { MemoryStore } from './memory-store.js';
 import { NoopStore } from './noop-store.js';
 import { RefStore } from './ref-store.js';
 import { SizePartitioningStore } from './size-partitioning-store.js';
 import type { StoreContext } from './store-context.js';
+import { VerifyStore } from './verify-store.js';
 import { type StoreDriver, closeTree, startTree } from './store.js';
 
 function notYet(path: string, kind: string): never {
@@ -31,11 +33,14 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
     case 'ref_store':
       return new RefStore(spec.name, ctx);
     case 'filesystem':
-      return notYet(path, spec.kind);
+      return new FilesystemStore(spec, ctx);
     case 'fast_slow':
       return notYet(path, spec.kind);
     case 'verify':
-      return notYet(path, spec.kind);
+      return new VerifyStore(child(spec.backend, 'backend'), {
+        verifySize: spec.verify_size,
+        verifyHash: spec.verify_hash,
+      });
     case 'completeness_checking':
       return notYet(path, spec.kind);
     case 'existence_cache':
