@@ -1,0 +1,63 @@
+// `ncache serve`: run the daemon in the foreground until SIGINT/SIGTERM.
+import { collectWarnings } from '../config/schema.js';
+import { startDaemon } from '../daemon/daemon.js';
+import { createLogger, type Logger } from '../util/logger.js';
+import { resolveConfig } from './config-source.js';
+import type { NcacheConfig } from '../config/types.js';
+
+export interface ServeOptions {
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** How long a graceful stop waits for in-flight requests. */
+  graceMs?: number;
+}
+
+export interface ServeHandle {
+  readonly addresses: string[];
+  readonly configSource: string;
+  readonly warnings: string[];
+  /** Lines to paste into .bazelrc to use this daemon. */
+  readonly bazelrcLines: string[];
+  /** Resolves once the daemon has stopped. */
+  readonly stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
+  const env = opts.env ?? process.env;
+  const logger = opts.logger ?? createLogger();
+  const config = await resolveConfig(opts.configPath, env);
+  const daemon = await startDaemon({ config, logger });
+
+  // `stopped` settles when the daemon has stopped, whoever asked: a signal or stop().
+  let settleStopped!: { resolve: () => void; reject: (err: unknown) => void };
+  const stopped = new Promise<void>((resolve, reject) => (settleStopped = { resolve, reject }));
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= daemon.stop({ graceMs: opts.graceMs ?? 10_000 });
+    stopping.then(settleStopped.resolve, settleStopped.reject);
+    return stopping;
+  };
+
+  return {
+    addresses: daemon.addresses,
+    configSource: config.source,
+    warnings: collectWarnings(config),
+    bazelrcLines: bazelrcLines(config, daemon.addresses),
+    stopped,
+    stop,
+  };
+}
+
+/** The flags a Bazel user needs for the first server that has a CAS and an AC. */
+export function bazelrcLines(config: NcacheConfig, addresses: string[]): string[] {
+  const index = config.servers.findIndex((s) => (s.services.cas?.length ?? 0) > 0 && (s.services.ac?.length ?? 0) > 0);
+  if (index < 0 || addresses[index] === undefined) return ['# no server in this config offers both a CAS and an action cache'];
+  // Bazel connects to a concrete address: a wildcard listener is reached on loopback.
+  const address = addresses[index]!.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
+  const lines = [`build --remote_cache=grpc://${address}`];
+  const instance = config.servers[index]!.services.cas![0]!.instance_name;
+  if (instance !== '') lines.push(`build --remote_instance_name=${instance}`);
+  return lines;
+}
