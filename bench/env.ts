@@ -1,0 +1,77 @@
+// Benchmark sizes come from environment variables so a quick run and a full
+// run use the same code. Every knob is printed with the results.
+
+export interface BenchSettings {
+  /** Which sections to run: "rpc", "bazel". */
+  sections: Set<string>;
+  /** Blob sizes (MiB) for the ByteStream write/read rows. */
+  bytestreamSizesMiB: number[];
+  /** Repetitions of each timed RPC measurement; the median is reported. */
+  repeats: number;
+  findMissingDigests: number;
+  batchCount: number;
+  batchBlobBytes: number;
+  /** Size (MiB) of the single upload used to measure RSS growth. 0 skips it. */
+  rssUploadMiB: number;
+  bazel: {
+    small: number;
+    smallKiB: number;
+    medium: number;
+    mediumMiB: number;
+    large: number;
+    largeMiB: number;
+    /** Timed repetitions of each warm build; the median is reported. */
+    warmRepeats: number;
+  };
+}
+
+function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name}: expected a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+function listVar(env: NodeJS.ProcessEnv, name: string, fallback: number[]): number[] {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  return raw.split(',').map((part) => {
+    const value = Number(part.trim());
+    if (!Number.isInteger(value) || value <= 0) throw new Error(`${name}: expected comma-separated positive integers, got "${raw}"`);
+    return value;
+  });
+}
+
+export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
+  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,bazel').split(',').map((s) => s.trim()).filter(Boolean));
+  for (const section of sections) {
+    if (section !== 'rpc' && section !== 'bazel') throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, bazel)`);
+  }
+  return {
+    sections,
+    bytestreamSizesMiB: listVar(env, 'NCACHE_BENCH_BYTESTREAM_MIB', [1, 256]),
+    repeats: Math.max(1, intVar(env, 'NCACHE_BENCH_REPEATS', 5)),
+    findMissingDigests: intVar(env, 'NCACHE_BENCH_FIND_MISSING_DIGESTS', 10_000),
+    batchCount: intVar(env, 'NCACHE_BENCH_BATCH_COUNT', 1_000),
+    batchBlobBytes: intVar(env, 'NCACHE_BENCH_BATCH_BLOB_BYTES', 4_096),
+    rssUploadMiB: intVar(env, 'NCACHE_BENCH_RSS_UPLOAD_MIB', 1_024),
+    bazel: {
+      small: intVar(env, 'NCACHE_BENCH_BAZEL_SMALL', 280),
+      smallKiB: intVar(env, 'NCACHE_BENCH_BAZEL_SMALL_KIB', 64),
+      medium: intVar(env, 'NCACHE_BENCH_BAZEL_MEDIUM', 56),
+      mediumMiB: intVar(env, 'NCACHE_BENCH_BAZEL_MEDIUM_MIB', 1),
+      large: intVar(env, 'NCACHE_BENCH_BAZEL_LARGE', 2),
+      largeMiB: intVar(env, 'NCACHE_BENCH_BAZEL_LARGE_MIB', 25),
+      warmRepeats: Math.max(1, intVar(env, 'NCACHE_BENCH_BAZEL_WARM_REPEATS', 3)),
+    },
+  };
+}
+
+/** The variables above, for the help text printed at the start of a run. */
+export const SETTINGS_HELP = [
+  'NCACHE_BENCH_SECTIONS=rpc,bazel',
+  'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_REPEATS=5  NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
+  'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',
+  'NCACHE_BENCH_BAZEL_{SMALL=280,SMALL_KIB=64,MEDIUM=56,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3}',
+];

@@ -1,0 +1,116 @@
+// A minimal promise-based REAPI client for the benchmark, built from the
+// service definitions in src/proto/reapi.ts (the same codecs the daemon uses).
+import * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import {
+  serviceDefinition,
+  type BatchReadBlobsResponse,
+  type BatchUpdateBlobsResponse,
+  type Digest,
+  type FindMissingBlobsResponse,
+  type ReadResponse,
+  type ServerCapabilities,
+  type WriteResponse,
+} from '../src/proto/reapi.js';
+
+type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
+type AnyClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+const OPTIONS: grpc.ClientOptions = {
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+};
+
+function unary<T>(client: AnyClient, method: string, request: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const cb: Callback<T> = (err, value) => (err ? reject(err) : resolve(value as T));
+    client[method]!(request, cb);
+  });
+}
+
+export class ReapiClient {
+  private readonly cas: AnyClient;
+  private readonly bytestream: AnyClient;
+  private readonly capabilities: AnyClient;
+
+  constructor(
+    address: string,
+    private readonly instanceName = '',
+  ) {
+    const make = (key: 'cas' | 'bytestream' | 'capabilities') => {
+      const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(key) as grpc.ServiceDefinition, key);
+      return new Ctor(address, grpc.credentials.createInsecure(), OPTIONS) as unknown as AnyClient;
+    };
+    this.cas = make('cas');
+    this.bytestream = make('bytestream');
+    this.capabilities = make('capabilities');
+  }
+
+  close(): void {
+    this.cas.close();
+    this.bytestream.close();
+    this.capabilities.close();
+  }
+
+  getCapabilities(): Promise<ServerCapabilities> {
+    return unary(this.capabilities, 'getCapabilities', { instanceName: this.instanceName });
+  }
+
+  findMissingBlobs(digests: Digest[]): Promise<FindMissingBlobsResponse> {
+    return unary(this.cas, 'findMissingBlobs', { instanceName: this.instanceName, blobDigests: digests });
+  }
+
+  batchUpdateBlobs(blobs: { digest: Digest; data: Buffer }[]): Promise<BatchUpdateBlobsResponse> {
+    return unary(this.cas, 'batchUpdateBlobs', { instanceName: this.instanceName, requests: blobs });
+  }
+
+  batchReadBlobs(digests: Digest[]): Promise<BatchReadBlobsResponse> {
+    return unary(this.cas, 'batchReadBlobs', { instanceName: this.instanceName, digests });
+  }
+
+  private prefix(): string {
+    return this.instanceName ? `${this.instanceName}/` : '';
+  }
+
+  /** ByteStream Write of `chunks` (which must add up to digest.sizeBytes), honouring backpressure. */
+  async write(digest: Digest, chunks: Iterable<Buffer> | AsyncIterable<Buffer>, uploadId: string): Promise<WriteResponse> {
+    const resourceName = `${this.prefix()}uploads/${uploadId}/blobs/${digest.hash}/${digest.sizeBytes}`;
+    let call!: grpc.ClientWritableStream<unknown>;
+    // The executor runs synchronously, so `call` is set when the constructor returns.
+    const done = new Promise<WriteResponse>((resolve, reject) => {
+      const cb: Callback<WriteResponse> = (err, value) => (err ? reject(err) : resolve(value!));
+      call = this.bytestream.write!(cb) as grpc.ClientWritableStream<unknown>;
+    });
+    // Surface an early server error (e.g. INVALID_ARGUMENT) instead of writing into a dead stream.
+    let failed: unknown;
+    done.catch((err: unknown) => (failed = err));
+    let offset = 0;
+    let first = true;
+    for await (const data of chunks) {
+      if (failed) break;
+      const last = offset + data.length === digest.sizeBytes;
+      const ok = call.write({ resourceName: first ? resourceName : '', writeOffset: offset, finishWrite: last, data });
+      first = false;
+      offset += data.length;
+      if (!ok) await Promise.race([once(call, 'drain'), done.catch(() => undefined)]);
+    }
+    if (digest.sizeBytes === 0) call.write({ resourceName, writeOffset: 0, finishWrite: true, data: Buffer.alloc(0) });
+    call.end();
+    return done;
+  }
+
+  /** ByteStream Read; hands each chunk to `onChunk` and returns the number of bytes received. */
+  read(digest: Digest, onChunk: (data: Buffer) => void = () => undefined): Promise<number> {
+    const resourceName = `${this.prefix()}blobs/${digest.hash}/${digest.sizeBytes}`;
+    return new Promise((resolve, reject) => {
+      const call = this.bytestream.read!({ resourceName, readOffset: 0, readLimit: 0 }) as grpc.ClientReadableStream<ReadResponse>;
+      let received = 0;
+      call.on('data', (msg: ReadResponse) => {
+        received += msg.data.length;
+        onChunk(msg.data);
+      });
+      call.on('error', reject);
+      call.on('end', () => resolve(received));
+    });
+  }
+}

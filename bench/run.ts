@@ -1,0 +1,30 @@
+// `npm run bench`: numbers, not pass/fail. Starts `ncache serve` (filesystem
+// store) as a child process so its memory can be read from /proc, measures the
+// gRPC paths Bazel uses, then times real Bazel builds. Sizes: see env.ts.
+import { cpus, totalmem } from 'node:os';
+import { findBazel } from '../test/helpers/bazel.js';
+import { runBazelBench } from './bazel-bench.js';
+import { readSettings, SETTINGS_HELP } from './env.js';
+import { mb } from './format.js';
+
+async function main(): Promise<void> {
+  const settings = readSettings();
+  const print = (line: string) => process.stdout.write(line + '\n');
+  const cpuList = cpus();
+  print('# ncache benchmark');
+  print(`cores: ${cpuList.length} (${cpuList[0]?.model.trim() ?? 'unknown'}), memory: ${mb(totalmem())}`);
+  print(`node ${process.version}, ${process.platform}/${process.arch}, bazel: ${findBazel() ?? 'not installed'}`);
+  print(`sections: ${[...settings.sections].join(', ')}`);
+  print(`knobs: ${SETTINGS_HELP.join('\n       ')}`);
+
+  if (settings.sections.has('rpc')) {
+    const { runRpcBench } = await import('./rpc-bench.js');
+    await runRpcBench(settings, print);
+  }
+  if (settings.sections.has('bazel')) await runBazelBench(settings, print);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
