@@ -4,6 +4,7 @@ import type { NamedStoreSpec, StoreSpec } from '../config/types.js';
 import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { FastSlowStore } from './fast-slow-store.js';
 import { FilesystemStore } from './filesystem-store.js';
 import { MemoryStore } from './memory-store.js';
 import { NoopStore } from './noop-store.js';
@@ -35,7 +36,12 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
     case 'filesystem':
       return new FilesystemStore(spec, ctx);
     case 'fast_slow':
-      return notYet(path, spec.kind);
+      return new FastSlowStore(child(spec.fast, 'fast'), child(spec.slow, 'slow'), {
+        fastDirection: spec.fast_direction,
+        slowDirection: spec.slow_direction,
+        slowWriteMode: spec.slow_write_mode ?? 'sync',
+        logger: ctx.logger,
+      });
     case 'verify':
       return new VerifyStore(child(spec.backend, 'backend'), {
         verifySize: spec.verify_size,

@@ -1,0 +1,270 @@
+// Two tiers: reads try the fast store, then the slow one, filling the fast
+// tier on the way; writes go to both at once. Directions say which tier may be
+// written when: "both" (uploads and read fills), "update" (uploads only), "get"
+// (read fills only), "read_only" (never written).
+//
+// Concurrent readers of one missing blob share a single slow read: the first
+// streams it from the slow tier while the fast tier is filled from the same
+// bytes; the others wait for that fill and then read the fast tier.
+//
+// Failures: an upload fails if either tier fails (the other tier's write is
+// aborted when it has not committed yet). A tier that did commit keeps the
+// value, which is harmless for content-addressed data and is overwritten by
+// the client's retry for the action cache.
+import type { StoreDirection } from '../config/types.js';
+import type { Digest } from '../util/digest.js';
+import { formatDigest, digestKey } from '../util/digest.js';
+import { errorMessage, isNotFound, notFound } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { silentLogger } from '../util/logger.js';
+import { type ByteStream, type StoreDriver, type StoreEntry, type StoreStats, checkRange, exactSize } from './store.js';
+import { teeStream } from './tee.js';
+
+export interface FastSlowOptions {
+  fastDirection?: StoreDirection;
+  slowDirection?: StoreDirection;
+  /**
+   * "sync" writes both tiers before an upload succeeds. "async" (write-behind
+   * to the slow tier) needs a durable journal and arrives with the S3 tier; until
+   * then it behaves as "sync".
+   */
+  slowWriteMode?: 'sync' | 'async';
+  logger?: Logger;
+}
+
+const writtenOnUpdate = (d: StoreDirection) => d === 'both' || d === 'update';
+const filledOnRead = (d: StoreDirection) => d === 'both' || d === 'get';
+
+export class FastSlowStore implements StoreDriver {
+  readonly kind = 'fast_slow';
+  private readonly fastDirection: StoreDirection;
+  private readonly slowDirection: StoreDirection;
+  private readonly logger: Logger;
+  /** Fills of the fast tier in progress, by key: the single flight other readers join. */
+  private readonly fills = new Map<string, Promise<void>>();
+  private counters = { fastHits: 0, slowHits: 0, misses: 0, fills: 0, fillFailures: 0 };
+
+  constructor(
+    private readonly fast: StoreDriver,
+    private readonly slow: StoreDriver,
+    options: FastSlowOptions = {},
+  ) {
+    this.fastDirection = options.fastDirection ?? 'both';
+    this.slowDirection = options.slowDirection ?? 'both';
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  async has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
+    const sizes = await this.fast.has(keys);
+    const missing: number[] = [];
+    sizes.forEach((size, i) => {
+      if (size === undefined) missing.push(i);
+    });
+    if (missing.length === 0) return sizes;
+    const slowSizes = await this.slow.has(missing.map((i) => keys[i]!));
+    missing.forEach((keyIndex, j) => (sizes[keyIndex] = slowSizes[j]));
+    return sizes;
+  }
+
+  async update(key: Digest, source: ByteStream, size: number): Promise<void> {
+    const targets: StoreDriver[] = [];
+    if (writtenOnUpdate(this.fastDirection)) targets.push(this.fast);
+    if (writtenOnUpdate(this.slowDirection)) targets.push(this.slow);
+    if (targets.length === 0) {
+      // Neither tier takes uploads: accept and drop, like noop.
+      for await (const _chunk of exactSize(source, size, `fast_slow update of ${formatDigest(key)}`)) {
+        // dropped
+      }
+      return;
+    }
+    if (targets.length === 1) return targets[0]!.update(key, source, size);
+
+    const tee = teeStream(source, 2);
+    const writes = targets.map(async (store, i) => {
+      const branch = tee.branches[i]!;
+      try {
+        await store.update(key, branch, size);
+      } catch (err) {
+        // Stop the other tier before it commits, and report the first failure.
+        tee.abort(err);
+        throw err;
+      } finally {
+        // A store that failed without reading to the end must not hold the other branch back.
+        await branch.return?.();
+      }
+    });
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  async getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
+    try {
+      const stream = await this.fast.getPart(key, offset, length);
+      this.counters.fastHits += 1;
+      return stream;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (!filledOnRead(this.fastDirection)) return this.readSlow(key, offset, length);
+
+    const name = digestKey(key);
+    const inflight = this.fills.get(name);
+    if (inflight) {
+      // Someone is already fetching it: wait for the fast tier to have it.
+      await inflight.catch(() => {});
+      try {
+        return await this.fast.getPart(key, offset, length);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        // The fill failed or the fast tier could not keep it: read the slow tier directly.
+        return this.readSlow(key, offset, length);
+      }
+    }
+    return this.fillAndRead(key, offset, length);
+  }
+
+  private async readSlow(key: Digest, offset: number, length: number | undefined): Promise<ByteStream> {
+    try {
+      const stream = await this.slow.getPart(key, offset, length);
+      this.counters.slowHits += 1;
+      return stream;
+    } catch (err) {
+      if (isNotFound(err)) {
+        this.counters.misses += 1;
+        throw notFound(`fast_slow: ${formatDigest(key)} not found in either tier`);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Reads the whole blob from the slow tier once, feeding the fast tier and
+   * this caller from the same bytes; the caller sees only its range.
+   */
+  private fillAndRead(key: Digest, offset: number, length: number | undefined): Promise<ByteStream> {
+    const name = digestKey(key);
+    let settleFill!: () => void;
+    const fillDone = new Promise<void>((resolve) => (settleFill = resolve));
+    this.fills.set(name, fillDone);
+    const finish = () => {
+      if (this.fills.get(name) === fillDone) this.fills.delete(name);
+      settleFill();
+    };
+
+    const start = async (): Promise<ByteStream> => {
+      const [size] = await this.slow.has([key]);
+      if (size === undefined) {
+        this.counters.misses += 1;
+        throw notFound(`fast_slow: ${formatDigest(key)} not found in either tier`);
+      }
+      const { start: from, end } = checkRange(`fast_slow read of ${formatDigest(key)}`, size, offset, length);
+      const whole = await this.slow.getPart(key, 0);
+      this.counters.slowHits += 1;
+      this.counters.fills += 1;
+      const tee = teeStream(whole, 2);
+      const [toFast, toCaller] = tee.branches as [AsyncIterableIterator<Buffer>, AsyncIterableIterator<Buffer>];
+      void this.fast
+        .update(key, toFast, size)
+        .catch((err: unknown) => {
+          this.counters.fillFailures += 1;
+          this.logger.warn(`fast_slow: could not fill the fast tier with ${formatDigest(key)}: ${errorMessage(err)}`);
+        })
+        .finally(async () => {
+          await toFast.return?.();
+          finish();
+        });
+      return new RangeOf(toCaller, from, end);
+    };
+
+    return start().catch((err: unknown) => {
+      finish();
+      throw err;
+    });
+  }
+
+  async remove(key: Digest): Promise<boolean> {
+    const [a, b] = await Promise.all([this.fast.remove?.(key), this.slow.remove?.(key)]);
+    return Boolean(a) || Boolean(b);
+  }
+
+  async *entries(): AsyncIterable<StoreEntry> {
+    const seen = new Set<string>();
+    for (const store of [this.fast, this.slow]) {
+      if (!store.entries) continue;
+      for await (const entry of store.entries()) {
+        const name = digestKey(entry.key);
+        if (seen.has(name)) continue;
+        seen.add(name);
+        yield entry;
+      }
+    }
+  }
+
+  stats(): StoreStats {
+    return {
+      kind: this.kind,
+      fastDirection: this.fastDirection,
+      slowDirection: this.slowDirection,
+      ...this.counters,
+    };
+  }
+
+  children(): readonly StoreDriver[] {
+    return [this.fast, this.slow];
+  }
+
+  async close(): Promise<void> {
+    // Let fills in progress land before the tiers are closed.
+    await Promise.allSettled([...this.fills.values()]);
+  }
+}
+
+/**
+ * Bytes [start, end) of a stream. Detaches from the source as soon as the
+ * range is done, on error, and on return() even before the first read (an
+ * async generator would not run its cleanup then, and the fill would stall).
+ */
+class RangeOf implements AsyncIterableIterator<Buffer> {
+  private pos = 0;
+  private finished = false;
+
+  constructor(
+    private readonly source: AsyncIterableIterator<Buffer>,
+    private readonly start: number,
+    private readonly end: number,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Buffer>> {
+    try {
+      while (!this.finished && this.pos < this.end) {
+        const { value: chunk, done } = await this.source.next();
+        if (done) break;
+        const chunkStart = this.pos;
+        this.pos += chunk.length;
+        if (this.pos > this.start) {
+          return {
+            value: chunk.subarray(Math.max(0, this.start - chunkStart), Math.min(chunk.length, this.end - chunkStart)),
+            done: false,
+          };
+        }
+      }
+    } catch (err) {
+      await this.return();
+      throw err;
+    }
+    return this.return();
+  }
+
+  async return(): Promise<IteratorResult<Buffer>> {
+    if (!this.finished) {
+      this.finished = true;
+      await this.source.return?.();
+    }
+    return { value: undefined, done: true };
+  }
+}

@@ -1,0 +1,227 @@
+import { describe, expect, it } from 'vitest';
+import type { StoreDirection } from '../../src/config/types.js';
+import { FastSlowStore } from '../../src/stores/fast-slow-store.js';
+import { MemoryStore } from '../../src/stores/memory-store.js';
+import { type ByteStream, type StoreDriver, bufferStream, putBuffer, readBuffer } from '../../src/stores/store.js';
+import { type Digest, digestOf } from '../../src/util/digest.js';
+
+/** A real MemoryStore that counts the calls made to it. */
+class CountingStore extends MemoryStore {
+  hasKeys = 0;
+  reads = 0;
+  updates = 0;
+  override async has(keys: readonly Digest[]) {
+    this.hasKeys += keys.length;
+    return super.has(keys);
+  }
+  override async getPart(key: Digest, offset: number, length?: number) {
+    this.reads += 1;
+    return super.getPart(key, offset, length);
+  }
+  override async update(key: Digest, source: ByteStream, size: number) {
+    this.updates += 1;
+    return super.update(key, source, size);
+  }
+}
+
+/** A memory store whose uploads fail after `after` bytes. */
+class FailingStore extends MemoryStore {
+  constructor(private readonly after: number) {
+    super();
+  }
+  override async update(key: Digest, source: ByteStream, size: number) {
+    let seen = 0;
+    const self = this;
+    async function* failing(): ByteStream {
+      for await (const chunk of source) {
+        seen += chunk.length;
+        if (seen > self.after) throw new Error('disk full');
+        yield chunk;
+      }
+    }
+    return super.update(key, failing(), size);
+  }
+}
+
+function blob(size: number, seed = 1): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 11 + seed) & 0xff;
+  return b;
+}
+
+async function collect(stream: ByteStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+function tiers(fastDirection: StoreDirection = 'both', slowDirection: StoreDirection = 'both') {
+  const fast = new CountingStore();
+  const slow = new CountingStore();
+  const store = new FastSlowStore(fast, slow, { fastDirection, slowDirection });
+  return { fast, slow, store };
+}
+
+/** Waits until the fast tier holds `key` (fills land in the background). */
+async function fastHas(fast: StoreDriver, key: Digest): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if ((await fast.has([key]))[0] !== undefined) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('fast tier never got the blob');
+}
+
+describe('FastSlowStore', () => {
+  it('asks the slow tier only about what the fast tier lacks', async () => {
+    const { fast, slow, store } = tiers();
+    const a = blob(10, 1);
+    const b = blob(20, 2);
+    const c = blob(30, 3);
+    await putBuffer(fast, digestOf(a), a);
+    await putBuffer(slow, digestOf(b), b);
+    expect(await store.has([digestOf(a), digestOf(b), digestOf(c)])).toEqual([10, 20, undefined]);
+    expect(slow.hasKeys).toBe(2);
+  });
+
+  it('serves from the fast tier without touching the slow one', async () => {
+    const { fast, slow, store } = tiers();
+    const a = blob(100);
+    await putBuffer(fast, digestOf(a), a);
+    expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
+    expect(slow.reads).toBe(0);
+  });
+
+  it('fills the fast tier from the slow one on a miss', async () => {
+    const { fast, slow, store } = tiers();
+    const a = blob(3 * 1024 * 1024);
+    await putBuffer(slow, digestOf(a), a);
+    expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
+    await fastHas(fast, digestOf(a));
+    expect((await readBuffer(fast, digestOf(a))).equals(a)).toBe(true);
+    expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
+    expect(slow.reads).toBe(1);
+  });
+
+  it('shares one slow read among concurrent readers of a missing blob', async () => {
+    const { fast, slow, store } = tiers();
+    const a = blob(5 * 1024 * 1024);
+    await putBuffer(slow, digestOf(a), a);
+    const results = await Promise.all(Array.from({ length: 6 }, () => readBuffer(store, digestOf(a))));
+    for (const r of results) expect(r.equals(a)).toBe(true);
+    expect(slow.reads).toBe(1);
+    expect(fast.updates).toBe(1);
+  });
+
+  it('fills the whole blob on a ranged read and returns only the range', async () => {
+    const { fast, store } = tiers();
+    const a = blob(2 * 1024 * 1024);
+    const slowStore = (store.children()[1] as MemoryStore);
+    await putBuffer(slowStore, digestOf(a), a);
+    const part = await collect(await store.getPart(digestOf(a), 1000, 5000));
+    expect(part.equals(a.subarray(1000, 6000))).toBe(true);
+    await fastHas(fast, digestOf(a));
+    expect((await readBuffer(fast, digestOf(a))).equals(a)).toBe(true);
+  });
+
+  it('finishes the fill when the first reader abandons its stream', async () => {
+    const { fast, slow, store } = tiers();
+    const a = blob(20 * 1024 * 1024); // more than the tee's buffer
+    await putBuffer(slow, digestOf(a), a);
+    const stream = await store.getPart(digestOf(a), 0);
+    await stream[Symbol.asyncIterator]().return!();
+    await fastHas(fast, digestOf(a));
+    expect((await readBuffer(fast, digestOf(a), 64 << 20)).equals(a)).toBe(true);
+  });
+
+  it('reports NOT_FOUND when neither tier has it and OUT_OF_RANGE past the end', async () => {
+    const { slow, store } = tiers();
+    await expect(store.getPart(digestOf(blob(5)), 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const a = blob(100);
+    await putBuffer(slow, digestOf(a), a);
+    await expect(store.getPart(digestOf(a), 101)).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
+    // A failed attempt does not block the next reader.
+    expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
+  });
+
+  it('writes both tiers on update, streaming through a tee', async () => {
+    const { fast, slow, store } = tiers();
+    const a = blob(20 * 1024 * 1024);
+    await store.update(digestOf(a), bufferStream(a, 16 * 1024), a.length);
+    expect((await readBuffer(fast, digestOf(a), 64 << 20)).equals(a)).toBe(true);
+    expect((await readBuffer(slow, digestOf(a), 64 << 20)).equals(a)).toBe(true);
+  });
+
+  it('fails the update and commits nothing when the fast tier fails mid-way', async () => {
+    const slow = new CountingStore();
+    const store = new FastSlowStore(new FailingStore(1024 * 1024), slow);
+    const a = blob(20 * 1024 * 1024);
+    await expect(store.update(digestOf(a), bufferStream(a, 64 * 1024), a.length)).rejects.toThrow('disk full');
+    expect(await store.has([digestOf(a)])).toEqual([undefined]);
+    expect(await slow.has([digestOf(a)])).toEqual([undefined]);
+  });
+
+  it('fails the update when the slow tier fails (sync mode)', async () => {
+    const fast = new CountingStore();
+    const store = new FastSlowStore(fast, new FailingStore(100), { slowWriteMode: 'sync' });
+    const a = blob(4 * 1024 * 1024);
+    await expect(store.update(digestOf(a), bufferStream(a, 64 * 1024), a.length)).rejects.toThrow('disk full');
+    expect(await fast.has([digestOf(a)])).toEqual([undefined]);
+  });
+
+  it('rejects a short source in both tiers', async () => {
+    const { fast, slow, store } = tiers();
+    const a = blob(1000);
+    await expect(store.update(digestOf(a), bufferStream(a.subarray(0, 999)), 1000)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    expect(await fast.has([digestOf(a)])).toEqual([undefined]);
+    expect(await slow.has([digestOf(a)])).toEqual([undefined]);
+  });
+
+  describe('directions', () => {
+    it('fast "get": uploads skip the fast tier, reads fill it', async () => {
+      const { fast, slow, store } = tiers('get', 'both');
+      const a = blob(100);
+      await putBuffer(store, digestOf(a), a);
+      expect(fast.updates).toBe(0);
+      expect(slow.updates).toBe(1);
+      expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
+      await fastHas(fast, digestOf(a));
+    });
+
+    it('fast "update": uploads write the fast tier, reads do not fill it', async () => {
+      const { fast, slow, store } = tiers('update', 'both');
+      const a = blob(100);
+      await putBuffer(slow, digestOf(a), a);
+      expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
+      expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
+      expect(fast.updates).toBe(0);
+      expect(slow.reads).toBe(2);
+      const b = blob(50, 2);
+      await putBuffer(store, digestOf(b), b);
+      expect(fast.updates).toBe(1);
+    });
+
+    it('slow "read_only": uploads only reach the fast tier', async () => {
+      const { fast, slow, store } = tiers('both', 'read_only');
+      const a = blob(100);
+      await putBuffer(store, digestOf(a), a);
+      expect(slow.updates).toBe(0);
+      expect(fast.updates).toBe(1);
+    });
+
+    it('slow "get" is not written by uploads either', async () => {
+      const { slow, store } = tiers('both', 'get');
+      await putBuffer(store, digestOf(blob(10)), blob(10));
+      expect(slow.updates).toBe(0);
+    });
+
+    it('both "read_only": uploads are accepted and dropped', async () => {
+      const { fast, slow, store } = tiers('read_only', 'read_only');
+      const a = blob(100);
+      await putBuffer(store, digestOf(a), a);
+      expect(fast.updates + slow.updates).toBe(0);
+      expect(await store.has([digestOf(a)])).toEqual([undefined]);
+    });
+  });
+});
