@@ -1,0 +1,140 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FilesystemSpec, NamedStoreSpec, StoreSpec } from '../../src/config/types.js';
+import { StoreManager, createStore } from '../../src/stores/factory.js';
+import type { StoreContext } from '../../src/stores/store-context.js';
+import { putBuffer, readBuffer } from '../../src/stores/store.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { digestOf } from '../../src/util/digest.js';
+import { silentLogger } from '../../src/util/logger.js';
+
+const deps = { logger: silentLogger, clock: new ManualClock() };
+const ctx: StoreContext = {
+  ...deps,
+  storeByName: (name) => {
+    throw new Error(`no store ${name}`);
+  },
+};
+const memory: StoreSpec = { kind: 'memory' };
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'ncache-factory-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const filesystem = (name: string): FilesystemSpec => ({
+  kind: 'filesystem',
+  content_path: join(root, name, 'content'),
+  temp_path: join(root, name, 'tmp'),
+  read_buffer_size: 32 * 1024,
+  block_size: 4096,
+});
+
+describe('createStore', () => {
+  it('builds nested trees', () => {
+    const store = createStore(
+      {
+        kind: 'verify',
+        verify_size: true,
+        verify_hash: true,
+        backend: {
+          kind: 'fast_slow',
+          fast: memory,
+          slow: { kind: 'size_partitioning', size: 10, lower_store: memory, upper_store: { kind: 'noop' } },
+          fast_direction: 'both',
+          slow_direction: 'both',
+        },
+      },
+      ctx,
+      'stores[0]',
+    );
+    expect(store.kind).toBe('verify');
+    const kinds: string[] = [];
+    const walk = (s: typeof store): void => {
+      kinds.push(s.kind);
+      for (const c of s.children?.() ?? []) walk(c);
+    };
+    walk(store);
+    expect(kinds).toEqual(['verify', 'fast_slow', 'memory', 'size_partitioning', 'memory', 'noop']);
+  });
+
+  it('names the config path and the kind of a store that is not implemented yet', () => {
+    const spec: StoreSpec = {
+      kind: 'verify',
+      verify_size: true,
+      verify_hash: true,
+      backend: {
+        kind: 'dedup',
+        index_store: memory,
+        content_store: memory,
+        min_size: 1,
+        normal_size: 2,
+        max_size: 3,
+        max_concurrent_fetch_per_get: 10,
+      },
+    };
+    expect(() => createStore(spec, ctx, 'stores[0]')).toThrow(
+      'stores[0].verify.backend: store kind "dedup" is not implemented yet in this version of ncache',
+    );
+    try {
+      createStore(spec, ctx, 'stores[0]');
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'UNIMPLEMENTED' });
+    }
+  });
+});
+
+describe('StoreManager', () => {
+  it('builds, starts and closes named stores, resolving ref_store by name', async () => {
+    const specs: NamedStoreSpec[] = [
+      { name: 'CAS_MAIN', spec: { kind: 'ref_store', name: 'CAS_DISK' } },
+      { name: 'CAS_DISK', spec: filesystem('cas') },
+      { name: 'AC', spec: memory },
+    ];
+    const manager = new StoreManager(specs, deps);
+    expect(manager.names()).toEqual(['CAS_MAIN', 'CAS_DISK', 'AC']);
+    await manager.start();
+    expect(existsSync(join(root, 'cas', 'content'))).toBe(true);
+    const data = Buffer.from('through the reference');
+    await putBuffer(manager.get('CAS_MAIN'), digestOf(data), data);
+    expect((await readBuffer(manager.get('CAS_DISK'), digestOf(data))).equals(data)).toBe(true);
+    await manager.close();
+    expect(() => manager.get('NOPE')).toThrow(/no store named "NOPE"/);
+  });
+
+  it('detects reference cycles with the names involved', () => {
+    const specs: NamedStoreSpec[] = [
+      { name: 'A', spec: { kind: 'fast_slow', fast: memory, slow: { kind: 'ref_store', name: 'B' }, fast_direction: 'both', slow_direction: 'both' } },
+      { name: 'B', spec: { kind: 'ref_store', name: 'A' } },
+    ];
+    expect(() => new StoreManager(specs, deps)).toThrow('stores: ref_store reference cycle "A" -> "B" -> "A"');
+  });
+
+  it('detects a store referring to itself and references to unknown stores', () => {
+    expect(() => new StoreManager([{ name: 'SELF', spec: { kind: 'ref_store', name: 'SELF' } }], deps)).toThrow(
+      /cycle "SELF" -> "SELF"/,
+    );
+    expect(() => new StoreManager([{ name: 'X', spec: { kind: 'ref_store', name: 'MISSING' } }], deps)).toThrow(
+      /unknown store "MISSING"/,
+    );
+  });
+
+  it('reports the top-level index in errors from nested specs', () => {
+    expect(
+      () =>
+        new StoreManager(
+          [
+            { name: 'ok', spec: memory },
+            { name: 'later', spec: { kind: 'compression', backend: memory, compression_algorithm: { lz4: { block_size: 1, max_decode_block_size: 1 } } } },
+          ],
+          deps,
+        ),
+    ).toThrow('stores[1]: store kind "compression" is not implemented yet');
+  });
+});
