@@ -19,6 +19,8 @@ export interface RetrySpec {
   delay: number;
   /** 0..1: each wait is multiplied by (1 + jitter * (rand - 0.5)). */
   jitter: number;
+  /** gRPC code names to retry on (e.g. "Unavailable"); absent = the usual transient ones. */
+  retry_on_errors?: string[];
 }
 
 export interface MemorySpec {
@@ -33,6 +35,10 @@ export interface FilesystemSpec {
   read_buffer_size: number;
   block_size: number;
   eviction_policy?: EvictionPolicy;
+  /** NativeLink: cap on concurrent writes; 0 = unlimited. */
+  max_concurrent_writes?: number;
+  /** NativeLink: drop each blob from the page cache after I/O. */
+  evict_page_cache?: boolean;
 }
 
 export type StoreDirection = 'both' | 'update' | 'get' | 'read_only';
@@ -45,6 +51,8 @@ export interface FastSlowSpec {
   slow_direction: StoreDirection;
   /** ncache extension: how writes reach the slow tier. NativeLink writes both. */
   slow_write_mode?: 'sync' | 'async';
+  /** NativeLink: reads of blobs at least this big skip the fast tier; 0 = never. */
+  bypass_dedup_threshold_bytes?: number;
 }
 
 export interface VerifySpec {
@@ -155,6 +163,10 @@ export interface SimpleSchedulerSpec {
   worker_timeout_s: number;
   max_job_retries: number;
   allocation_strategy: 'least_recently_used' | 'most_recently_used';
+  /** Seconds an executing action may go without a worker update; 0 = no limit. */
+  max_action_executing_timeout_s?: number;
+  /** Seconds between "no worker matches" log lines; -1 = never. */
+  worker_match_logging_interval_s?: number;
 }
 
 export interface NamedSchedulerSpec {
@@ -190,11 +202,40 @@ export interface ByteStreamServiceSpec {
   max_bytes_per_stream: number;
   /** Seconds a disconnected upload stays resumable. */
   persist_stream_on_disconnect_timeout: number;
+  /** Largest inbound gRPC message to decode, in bytes. */
+  max_decoding_message_size?: number;
+}
+
+/**
+ * NativeLink services ncache accepts (so copied configs load) but does not
+ * serve yet; collectWarnings names each one present.
+ */
+export interface WorkerApiServiceSpec {
+  scheduler: string;
+}
+
+export interface FetchServiceSpec {
+  instance_name: string;
+  fetch_store: string;
+}
+
+export interface PushServiceSpec {
+  instance_name: string;
+  push_store: string;
+  read_only: boolean;
 }
 
 export interface ServerSpec {
   name: string;
-  listener: { http: { socket_address: string } };
+  listener: {
+    http: {
+      socket_address: string;
+      /** Accepted from NativeLink configs; ncache does not compress the gRPC transport. */
+      compression?: { send_compression_algorithm: 'none' | 'gzip' | 'zstd'; accepted_compression_algorithms: ('none' | 'gzip' | 'zstd')[] };
+      /** Accepted from NativeLink configs (hyper tuning); not applied by ncache. */
+      advanced_http?: Record<string, number | boolean>;
+    };
+  };
   services: {
     cas?: CasServiceSpec[];
     ac?: AcServiceSpec[];
@@ -202,23 +243,57 @@ export interface ServerSpec {
     capabilities?: CapabilitiesServiceSpec[];
     bytestream?: ByteStreamServiceSpec;
     health?: Record<string, never>;
+    /** Accepted for NativeLink compatibility, not served (see collectWarnings). */
+    worker_api?: WorkerApiServiceSpec;
+    admin?: { path: string };
+    experimental_prometheus?: { path: string };
+    fetch?: FetchServiceSpec[];
+    push?: PushServiceSpec[];
+    experimental_bep?: { store: string };
   };
 }
 
+export type UploadResultsStrategy = 'success_only' | 'never' | 'everything' | 'failures_only';
+
+/** Where an action's environment variable gets its value (NativeLink's EnvironmentSource). */
+export type EnvironmentSource =
+  | { property: string }
+  | { value: string }
+  | 'timeout_millis'
+  | 'side_channel_file'
+  | 'action_directory';
+
 export interface LocalWorkerSpec {
   kind: 'local';
-  worker_api_endpoint: { uri: string };
+  worker_api_endpoint: { uri: string; /** seconds */ timeout?: number };
   cas_fast_slow_store: string;
   work_directory: string;
   platform_properties: Record<string, { values: string[] }>;
-  upload_action_result: { ac_store?: string };
+  upload_action_result: {
+    ac_store?: string;
+    upload_ac_results_strategy?: UploadResultsStrategy;
+    historical_results_store?: string;
+    upload_historical_results_strategy?: UploadResultsStrategy;
+    success_message_template?: string;
+    failure_message_template?: string;
+  };
   max_action_timeout: number;
+  /** For logs; defaults to the worker's index. */
+  name?: string;
+  /** Command prefix run for every action ("" = run the action's command as is). */
+  entrypoint?: string;
+  timeout_handled_externally?: boolean;
+  additional_environment?: Record<string, EnvironmentSource>;
+  experimental_precondition_script?: string;
 }
 
 export interface GlobalSpec {
   max_open_files: number;
   default_digest_hash_function: 'sha256';
   default_digest_size_health_check: number;
+  /** NativeLink: idle file descriptors close after this many ms. */
+  idle_file_descriptor_timeout_millis?: number;
+  disable_metrics?: boolean;
 }
 
 export interface NcacheConfig {

@@ -1,0 +1,332 @@
+// `servers`: listeners and the REAPI services each one offers. Per-instance
+// services are arrays of `{ instance_name, ... }` (NativeLink's current form);
+// the older map form `{ "<instance>": { ... } }` is read too.
+import { isIPv4, isIPv6 } from 'node:net';
+import type {
+  AcServiceSpec,
+  ByteStreamServiceSpec,
+  CapabilitiesServiceSpec,
+  CasServiceSpec,
+  ExecutionServiceSpec,
+  FetchServiceSpec,
+  PushServiceSpec,
+  ServerSpec,
+} from './types.js';
+import {
+  array,
+  bool,
+  describe,
+  duration,
+  Fields,
+  int,
+  isPlainObject,
+  issue,
+  joinIndex,
+  joinKey,
+  object,
+  oneOf,
+  readValue,
+  record,
+  refName,
+  size,
+  str,
+  type ReadContext,
+  type Reader,
+} from './reader.js';
+
+// NativeLink's ByteStream defaults.
+export const BYTESTREAM_DEFAULTS = {
+  max_bytes_per_stream: 64 * 1024,
+  max_decoding_message_size: 4 * 1024 * 1024,
+  persist_stream_on_disconnect_timeout: 10,
+};
+
+/** One server; `index` names it when the config does not (NativeLink does the same). */
+export function server(index: number): Reader<ServerSpec> {
+  return object<ServerSpec>((f) => ({
+    name: f.opt('name', str(), String(index)),
+    listener: f.req('listener', listener, '{ http: { socket_address: "127.0.0.1:50051" } }'),
+    services: f.opt('services', services, {}),
+  }));
+}
+
+const listener: Reader<ServerSpec['listener']> = object((f) => {
+  f.reject('http3', 'QUIC/HTTP3 listeners are not supported by ncache; use http');
+  if (!f.has('http') && !f.has('http3')) issue(f.ctx, f.at('http'), 'missing required field (expected { socket_address: "HOST:PORT" })');
+  return { http: f.maybe('http', httpListener) as ServerSpec['listener']['http'] };
+});
+
+const COMPRESSION = ['none', 'gzip', 'zstd'] as const;
+
+const httpListener = object<ServerSpec['listener']['http']>((f) => {
+  f.reject('tls', 'TLS listeners are not supported by ncache (Bazel reaches it with grpc://); remove tls');
+  const out: ServerSpec['listener']['http'] = {
+    socket_address: f.req('socket_address', socketAddress, 'an address like "127.0.0.1:50051"'),
+  };
+  const compression = f.maybe(
+    'compression',
+    object((c) => ({
+      send_compression_algorithm: c.opt('send_compression_algorithm', oneOf(COMPRESSION), 'none'),
+      accepted_compression_algorithms: c.opt('accepted_compression_algorithms', array(oneOf(COMPRESSION)), []),
+    })),
+  );
+  if (compression !== undefined) out.compression = compression;
+  const advanced = f.maybe('advanced_http', advancedHttp);
+  if (advanced !== undefined) out.advanced_http = advanced;
+  f.maybe('freebind', bool);
+  return out;
+});
+
+const ADVANCED_HTTP_NUMBERS = [
+  'http2_keep_alive_interval',
+  'experimental_http2_max_pending_accept_reset_streams',
+  'experimental_http2_initial_stream_window_size',
+  'experimental_http2_initial_connection_window_size',
+  'experimental_http2_max_frame_size',
+  'experimental_http2_max_concurrent_streams',
+  'experimental_http2_keep_alive_timeout',
+  'experimental_http2_keep_alive_timeout_s',
+  'experimental_http2_max_send_buf_size',
+  'experimental_http2_max_header_list_size',
+];
+const ADVANCED_HTTP_BOOLS = ['experimental_http2_adaptive_window', 'experimental_http2_enable_connect_protocol'];
+
+/** hyper tuning knobs: checked for type, kept so a warning can say they are not applied. */
+const advancedHttp = object<Record<string, number | boolean>>((f) => {
+  const out: Record<string, number | boolean> = {};
+  for (const key of ADVANCED_HTTP_NUMBERS) {
+    const v = f.maybe(key, int());
+    if (v !== undefined) out[key] = v;
+  }
+  for (const key of ADVANCED_HTTP_BOOLS) {
+    const v = f.maybe(key, bool);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+});
+
+/**
+ * "host:port", "[v6]:port", or ":port" (all interfaces, normalized to
+ * "0.0.0.0:port"). Port 0 asks the OS for a free port.
+ */
+export const socketAddress: Reader<string> = (ctx, value, path) => {
+  const text = str({ nonEmpty: true })(ctx, value, path);
+  if (text === undefined) return undefined;
+  const parsed = parseSocketAddress(text);
+  if (typeof parsed === 'string') return issue(ctx, path, `${parsed}, got ${describe(value)}`);
+  return parsed.host.includes(':') ? `[${parsed.host}]:${parsed.port}` : `${parsed.host}:${parsed.port}`;
+};
+
+const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** The parts of a listener address, or a reason it is not one. */
+export function parseSocketAddress(text: string): { host: string; port: number } | string {
+  const m = /^(?:\[([^\]]*)\]|([^:\[\]]*)):([0-9]{1,5})$/.exec(text.trim());
+  if (!m) return 'expected HOST:PORT like "127.0.0.1:50051" or "[::1]:50051"';
+  const port = Number(m[3]);
+  if (port > 65535) return `port ${port} is out of range (0-65535)`;
+  if (m[1] !== undefined) {
+    if (!isIPv6(m[1])) return `"${m[1]}" is not an IPv6 address`;
+    return { host: m[1], port };
+  }
+  const host = m[2] === '' ? '0.0.0.0' : m[2]!;
+  if (!isIPv4(host) && !(HOSTNAME_RE.test(host) && !/^[0-9.]+$/.test(host))) return `"${host}" is not an IP address or host name`;
+  return { host, port };
+}
+
+type Services = ServerSpec['services'];
+
+const services: Reader<Services> = object<Services>((f) => {
+  const out: Services = {};
+  const cas = f.maybe('cas', instances<CasServiceSpec>((e) => ({ instance_name: '', cas_store: storeRef(e, 'cas_store') }), chunkingIgnored));
+  if (cas) out.cas = cas;
+  const ac = f.maybe(
+    'ac',
+    instances<AcServiceSpec>((e) => ({ instance_name: '', ac_store: storeRef(e, 'ac_store'), read_only: e.opt('read_only', bool, false) })),
+  );
+  if (ac) out.ac = ac;
+  const execution = f.maybe(
+    'execution',
+    instances<ExecutionServiceSpec>((e) => ({
+      instance_name: '',
+      cas_store: storeRef(e, 'cas_store'),
+      scheduler: e.req('scheduler', refName('scheduler'), 'the name of a scheduler in "schedulers"'),
+    })),
+  );
+  if (execution) out.execution = execution;
+  const capabilities = f.maybe('capabilities', instances<CapabilitiesServiceSpec>(capabilitiesEntry));
+  if (capabilities) out.capabilities = capabilities;
+  const bytestream = f.maybe('bytestream', byteStream);
+  if (bytestream) out.bytestream = bytestream;
+  const health = f.maybe(
+    'health',
+    object((h) => {
+      // NativeLink's HTTP status-page options; ncache serves grpc.health.v1 only.
+      h.maybe('path', str());
+      h.maybe('timeout_seconds', duration());
+      return {} as Record<string, never>;
+    }),
+  );
+  if (health) out.health = health;
+
+  // NativeLink services ncache accepts but does not serve yet.
+  const workerApi = f.maybe(
+    'worker_api',
+    object((w) => ({ scheduler: w.req('scheduler', refName('scheduler'), 'the name of a scheduler') })),
+  );
+  if (workerApi) out.worker_api = workerApi;
+  const admin = f.maybe('admin', object((a) => ({ path: a.opt('path', str(), '/admin') })));
+  if (admin) out.admin = admin;
+  const prometheus = f.maybe('experimental_prometheus', object((p) => ({ path: p.opt('path', str(), '/metrics') })));
+  if (prometheus) out.experimental_prometheus = prometheus;
+  const fetch = f.maybe('fetch', instances<FetchServiceSpec>((e) => ({ instance_name: '', fetch_store: storeRef(e, 'fetch_store') })));
+  if (fetch) out.fetch = fetch;
+  const push = f.maybe(
+    'push',
+    instances<PushServiceSpec>((e) => ({ instance_name: '', push_store: storeRef(e, 'push_store'), read_only: e.opt('read_only', bool, false) })),
+  );
+  if (push) out.push = push;
+  const bep = f.maybe('experimental_bep', object((b) => ({ store: storeRef(b, 'store') })));
+  if (bep) out.experimental_bep = bep;
+  return out;
+});
+
+function storeRef(f: Fields, key: string): string {
+  return f.req(key, refName('store'), 'the name of a store in "stores"');
+}
+
+/** CAS chunking (SplitBlob/SpliceBlob) is a newer NativeLink option ncache does not offer. */
+function chunkingIgnored(f: Fields): void {
+  f.reject('experimental_chunking', 'experimental_chunking (SplitBlob/SpliceBlob) is not supported by ncache; remove it');
+}
+
+function capabilitiesEntry(e: Fields): CapabilitiesServiceSpec {
+  const out: CapabilitiesServiceSpec = { instance_name: '' };
+  const re = e.maybe(
+    'remote_execution',
+    object((r) => ({ scheduler: r.req('scheduler', refName('scheduler'), 'the name of a scheduler in "schedulers"') })),
+  );
+  if (re) out.remote_execution = re;
+  e.reject('remote_cache_compression', 'remote_cache_compression is not supported by ncache yet; remove it');
+  return out;
+}
+
+/**
+ * A per-instance service list. Array form: `[{ instance_name: "main", ... }]`
+ * (instance_name defaults to ""); map form: `{ main: { ... } }`. Duplicate
+ * instance names are reported.
+ */
+function instances<T extends { instance_name: string }>(
+  entry: (f: Fields) => T,
+  extra?: (f: Fields) => void,
+): Reader<T[]> {
+  return (ctx, value, path) => {
+    const out: { item: T; path: string }[] = [];
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => {
+        const item = readValue(
+          ctx,
+          v,
+          joinIndex(path, i),
+          object((f) => {
+            extra?.(f);
+            const body = entry(f);
+            return { ...body, instance_name: f.opt('instance_name', str(), '') };
+          }),
+        );
+        if (item) out.push({ item, path: joinIndex(path, i) });
+      });
+    } else if (isPlainObject(value)) {
+      for (const [name, v] of Object.entries(value)) {
+        const item = readValue(
+          ctx,
+          v,
+          joinKey(path, name),
+          object((f) => {
+            extra?.(f);
+            return { ...entry(f), instance_name: name };
+          }),
+        );
+        if (item) out.push({ item, path: joinKey(path, name) });
+      }
+    } else {
+      return issue(ctx, path, `expected an array like [{ instance_name: "main", ... }], got ${describe(value)}`);
+    }
+    reportDuplicateInstances(
+      ctx,
+      out.map((o) => ({ name: o.item.instance_name, path: o.path })),
+    );
+    return out.map((o) => o.item);
+  };
+}
+
+function reportDuplicateInstances(ctx: ReadContext, entries: { name: string; path: string }[]): void {
+  const seen = new Map<string, string>();
+  for (const { name, path } of entries) {
+    const first = seen.get(name);
+    if (first !== undefined) issue(ctx, path, `duplicate instance name ${JSON.stringify(name)} (already used at ${first})`);
+    else seen.set(name, path);
+  }
+}
+
+/**
+ * ByteStream in either form, normalized to one `cas_stores` map:
+ *   map form (NativeLink's older one, used by the seed):  { cas_stores: { main: "CAS" }, ... }
+ *   array form (NativeLink's newer one): [{ instance_name: "main", cas_store: "CAS", ... }]
+ * ncache applies one max_bytes_per_stream and one timeout to all instances,
+ * so array entries that disagree on them are an error.
+ */
+const byteStream: Reader<ByteStreamServiceSpec> = (ctx, value, path) => {
+  if (Array.isArray(value)) return byteStreamArray(ctx, value, path);
+  return object<ByteStreamServiceSpec>((f) => ({
+    cas_stores: f.req('cas_stores', record(refName('store')), '{ "<instance name>": "<store name>" }'),
+    ...byteStreamTuning(f),
+  }))(ctx, value, path);
+};
+
+function byteStreamTuning(f: Fields): Omit<ByteStreamServiceSpec, 'cas_stores'> {
+  // NativeLink renamed the timeout to ..._s and keeps the old name as an alias.
+  const timeoutKey = f.has('persist_stream_on_disconnect_timeout_s') ? 'persist_stream_on_disconnect_timeout_s' : 'persist_stream_on_disconnect_timeout';
+  f.allow('persist_stream_on_disconnect_timeout', 'persist_stream_on_disconnect_timeout_s');
+  return {
+    max_bytes_per_stream: f.opt('max_bytes_per_stream', size({ min: 1 }), BYTESTREAM_DEFAULTS.max_bytes_per_stream),
+    persist_stream_on_disconnect_timeout: f.opt(timeoutKey, duration(), BYTESTREAM_DEFAULTS.persist_stream_on_disconnect_timeout),
+    max_decoding_message_size: f.opt('max_decoding_message_size', size({ min: 1 }), BYTESTREAM_DEFAULTS.max_decoding_message_size),
+  };
+}
+
+function byteStreamArray(ctx: ReadContext, value: unknown[], path: string): ByteStreamServiceSpec | undefined {
+  const entries: { instance_name: string; cas_store: string; tuning: Omit<ByteStreamServiceSpec, 'cas_stores'>; path: string }[] = [];
+  value.forEach((v, i) => {
+    const p = joinIndex(path, i);
+    const e = readValue(
+      ctx,
+      v,
+      p,
+      object((f) => ({
+        instance_name: f.opt('instance_name', str(), ''),
+        cas_store: storeRef(f, 'cas_store'),
+        tuning: byteStreamTuning(f),
+      })),
+    );
+    if (e) entries.push({ ...e, path: p });
+  });
+  reportDuplicateInstances(
+    ctx,
+    entries.map((e) => ({ name: e.instance_name, path: e.path })),
+  );
+  const first = entries[0];
+  if (!first) {
+    return value.length === 0 ? issue(ctx, path, 'expected at least one { instance_name, cas_store } entry') : undefined;
+  }
+  for (const e of entries.slice(1)) {
+    for (const key of Object.keys(first.tuning) as (keyof typeof first.tuning)[]) {
+      if (e.tuning[key] !== first.tuning[key]) {
+        issue(ctx, joinKey(e.path, key), `ncache applies one ${key} to every bytestream instance; this differs from ${first.path} (${first.tuning[key]})`);
+      }
+    }
+  }
+  const cas_stores: Record<string, string> = {};
+  for (const e of entries) cas_stores[e.instance_name] = e.cas_store;
+  return { cas_stores, ...first.tuning };
+}

@@ -1,0 +1,116 @@
+// Things a valid config may still get wrong: data that is not durable,
+// caches without bounds, a cache reachable from the network, NativeLink
+// options ncache accepts but does not act on. `ncache validate` and
+// `ncache serve` print these; none stops the daemon.
+import { parseSocketAddress } from './schema-servers.js';
+import { childSpecs, resolveRef, walkSpecs } from './store-tree.js';
+import type { NamedStoreSpec, NcacheConfig, StoreSpec } from './types.js';
+
+export function collectWarnings(config: NcacheConfig): string[] {
+  const out: string[] = [];
+  config.stores.forEach((store, i) => storeWarnings(store.spec, `stores[${i}]`, config.stores, out));
+  config.servers.forEach((server, i) => serverWarnings(server, `servers[${i}]`, out));
+  config.workers.forEach((worker, i) => {
+    const target = config.stores.find((s) => s.name === worker.cas_fast_slow_store);
+    const resolved = target && resolveRef(target.spec, config.stores);
+    if (resolved && resolved.kind !== 'fast_slow') {
+      out.push(
+        `workers[${i}].local.cas_fast_slow_store: store "${worker.cas_fast_slow_store}" is ${resolved.kind}, not fast_slow; the worker expects a fast_slow store with a filesystem fast tier`,
+      );
+    }
+  });
+  if (config.servers.length === 0) out.push('servers: none configured, so the daemon serves nothing');
+  return out;
+}
+
+function storeWarnings(root: StoreSpec, rootPath: string, stores: NamedStoreSpec[], out: string[]): void {
+  walkSpecs(root, rootPath, (spec, path) => {
+    const at = `${path}.${spec.kind}`;
+    switch (spec.kind) {
+      case 'memory':
+        if (!spec.eviction_policy || (spec.eviction_policy.max_bytes === 0 && spec.eviction_policy.max_count === 0)) {
+          out.push(`${at}: no eviction_policy.max_bytes, so memory use grows without bound`);
+        }
+        break;
+      case 'filesystem':
+        if (!spec.eviction_policy || (spec.eviction_policy.max_bytes === 0 && spec.eviction_policy.max_count === 0)) {
+          out.push(`${at}: no eviction_policy.max_bytes, so disk use under ${spec.content_path} grows without bound`);
+        }
+        break;
+      case 'existence_cache':
+        if (!spec.eviction_policy) out.push(`${at}: no eviction_policy, so the existence cache grows without bound`);
+        break;
+      case 'fast_slow':
+        if (spec.slow_write_mode === 'async' && !isDurable(spec.fast, stores)) {
+          out.push(
+            `${at}.slow_write_mode: "async" over a ${describeTier(spec.fast, stores)} fast tier is not durable: writes acknowledged before they reach the slow tier are lost if the daemon stops`,
+          );
+        }
+        break;
+      case 'experimental_cloud_object_store':
+        if (spec.retry.max_retries === 0) {
+          out.push(`${at}.retry: max_retries is 0, so one transient S3 error fails the request (e.g. retry: { max_retries: 6, delay: 0.3, jitter: 0.5 })`);
+        }
+        break;
+      default:
+        break;
+    }
+  });
+}
+
+/** Whether data written to `spec` survives a daemon restart. */
+function isDurable(spec: StoreSpec, stores: NamedStoreSpec[]): boolean {
+  const resolved = resolveRef(spec, stores);
+  if (!resolved) return false;
+  switch (resolved.kind) {
+    case 'filesystem':
+    case 'experimental_cloud_object_store':
+      return true;
+    case 'memory':
+    case 'noop':
+    case 'ref_store':
+      return false;
+    case 'completeness_checking':
+      return isDurable(resolved.backend, stores);
+    default:
+      return childSpecs(resolved).every((c) => isDurable(c.spec, stores));
+  }
+}
+
+function describeTier(spec: StoreSpec, stores: NamedStoreSpec[]): string {
+  return resolveRef(spec, stores)?.kind ?? spec.kind;
+}
+
+const NOT_SERVED = ['worker_api', 'admin', 'experimental_prometheus', 'fetch', 'push', 'experimental_bep'] as const;
+
+function serverWarnings(server: NcacheConfig['servers'][number], path: string, out: string[]): void {
+  const http = server.listener.http;
+  const address = parseSocketAddress(http.socket_address);
+  if (typeof address !== 'string' && !isLoopback(address.host)) {
+    out.push(
+      `${path}.listener.http.socket_address: ${http.socket_address} is reachable from other machines, with no TLS or authentication; anyone who can connect can read and write this cache`,
+    );
+  }
+  if (http.compression && (http.compression.send_compression_algorithm !== 'none' || http.compression.accepted_compression_algorithms.some((a) => a !== 'none'))) {
+    out.push(`${path}.listener.http.compression: not applied; ncache does not compress the gRPC transport`);
+  }
+  if (http.advanced_http && Object.keys(http.advanced_http).length > 0) {
+    out.push(`${path}.listener.http.advanced_http: not applied by ncache (${Object.keys(http.advanced_http).join(', ')})`);
+  }
+  const s = server.services;
+  for (const name of NOT_SERVED) {
+    if (s[name] !== undefined) out.push(`${path}.services.${name}: accepted for NativeLink compatibility, but ncache does not serve it`);
+  }
+  const served = Object.keys(s).filter((k) => !(NOT_SERVED as readonly string[]).includes(k));
+  if (served.length === 0) out.push(`${path}.services: none that ncache serves, so this listener is useless`);
+  if ((s.cas?.length ?? 0) > 0 && !s.capabilities) {
+    out.push(`${path}.services: has cas but no capabilities; Bazel calls GetCapabilities first and will refuse this server`);
+  }
+  if ((s.cas?.length ?? 0) > 0 && !s.bytestream) {
+    out.push(`${path}.services: has cas but no bytestream; Bazel moves blobs through ByteStream and will fail`);
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
