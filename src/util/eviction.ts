@@ -14,6 +14,14 @@ export interface EvictionEntry<V> {
   readonly lastAccessMs: number;
 }
 
+/** The stored form: the same object is kept and its access time updated on a touch. */
+interface MutableEntry<V> {
+  readonly key: string;
+  readonly value: V;
+  readonly size: number;
+  lastAccessMs: number;
+}
+
 export type EvictReason = 'bytes' | 'count' | 'age';
 
 export interface EvictingMapOptions<V> {
@@ -26,7 +34,7 @@ export interface EvictingMapOptions<V> {
 export const NO_EVICTION: EvictionPolicy = Object.freeze({ max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 });
 
 export class EvictingMap<V> {
-  private readonly map = new Map<string, EvictionEntry<V>>();
+  private readonly map = new Map<string, MutableEntry<V>>();
   private readonly policy: EvictionPolicy;
   private readonly clock: Clock;
   private readonly onEvict: ((entry: EvictionEntry<V>, reason: EvictReason) => void) | undefined;
@@ -60,10 +68,10 @@ export class EvictingMap<V> {
   get(key: string): EvictionEntry<V> | undefined {
     const entry = this.lookup(key);
     if (entry === undefined) return undefined;
-    const touched: EvictionEntry<V> = { ...entry, lastAccessMs: this.clock.now() };
+    entry.lastAccessMs = this.clock.now();
     this.map.delete(key);
-    this.map.set(key, touched);
-    return touched;
+    this.map.set(key, entry);
+    return entry;
   }
 
   /** Looks up a key without changing its recency. Expired entries are evicted, not returned. */
@@ -113,7 +121,7 @@ export class EvictingMap<V> {
     this.totalBytes = 0;
   }
 
-  private lookup(key: string): EvictionEntry<V> | undefined {
+  private lookup(key: string): MutableEntry<V> | undefined {
     const entry = this.map.get(key);
     if (entry === undefined) return undefined;
     if (this.isExpired(entry, this.clock.now())) {
@@ -123,7 +131,7 @@ export class EvictingMap<V> {
     return entry;
   }
 
-  private isExpired(entry: EvictionEntry<V>, now: number): boolean {
+  private isExpired(entry: MutableEntry<V>, now: number): boolean {
     const maxSeconds = this.policy.max_seconds;
     return maxSeconds > 0 && now - entry.lastAccessMs > maxSeconds * 1000;
   }
@@ -152,7 +160,7 @@ export class EvictingMap<V> {
     }
   }
 
-  private evict(entry: EvictionEntry<V>, reason: EvictReason): void {
+  private evict(entry: MutableEntry<V>, reason: EvictReason): void {
     this.map.delete(entry.key);
     this.totalBytes -= entry.size;
     this.evictedCount += 1;
