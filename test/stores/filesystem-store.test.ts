@@ -167,12 +167,13 @@ describe('FilesystemStore', () => {
 
     const second = await openStore({ policy: { max_count: 3 } }, clock);
     await putBuffer(second, keys[3]!, blobs[3]!); // over max_count: the least recently used (keys[1]) goes
-    const present = (await second.stats()).count;
-    expect(present).toBe(3);
-    expect(existsSync(join(content, digestKey(keys[1]!)))).toBe(false);
+    expect(second.stats().count).toBe(3);
+    expect(await second.has([keys[1]!])).toEqual([undefined]);
     expect((await readBuffer(second, keys[0]!)).equals(blobs[0]!)).toBe(true);
     expect((await readBuffer(second, keys[2]!)).equals(blobs[2]!)).toBe(true);
     expect((await readBuffer(second, keys[3]!)).equals(blobs[3]!)).toBe(true);
+    await closeStore(second); // waits for the eviction's unlink
+    expect(existsSync(join(content, digestKey(keys[1]!)))).toBe(false);
   });
 
   it('evicts by bytes down to the low watermark and deletes the files', async () => {
