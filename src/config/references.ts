@@ -45,6 +45,7 @@ function checkRefStoreCycles(ctx: ReadContext, refs: NameRef[]): void {
     list.push(r);
     edges.set(r.fromStore!, list);
   }
+  // One message per cycle, however many of its members it is found from.
   const reported = new Set<string>();
   for (const start of edges.keys()) {
     // Depth-first search from each store for a path back to itself.
@@ -54,8 +55,9 @@ function checkRefStoreCycles(ctx: ReadContext, refs: NameRef[]): void {
       const { name, trail } = stack.pop()!;
       for (const ref of edges.get(name) ?? []) {
         if (ref.name === start) {
-          if (!reported.has(ref.path)) {
-            reported.add(ref.path);
+          const members = [...new Set(trail)].sort().join('\0');
+          if (!reported.has(members)) {
+            reported.add(members);
             const loop = [...trail, start].map((n) => JSON.stringify(n)).join(' -> ');
             issue(ctx, ref.path, `ref_store cycle: ${loop} (a store cannot contain itself)`);
           }

@@ -115,7 +115,8 @@ export const namedStore: Reader<NamedStoreSpec> = (ctx, value, path) => {
   if (!('name' in value)) issue(ctx, joinKey(path, 'name'), 'missing required field (every store needs a name)');
   else name = readValue(ctx, value.name, joinKey(path, 'name'), str({ nonEmpty: true }));
   const kind = pickStoreKind(ctx, value, path, ['name']);
-  if (kind === undefined) return undefined;
+  // Keep the name of a store whose kind is wrong, so references to it do not pile on more errors.
+  if (kind === undefined) return name === undefined ? undefined : { name, spec: undefined as never };
   const key = kindKey(value, kind);
   const previous = ctx.currentStore;
   ctx.currentStore = name;
@@ -364,8 +365,9 @@ const cloudObjectStore: Reader<CloudObjectStoreSpec> = (ctx, value, path) =>
     // ncache extension: an S3-compatible endpoint (MinIO, R2, Ceph, s3rver).
     const endpoint = f.maybe('endpoint', endpointReader);
     if (endpoint !== undefined) spec.endpoint = endpoint;
-    if (endpoint?.startsWith('http://') && !spec.insecure_allow_http) {
-      issue(ctx, f.at('endpoint'), 'is plain http://; set insecure_allow_http: true to allow an unencrypted endpoint');
+    // Plain HTTP to this machine (MinIO, s3rver) is fine; across a network it needs an explicit opt-in.
+    if (endpoint?.startsWith('http://') && !spec.insecure_allow_http && !isLoopbackUrl(endpoint)) {
+      issue(ctx, f.at('endpoint'), `${endpoint} is unencrypted http://; set insecure_allow_http: true to allow it`);
     }
     return spec;
   })(ctx, value, path);
@@ -396,3 +398,8 @@ const endpointReader: Reader<string> = (ctx, value, path) => {
   }
   return text;
 };
+
+function isLoopbackUrl(text: string): boolean {
+  const host = new URL(text).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+}
