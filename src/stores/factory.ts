@@ -4,11 +4,13 @@ import type { NamedStoreSpec, StoreSpec } from '../config/types.js';
 import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { ExistenceCacheStore } from './existence-cache-store.js';
 import { FastSlowStore } from './fast-slow-store.js';
 import { FilesystemStore } from './filesystem-store.js';
 import { MemoryStore } from './memory-store.js';
 import { NoopStore } from './noop-store.js';
 import { RefStore } from './ref-store.js';
+import { ShardStore } from './shard-store.js';
 import { SizePartitioningStore } from './size-partitioning-store.js';
 import type { StoreContext } from './store-context.js';
 import { VerifyStore } from './verify-store.js';
@@ -50,9 +52,11 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
     case 'completeness_checking':
       return notYet(path, spec.kind);
     case 'existence_cache':
-      return notYet(path, spec.kind);
+      return new ExistenceCacheStore(child(spec.backend, 'backend'), spec.eviction_policy, ctx);
     case 'shard':
-      return notYet(path, spec.kind);
+      return new ShardStore(
+        spec.stores.map((entry, i) => ({ store: child(entry.store, `stores[${i}].store`), weight: entry.weight })),
+      );
     case 'dedup':
       return notYet(path, spec.kind);
     case 'compression':
