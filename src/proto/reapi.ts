@@ -1,0 +1,648 @@
+// The REAPI messages and gRPC services, loaded once from the .proto files in
+// this directory with protobufjs.
+//
+// Conventions, the same for every message and in both directions:
+// - field names are camelCase (`size_bytes` -> `sizeBytes`);
+// - int64 values are JS numbers (sizes and offsets stay far below 2^53);
+// - bytes are Buffers (decoding slices the input: no copy);
+// - enums are numbers (see the *_VALUE constants below);
+// - decoding fills proto3 defaults: scalars are 0/""/false, repeated fields
+//   are [], absent sub-messages are null;
+// - encoding is canonical: fields in number order and default-valued
+//   scalars left out, so digests of encoded Directory/Tree/Action messages
+//   match what Bazel computes.
+import type * as grpc from '@grpc/grpc-js';
+import { join, isAbsolute } from 'node:path';
+import protobuf from 'protobufjs';
+import type { Digest } from '../util/digest.js';
+import { protoDir } from '../util/paths.js';
+
+export type { Digest };
+
+// ---------------------------------------------------------------------------
+// Message shapes (decoded form)
+
+export interface Timestamp {
+  seconds: number;
+  nanos: number;
+}
+export type Duration = Timestamp;
+
+export interface Any {
+  typeUrl: string;
+  value: Buffer;
+}
+
+export interface Status {
+  code: number;
+  message: string;
+  details: Any[];
+}
+
+export interface NodeProperty {
+  name: string;
+  value: string;
+}
+
+export interface NodeProperties {
+  properties: NodeProperty[];
+  mtime: Timestamp | null;
+  unixMode: { value: number } | null;
+}
+
+export interface FileNode {
+  name: string;
+  digest: Digest | null;
+  isExecutable: boolean;
+  nodeProperties: NodeProperties | null;
+}
+
+export interface DirectoryNode {
+  name: string;
+  digest: Digest | null;
+}
+
+export interface SymlinkNode {
+  name: string;
+  target: string;
+  nodeProperties: NodeProperties | null;
+}
+
+export interface Directory {
+  files: FileNode[];
+  directories: DirectoryNode[];
+  symlinks: SymlinkNode[];
+  nodeProperties: NodeProperties | null;
+}
+
+export interface Tree {
+  root: Directory | null;
+  children: Directory[];
+}
+
+export interface Platform {
+  properties: { name: string; value: string }[];
+}
+
+export interface Action {
+  commandDigest: Digest | null;
+  inputRootDigest: Digest | null;
+  timeout: Duration | null;
+  doNotCache: boolean;
+  salt: Buffer;
+  platform: Platform | null;
+}
+
+export interface Command {
+  arguments: string[];
+  environmentVariables: { name: string; value: string }[];
+  outputFiles: string[];
+  outputDirectories: string[];
+  outputPaths: string[];
+  platform: Platform | null;
+  workingDirectory: string;
+  outputNodeProperties: string[];
+  outputDirectoryFormat: number;
+}
+
+export interface OutputFile {
+  path: string;
+  digest: Digest | null;
+  isExecutable: boolean;
+  contents: Buffer;
+  nodeProperties: NodeProperties | null;
+}
+
+export interface OutputSymlink {
+  path: string;
+  target: string;
+  nodeProperties: NodeProperties | null;
+}
+
+export interface OutputDirectory {
+  path: string;
+  treeDigest: Digest | null;
+  isTopologicallySorted: boolean;
+  rootDirectoryDigest: Digest | null;
+}
+
+export interface ExecutedActionMetadata {
+  worker: string;
+  queuedTimestamp: Timestamp | null;
+  workerStartTimestamp: Timestamp | null;
+  workerCompletedTimestamp: Timestamp | null;
+  inputFetchStartTimestamp: Timestamp | null;
+  inputFetchCompletedTimestamp: Timestamp | null;
+  executionStartTimestamp: Timestamp | null;
+  executionCompletedTimestamp: Timestamp | null;
+  virtualExecutionDuration: Duration | null;
+  outputUploadStartTimestamp: Timestamp | null;
+  outputUploadCompletedTimestamp: Timestamp | null;
+  auxiliaryMetadata: Any[];
+}
+
+export interface ActionResult {
+  outputFiles: OutputFile[];
+  outputFileSymlinks: OutputSymlink[];
+  outputSymlinks: OutputSymlink[];
+  outputDirectories: OutputDirectory[];
+  outputDirectorySymlinks: OutputSymlink[];
+  exitCode: number;
+  stdoutRaw: Buffer;
+  stdoutDigest: Digest | null;
+  stderrRaw: Buffer;
+  stderrDigest: Digest | null;
+  executionMetadata: ExecutedActionMetadata | null;
+}
+
+export interface FindMissingBlobsRequest {
+  instanceName: string;
+  blobDigests: Digest[];
+  digestFunction: number;
+}
+export interface FindMissingBlobsResponse {
+  missingBlobDigests: Digest[];
+}
+
+export interface BatchUpdateBlobsRequest {
+  instanceName: string;
+  requests: { digest: Digest | null; data: Buffer; compressor: number }[];
+  digestFunction: number;
+}
+export interface BatchUpdateBlobsResponse {
+  responses: { digest: Digest | null; status: Status | null }[];
+}
+
+export interface BatchReadBlobsRequest {
+  instanceName: string;
+  digests: Digest[];
+  acceptableCompressors: number[];
+  digestFunction: number;
+}
+export interface BatchReadBlobsResponse {
+  responses: { digest: Digest | null; data: Buffer; compressor: number; status: Status | null }[];
+}
+
+export interface GetTreeRequest {
+  instanceName: string;
+  rootDigest: Digest | null;
+  pageSize: number;
+  pageToken: string;
+  digestFunction: number;
+}
+export interface GetTreeResponse {
+  directories: Directory[];
+  nextPageToken: string;
+}
+
+export interface GetActionResultRequest {
+  instanceName: string;
+  actionDigest: Digest | null;
+  inlineStdout: boolean;
+  inlineStderr: boolean;
+  inlineOutputFiles: string[];
+  digestFunction: number;
+}
+
+export interface UpdateActionResultRequest {
+  instanceName: string;
+  actionDigest: Digest | null;
+  actionResult: ActionResult | null;
+  resultsCachePolicy: { priority: number } | null;
+  digestFunction: number;
+}
+
+export interface GetCapabilitiesRequest {
+  instanceName: string;
+}
+
+export interface SemVer {
+  major: number;
+  minor: number;
+  patch: number;
+  prerelease: string;
+}
+
+export interface PriorityCapabilities {
+  priorities: { minPriority: number; maxPriority: number }[];
+}
+
+export interface CacheCapabilities {
+  digestFunctions: number[];
+  actionCacheUpdateCapabilities: { updateEnabled: boolean } | null;
+  cachePriorityCapabilities: PriorityCapabilities | null;
+  maxBatchTotalSizeBytes: number;
+  symlinkAbsolutePathStrategy: number;
+  supportedCompressors: number[];
+  supportedBatchUpdateCompressors: number[];
+}
+
+export interface ExecutionCapabilities {
+  digestFunction: number;
+  execEnabled: boolean;
+  executionPriorityCapabilities: PriorityCapabilities | null;
+  supportedNodeProperties: string[];
+  digestFunctions: number[];
+}
+
+export interface ServerCapabilities {
+  cacheCapabilities: CacheCapabilities | null;
+  executionCapabilities: ExecutionCapabilities | null;
+  deprecatedApiVersion: SemVer | null;
+  lowApiVersion: SemVer | null;
+  highApiVersion: SemVer | null;
+}
+
+export interface ExecuteRequest {
+  instanceName: string;
+  skipCacheLookup: boolean;
+  actionDigest: Digest | null;
+  executionPolicy: { priority: number } | null;
+  resultsCachePolicy: { priority: number } | null;
+  digestFunction: number;
+  inlineStdout: boolean;
+  inlineStderr: boolean;
+  inlineOutputFiles: string[];
+}
+
+export interface WaitExecutionRequest {
+  name: string;
+}
+
+export interface Operation {
+  name: string;
+  metadata: Any | null;
+  done: boolean;
+  error?: Status | null;
+  response?: Any | null;
+}
+
+export interface ReadRequest {
+  resourceName: string;
+  readOffset: number;
+  readLimit: number;
+}
+export interface ReadResponse {
+  data: Buffer;
+}
+export interface WriteRequest {
+  resourceName: string;
+  writeOffset: number;
+  finishWrite: boolean;
+  data: Buffer;
+}
+export interface WriteResponse {
+  committedSize: number;
+}
+export interface QueryWriteStatusRequest {
+  resourceName: string;
+}
+export interface QueryWriteStatusResponse {
+  committedSize: number;
+  complete: boolean;
+}
+
+export interface HealthCheckRequest {
+  service: string;
+}
+export interface HealthCheckResponse {
+  status: number;
+}
+
+/**
+ * What encode() accepts: any subset of the fields (missing ones are the
+ * defaults), Uint8Array wherever a Buffer is expected.
+ */
+export type MessageInit<T> = T extends Buffer
+  ? Uint8Array
+  : T extends (infer U)[]
+    ? MessageInit<U>[]
+    : T extends object
+      ? { [K in keyof T]?: MessageInit<NonNullable<T[K]>> | null }
+      : T;
+
+// ---------------------------------------------------------------------------
+// Enum values used by ncache (numbers, as on the wire)
+
+export const DIGEST_FUNCTION_SHA256 = 1;
+export const DIGEST_FUNCTION_UNKNOWN = 0;
+export const COMPRESSOR_IDENTITY = 0;
+export const SYMLINK_ABSOLUTE_PATH_ALLOWED = 2;
+export const HEALTH_SERVING = 1;
+export const HEALTH_NOT_SERVING = 2;
+export const HEALTH_SERVICE_UNKNOWN = 3;
+
+// ---------------------------------------------------------------------------
+// Loading
+
+const PROTO_FILES = [
+  'build/bazel/remote/execution/v2/remote_execution.proto',
+  'google/bytestream/bytestream.proto',
+  'google/longrunning/operations.proto',
+  'google/rpc/code.proto',
+  'google/rpc/status.proto',
+  'grpc/health/v1/health.proto',
+];
+
+let root: protobuf.Root | undefined;
+
+/** The protobufjs root with every ncache .proto loaded (once, synchronously). */
+export function protoRoot(): protobuf.Root {
+  if (root) return root;
+  const dir = protoDir();
+  const r = new protobuf.Root();
+  // Imports are written relative to the proto directory, like protoc's -I.
+  // google/protobuf/* imports are served by protobufjs's bundled copies.
+  r.resolvePath = (_origin, target) => (isAbsolute(target) ? target : join(dir, target));
+  r.loadSync(
+    PROTO_FILES.map((f) => join(dir, f)),
+    { keepCase: false },
+  );
+  r.resolveAll();
+  root = r;
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// Canonical encoding
+
+const TO_OBJECT: protobuf.IConversionOptions = {
+  longs: Number,
+  enums: Number,
+  defaults: true,
+  arrays: true,
+};
+
+interface FieldPlan {
+  readonly name: string;
+  readonly id: number;
+  readonly repeated: boolean;
+  readonly packed: boolean;
+  readonly inOneof: boolean;
+  /** Writer method for scalars ("int64", "string", ...); undefined for messages. */
+  readonly scalar: string | undefined;
+  readonly wireType: number;
+  readonly message: protobuf.Type | undefined;
+  readonly enumType: protobuf.Enum | undefined;
+  readonly mapKey: string | undefined;
+}
+
+const plans = new WeakMap<protobuf.Type, FieldPlan[]>();
+
+function planOf(type: protobuf.Type): FieldPlan[] {
+  let plan = plans.get(type);
+  if (plan) return plan;
+  plan = type.fieldsArray
+    .slice()
+    .sort((a, b) => a.id - b.id)
+    .map((field) => {
+      field.resolve();
+      const resolved = field.resolvedType;
+      const enumType = resolved instanceof protobuf.Enum ? resolved : undefined;
+      const message = resolved instanceof protobuf.Type ? resolved : undefined;
+      const scalar = message ? undefined : enumType ? 'int32' : field.type;
+      const wireType = scalar === undefined ? 2 : (protobuf.types.basic as Record<string, number>)[scalar]!;
+      const packable = scalar !== undefined && (protobuf.types.packed as Record<string, number | undefined>)[scalar] !== undefined;
+      const mapKey = field instanceof protobuf.MapField ? field.keyType : undefined;
+      return {
+        name: field.name,
+        id: field.id,
+        repeated: field.repeated,
+        packed: field.repeated && packable && field.packed,
+        inOneof: field.partOf !== null && field.partOf !== undefined,
+        scalar,
+        wireType,
+        message,
+        enumType,
+        mapKey,
+      };
+    });
+  plans.set(type, plan);
+  return plan;
+}
+
+type Writer = protobuf.Writer;
+type EncodeFn = (m: Record<string, unknown>, w: Writer) => void;
+
+const encoders = new WeakMap<protobuf.Type, EncodeFn>();
+
+/**
+ * A canonical encoder for one message type, generated once as straight-line
+ * code (like protobufjs's own encoders, which however write default values
+ * when a field is present on the object).
+ */
+function encoderOf(type: protobuf.Type): EncodeFn {
+  const cached = encoders.get(type);
+  if (cached) return cached;
+  // Placeholder first, so recursive types (none in REAPI, but cheap) resolve.
+  const nested: EncodeFn[] = [];
+  const enums: Record<string, number>[] = [];
+  let fn: EncodeFn = (m, w) => fn(m, w);
+  encoders.set(type, (m, w) => fn(m, w));
+  const lines: string[] = ['var v, i, k, ks;'];
+  const scalarValue = (f: FieldPlan, ref: string): string => {
+    if (!f.enumType) return ref;
+    enums.push(f.enumType.values);
+    return `(typeof ${ref} === "string" ? E[${enums.length - 1}][${ref}] : ${ref})`;
+  };
+  const writeMessage = (f: FieldPlan, tag: number, ref: string): string => {
+    nested.push(encoderOf(f.message!));
+    return `w.uint32(${tag}).fork(); N[${nested.length - 1}](${ref}, w); w.ldelim();`;
+  };
+  for (const f of planOf(type)) {
+    const prop = JSON.stringify(f.name);
+    lines.push(`v = m[${prop}];`);
+    const lenTag = ((f.id << 3) | 2) >>> 0;
+    if (f.mapKey !== undefined) {
+      const keyWire = (protobuf.types.mapKey as Record<string, number>)[f.mapKey]!;
+      lines.push(`if (v != null) { ks = Object.keys(v).sort(); for (i = 0; i < ks.length; ++i) { k = ks[i];`);
+      lines.push(`w.uint32(${lenTag}).fork().uint32(${8 | keyWire}).${f.mapKey}(k);`);
+      if (f.message) lines.push(writeMessage(f, 18, 'v[k] || {}'));
+      else lines.push(`w.uint32(${16 | f.wireType}).${f.scalar}(${scalarValue(f, 'v[k]')});`);
+      lines.push('w.ldelim(); } }');
+    } else if (f.repeated) {
+      lines.push('if (v != null && v.length !== 0) {');
+      if (f.packed) {
+        lines.push(`w.uint32(${lenTag}).fork(); for (i = 0; i < v.length; ++i) w.${f.scalar}(${scalarValue(f, 'v[i]')}); w.ldelim();`);
+      } else if (f.message) {
+        lines.push(`for (i = 0; i < v.length; ++i) { ${writeMessage(f, lenTag, 'v[i] || {}')} }`);
+      } else {
+        const tag = ((f.id << 3) | f.wireType) >>> 0;
+        lines.push(`for (i = 0; i < v.length; ++i) w.uint32(${tag}).${f.scalar}(${scalarValue(f, 'v[i]')});`);
+      }
+      lines.push('}');
+    } else if (f.message) {
+      lines.push(`if (v != null) { ${writeMessage(f, lenTag, 'v')} }`);
+    } else {
+      // proto3: a scalar equal to its default is not written, except as the
+      // selected member of a oneof (there presence is the information).
+      const tag = ((f.id << 3) | f.wireType) >>> 0;
+      let present: string;
+      if (f.inOneof) present = 'v != null';
+      else if (f.scalar === 'string' || f.scalar === 'bytes') present = 'v != null && v.length !== 0';
+      else if (f.scalar === 'bool') present = 'v === true';
+      else present = 'v != null && v !== 0 && v !== "0"';
+      lines.push(`if (${present}) w.uint32(${tag}).${f.scalar}(${scalarValue(f, 'v')});`);
+    }
+  }
+  const body = new Function('N', 'E', `return function encode_${type.name}(m, w) {\n${lines.join('\n')}\n};`);
+  fn = body(nested, enums) as EncodeFn;
+  encoders.set(type, fn);
+  return fn;
+}
+
+// ---------------------------------------------------------------------------
+// Codecs
+
+export interface MessageCodec<T> {
+  /** Fully qualified name, e.g. "build.bazel.remote.execution.v2.Digest". */
+  readonly name: string;
+  readonly type: protobuf.Type;
+  encode(value: MessageInit<T>): Buffer;
+  decode(bytes: Uint8Array): T;
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+class LazyCodec<T> implements MessageCodec<T> {
+  private resolved: protobuf.Type | undefined;
+  constructor(readonly name: string) {}
+
+  get type(): protobuf.Type {
+    return (this.resolved ??= protoRoot().lookupType(this.name));
+  }
+
+  encode(value: MessageInit<T>): Buffer {
+    const w = protobuf.Writer.create();
+    encoderOf(this.type)(value as Record<string, unknown>, w);
+    return toBuffer(w.finish());
+  }
+
+  decode(bytes: Uint8Array): T {
+    const type = this.type;
+    return type.toObject(type.decode(bytes), TO_OBJECT) as T;
+  }
+}
+
+/** A codec for any message type by its full name (for types not listed below). */
+export function codecFor<T = Record<string, unknown>>(fullName: string): MessageCodec<T> {
+  return new LazyCodec<T>(fullName);
+}
+
+const REV2 = 'build.bazel.remote.execution.v2.';
+
+export const DigestCodec = codecFor<Digest>(REV2 + 'Digest');
+export const DirectoryCodec = codecFor<Directory>(REV2 + 'Directory');
+export const TreeCodec = codecFor<Tree>(REV2 + 'Tree');
+export const ActionCodec = codecFor<Action>(REV2 + 'Action');
+export const CommandCodec = codecFor<Command>(REV2 + 'Command');
+export const ActionResultCodec = codecFor<ActionResult>(REV2 + 'ActionResult');
+export const OutputFileCodec = codecFor<OutputFile>(REV2 + 'OutputFile');
+export const FindMissingBlobsRequestCodec = codecFor<FindMissingBlobsRequest>(REV2 + 'FindMissingBlobsRequest');
+export const FindMissingBlobsResponseCodec = codecFor<FindMissingBlobsResponse>(REV2 + 'FindMissingBlobsResponse');
+export const ServerCapabilitiesCodec = codecFor<ServerCapabilities>(REV2 + 'ServerCapabilities');
+export const ExecuteOperationMetadataCodec = codecFor<Record<string, unknown>>(REV2 + 'ExecuteOperationMetadata');
+export const ExecuteResponseCodec = codecFor<Record<string, unknown>>(REV2 + 'ExecuteResponse');
+export const RequestMetadataCodec = codecFor<Record<string, unknown>>(REV2 + 'RequestMetadata');
+export const StatusCodec = codecFor<Status>('google.rpc.Status');
+export const OperationCodec = codecFor<Operation>('google.longrunning.Operation');
+export const ReadResponseCodec = codecFor<ReadResponse>('google.bytestream.ReadResponse');
+export const WriteRequestCodec = codecFor<WriteRequest>('google.bytestream.WriteRequest');
+
+// ---------------------------------------------------------------------------
+// gRPC service definitions
+
+type Res<T> = MessageInit<T>;
+
+export interface ContentAddressableStorageHandlers {
+  findMissingBlobs: grpc.handleUnaryCall<FindMissingBlobsRequest, Res<FindMissingBlobsResponse>>;
+  batchUpdateBlobs: grpc.handleUnaryCall<BatchUpdateBlobsRequest, Res<BatchUpdateBlobsResponse>>;
+  batchReadBlobs: grpc.handleUnaryCall<BatchReadBlobsRequest, Res<BatchReadBlobsResponse>>;
+  getTree: grpc.handleServerStreamingCall<GetTreeRequest, Res<GetTreeResponse>>;
+}
+
+export interface ActionCacheHandlers {
+  getActionResult: grpc.handleUnaryCall<GetActionResultRequest, Res<ActionResult>>;
+  updateActionResult: grpc.handleUnaryCall<UpdateActionResultRequest, Res<ActionResult>>;
+}
+
+export interface CapabilitiesHandlers {
+  getCapabilities: grpc.handleUnaryCall<GetCapabilitiesRequest, Res<ServerCapabilities>>;
+}
+
+export interface ExecutionHandlers {
+  execute: grpc.handleServerStreamingCall<ExecuteRequest, Res<Operation>>;
+  waitExecution: grpc.handleServerStreamingCall<WaitExecutionRequest, Res<Operation>>;
+}
+
+export interface ByteStreamHandlers {
+  read: grpc.handleServerStreamingCall<ReadRequest, Res<ReadResponse>>;
+  write: grpc.handleClientStreamingCall<WriteRequest, Res<WriteResponse>>;
+  queryWriteStatus: grpc.handleUnaryCall<QueryWriteStatusRequest, Res<QueryWriteStatusResponse>>;
+}
+
+export interface HealthHandlers {
+  check: grpc.handleUnaryCall<HealthCheckRequest, Res<HealthCheckResponse>>;
+  watch: grpc.handleServerStreamingCall<HealthCheckRequest, Res<HealthCheckResponse>>;
+}
+
+/** The services ncache serves, by the short name used in code. */
+export const SERVICE_NAMES = {
+  cas: REV2 + 'ContentAddressableStorage',
+  ac: REV2 + 'ActionCache',
+  capabilities: REV2 + 'Capabilities',
+  execution: REV2 + 'Execution',
+  bytestream: 'google.bytestream.ByteStream',
+  health: 'grpc.health.v1.Health',
+} as const;
+
+export type ServiceKey = keyof typeof SERVICE_NAMES;
+
+export interface ServiceHandlers {
+  cas: ContentAddressableStorageHandlers;
+  ac: ActionCacheHandlers;
+  capabilities: CapabilitiesHandlers;
+  execution: ExecutionHandlers;
+  bytestream: ByteStreamHandlers;
+  health: HealthHandlers;
+}
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+
+const definitions = new Map<ServiceKey, grpc.ServiceDefinition>();
+
+/**
+ * The grpc-js definition of one service: keys are camelCase method names
+ * (matching the handler interfaces above), `originalName` the proto name.
+ */
+export function serviceDefinition<K extends ServiceKey>(key: K): grpc.ServiceDefinition<ServiceHandlers[K]> {
+  const cached = definitions.get(key);
+  if (cached) return cached as grpc.ServiceDefinition<ServiceHandlers[K]>;
+  const service = protoRoot().lookupService(SERVICE_NAMES[key]);
+  const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methodsArray) {
+    method.resolve();
+    const req = codecFor<unknown>(method.resolvedRequestType!.fullName.slice(1));
+    const res = codecFor<unknown>(method.resolvedResponseType!.fullName.slice(1));
+    def[lowerFirst(method.name)] = {
+      path: `/${SERVICE_NAMES[key]}/${method.name}`,
+      requestStream: method.requestStream === true,
+      responseStream: method.responseStream === true,
+      requestSerialize: (value: unknown) => req.encode(value as MessageInit<unknown>),
+      requestDeserialize: (bytes: Buffer) => req.decode(bytes),
+      responseSerialize: (value: unknown) => res.encode(value as MessageInit<unknown>),
+      responseDeserialize: (bytes: Buffer) => res.decode(bytes),
+      originalName: method.name,
+    };
+  }
+  const typed = def as unknown as grpc.ServiceDefinition;
+  definitions.set(key, typed);
+  return typed as grpc.ServiceDefinition<ServiceHandlers[K]>;
+}
+
+/** The full type URL REAPI uses in google.protobuf.Any for a message. */
+export function typeUrl(fullName: string): string {
+  return `type.googleapis.com/${fullName}`;
+}
