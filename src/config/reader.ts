@@ -310,7 +310,10 @@ export function nearest(word: string, candidates: readonly string[]): string | u
     }
   }
   const limit = Math.max(1, Math.floor(word.length / 3));
-  return bestDistance <= limit ? best : undefined;
+  if (bestDistance <= limit) return best;
+  // A truncated name ("http2_keep_alive" for "http2_keep_alive_interval") is worth a hint when only one name fits.
+  const extending = candidates.filter((c) => word.length >= 4 && c.toLowerCase().startsWith(word.toLowerCase()));
+  return extending.length === 1 ? extending[0] : undefined;
 }
 
 /** Edit distance counting a swap of two neighbours as one edit ("fsat" -> "fast"). */
