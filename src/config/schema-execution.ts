@@ -112,7 +112,7 @@ const localWorker = object<LocalWorkerSpec>((f) => {
     cas_fast_slow_store: f.req('cas_fast_slow_store', refName('store'), 'the name of a fast_slow store'),
     work_directory: f.req('work_directory', fsPath, 'a directory path'),
     platform_properties: f.opt('platform_properties', record(workerProperty), {}),
-    upload_action_result: f.opt('upload_action_result', uploadActionResult, {}),
+    upload_action_result: f.opt('upload_action_result', uploadActionResult, { ...UPLOAD_DEFAULTS }),
     max_action_timeout: f.opt('max_action_timeout', duration(), WORKER_DEFAULTS.max_action_timeout),
   };
   const name = f.maybe('name', str());
@@ -160,12 +160,21 @@ const workerProperty = object<{ values: string[] }>((f) => {
 
 const STRATEGIES = ['success_only', 'never', 'everything', 'failures_only'] as const;
 
+// NativeLink's defaults: cache successes, keep failures for inspection, no messages.
+const UPLOAD_DEFAULTS = {
+  upload_ac_results_strategy: 'success_only',
+  upload_historical_results_strategy: 'failures_only',
+  success_message_template: '',
+  failure_message_template: '',
+} as const;
+
 const uploadActionResult = object<LocalWorkerSpec['upload_action_result']>((f) => {
+  const d = UPLOAD_DEFAULTS;
   const out: LocalWorkerSpec['upload_action_result'] = {
-    upload_ac_results_strategy: f.opt('upload_ac_results_strategy', oneOf(STRATEGIES), 'success_only'),
-    upload_historical_results_strategy: f.opt('upload_historical_results_strategy', oneOf(STRATEGIES), 'failures_only'),
-    success_message_template: f.opt('success_message_template', str(), ''),
-    failure_message_template: f.opt('failure_message_template', str(), ''),
+    upload_ac_results_strategy: f.opt('upload_ac_results_strategy', oneOf(STRATEGIES), d.upload_ac_results_strategy),
+    upload_historical_results_strategy: f.opt('upload_historical_results_strategy', oneOf(STRATEGIES), d.upload_historical_results_strategy),
+    success_message_template: f.opt('success_message_template', str(), d.success_message_template),
+    failure_message_template: f.opt('failure_message_template', str(), d.failure_message_template),
   };
   const ac = f.maybe('ac_store', refName('store'));
   if (ac !== undefined) out.ac_store = ac;

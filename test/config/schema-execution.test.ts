@@ -1,0 +1,214 @@
+// Schedulers, workers and global settings.
+import { describe, expect, it } from 'vitest';
+import { baseConfig, issuesOf, parse } from './helpers.js';
+
+function withSchedulers(schedulers: unknown) {
+  const c = baseConfig();
+  c.schedulers = schedulers;
+  return c;
+}
+
+function withWorker(local: Record<string, unknown>) {
+  const c = baseConfig();
+  c.stores.push({ name: 'WORKER_FS', fast_slow: { fast: { filesystem: { content_path: '/w/cas', temp_path: '/w/tmp' } }, slow: { ref_store: { name: 'CAS' } } } });
+  c.stores.push({ name: 'AC', memory: {} });
+  c.workers = [
+    {
+      local: {
+        worker_api_endpoint: { uri: 'grpc://127.0.0.1:50061' },
+        cas_fast_slow_store: 'WORKER_FS',
+        work_directory: '/w/work',
+        ...local,
+      },
+    },
+  ];
+  return c;
+}
+
+describe('schedulers', () => {
+  it('simple, with NativeLink defaults', () => {
+    expect(parse(withSchedulers([{ name: 'MAIN', simple: {} }])).schedulers).toEqual([
+      {
+        name: 'MAIN',
+        spec: {
+          kind: 'simple',
+          supported_platform_properties: {},
+          retain_completed_for_s: 60,
+          client_action_timeout_s: 60,
+          worker_timeout_s: 5,
+          max_job_retries: 3,
+          allocation_strategy: 'least_recently_used',
+          max_action_executing_timeout_s: 0,
+          worker_match_logging_interval_s: 10,
+        },
+      },
+    ]);
+  });
+
+  it('reads every simple field', () => {
+    const spec = parse(
+      withSchedulers([
+        {
+          name: 'MAIN',
+          simple: {
+            supported_platform_properties: { cpu_count: 'minimum', OSFamily: 'exact', pool: 'priority', 'lre-rs': 'ignore' },
+            retain_completed_for_s: '2m',
+            client_action_timeout_s: 30,
+            worker_timeout_s: '10s',
+            max_job_retries: 1,
+            allocation_strategy: 'most_recently_used',
+            max_action_executing_timeout_s: '1h',
+            worker_match_logging_interval_s: -1,
+            experimental_backend: 'memory',
+          },
+        },
+      ]),
+    ).schedulers[0]!.spec;
+    expect(spec).toMatchObject({
+      supported_platform_properties: { cpu_count: 'minimum', OSFamily: 'exact', pool: 'priority', 'lre-rs': 'ignore' },
+      retain_completed_for_s: 120,
+      client_action_timeout_s: 30,
+      worker_timeout_s: 10,
+      max_job_retries: 1,
+      allocation_strategy: 'most_recently_used',
+      max_action_executing_timeout_s: 3600,
+      worker_match_logging_interval_s: -1,
+    });
+  });
+
+  it('reports bad values, unsupported kinds and a missing kind', () => {
+    expect(
+      issuesOf(
+        withSchedulers([
+          { name: 'A', simple: { supported_platform_properties: { cpu: 'maximum', 'lre-rs': 'exact' }, allocation_strategy: 'random' } },
+          { name: 'B', grpc: { endpoint: { address: 'grpc://x' } } },
+          { name: 'C' },
+          { simple: {} },
+          { name: 'D', simple: { experimental_backend: { redis: { redis_store: 'R' } } } },
+        ]),
+      ),
+    ).toEqual([
+      'schedulers[0].simple.supported_platform_properties.cpu: expected one of "minimum", "exact", "priority", "ignore", got "maximum"',
+      'schedulers[0].simple.allocation_strategy: expected one of "least_recently_used", "most_recently_used", got "random"',
+      'schedulers[1].grpc: scheduler kind "grpc" is not supported by ncache (supported: simple)',
+      'schedulers[2]: missing scheduler kind (expected simple: { ... })',
+      'schedulers[3].name: missing required field (expected a name for execution services to refer to)',
+      'schedulers[4].simple.experimental_backend.redis: a Redis scheduler backend is not supported by ncache (state is kept in memory)',
+    ]);
+  });
+
+  it('reads the older map form keyed by name', () => {
+    expect(parse(withSchedulers({ MAIN: { simple: { max_job_retries: 7 } } })).schedulers).toMatchObject([
+      { name: 'MAIN', spec: { kind: 'simple', max_job_retries: 7 } },
+    ]);
+  });
+});
+
+describe('workers', () => {
+  it('local, with defaults', () => {
+    expect(parse(withWorker({})).workers).toEqual([
+      {
+        kind: 'local',
+        worker_api_endpoint: { uri: 'grpc://127.0.0.1:50061', timeout: 5 },
+        cas_fast_slow_store: 'WORKER_FS',
+        work_directory: '/w/work',
+        platform_properties: {},
+        upload_action_result: {
+          upload_ac_results_strategy: 'success_only',
+          upload_historical_results_strategy: 'failures_only',
+          success_message_template: '',
+          failure_message_template: '',
+        },
+        max_action_timeout: 1200,
+      },
+    ]);
+  });
+
+  it('reads every local field', () => {
+    const w = parse(
+      withWorker({
+        name: 'w1',
+        work_directory: '~/work',
+        platform_properties: { cpu_count: { values: ['8'] }, OSFamily: { values: ['Linux'] } },
+        upload_action_result: { ac_store: 'AC', upload_ac_results_strategy: 'everything', historical_results_store: 'CAS' },
+        max_action_timeout: '30m',
+        entrypoint: '/usr/bin/env',
+        timeout_handled_externally: true,
+        additional_environment: { PATH: { value: '/bin' }, CPUS: { property: 'cpu_count' }, TIMEOUT: 'timeout_millis' },
+        experimental_precondition_script: '/opt/check.sh',
+      }),
+    ).workers[0]!;
+    expect(w).toMatchObject({
+      name: 'w1',
+      work_directory: '/home/tester/work',
+      platform_properties: { cpu_count: { values: ['8'] }, OSFamily: { values: ['Linux'] } },
+      upload_action_result: { ac_store: 'AC', upload_ac_results_strategy: 'everything', historical_results_store: 'CAS' },
+      max_action_timeout: 1800,
+      entrypoint: '/usr/bin/env',
+      timeout_handled_externally: true,
+      additional_environment: { PATH: { value: '/bin' }, CPUS: { property: 'cpu_count' }, TIMEOUT: 'timeout_millis' },
+      experimental_precondition_script: '/opt/check.sh',
+    });
+  });
+
+  it('reports bad worker configs', () => {
+    expect(
+      issuesOf(
+        withWorker({
+          worker_api_endpoint: { uri: 'https://sched:443', tls_config: {} },
+          platform_properties: { cpu: { query_cmd: 'nproc' }, os: 'linux' },
+          additional_environment: { X: 'sometimes' },
+        }),
+      ),
+    ).toEqual([
+      'workers[0].local.worker_api_endpoint.tls_config: TLS to the worker API is not supported by ncache; use a grpc:// uri',
+      'workers[0].local.worker_api_endpoint.uri: expected a grpc:// URI (TLS is not supported), got "https://sched:443"',
+      'workers[0].local.platform_properties.cpu.query_cmd: query_cmd platform properties are not supported by ncache; list the values instead',
+      'workers[0].local.platform_properties.os: expected an object, got "linux"',
+      'workers[0].local.additional_environment.X: expected one of "timeout_millis", "side_channel_file", "action_directory", { property: "..." } or { value: "..." }, got "sometimes"',
+    ]);
+    const c = baseConfig();
+    c.workers = [{ remote: {} }, {}, { local: { worker_api_endpoint: { uri: 'grpc://x:1' }, cas_fast_slow_store: 'CAS' } }];
+    expect(issuesOf(c)).toEqual([
+      'workers[0].remote: worker kind "remote" is not supported by ncache (supported: local)',
+      'workers[1]: missing worker kind (expected local: { ... })',
+      'workers[2].local.work_directory: missing required field (expected a directory path)',
+    ]);
+  });
+});
+
+describe('global', () => {
+  it('defaults: 512 open files, sha256, 1 MiB health-check digest', () => {
+    expect(parse(baseConfig()).global).toEqual({
+      max_open_files: 512,
+      default_digest_hash_function: 'sha256',
+      default_digest_size_health_check: 1_048_576,
+    });
+  });
+
+  it('reads every field', () => {
+    const c = baseConfig();
+    c.global = {
+      max_open_files: 24_576,
+      default_digest_hash_function: 'sha256',
+      default_digest_size_health_check: '4kb',
+      idle_file_descriptor_timeout_millis: 100,
+      disable_metrics: true,
+    };
+    expect(parse(c).global).toEqual({
+      max_open_files: 24_576,
+      default_digest_hash_function: 'sha256',
+      default_digest_size_health_check: 4000,
+      idle_file_descriptor_timeout_millis: 100,
+      disable_metrics: true,
+    });
+  });
+
+  it('only sha256 is supported', () => {
+    const c = baseConfig();
+    c.global = { default_digest_hash_function: 'blake3' };
+    expect(issuesOf(c)).toEqual(['global.default_digest_hash_function: blake3 is not supported by ncache (only "sha256")']);
+    c.global = { default_digest_hash_function: 'md5' };
+    expect(issuesOf(c)).toEqual(['global.default_digest_hash_function: expected "sha256", got "md5"']);
+  });
+});
