@@ -4,6 +4,7 @@ import type { NamedStoreSpec, StoreSpec } from '../config/types.js';
 import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { CompletenessCheckingStore } from './completeness-checking-store.js';
 import { ExistenceCacheStore } from './existence-cache-store.js';
 import { FastSlowStore } from './fast-slow-store.js';
 import { FilesystemStore } from './filesystem-store.js';
@@ -50,7 +51,7 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
         verifyHash: spec.verify_hash,
       });
     case 'completeness_checking':
-      return notYet(path, spec.kind);
+      return new CompletenessCheckingStore(child(spec.backend, 'backend'), child(spec.cas_store, 'cas_store'), ctx);
     case 'existence_cache':
       return new ExistenceCacheStore(child(spec.backend, 'backend'), spec.eviction_policy, ctx);
     case 'shard':
