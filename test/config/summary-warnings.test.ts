@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { collectWarnings, summarizeConfig } from '../../src/config/schema.js';
+import { baseConfig, parse, withStore } from './helpers.js';
+
+const warningsOf = (c: unknown) => collectWarnings(parse(c));
+const fsStore = (dir: string) => ({ filesystem: { content_path: `/d/${dir}`, temp_path: `/d/${dir}-tmp`, eviction_policy: { max_bytes: '1gb' } } });
+
+describe('summarizeConfig', () => {
+  it('lists stores by shape, schedulers, servers with their services and instances, and workers', () => {
+    const c = baseConfig();
+    c.stores.push({ name: 'WFS', fast_slow: { fast: fsStore('w'), slow: { ref_store: { name: 'CAS' } } } });
+    c.schedulers = [{ name: 'S1', simple: {} }];
+    c.servers[0].services.ac = [{ instance_name: 'x', ac_store: 'CAS' }];
+    c.servers.push({ listener: { http: { socket_address: '[::1]:9000' } }, services: {} });
+    c.workers = [{ local: { worker_api_endpoint: { uri: 'grpc://127.0.0.1:1' }, cas_fast_slow_store: 'WFS', work_directory: '/w' } }];
+    expect(summarizeConfig(parse(c))).toBe(
+      'stores: CAS = memory, WFS = fast_slow(filesystem, ref CAS); schedulers: S1; ' +
+        'servers: 127.0.0.1:0 (cas, ac; instances "", "x"), [::1]:9000 (no services); workers: 1',
+    );
+  });
+
+  it('shows every wrapper kind in a store shape', () => {
+    const spec = {
+      size_partitioning: {
+        size: '1mb',
+        lower_store: { existence_cache: { backend: { shard: { stores: [{ store: { memory: {} } }, { store: { noop: {} } }] } } } },
+        upper_store: { experimental_cloud_object_store: { provider: 'aws', bucket: 'b' } },
+      },
+    };
+    expect(summarizeConfig(parse(withStore(spec)))).toMatch(/^stores: S = size_partitioning\(existence_cache > shard\(memory, noop\), s3\);/);
+  });
+});
+
+describe('collectWarnings', () => {
+  it('a bounded local config has none', () => {
+    const c = withStore(fsStore('cas'));
+    c.servers[0].services.bytestream = { cas_stores: { '': 'S' } };
+    c.servers[0].services.capabilities = [{}];
+    expect(warningsOf(c)).toEqual([]);
+  });
+
+  it('async slow writes over a memory fast tier are not durable; over filesystem they are', () => {
+    const c = withStore({ fast_slow: { fast: { memory: { eviction_policy: { max_bytes: '1gb' } } }, slow: fsStore('slow'), slow_write_mode: 'async' } });
+    expect(warningsOf(c)).toContain(
+      'stores[0].fast_slow.slow_write_mode: "async" over a memory fast tier is not durable: writes acknowledged before they reach the slow tier are lost if the daemon stops',
+    );
+    const durable = withStore({ fast_slow: { fast: fsStore('fast'), slow: fsStore('slow'), slow_write_mode: 'async' } });
+    expect(warningsOf(durable).filter((w) => w.includes('slow_write_mode'))).toEqual([]);
+    // Through a ref_store to a memory store: still not durable.
+    const viaRef = withStore({ fast_slow: { fast: { ref_store: { name: 'M' } }, slow: fsStore('slow'), slow_write_mode: 'async' } });
+    viaRef.stores.push({ name: 'M', memory: { eviction_policy: { max_bytes: '1gb' } } });
+    expect(warningsOf(viaRef).filter((w) => w.includes('slow_write_mode'))).toHaveLength(1);
+  });
+
+  it('unbounded memory, disk and existence caches', () => {
+    const c = withStore({ existence_cache: { backend: { fast_slow: { fast: { memory: {} }, slow: { filesystem: { content_path: '/c', temp_path: '/t' } } } } } });
+    expect(warningsOf(c).filter((w) => w.startsWith('stores'))).toEqual([
+      'stores[0].existence_cache: no eviction_policy, so the existence cache grows without bound',
+      'stores[0].existence_cache.backend.fast_slow.fast.memory: no eviction_policy.max_bytes, so memory use grows without bound',
+      'stores[0].existence_cache.backend.fast_slow.slow.filesystem: no eviction_policy.max_bytes, so disk use under /c grows without bound',
+    ]);
+  });
+
+  it('S3 without retries', () => {
+    const c = withStore({ experimental_cloud_object_store: { provider: 'aws', bucket: 'b' } });
+    expect(warningsOf(c)).toContain(
+      'stores[0].experimental_cloud_object_store.retry: max_retries is 0, so one transient S3 error fails the request (e.g. retry: { max_retries: 6, delay: 0.3, jitter: 0.5 })',
+    );
+  });
+
+  it('a listener reachable from the network, and tuning that is not applied', () => {
+    const c = baseConfig();
+    c.servers[0].listener.http = {
+      socket_address: '0.0.0.0:50051',
+      compression: { send_compression_algorithm: 'gzip' },
+      advanced_http: { http2_keep_alive_interval: 5 },
+    };
+    expect(warningsOf(c)).toEqual(
+      expect.arrayContaining([
+        'servers[0].listener.http.socket_address: 0.0.0.0:50051 is reachable from other machines, with no TLS or authentication; anyone who can connect can read and write this cache',
+        'servers[0].listener.http.compression: not applied; ncache does not compress the gRPC transport',
+        'servers[0].listener.http.advanced_http: not applied by ncache (http2_keep_alive_interval)',
+      ]),
+    );
+  });
+
+  it('services Bazel needs, and NativeLink services ncache does not serve', () => {
+    const c = baseConfig();
+    c.schedulers = [{ name: 'S', simple: {} }];
+    c.servers[0].services.admin = {};
+    c.servers[0].services.worker_api = { scheduler: 'S' };
+    expect(warningsOf(c)).toEqual([
+      'servers[0].services.worker_api: accepted for NativeLink compatibility, but ncache does not serve it',
+      'servers[0].services.admin: accepted for NativeLink compatibility, but ncache does not serve it',
+      'servers[0].services: has cas but no capabilities; Bazel calls GetCapabilities first and will refuse this server',
+      'servers[0].services: has cas but no bytestream; Bazel moves blobs through ByteStream and will fail',
+    ]);
+    const only = baseConfig();
+    only.servers[0].services = { admin: {} };
+    expect(warningsOf(only)).toContain('servers[0].services: none that ncache serves, so this listener is useless');
+  });
+
+  it('a worker whose CAS store is not fast_slow, and a config with no servers', () => {
+    const c = baseConfig();
+    c.workers = [{ local: { worker_api_endpoint: { uri: 'grpc://127.0.0.1:1' }, cas_fast_slow_store: 'CAS', work_directory: '/w' } }];
+    c.servers = [];
+    expect(warningsOf(c)).toEqual(
+      expect.arrayContaining([
+        'workers[0].local.cas_fast_slow_store: store "CAS" is memory, not fast_slow; the worker expects a fast_slow store with a filesystem fast tier',
+        'servers: none configured, so the daemon serves nothing',
+      ]),
+    );
+  });
+});
