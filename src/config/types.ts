@@ -115,6 +115,7 @@ export interface CompressionSpec {
 export interface CloudObjectStoreSpec {
   kind: 'experimental_cloud_object_store';
   provider: 'aws';
+  /** "" = let the AWS SDK pick (AWS_REGION, profile), as NativeLink's default does. */
   region: string;
   bucket: string;
   key_prefix: string;
