@@ -42,7 +42,7 @@ function buildProgram(): Command {
       const { init } = await import('./commands/init.js');
       const result = await init({ path: opts.path, force: opts.force === true });
       if (opts.json) return printJson(result);
-      process.stdout.write(`Wrote ${result.path}\nStart the daemon with: ncache serve --config ${result.path}\n`);
+      process.stdout.write(`${result.replaced ? 'Replaced' : 'Wrote'} ${result.path}\nStart the daemon with: ncache serve --config ${result.path}\n`);
     });
 
   program
@@ -53,8 +53,17 @@ function buildProgram(): Command {
     .addHelpText('after', '\nExample:\n  ncache validate ~/.config/ncache/config.json5')
     .action(async (file: string | undefined, opts: { json?: boolean }) => {
       const { validate } = await import('./commands/validate.js');
-      const result = await validate({ path: file });
-      if (opts.json) return printJson(result);
+      const { ConfigError } = await import('./config/errors.js');
+      let result;
+      try {
+        result = await validate({ path: file });
+      } catch (err) {
+        // With --json, problems are data on stdout (still exit 1); otherwise reportError prints them.
+        if (!(opts.json && err instanceof ConfigError)) throw err;
+        printJson({ ok: false, source: err.source, issues: err.issues });
+        throw new SilentFailure();
+      }
+      if (opts.json) return printJson({ ok: true, ...result });
       process.stdout.write(`ok: ${result.source}: ${result.summary}\n`);
       for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
     });
@@ -79,6 +88,9 @@ function buildProgram(): Command {
   return program;
 }
 
+/** A failure whose details were already printed: exit 1 without another message. */
+class SilentFailure extends Error {}
+
 /** First SIGINT/SIGTERM: graceful stop (in-flight writes finish). Second: leave at once. */
 function stopOnSignals(stop: () => Promise<void>): void {
   let received = 0;
@@ -101,6 +113,7 @@ function reportError(err: unknown): number {
     // Help and --version arrive here too, with exit code 0.
     return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   }
+  if (err instanceof SilentFailure) return EXIT_FAILED;
   if (err instanceof NcacheError) {
     process.stderr.write(`ncache: ${err.message}\n`);
     return EXIT_FAILED;
