@@ -1,0 +1,339 @@
+// google.bytestream.ByteStream for CAS blobs: streamed reads with offsets and
+// limits, resumable verified writes, and QueryWriteStatus.
+import type { ServerReadableStream, ServerWritableStream, sendUnaryData, ServiceDefinition } from '@grpc/grpc-js';
+import {
+  type ByteStreamHandlers,
+  type MessageInit,
+  type QueryWriteStatusRequest,
+  type QueryWriteStatusResponse,
+  type ReadRequest,
+  type ReadResponse,
+  type WriteRequest,
+  type WriteResponse,
+  serviceDefinition,
+} from '../proto/reapi.js';
+import { type StoreDriver, hasOne } from '../stores/store.js';
+import { formatDigest, isEmptyDigest } from '../util/digest.js';
+import { NcacheError, invalidArgument, isNotFound, notFound, outOfRange } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { StreamWriter, failStream, unaryHandler } from './call-utils.js';
+import { toServiceError } from './grpc-status.js';
+import type { InstanceMap } from './instances.js';
+import { DEFAULT_READ_CHUNK_BYTES, MAX_READ_CHUNK_BYTES, READ_IN_FLIGHT_BYTES, UPLOAD_QUEUE_BYTES } from './limits.js';
+import { parseReadResourceName, parseWriteResourceName } from './resource-name.js';
+import { UploadSession } from './upload-session.js';
+
+export interface ByteStreamServerOptions {
+  readonly stores: InstanceMap<StoreDriver>;
+  readonly logger: Logger;
+  /** Largest data payload per Read response (config max_bytes_per_stream). */
+  readonly readChunkBytes?: number;
+  /** Seconds a disconnected upload stays resumable (config persist_stream_on_disconnect_timeout). */
+  readonly resumeTimeoutSeconds: number;
+}
+
+/**
+ * A Read response whose data may be several store chunks: they are copied
+ * once, straight into the encoded message, instead of being concatenated first.
+ */
+interface ChunkedReadResponse {
+  data: Buffer | Buffer[];
+}
+
+/** Encodes ReadResponse { bytes data = 10 } from one or more chunks. */
+export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
+  const parts = Array.isArray(msg.data) ? msg.data : [msg.data];
+  let total = 0;
+  for (const p of parts) total += p.length;
+  if (total === 0) return Buffer.alloc(0);
+  let header = 1; // tag byte 0x52
+  for (let n = total; n >= 0x80; n = Math.floor(n / 128)) header++;
+  header++;
+  const out = Buffer.allocUnsafe(header + total);
+  let pos = 0;
+  out[pos++] = (10 << 3) | 2;
+  let n = total;
+  while (n >= 0x80) {
+    out[pos++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  for (const p of parts) {
+    p.copy(out, pos);
+    pos += p.length;
+  }
+  return out;
+}
+
+export class ByteStreamServer {
+  private readonly stores: InstanceMap<StoreDriver>;
+  private readonly logger: Logger;
+  private readonly readChunkBytes: number;
+  private readonly resumeTimeoutMs: number;
+  /** Uploads in progress by upload key (resource name without trailing metadata). */
+  private readonly sessions = new Map<string, UploadSession>();
+  private closed = false;
+
+  constructor(opts: ByteStreamServerOptions) {
+    this.stores = opts.stores;
+    this.logger = opts.logger;
+    const chunk = opts.readChunkBytes && opts.readChunkBytes > 0 ? opts.readChunkBytes : DEFAULT_READ_CHUNK_BYTES;
+    this.readChunkBytes = Math.min(chunk, MAX_READ_CHUNK_BYTES);
+    this.resumeTimeoutMs = Math.max(0, opts.resumeTimeoutSeconds * 1000);
+  }
+
+  /** The service definition with Read's serializer replaced by the chunk-list encoder. */
+  definition(): ServiceDefinition<ByteStreamHandlers> {
+    const base = serviceDefinition('bytestream');
+    return {
+      ...base,
+      read: { ...base.read, responseSerialize: (msg: ChunkedReadResponse) => encodeReadResponse(msg) },
+    };
+  }
+
+  handlers(): ByteStreamHandlers {
+    return {
+      read: (call) => {
+        this.read(call).catch((err: unknown) =>
+          failStream(call as ServerWritableStream<unknown, unknown>, err, 'ByteStreamServer.read', this.logger),
+        );
+      },
+      write: (call, callback) => this.write(call, callback),
+      queryWriteStatus: unaryHandler('ByteStreamServer.queryWriteStatus', this.logger, (req) =>
+        this.queryWriteStatus(req),
+      ),
+    };
+  }
+
+  /** Number of uploads currently held open (attached or waiting for a resume). */
+  get pendingUploads(): number {
+    return this.sessions.size;
+  }
+
+  /** Aborts every upload still in progress (nothing partial is committed) and waits for the stores to let go. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const sessions = [...this.sessions.values()];
+    for (const s of sessions) s.abort(new NcacheError('UNAVAILABLE', 'the server is shutting down'));
+    await Promise.allSettled(sessions.map((s) => s.committed));
+    this.sessions.clear();
+  }
+
+  // -------------------------------------------------------------------------
+  // Read
+
+  private async read(call: ServerWritableStream<ReadRequest, MessageInit<ReadResponse>>): Promise<void> {
+    const req = call.request;
+    const resource = parseReadResourceName(req.resourceName);
+    const store = this.stores.get(resource.instanceName);
+    const { digest } = resource;
+    if (req.readOffset < 0) throw outOfRange(`read_offset must not be negative, got ${req.readOffset}`);
+    if (req.readLimit < 0) throw invalidArgument(`read_limit must not be negative, got ${req.readLimit}`);
+    if (resource.compressor !== undefined && req.readLimit !== 0) {
+      throw invalidArgument('read_limit must be 0 when reading compressed-blobs');
+    }
+    if (req.readOffset > digest.sizeBytes) {
+      throw outOfRange(`read_offset ${req.readOffset} is past the end of ${formatDigest(digest)} (${digest.sizeBytes} bytes)`);
+    }
+    const writer = new StreamWriter(call as unknown as ServerWritableStream<unknown, ChunkedReadResponse>, READ_IN_FLIGHT_BYTES);
+    if (isEmptyDigest(digest) || req.readOffset === digest.sizeBytes) {
+      writer.end();
+      return;
+    }
+    let stream: AsyncIterable<Buffer>;
+    try {
+      stream = await store.getPart(digest, req.readOffset, req.readLimit > 0 ? req.readLimit : undefined);
+    } catch (err) {
+      if (isNotFound(err)) throw notFound(`blob ${formatDigest(digest)} not found`);
+      throw err;
+    }
+    // Store chunks are gathered into messages of up to readChunkBytes; a big
+    // chunk is sliced (views, no copy). The encoder copies each byte once.
+    const limit = this.readChunkBytes;
+    let parts: Buffer[] = [];
+    let partBytes = 0;
+    const flush = async () => {
+      const data = parts;
+      const bytes = partBytes;
+      parts = [];
+      partBytes = 0;
+      await writer.write({ data }, bytes);
+    };
+    for await (const chunk of stream) {
+      let rest = chunk;
+      while (rest.length > 0) {
+        const take = Math.min(rest.length, limit - partBytes);
+        parts.push(take === rest.length ? rest : rest.subarray(0, take));
+        partBytes += take;
+        rest = rest.subarray(take);
+        if (partBytes >= limit) await flush();
+      }
+      if (writer.cancelled) return; // leaving the loop releases the store stream
+    }
+    if (partBytes > 0) await flush();
+    writer.end();
+  }
+
+  // -------------------------------------------------------------------------
+  // Write
+
+  private write(
+    call: ServerReadableStream<WriteRequest, MessageInit<WriteResponse>>,
+    callback: sendUnaryData<MessageInit<WriteResponse>>,
+  ): void {
+    const token = {};
+    let answered = false;
+    let session: UploadSession | undefined;
+    const respond = (err: unknown, committedSize?: number) => {
+      if (answered) return;
+      answered = true;
+      if (err !== null && err !== undefined) callback(toServiceError(err, 'ByteStreamServer.write', this.logger));
+      else callback(null, { committedSize });
+    };
+    this.runWrite(call, token, respond, (s) => (session = s)).catch((err: unknown) => {
+      if (session !== undefined && session.owner === token) {
+        if (call.cancelled) {
+          // The client went away mid-upload: keep what arrived for a resume.
+          this.detach(session, token);
+          return;
+        }
+        session.abort(err instanceof Error ? err : new Error(String(err)));
+      }
+      respond(err);
+    });
+  }
+
+  private async runWrite(
+    call: ServerReadableStream<WriteRequest, MessageInit<WriteResponse>>,
+    token: object,
+    respond: (err: unknown, committedSize?: number) => void,
+    setSession: (s: UploadSession) => void,
+  ): Promise<void> {
+    const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest>;
+    const first = await messages.next();
+    if (first.done) throw invalidArgument('the Write stream ended before its first message');
+    const name = first.value.resourceName;
+    const resource = parseWriteResourceName(name);
+    const store = this.stores.get(resource.instanceName);
+    const { digest } = resource;
+    const size = digest.sizeBytes;
+    // For compressed-blobs names REAPI reports an early completion as -1.
+    const doneSize = resource.compressor !== undefined ? -1 : size;
+
+    // Early completion: the blob is already stored (the empty blob always is).
+    if (isEmptyDigest(digest) || (await hasOne(store, digest)) !== undefined) {
+      const stale = this.sessions.get(resource.uploadKey);
+      if (stale !== undefined && stale.owner === undefined) this.dropSession(stale, 'the blob is already stored');
+      respond(null, doneSize);
+      return;
+    }
+    if (this.closed) throw new NcacheError('UNAVAILABLE', 'the server is shutting down');
+
+    let session = this.sessions.get(resource.uploadKey);
+    if (session === undefined || session.state !== 'open') {
+      if (first.value.writeOffset !== 0) {
+        throw invalidArgument(
+          `write_offset ${first.value.writeOffset} for ${JSON.stringify(name)}, but no bytes of this upload are held ` +
+            '(committed size 0); start again from offset 0',
+        );
+      }
+      session = new UploadSession(resource.uploadKey, digest, store, UPLOAD_QUEUE_BYTES);
+      const created = session;
+      this.sessions.set(resource.uploadKey, created);
+      created.committed.then(
+        () => this.forget(created),
+        () => this.forget(created),
+      );
+    } else if (first.value.writeOffset !== session.received) {
+      throw invalidArgument(
+        `write_offset ${first.value.writeOffset} for ${JSON.stringify(name)} does not match the committed size ` +
+          `${session.received}; ask QueryWriteStatus and resume from there`,
+      );
+    }
+    // No await between the offset check above and taking ownership here.
+    session.attach(token, () =>
+      respond(new NcacheError('ABORTED', `a newer Write of ${JSON.stringify(name)} took over this upload`)),
+    );
+    setSession(session);
+    const owned = session;
+    const stillOwner = () => owned.owner === token;
+
+    let msg: WriteRequest = first.value;
+    for (;;) {
+      if (msg.resourceName !== '' && msg.resourceName !== name) {
+        throw invalidArgument(`resource_name changed within one Write stream: ${JSON.stringify(msg.resourceName)} after ${JSON.stringify(name)}`);
+      }
+      if (msg.writeOffset !== owned.received) {
+        throw invalidArgument(`write_offset ${msg.writeOffset}, but ${owned.received} bytes were received so far`);
+      }
+      if (owned.received + msg.data.length > size) {
+        throw invalidArgument(
+          `received ${owned.received + msg.data.length} bytes for ${formatDigest(digest)}, more than its ${size}; nothing was stored`,
+        );
+      }
+      await owned.push(msg.data);
+      if (!stillOwner()) return;
+      if (owned.state === 'committed') {
+        // The store finished early (for example it already had the blob).
+        respond(null, doneSize === -1 ? -1 : size);
+        return;
+      }
+      if (msg.finishWrite) {
+        if (owned.received !== size) {
+          throw invalidArgument(
+            `finish_write after ${owned.received} bytes, but ${formatDigest(digest)} has ${size}; nothing was stored`,
+          );
+        }
+        await owned.committed;
+        respond(null, size);
+        return;
+      }
+      const next = await messages.next();
+      if (!stillOwner()) return;
+      if (next.done) {
+        // Half-close without finish_write: complete if every byte is here,
+        // otherwise report progress and keep the upload resumable.
+        if (owned.received === size) {
+          await owned.committed;
+          respond(null, size);
+        } else {
+          this.detach(owned, token);
+          respond(null, owned.received);
+        }
+        return;
+      }
+      msg = next.value;
+    }
+  }
+
+  private detach(session: UploadSession, token: object): void {
+    session.detach(token, this.resumeTimeoutMs, () =>
+      this.dropSession(session, `no Write resumed it within ${this.resumeTimeoutMs / 1000} s`),
+    );
+  }
+
+  private dropSession(session: UploadSession, why: string): void {
+    session.abort(new NcacheError('ABORTED', `upload of ${formatDigest(session.digest)} abandoned: ${why}`));
+    this.forget(session);
+  }
+
+  private forget(session: UploadSession): void {
+    if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+  }
+
+  // -------------------------------------------------------------------------
+  // QueryWriteStatus
+
+  async queryWriteStatus(req: QueryWriteStatusRequest): Promise<MessageInit<QueryWriteStatusResponse>> {
+    const resource = parseWriteResourceName(req.resourceName);
+    const store = this.stores.get(resource.instanceName);
+    const session = this.sessions.get(resource.uploadKey);
+    if (session !== undefined && session.state === 'open') {
+      return { committedSize: session.received, complete: false };
+    }
+    if (isEmptyDigest(resource.digest) || (await hasOne(store, resource.digest)) !== undefined) {
+      return { committedSize: resource.digest.sizeBytes, complete: true };
+    }
+    throw notFound(`no upload in progress for ${JSON.stringify(req.resourceName)} and the blob is not stored`);
+  }
+}

@@ -1,0 +1,100 @@
+// Small pieces every service handler uses: async handlers with one error
+// path, request field checks, and writing streamed responses with backpressure.
+import type { ServerWritableStream, handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { DIGEST_FUNCTION_SHA256, DIGEST_FUNCTION_UNKNOWN } from '../proto/reapi.js';
+import { type Digest, validateDigest } from '../util/digest.js';
+import { invalidArgument } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { toServiceError } from './grpc-status.js';
+
+/** Adapts an async function to a grpc-js unary handler; any throw becomes a gRPC status with context. */
+export function unaryHandler<Req, Res>(
+  context: string,
+  logger: Logger,
+  fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    fn(call.request, call).then(
+      (response) => callback(null, response),
+      (err: unknown) => callback(toServiceError(err, context, logger)),
+    );
+  };
+}
+
+/** Ends a server-streaming call with an error status (with context). */
+export function failStream(call: ServerWritableStream<unknown, unknown>, err: unknown, context: string, logger: Logger): void {
+  if (call.cancelled || call.destroyed) return;
+  call.emit('error', toServiceError(err, context, logger));
+}
+
+/** Rejects requests for digest functions other than SHA-256 (unset means SHA-256). */
+export function checkDigestFunction(value: number, field = 'digest_function'): void {
+  if (value !== DIGEST_FUNCTION_UNKNOWN && value !== DIGEST_FUNCTION_SHA256) {
+    throw invalidArgument(`${field}: digest function ${value} is not supported; this server uses SHA256 (1)`);
+  }
+}
+
+/** A required Digest field: present and well-formed. */
+export function requireDigest(value: Digest | null | undefined, field: string): Digest {
+  if (value === null || value === undefined) throw invalidArgument(`${field} is required`);
+  return validateDigest(value, field);
+}
+
+/**
+ * Writes messages to a server stream, keeping at most `limitBytes` handed to
+ * gRPC but not yet sent, so a slow client slows the reader instead of
+ * growing memory. Rejects if the call is cancelled while waiting.
+ */
+export class StreamWriter<T> {
+  private inFlight = 0;
+  private wake: (() => void) | undefined;
+  private failed: Error | undefined;
+
+  constructor(
+    private readonly call: ServerWritableStream<unknown, T>,
+    private readonly limitBytes: number,
+  ) {
+    const stop = () => {
+      this.failed ??= new Error('the client cancelled the call');
+      this.wake?.();
+    };
+    call.once('cancelled', stop);
+    call.once('close', stop);
+  }
+
+  get cancelled(): boolean {
+    return this.failed !== undefined || this.call.cancelled;
+  }
+
+  async write(message: T, bytes: number): Promise<void> {
+    if (this.failed) throw this.failed;
+    this.inFlight += bytes;
+    this.call.write(message, () => {
+      this.inFlight -= bytes;
+      if (this.inFlight <= this.limitBytes) this.wake?.();
+    });
+    while (this.inFlight > this.limitBytes && !this.failed) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    if (this.failed) throw this.failed;
+  }
+
+  end(): void {
+    if (!this.cancelled) this.call.end();
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` running at once; results keep the input order. */
+export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,226 @@
+// The composition root: stores from the config, one gRPC server per
+// `servers[]` entry with the services that entry lists, and an orderly stop.
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { NcacheConfig, ServerSpec } from '../config/types.js';
+import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
+import { StoreManager } from '../stores/factory.js';
+import type { StoreDriver } from '../stores/store.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { NcacheError, withContext } from '../util/errors.js';
+import { type Logger, silentLogger } from '../util/logger.js';
+import { AcServer, type AcInstance } from './ac-server.js';
+import { ByteStreamServer } from './bytestream-server.js';
+import { CapabilitiesServer, type InstanceCapabilities } from './capabilities-server.js';
+import { CasServer } from './cas-server.js';
+import { ExecutionServer } from './execution-server.js';
+import { HealthServer } from './health-server.js';
+import { InstanceMap } from './instances.js';
+import { MAX_GRPC_MESSAGE_BYTES } from './limits.js';
+
+export interface DaemonOptions {
+  config: NcacheConfig;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface RunningDaemon {
+  /** One "HOST:PORT" per `servers[]` entry, with the real port when the config said :0. */
+  readonly addresses: string[];
+  readonly stores: StoreManager;
+  /** Stops accepting calls, lets in-flight ones finish for up to `graceMs`, then closes the stores. */
+  stop(opts?: { graceMs?: number }): Promise<void>;
+}
+
+const DEFAULT_GRACE_MS = 10_000;
+
+/** One listening gRPC server and the services that hold state across calls. */
+interface ServerRuntime {
+  readonly server: Server;
+  readonly bytestream: ByteStreamServer | undefined;
+  readonly health: HealthServer | undefined;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  const logger = opts.logger ?? silentLogger;
+  const clock = opts.clock ?? systemClock;
+  const { config } = opts;
+
+  const stores = new StoreManager(config.stores, { logger, clock });
+  try {
+    await stores.start();
+  } catch (err) {
+    await stores.close().catch(() => {});
+    throw withContext('cannot start the stores', err);
+  }
+
+  const runtimes: ServerRuntime[] = [];
+  const addresses: string[] = [];
+  try {
+    for (const [index, spec] of config.servers.entries()) {
+      const runtime = buildServer(spec, index, stores, logger);
+      runtimes.push(runtime);
+      addresses.push(await bind(runtime.server, spec, index));
+      logger.info(`server ${JSON.stringify(spec.name)} listening on ${addresses[index]}`, {
+        services: Object.keys(spec.services).filter((k) => spec.services[k as keyof ServerSpec['services']] !== undefined),
+      });
+    }
+  } catch (err) {
+    // Leave nothing running: servers already listening and the stores.
+    for (const r of runtimes) r.server.forceShutdown();
+    await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
+    await stores.close().catch(() => {});
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    addresses,
+    stores,
+    stop(stopOpts = {}) {
+      stopping ??= stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
+      return stopping;
+    },
+  };
+}
+
+async function stopAll(runtimes: ServerRuntime[], stores: StoreManager, graceMs: number, logger: Logger): Promise<void> {
+  // Health watchers would otherwise hold a graceful shutdown open.
+  for (const r of runtimes) r.health?.shutdown();
+  await Promise.all(runtimes.map((r) => shutdownServer(r.server, graceMs, logger)));
+  // Uploads nobody resumed are aborted, so nothing partial is committed.
+  await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
+  await stores.close();
+}
+
+/** tryShutdown (in-flight calls finish), then forceShutdown after `graceMs`. */
+function shutdownServer(server: Server, graceMs: number, logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      logger.warn(`calls still running after ${graceMs} ms; cancelling them`);
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function bind(server: Server, spec: ServerSpec, index: number): Promise<string> {
+  const address = spec.listener.http.socket_address;
+  const where = `servers[${index}]${spec.name !== String(index) ? ` (${JSON.stringify(spec.name)})` : ''}`;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => {
+      if (err) {
+        const inUse = /EADDRINUSE|address already in use/i.test(err.message);
+        reject(
+          new NcacheError(
+            'UNAVAILABLE',
+            `${where}.listener.http.socket_address: cannot listen on ${address}: ` +
+              (inUse ? 'the address is already in use (is another ncache or server running on that port?)' : err.message),
+          ),
+        );
+        return;
+      }
+      const host = address.slice(0, address.lastIndexOf(':'));
+      resolve(`${host}:${port}`);
+    });
+  });
+}
+
+function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logger: Logger): ServerRuntime {
+  const path = `servers[${index}].services`;
+  const storeFor = (name: string, field: string): StoreDriver => {
+    try {
+      return stores.get(name);
+    } catch (err) {
+      throw withContext(`${path}.${field}`, err);
+    }
+  };
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
+  });
+  const add = <T>(def: ServiceDefinition<T>, impl: T) =>
+    server.addService(def as unknown as ServiceDefinition, impl as unknown as UntypedServiceImplementation);
+  const served: string[] = [];
+  const s = spec.services;
+
+  // Instance -> CAS store, from the cas entries and the ByteStream map (for inlining and capabilities).
+  const casByInstance = new Map<string, StoreDriver>();
+  for (const [name, storeName] of Object.entries(s.bytestream?.cas_stores ?? {})) {
+    casByInstance.set(name, storeFor(storeName, `bytestream.cas_stores[${JSON.stringify(name)}]`));
+  }
+  s.cas?.forEach((e, i) => casByInstance.set(e.instance_name, storeFor(e.cas_store, `cas[${i}].cas_store`)));
+
+  if (s.cas && s.cas.length > 0) {
+    const map = new Map(s.cas.map((e, i) => [e.instance_name, storeFor(e.cas_store, `cas[${i}].cas_store`)]));
+    add(serviceDefinition('cas'), new CasServer({ stores: new InstanceMap('CAS', map), logger }).handlers());
+    served.push(SERVICE_NAMES.cas);
+  }
+
+  const acByInstance = new Map<string, AcInstance>();
+  s.ac?.forEach((e, i) => {
+    acByInstance.set(e.instance_name, {
+      store: storeFor(e.ac_store, `ac[${i}].ac_store`),
+      readOnly: e.read_only,
+      cas: casByInstance.get(e.instance_name),
+    });
+  });
+  if (acByInstance.size > 0) {
+    add(serviceDefinition('ac'), new AcServer({ instances: new InstanceMap('action cache', acByInstance), logger }).handlers());
+    served.push(SERVICE_NAMES.ac);
+  }
+
+  let bytestream: ByteStreamServer | undefined;
+  if (s.bytestream) {
+    const map = new Map(
+      Object.entries(s.bytestream.cas_stores).map(([name, storeName]) => [
+        name,
+        storeFor(storeName, `bytestream.cas_stores[${JSON.stringify(name)}]`),
+      ]),
+    );
+    bytestream = new ByteStreamServer({
+      stores: new InstanceMap('ByteStream', map),
+      logger,
+      readChunkBytes: s.bytestream.max_bytes_per_stream,
+      resumeTimeoutSeconds: s.bytestream.persist_stream_on_disconnect_timeout,
+    });
+    add(bytestream.definition(), bytestream.handlers());
+    served.push(SERVICE_NAMES.bytestream);
+  }
+
+  const executionInstances = new Set((s.execution ?? []).map((e) => e.instance_name));
+  if (executionInstances.size > 0) {
+    const map = new Map([...executionInstances].map((name) => [name, true as const]));
+    add(serviceDefinition('execution'), new ExecutionServer(new InstanceMap('execution', map), logger).handlers());
+    served.push(SERVICE_NAMES.execution);
+  }
+
+  if (s.capabilities && s.capabilities.length > 0) {
+    const map = new Map<string, InstanceCapabilities>();
+    for (const e of s.capabilities) {
+      const name = e.instance_name;
+      const ac = acByInstance.get(name);
+      map.set(name, {
+        cache: casByInstance.has(name) || ac !== undefined,
+        updateEnabled: ac !== undefined && !ac.readOnly,
+        // Only an instance with an execution service advertises execution.
+        execution: executionInstances.has(name),
+      });
+    }
+    add(serviceDefinition('capabilities'), new CapabilitiesServer(new InstanceMap('capabilities', map), logger).handlers());
+    served.push(SERVICE_NAMES.capabilities);
+  }
+
+  let health: HealthServer | undefined;
+  if (s.health) {
+    health = new HealthServer(served, logger);
+    add(serviceDefinition('health'), health.handlers());
+  }
+
+  return { server, bytestream, health };
+}
+

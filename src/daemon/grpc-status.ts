@@ -1,0 +1,54 @@
+// The one place where ncache errors become gRPC statuses. Services throw
+// NcacheErrors (or anything else, which counts as INTERNAL); the boundary
+// adds "In Service.method: ..." context and picks the status code.
+import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { type ErrorCode, NcacheError, errorCode, errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+
+const CODES: Record<ErrorCode, GrpcStatus> = {
+  NOT_FOUND: GrpcStatus.NOT_FOUND,
+  INVALID_ARGUMENT: GrpcStatus.INVALID_ARGUMENT,
+  OUT_OF_RANGE: GrpcStatus.OUT_OF_RANGE,
+  FAILED_PRECONDITION: GrpcStatus.FAILED_PRECONDITION,
+  ALREADY_EXISTS: GrpcStatus.ALREADY_EXISTS,
+  RESOURCE_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
+  UNAVAILABLE: GrpcStatus.UNAVAILABLE,
+  DEADLINE_EXCEEDED: GrpcStatus.DEADLINE_EXCEEDED,
+  PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
+  ABORTED: GrpcStatus.ABORTED,
+  CANCELLED: GrpcStatus.CANCELLED,
+  UNIMPLEMENTED: GrpcStatus.UNIMPLEMENTED,
+  INTERNAL: GrpcStatus.INTERNAL,
+};
+
+/** The gRPC status code for an error (INTERNAL for anything that is not an NcacheError). */
+export function grpcCode(err: unknown): GrpcStatus {
+  return CODES[errorCode(err)];
+}
+
+/** The google.rpc.Status fields for an error, e.g. a per-blob status in a batch response. */
+export function rpcStatusOf(err: unknown, context?: string): { code: number; message: string } {
+  const message = errorMessage(err);
+  return { code: grpcCode(err), message: context ? `${context}: ${message}` : message };
+}
+
+export const OK_STATUS = { code: GrpcStatus.OK, message: '' } as const;
+
+/**
+ * Converts an error into what grpc-js sends: status code plus
+ * "In <context>: <message>". Unexpected errors are logged here, once.
+ */
+export function toServiceError(err: unknown, context: string, logger?: Logger): ServiceError {
+  const code = grpcCode(err);
+  const details = `In ${context}: ${errorMessage(err)}`;
+  if (code === GrpcStatus.INTERNAL || !(err instanceof NcacheError)) {
+    logger?.error(details, { stack: err instanceof Error ? err.stack : undefined });
+  } else {
+    logger?.debug(details, { code: GrpcStatus[code] });
+  }
+  const serviceError = new Error(details) as ServiceError;
+  serviceError.code = code;
+  serviceError.details = details;
+  serviceError.metadata = new Metadata();
+  return serviceError;
+}
