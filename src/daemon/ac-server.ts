@@ -56,7 +56,7 @@ export class AcServer {
     try {
       bytes = await readBuffer(instance.store, actionDigest, MAX_METADATA_BLOB_BYTES);
     } catch (err) {
-      if (isNotFound(err)) throw notFound(`no action result for action ${formatDigest(actionDigest)}`);
+      if (isNotFound(err)) throw notFound(`no action result for action ${formatDigest(actionDigest)} (${errorMessage(err)})`);
       throw err;
     }
     let result: ActionResult;

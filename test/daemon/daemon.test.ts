@@ -1,0 +1,170 @@
+import { status } from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Server as NetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NcacheConfig } from '../../src/config/types.js';
+import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
+import { digestOf } from '../../src/util/digest.js';
+import { ReapiClient, blobName, uploadName } from '../helpers/grpc-client.js';
+import { fixtureConfig } from './fixture.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!().catch(() => {});
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ncache-daemon-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function listen(port = 0): Promise<NetServer> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+const closeNet = (s: NetServer) => new Promise<void>((resolve) => s.close(() => resolve()));
+
+async function start(config: NcacheConfig): Promise<RunningDaemon> {
+  const daemon = await startDaemon({ config });
+  cleanups.push(() => daemon.stop({ graceMs: 1000 }));
+  return daemon;
+}
+
+function client(address: string): ReapiClient {
+  const c = new ReapiClient(address);
+  cleanups.push(async () => c.close());
+  return c;
+}
+
+describe('startDaemon', () => {
+  it('reports the real port of each server and serves only the services each lists', async () => {
+    const dir = await tempDir();
+    const config = fixtureConfig(dir);
+    const cacheOnly = structuredClone(config.servers[0]!);
+    cacheOnly.name = 'health-only';
+    cacheOnly.services = { health: {} };
+    config.servers.push(cacheOnly);
+    const daemon = await start(config);
+    expect(daemon.addresses).toHaveLength(2);
+    for (const a of daemon.addresses) expect(a).toMatch(/^127\.0\.0\.1:[1-9][0-9]*$/);
+    expect(daemon.addresses[0]).not.toBe(daemon.addresses[1]);
+
+    const full = client(daemon.addresses[0]!);
+    expect((await full.getCapabilities('')).cacheCapabilities).not.toBeNull();
+    const healthOnly = client(daemon.addresses[1]!);
+    expect((await healthOnly.healthCheck('')).status).toBe(1);
+    await expect(healthOnly.healthCheck('build.bazel.remote.execution.v2.ContentAddressableStorage')).rejects.toMatchObject({
+      code: status.NOT_FOUND,
+    });
+    await expect(healthOnly.getCapabilities('')).rejects.toMatchObject({ code: status.UNIMPLEMENTED });
+  });
+
+  it('fails clearly when a port is taken, leaving no listener behind', async () => {
+    const dir = await tempDir();
+    const taken = await listen();
+    cleanups.push(() => closeNet(taken));
+    const free = await listen();
+    const freePort = (free.address() as AddressInfo).port;
+    await closeNet(free);
+
+    const config = fixtureConfig(dir);
+    config.servers[0]!.listener.http.socket_address = `127.0.0.1:${freePort}`;
+    const second = structuredClone(config.servers[0]!);
+    second.name = 'second';
+    second.listener.http.socket_address = `127.0.0.1:${(taken.address() as AddressInfo).port}`;
+    config.servers.push(second);
+
+    await expect(startDaemon({ config })).rejects.toThrow(
+      /servers\[1\] \("second"\)\.listener\.http\.socket_address: cannot listen on 127\.0\.0\.1:\d+: the address is already in use/,
+    );
+    // The first server, which did bind, was shut down again.
+    const again = await listen(freePort);
+    await closeNet(again);
+  });
+
+  it('fails clearly on a store kind that is not implemented yet', async () => {
+    const dir = await tempDir();
+    const config = fixtureConfig(dir);
+    config.stores[0]!.spec = {
+      kind: 'dedup',
+      index_store: { kind: 'memory' },
+      content_store: { kind: 'memory' },
+      min_size: 65536,
+      normal_size: 262144,
+      max_size: 524288,
+      max_concurrent_fetch_per_get: 10,
+    };
+    await expect(startDaemon({ config })).rejects.toThrow(/stores\[0\]: store kind "dedup" is not implemented yet/);
+  });
+});
+
+describe('RunningDaemon.stop', () => {
+  it('lets an in-flight upload finish, and the filesystem store keeps it across a restart', async () => {
+    const dir = await tempDir();
+    const config = fixtureConfig(dir, { storeKind: 'filesystem' });
+    const daemon = await startDaemon({ config });
+    const c = new ReapiClient(daemon.addresses[0]!);
+    const data = randomBytes(3 * 1024 * 1024);
+    const d = digestOf(data);
+    const name = uploadName('', d);
+    const h = c.openWrite();
+    await h.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 1024 * 1024) });
+    // Wait until the server holds the upload, then ask it to stop while the upload is open.
+    for (;;) {
+      const st = await c.queryWriteStatus(name).catch(() => undefined);
+      if (st && st.committedSize > 0) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    const stopping = daemon.stop({ graceMs: 20_000 });
+    await h.send({ writeOffset: 1024 * 1024, data: data.subarray(1024 * 1024), finishWrite: true });
+    h.end();
+    expect((await h.response).committedSize).toBe(data.length);
+    await stopping;
+    c.close();
+
+    const restarted = await start(config);
+    const c2 = client(restarted.addresses[0]!);
+    expect((await c2.read(blobName('', d))).equals(data)).toBe(true);
+  });
+
+  it('aborts an abandoned partial upload on stop, committing nothing', async () => {
+    const dir = await tempDir();
+    const config = fixtureConfig(dir, { storeKind: 'filesystem', resumeTimeoutSeconds: 3600 });
+    const daemon = await startDaemon({ config });
+    const c = new ReapiClient(daemon.addresses[0]!);
+    const data = randomBytes(2 * 1024 * 1024);
+    const d = digestOf(data);
+    const name = uploadName('', d);
+    const h = c.openWrite();
+    await h.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 1024 * 1024) });
+    for (;;) {
+      const st = await c.queryWriteStatus(name).catch(() => undefined);
+      if (st && st.committedSize > 0) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    h.cancel();
+    await h.response.catch(() => {});
+    c.close();
+    await daemon.stop({ graceMs: 5000 });
+    expect(await readdir(join(dir, 'cas', 'tmp'))).toEqual([]);
+
+    const restarted = await start(config);
+    const c2 = client(restarted.addresses[0]!);
+    expect((await c2.findMissingBlobs({ blobDigests: [d] })).missingBlobDigests).toEqual([d]);
+  });
+
+  it('is idempotent', async () => {
+    const dir = await tempDir();
+    const daemon = await startDaemon({ config: fixtureConfig(dir) });
+    await Promise.all([daemon.stop(), daemon.stop()]);
+    await daemon.stop();
+  });
+});
