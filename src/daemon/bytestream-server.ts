@@ -65,6 +65,15 @@ export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
   return out;
 }
 
+/**
+ * A `verify` store with verify_hash rejects a mismatching upload before its
+ * backend commits, so hashing in the session as well would only cost CPU.
+ */
+function verifiesHashItself(store: StoreDriver): boolean {
+  if (store.kind !== 'verify') return false;
+  return (store.stats?.() as { verifyHash?: unknown } | undefined)?.verifyHash === true;
+}
+
 export class ByteStreamServer {
   private readonly stores: InstanceMap<StoreDriver>;
   private readonly logger: Logger;
@@ -237,7 +246,7 @@ export class ByteStreamServer {
             '(committed size 0); start again from offset 0',
         );
       }
-      session = new UploadSession(resource.uploadKey, digest, store, UPLOAD_QUEUE_BYTES);
+      session = new UploadSession(resource.uploadKey, digest, store, UPLOAD_QUEUE_BYTES, !verifiesHashItself(store));
       const created = session;
       this.sessions.set(resource.uploadKey, created);
       created.committed.then(

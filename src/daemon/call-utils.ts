@@ -2,7 +2,7 @@
 // path, request field checks, and writing streamed responses with backpressure.
 import type { ServerWritableStream, handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import { DIGEST_FUNCTION_SHA256, DIGEST_FUNCTION_UNKNOWN } from '../proto/reapi.js';
-import { type Digest, validateDigest } from '../util/digest.js';
+import { type Digest, MAX_BLOB_SIZE, validateDigest } from '../util/digest.js';
 import { invalidArgument } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { toServiceError } from './grpc-status.js';
@@ -32,6 +32,28 @@ export function checkDigestFunction(value: number, field = 'digest_function'): v
   if (value !== DIGEST_FUNCTION_UNKNOWN && value !== DIGEST_FUNCTION_SHA256) {
     throw invalidArgument(`${field}: digest function ${value} is not supported; this server uses SHA256 (1)`);
   }
+}
+
+/**
+ * True for a well-formed SHA-256 digest. A plain character loop: this runs
+ * for every digest of a 10,000-entry FindMissingBlobs, where a regular
+ * expression per hash is measurably slower.
+ */
+export function isWellFormedDigest(d: { hash?: unknown; sizeBytes?: unknown }): boolean {
+  const { hash, sizeBytes } = d;
+  if (typeof hash !== 'string' || hash.length !== 64) return false;
+  if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes < 0 || sizeBytes > MAX_BLOB_SIZE) return false;
+  for (let i = 0; i < 64; i++) {
+    const c = hash.charCodeAt(i);
+    // 0-9 or a-f
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/** Validates a digest, fast when it is well-formed; the error (from validateDigest) names `field`. */
+export function checkDigest(d: Digest, field: string): Digest {
+  return isWellFormedDigest(d) ? d : validateDigest(d, field);
 }
 
 /** A required Digest field: present and well-formed. */

@@ -20,7 +20,7 @@ import { type StoreDriver, putBuffer, readBuffer } from '../stores/store.js';
 import { type Digest, digestKey, formatDigest, isEmptyDigest, sha256, validateDigest } from '../util/digest.js';
 import { errorMessage, invalidArgument, isNotFound, notFound } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { StreamWriter, checkDigestFunction, failStream, mapConcurrent, requireDigest, unaryHandler } from './call-utils.js';
+import { StreamWriter, checkDigest, checkDigestFunction, failStream, mapConcurrent, requireDigest, unaryHandler } from './call-utils.js';
 import { OK_STATUS, rpcStatusOf } from './grpc-status.js';
 import type { InstanceMap } from './instances.js';
 import {
@@ -67,7 +67,7 @@ export class CasServer {
     const store = this.stores.get(req.instanceName);
     const toCheck: Digest[] = [];
     req.blobDigests.forEach((d, i) => {
-      validateDigest(d, `blob_digests[${i}]`);
+      checkDigest(d, `blob_digests[${i}]`);
       // The empty blob is always present, stored or not.
       if (!isEmptyDigest(d)) toCheck.push(d);
     });

@@ -1,6 +1,7 @@
 // The composition root: stores from the config, one gRPC server per
 // `servers[]` entry with the services that entry lists, and an orderly stop.
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type * as http2 from 'node:http2';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
 import { StoreManager } from '../stores/factory.js';
@@ -15,7 +16,7 @@ import { CasServer } from './cas-server.js';
 import { ExecutionServer } from './execution-server.js';
 import { HealthServer } from './health-server.js';
 import { InstanceMap } from './instances.js';
-import { MAX_GRPC_MESSAGE_BYTES } from './limits.js';
+import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_STREAM_WINDOW_BYTES, MAX_GRPC_MESSAGE_BYTES } from './limits.js';
 
 export interface DaemonOptions {
   config: NcacheConfig;
@@ -108,6 +109,43 @@ function shutdownServer(server: Server, graceMs: number, logger: Logger): Promis
   });
 }
 
+/**
+ * HTTP/2 flow control: with Node's default 64 KiB windows a client can only
+ * have 64 KiB of an upload in flight per round trip, which caps ByteStream
+ * well below disk speed. grpc-js has no server option for this, so we set
+ * the initial stream window in the options it passes to http2.createServer
+ * and widen each connection's window as sessions arrive. Both are plain
+ * HTTP/2 settings; if grpc-js internals change, this quietly does nothing.
+ */
+function widenFlowControl(server: Server): void {
+  const internals = server as unknown as {
+    commonServerOptions?: http2.ServerOptions;
+    http2Servers?: Map<http2.Http2Server, unknown>;
+  };
+  if (internals.commonServerOptions) {
+    internals.commonServerOptions.settings = {
+      ...internals.commonServerOptions.settings,
+      initialWindowSize: HTTP2_STREAM_WINDOW_BYTES,
+    };
+  }
+  const bindAsync = server.bindAsync.bind(server);
+  server.bindAsync = (port, creds, callback) =>
+    bindAsync(port, creds, (err, boundPort) => {
+      for (const h2 of internals.http2Servers?.keys() ?? []) {
+        if ((h2 as { ncacheWindow?: boolean }).ncacheWindow) continue;
+        (h2 as { ncacheWindow?: boolean }).ncacheWindow = true;
+        h2.on('session', (session: http2.ServerHttp2Session) => {
+          try {
+            session.setLocalWindowSize(HTTP2_CONNECTION_WINDOW_BYTES);
+          } catch {
+            // an old Node without setLocalWindowSize: keep the default window
+          }
+        });
+      }
+      callback(err, boundPort);
+    });
+}
+
 function bind(server: Server, spec: ServerSpec, index: number): Promise<string> {
   const address = spec.listener.http.socket_address;
   const where = `servers[${index}]${spec.name !== String(index) ? ` (${JSON.stringify(spec.name)})` : ''}`;
@@ -143,6 +181,7 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logg
     'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
   });
+  widenFlowControl(server);
   const add = <T>(def: ServiceDefinition<T>, impl: T) =>
     server.addService(def as unknown as ServiceDefinition, impl as unknown as UntypedServiceImplementation);
   const served: string[] = [];

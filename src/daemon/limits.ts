@@ -37,3 +37,9 @@ export const DEFAULT_TREE_PAGE_SIZE = 1000;
 
 /** Parallel store reads/writes inside one batch or tree call. */
 export const BATCH_CONCURRENCY = 32;
+
+/** HTTP/2 receive window per stream (an upload in flight before the client waits). */
+export const HTTP2_STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
+
+/** HTTP/2 receive window per connection, shared by its streams. */
+export const HTTP2_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;

@@ -36,6 +36,8 @@ export class UploadSession {
     readonly digest: Digest,
     store: StoreDriver,
     private readonly maxQueuedBytes: number,
+    /** False when the store itself verifies the hash before committing (a verify store): no need to hash twice. */
+    private readonly verifyHash = true,
   ) {
     this.committed = store.update(digest, this.source(), digest.sizeBytes).then(
       () => {
@@ -116,7 +118,7 @@ export class UploadSession {
 
   /** What the store reads: queued chunks, hashed on the way; the last chunk is only handed over once the hash matches. */
   private async *source(): ByteStream {
-    const hash = createHash('sha256');
+    const hash = this.verifyHash ? createHash('sha256') : undefined;
     const size = this.digest.sizeBytes;
     let hashed = 0;
     while (hashed < size) {
@@ -128,9 +130,9 @@ export class UploadSession {
       const chunk = this.queue.shift()!;
       this.queuedBytes -= chunk.length;
       if (this.queuedBytes <= this.maxQueuedBytes) this.wakeProducer?.();
-      hash.update(chunk);
+      hash?.update(chunk);
       hashed += chunk.length;
-      if (hashed === size) {
+      if (hash !== undefined && hashed === size) {
         const actual = hash.digest('hex');
         if (actual !== this.digest.hash) {
           this.failure = invalidArgument(

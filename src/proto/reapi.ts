@@ -366,12 +366,6 @@ export function protoRoot(): protobuf.Root {
 // ---------------------------------------------------------------------------
 // Canonical encoding
 
-const TO_OBJECT: protobuf.IConversionOptions = {
-  longs: Number,
-  enums: Number,
-  defaults: true,
-  arrays: true,
-};
 
 interface FieldPlan {
   readonly name: string;
@@ -492,6 +486,163 @@ function encoderOf(type: protobuf.Type): EncodeFn {
 }
 
 // ---------------------------------------------------------------------------
+// Decoding
+
+type Reader = protobuf.Reader;
+type DecodeFn = (r: Reader, end: number) => Record<string, unknown>;
+
+const decoders = new WeakMap<protobuf.Type, DecodeFn>();
+const EMPTY_BYTES = Buffer.alloc(0);
+
+/**
+ * Reads a varint as a JS number (int64 semantics: two's complement when
+ * `signed`). Exact up to 2^53, which every size and offset we handle is.
+ */
+function readVarint64(r: Reader, signed: boolean): number {
+  const buf = r.buf;
+  let pos = r.pos;
+  let lo = 0;
+  let hi = 0;
+  let b = 0;
+  let i = 0;
+  for (; i < 4; i++) {
+    if (pos >= r.len) throw new RangeError('truncated varint');
+    b = buf[pos++]!;
+    lo = (lo | ((b & 127) << (i * 7))) >>> 0;
+    if (b < 128) {
+      r.pos = pos;
+      return lo;
+    }
+  }
+  if (pos >= r.len) throw new RangeError('truncated varint');
+  b = buf[pos++]!;
+  lo = (lo | ((b & 127) << 28)) >>> 0;
+  hi = (b & 127) >> 4;
+  if (b >= 128) {
+    for (i = 0; i < 5; i++) {
+      if (pos >= r.len) throw new RangeError('truncated varint');
+      b = buf[pos++]!;
+      hi = (hi | ((b & 127) << (i * 7 + 3))) >>> 0;
+      if (b < 128) break;
+    }
+    if (b >= 128) throw new RangeError('varint longer than 10 bytes');
+  }
+  r.pos = pos;
+  if (signed && hi >>> 31) {
+    lo = (~lo + 1) >>> 0;
+    hi = ~hi >>> 0;
+    if (lo === 0) hi = (hi + 1) >>> 0;
+    return -(lo + hi * 4294967296);
+  }
+  return hi * 4294967296 + lo;
+}
+
+function readFixed64(r: Reader, signed: boolean): number {
+  if (r.pos + 8 > r.len) throw new RangeError('truncated fixed64');
+  const view = Buffer.from(r.buf.buffer, r.buf.byteOffset, r.buf.byteLength);
+  const v = signed ? view.readBigInt64LE(r.pos) : view.readBigUInt64LE(r.pos);
+  r.pos += 8;
+  return Number(v);
+}
+
+/** Helpers the generated decoders call (passed in, not global). */
+const READ = {
+  int64: (r: Reader) => readVarint64(r, true),
+  uint64: (r: Reader) => readVarint64(r, false),
+  sint64: (r: Reader) => {
+    const n = readVarint64(r, false);
+    // zigzag: even -> n/2, odd -> -(n+1)/2
+    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+  },
+  fixed64: (r: Reader) => readFixed64(r, false),
+  sfixed64: (r: Reader) => readFixed64(r, true),
+  end: (r: Reader) => {
+    const end = r.uint32() + r.pos;
+    if (end > r.len) throw new RangeError('length-delimited field runs past the end of the message');
+    return end;
+  },
+};
+const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+
+function readExpr(scalar: string): string {
+  return LONG_TYPES.has(scalar) ? `R.${scalar}(r)` : `r.${scalar}()`;
+}
+
+function defaultExpr(f: FieldPlan): string {
+  if (f.message) return 'null';
+  switch (f.scalar) {
+    case 'string':
+      return '""';
+    case 'bytes':
+      return 'EMPTY';
+    case 'bool':
+      return 'false';
+    default:
+      return '0';
+  }
+}
+
+/**
+ * A decoder for one message type, generated once: it builds a plain object
+ * with every field present (defaults filled) in one pass, reading int64 as
+ * numbers and bytes as views of the input.
+ */
+function decoderOf(type: protobuf.Type): DecodeFn {
+  const cached = decoders.get(type);
+  if (cached) return cached;
+  const nested: DecodeFn[] = [];
+  let fn: DecodeFn = (r, end) => fn(r, end);
+  decoders.set(type, (r, end) => fn(r, end));
+  const plan = planOf(type);
+  const init = plan
+    .map((f) => {
+      const value = f.mapKey !== undefined ? '{}' : f.repeated ? '[]' : f.inOneof ? 'undefined' : defaultExpr(f);
+      return `${JSON.stringify(f.name)}: ${value}`;
+    })
+    .join(', ');
+  const sub = (f: FieldPlan): string => {
+    nested.push(decoderOf(f.message!));
+    return `N[${nested.length - 1}](r, R.end(r))`;
+  };
+  const lines: string[] = [`var m = { ${init} }, t, e, k, v, t2;`, 'while (r.pos < end) {', 't = r.uint32();', 'switch (t >>> 3) {'];
+  for (const f of plan) {
+    const prop = `m[${JSON.stringify(f.name)}]`;
+    lines.push(`case ${f.id}:`);
+    if (f.mapKey !== undefined) {
+      const valueDefault = f.message ? 'null' : defaultExpr(f);
+      const valueRead = f.message ? sub(f) : readExpr(f.scalar!);
+      lines.push(
+        `e = R.end(r); k = ${f.mapKey === 'string' ? '""' : '0'}; v = ${valueDefault};`,
+        'while (r.pos < e) { t2 = r.uint32(); switch (t2 >>> 3) {',
+        `case 1: k = ${readExpr(f.mapKey)}; break;`,
+        `case 2: v = ${valueRead}; break;`,
+        'default: r.skipType(t2 & 7); } }',
+        `${prop}[k] = v; break;`,
+      );
+    } else if (f.repeated && f.message) {
+      lines.push(`${prop}.push(${sub(f)}); break;`);
+    } else if (f.repeated) {
+      // Accept both packed and unpacked encodings, as protobuf parsers must.
+      const read = readExpr(f.scalar!);
+      if (f.wireType !== 2) {
+        lines.push(`if ((t & 7) === 2) { e = R.end(r); while (r.pos < e) ${prop}.push(${read}); } else ${prop}.push(${read}); break;`);
+      } else {
+        lines.push(`${prop}.push(${read}); break;`);
+      }
+    } else if (f.message) {
+      lines.push(`${prop} = ${sub(f)}; break;`);
+    } else {
+      lines.push(`${prop} = ${readExpr(f.scalar!)}; break;`);
+    }
+  }
+  lines.push('default: r.skipType(t & 7);', '}', '}', 'if (r.pos !== end) throw new RangeError("message runs past its length");', 'return m;');
+  const make = new Function('N', 'R', 'EMPTY', `return function decode_${type.name}(r, end) {\n${lines.join('\n')}\n};`);
+  fn = make(nested, READ, EMPTY_BYTES) as DecodeFn;
+  decoders.set(type, fn);
+  return fn;
+}
+
+// ---------------------------------------------------------------------------
 // Codecs
 
 export interface MessageCodec<T> {
@@ -521,8 +672,8 @@ class LazyCodec<T> implements MessageCodec<T> {
   }
 
   decode(bytes: Uint8Array): T {
-    const type = this.type;
-    return type.toObject(type.decode(bytes), TO_OBJECT) as T;
+    const r = protobuf.Reader.create(toBuffer(bytes));
+    return decoderOf(this.type)(r, r.len) as T;
   }
 }
 

@@ -300,3 +300,27 @@ describe('ByteStream abandoned uploads', () => {
     }
   });
 });
+
+describe('ByteStream over a verify store', () => {
+  it('leaves hash checking to the verify store, which still rejects a bad upload', async () => {
+    const f = await startFixture({
+      storeKind: 'filesystem',
+      edit: (config) => {
+        const cas = config.stores[0]!;
+        cas.spec = { kind: 'verify', verify_size: true, verify_hash: true, backend: cas.spec };
+      },
+    });
+    try {
+      const data = randomBytes(300_000);
+      const claimed = { hash: digestOf(randomBytes(10)).hash, sizeBytes: data.length };
+      await expect(f.client.write(uploadName('', claimed), data)).rejects.toEqual(
+        grpcError(status.INVALID_ARGUMENT, /hash to/),
+      );
+      expect((await f.client.findMissingBlobs({ blobDigests: [claimed] })).missingBlobDigests).toEqual([claimed]);
+      const good = await f.client.uploadBlob(data);
+      expect((await f.client.downloadBlob(good)).equals(data)).toBe(true);
+    } finally {
+      await f.stop();
+    }
+  });
+});

@@ -93,6 +93,28 @@ describe('reapi codecs', () => {
     expect(Object.keys(logs.serverLogs).sort()).toEqual(['a', 'b']);
   });
 
+  it('reads int64 as numbers, including negative ones, and skips unknown fields', () => {
+    const ReadRequest = codecFor<{ resourceName: string; readOffset: number; readLimit: number }>('google.bytestream.ReadRequest');
+    const bytes = ReadRequest.encode({ resourceName: 'r', readOffset: -5, readLimit: 2 ** 50 + 1 });
+    expect(ReadRequest.decode(bytes)).toEqual({ resourceName: 'r', readOffset: -5, readLimit: 2 ** 50 + 1 });
+    // An unknown field 15 (varint) and 16 (length-delimited) are ignored.
+    const withUnknown = Buffer.concat([bytes, Buffer.from([0x78, 0x01, 0x82, 0x01, 0x02, 0x61, 0x62])]);
+    expect(ReadRequest.decode(withUnknown).readOffset).toBe(-5);
+  });
+
+  it('accepts unpacked encodings of packed repeated fields', () => {
+    // digest_functions (field 1) written unpacked: tag 0x08 twice.
+    const caps = codecFor<{ digestFunctions: number[] }>('build.bazel.remote.execution.v2.CacheCapabilities');
+    expect(caps.decode(Buffer.from([0x08, 0x01, 0x08, 0x05])).digestFunctions).toEqual([1, 5]);
+    expect(caps.decode(Buffer.from([0x0a, 0x02, 0x01, 0x05])).digestFunctions).toEqual([1, 5]);
+  });
+
+  it('rejects truncated input', () => {
+    const bytes = DigestCodec.encode({ hash: HASH, sizeBytes: 1 << 20 });
+    expect(() => DigestCodec.decode(bytes.subarray(0, bytes.length - 1))).toThrow();
+    expect(() => DirectoryCodec.decode(Buffer.from([0x0a, 0x10, 0x0a]))).toThrow();
+  });
+
   it('decodes 10,000 digests quickly enough for FindMissingBlobs', () => {
     const digests = Array.from({ length: 10_000 }, (_, i) => ({ hash: sha256(String(i)), sizeBytes: i }));
     const bytes = FindMissingBlobsRequestCodec.encode({ instanceName: 'x', blobDigests: digests });
