@@ -1,7 +1,6 @@
 // A minimal promise-based REAPI client for the benchmark, built from the
 // service definitions in src/proto/reapi.ts (the same codecs the daemon uses).
 import * as grpc from '@grpc/grpc-js';
-import { once } from 'node:events';
 import {
   serviceDefinition,
   type BatchReadBlobsResponse,
@@ -19,6 +18,9 @@ type AnyClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 const OPTIONS: grpc.ClientOptions = {
   'grpc.max_receive_message_length': -1,
   'grpc.max_send_message_length': -1,
+  // Bazel's gRPC (grpc-java over Netty) gives each stream a 1 MiB receive window; grpc-js
+  // would otherwise use HTTP/2's 64 KiB default, and reads would measure this client.
+  'grpc-node.flow_control_window': 1024 * 1024,
 };
 
 function unary<T>(client: AnyClient, method: string, request: unknown): Promise<T> {
@@ -81,18 +83,25 @@ export class ReapiClient {
       const cb: Callback<WriteResponse> = (err, value) => (err ? reject(err) : resolve(value!));
       call = this.bytestream.write!(cb) as grpc.ClientWritableStream<unknown>;
     });
-    // Surface an early server error (e.g. INVALID_ARGUMENT) instead of writing into a dead stream.
-    let failed: unknown;
-    done.catch((err: unknown) => (failed = err));
+    // The server may answer before the last chunk: an error, or early completion when it
+    // already has the blob. Either way, stop sending.
+    let finished = false;
+    const settled = done.then(
+      () => void (finished = true),
+      () => void (finished = true),
+    );
     let offset = 0;
     let first = true;
     for await (const data of chunks) {
-      if (failed) break;
+      if (finished) break;
       const last = offset + data.length === digest.sizeBytes;
       const ok = call.write({ resourceName: first ? resourceName : '', writeOffset: offset, finishWrite: last, data });
       first = false;
       offset += data.length;
-      if (!ok) await Promise.race([once(call, 'drain'), done.catch(() => undefined)]);
+      if (!ok && !finished) {
+        const drained = new Promise<void>((resolve) => call.once('drain', resolve));
+        await Promise.race([drained, settled]);
+      }
     }
     if (digest.sizeBytes === 0) call.write({ resourceName, writeOffset: 0, finishWrite: true, data: Buffer.alloc(0) });
     call.end();

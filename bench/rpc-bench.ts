@@ -5,7 +5,7 @@ import { DaemonFixture } from '../test/helpers/daemon-process.js';
 import { blobBytes, blobChunks, digestOfBuffer, digestOfChunks, slices } from './blob-data.js';
 import type { BenchSettings } from './env.js';
 import { mb, mbPerSecond, median, millis, perSecond, table } from './format.js';
-import { processMemory } from './proc-memory.js';
+import { processMemory } from './proc-usage.js';
 import { ReapiClient } from './reapi-client.js';
 import type { Digest } from '../src/proto/reapi.js';
 

@@ -257,9 +257,18 @@ export class BazelWorkspace {
     return join(run.stdout.trim(), rel);
   }
 
+  /** The running Bazel server's process id (from its output base), or undefined when none is up. */
+  async serverPid(): Promise<number | undefined> {
+    const entries = await readdir(this.outputUserRoot).catch(() => [] as string[]);
+    for (const entry of entries) {
+      const text = await readFile(join(this.outputUserRoot, entry, 'server', 'server.pid.txt'), 'utf8').catch(() => undefined);
+      if (text && /^\d+\s*$/.test(text)) return Number(text);
+    }
+    return undefined;
+  }
+
   /** Stops the Bazel server for this output root (it would otherwise idle for max_idle_secs). */
   async shutdown(): Promise<void> {
-    if (!existsSync(join(this.outputUserRoot))) return;
     const entries = await readdir(this.outputUserRoot).catch(() => [] as string[]);
     if (entries.length === 0) return; // no server was ever started
     await runProcess(this.bazel, [...this.startupOptions(), 'shutdown'], {

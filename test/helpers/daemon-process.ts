@@ -86,6 +86,8 @@ export interface StartDaemonOptions {
   configPath: string;
   /** Extra environment for the daemon (merged over process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Options for node itself, before the script (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
   /** Give up (and kill the child) if the readiness line has not appeared by then. Default 60 s. */
   readyTimeoutMs?: number;
 }
@@ -140,7 +142,7 @@ export class DaemonProcess {
     if (!existsSync(cli)) {
       throw new Error(`${cli} does not exist: build first (npx tsc -p tsconfig.json), the daemon test runs the compiled CLI`);
     }
-    const args = [join(root, 'bin', 'ncache.js'), 'serve', '--config', opts.configPath];
+    const args = [...(opts.nodeArgs ?? []), join(root, 'bin', 'ncache.js'), 'serve', '--config', opts.configPath];
     const child = spawn(process.execPath, args, {
       cwd: root,
       env: { ...process.env, ...opts.env },

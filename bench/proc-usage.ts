@@ -1,4 +1,4 @@
-// Resident memory of another process, from /proc/<pid>/status (Linux only).
+// Memory and CPU time of another process, from /proc (Linux only).
 import { readFile } from 'node:fs/promises';
 
 export interface ProcessMemory {
@@ -16,4 +16,15 @@ export async function processMemory(pid: number): Promise<ProcessMemory> {
     return Number(match[1]) * 1024;
   };
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
+}
+
+// Kernel clock ticks per second for /proc/<pid>/stat times; 100 on every Linux we run on.
+const CLOCK_TICKS = 100;
+
+/** User + system CPU seconds the process has used so far (all its threads). */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
