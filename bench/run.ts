@@ -3,7 +3,7 @@
 // gRPC paths Bazel uses, then times real Bazel builds. Sizes: see env.ts.
 import { cpus, totalmem } from 'node:os';
 import { findBazel } from '../test/helpers/bazel.js';
-import { runBazelBench } from './bazel-bench.js';
+import { runBazelBench } from './build-bench.js';
 import { readSettings, SETTINGS_HELP } from './env.js';
 import { mb } from './format.js';
 
