@@ -115,6 +115,39 @@ describe('reapi codecs', () => {
     expect(() => DirectoryCodec.decode(Buffer.from([0x0a, 0x10, 0x0a]))).toThrow();
   });
 
+  it('encodes exactly like protobufjs for messages without default values', () => {
+    const result = {
+      outputFiles: [
+        { path: 'a/b.o', digest: { hash: HASH, sizeBytes: 123456789 }, isExecutable: true, contents: Buffer.from('xyz') },
+        { path: 'ünïcödé/文件', digest: { hash: HASH, sizeBytes: 1 } },
+      ],
+      outputSymlinks: [{ path: 'link', target: '../target' }],
+      outputDirectories: [{ path: 'dir', treeDigest: { hash: HASH, sizeBytes: 2 ** 40 }, isTopologicallySorted: true }],
+      exitCode: -3,
+      stdoutRaw: Buffer.alloc(300, 1),
+      stdoutDigest: { hash: HASH, sizeBytes: 300 },
+      executionMetadata: {
+        worker: 'w',
+        queuedTimestamp: { seconds: 1_700_000_000, nanos: 5 },
+        virtualExecutionDuration: { seconds: 3, nanos: 1 },
+        auxiliaryMetadata: [{ typeUrl: 'type.googleapis.com/x', value: Buffer.from([1, 2, 3]) }],
+      },
+    };
+    const ours = ActionResultCodec.encode(result);
+    const theirs = ActionResultCodec.type.encode(ActionResultCodec.type.fromObject(result)).finish();
+    expect(Buffer.from(theirs).equals(ours)).toBe(true);
+    const back = ActionResultCodec.decode(ours);
+    expect(back.exitCode).toBe(-3);
+    expect(back.outputFiles[1]!.path).toBe('ünïcödé/文件');
+    expect(back.outputDirectories[0]!.treeDigest!.sizeBytes).toBe(2 ** 40);
+    expect(back.executionMetadata!.queuedTimestamp).toEqual({ seconds: 1_700_000_000, nanos: 5 });
+    expect(ActionResultCodec.encode(back).equals(ours)).toBe(true);
+
+    const command = { arguments: ['sh', '-c', 'echo hi'], environmentVariables: [{ name: 'PATH', value: '/bin' }], outputPaths: ['out'], outputDirectoryFormat: 2 };
+    const CommandCodec = codecFor('build.bazel.remote.execution.v2.Command');
+    expect(CommandCodec.encode(command).equals(Buffer.from(CommandCodec.type.encode(CommandCodec.type.fromObject(command)).finish()))).toBe(true);
+  });
+
   it('decodes 10,000 digests quickly enough for FindMissingBlobs', () => {
     const digests = Array.from({ length: 10_000 }, (_, i) => ({ hash: sha256(String(i)), sizeBytes: i }));
     const bytes = FindMissingBlobsRequestCodec.encode({ instanceName: 'x', blobDigests: digests });
