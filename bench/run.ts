@@ -1,7 +1,7 @@
 // `npm run bench`: numbers, not pass/fail. Starts `ncache serve` (filesystem
 // store) as a child process so its memory can be read from /proc, measures the
 // gRPC paths Bazel uses, then times real Bazel builds. Sizes: see env.ts.
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { findBazel } from '../test/helpers/bazel.js';
 import { runBazelBench } from './build-bench.js';
 import { readSettings, SETTINGS_HELP } from './env.js';
@@ -14,6 +14,9 @@ async function main(): Promise<void> {
   print('# ncache benchmark');
   print(`cores: ${cpuList.length} (${cpuList[0]?.model.trim() ?? 'unknown'}), memory: ${mb(totalmem())}`);
   print(`node ${process.version}, ${process.platform}/${process.arch}, bazel: ${findBazel() ?? 'not installed'}`);
+  // Other work on the machine skews every number below; the load average says how much there was.
+  const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+  print(`load average at start: ${load()}`);
   print(`sections: ${[...settings.sections].join(', ')}`);
   print(`knobs: ${SETTINGS_HELP.join('\n       ')}`);
 
@@ -22,6 +25,7 @@ async function main(): Promise<void> {
     await runRpcBench(settings, print);
   }
   if (settings.sections.has('bazel')) await runBazelBench(settings, print);
+  print(`\nload average at end: ${load()}`);
 }
 
 main().catch((err: unknown) => {
