@@ -19,7 +19,13 @@ import type { Logger } from '../util/logger.js';
 import { StreamWriter, failStream, unaryHandler } from './call-utils.js';
 import { toServiceError } from './grpc-status.js';
 import type { InstanceMap } from './instances.js';
-import { DEFAULT_READ_CHUNK_BYTES, MAX_READ_CHUNK_BYTES, READ_IN_FLIGHT_BYTES, UPLOAD_QUEUE_BYTES } from './limits.js';
+import {
+  DEFAULT_READ_CHUNK_BYTES,
+  MAX_READ_CHUNK_BYTES,
+  READ_IN_FLIGHT_BYTES,
+  UPLOAD_QUEUE_BYTES,
+  WRITE_READ_AHEAD_MESSAGES,
+} from './limits.js';
 import { parseReadResourceName, parseWriteResourceName } from './resource-name.js';
 import { UploadSession } from './upload-session.js';
 
@@ -81,6 +87,16 @@ export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
 function verifiesHashItself(store: StoreDriver): boolean {
   if (store.kind !== 'verify') return false;
   return (store.stats?.() as { verifyHash?: unknown } | undefined)?.verifyHash === true;
+}
+
+/**
+ * Lowers how many messages a grpc-js call stream buffers before it stops
+ * pulling from HTTP/2 (its Readable high-water mark, fixed at construction).
+ * Uses Node's stream state; if that ever changes this does nothing.
+ */
+function limitReadAhead(call: NodeJS.ReadableStream, messages: number): void {
+  const state = (call as unknown as { _readableState?: { highWaterMark?: unknown } })._readableState;
+  if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > messages) state.highWaterMark = messages;
 }
 
 export class ByteStreamServer {
@@ -227,6 +243,7 @@ export class ByteStreamServer {
     respond: (err: unknown, committedSize?: number) => void,
     setSession: (s: UploadSession) => void,
   ): Promise<void> {
+    limitReadAhead(call, WRITE_READ_AHEAD_MESSAGES);
     const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest>;
     const first = await messages.next();
     if (first.done) throw invalidArgument('the Write stream ended before its first message');

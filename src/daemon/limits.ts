@@ -24,7 +24,7 @@ export const MAX_READ_CHUNK_BYTES = 4 * 1024 * 1024;
 export const READ_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 
 /** Bytes an upload may queue ahead of the store before Write stops reading. */
-export const UPLOAD_QUEUE_BYTES = 4 * 1024 * 1024;
+export const UPLOAD_QUEUE_BYTES = 2 * 1024 * 1024;
 
 /** Budget for inlined stdout/stderr/output files in one GetActionResult. */
 export const MAX_INLINE_BYTES = 2 * 1024 * 1024;
@@ -39,7 +39,14 @@ export const DEFAULT_TREE_PAGE_SIZE = 1000;
 export const BATCH_CONCURRENCY = 32;
 
 /** HTTP/2 receive window per stream (an upload in flight before the client waits). */
-export const HTTP2_STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
+export const HTTP2_STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
 
 /** HTTP/2 receive window per connection, shared by its streams. */
 export const HTTP2_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Messages a Write call may hold decoded ahead of the upload queue. Node's
+ * default for object streams is 16, which at 1 MiB per message is 16 MiB of
+ * memory per upload for no gain.
+ */
+export const WRITE_READ_AHEAD_MESSAGES = 2;
