@@ -78,9 +78,15 @@ function buildProgram(): Command {
       const running = await serve({ configPath: opts.config });
       stopOnSignals(running.stop);
       for (const warning of running.warnings) process.stderr.write(`warning: ${warning}\n`);
-      for (const address of running.addresses) process.stdout.write(`ncache listening on grpc://${address}\n`);
-      process.stdout.write(`config: ${running.configSource}\n`);
-      process.stdout.write(`Add to .bazelrc:\n${running.bazelrcLines.map((l) => '  ' + l).join('\n')}\n`);
+      // One write, so a reader that waits for the first line also has the rest.
+      process.stdout.write(
+        [
+          ...running.addresses.map((address) => `ncache listening on grpc://${address}`),
+          `config: ${running.configSource}`,
+          'Add to .bazelrc:',
+          ...running.bazelrcLines.map((line) => `  ${line}`),
+        ].join('\n') + '\n',
+      );
       await running.stopped;
       process.stdout.write('ncache stopped\n');
     });

@@ -83,7 +83,8 @@ export interface ExitInfo {
 }
 
 export interface StartDaemonOptions {
-  configPath: string;
+  /** Passed as --config; undefined runs `serve` bare, so it finds the user's config itself. */
+  configPath: string | undefined;
   /** Extra environment for the daemon (merged over process.env). */
   env?: NodeJS.ProcessEnv;
   /** Options for node itself, before the script (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
@@ -142,7 +143,8 @@ export class DaemonProcess {
     if (!existsSync(cli)) {
       throw new Error(`${cli} does not exist: build first (npx tsc -p tsconfig.json), the daemon test runs the compiled CLI`);
     }
-    const args = [...(opts.nodeArgs ?? []), join(root, 'bin', 'ncache.js'), 'serve', '--config', opts.configPath];
+    const configArgs = opts.configPath === undefined ? [] : ['--config', opts.configPath];
+    const args = [...(opts.nodeArgs ?? []), join(root, 'bin', 'ncache.js'), 'serve', ...configArgs];
     const child = spawn(process.execPath, args, {
       cwd: root,
       env: { ...process.env, ...opts.env },
