@@ -170,7 +170,7 @@ export class ByteStreamServer {
       throw outOfRange(`read_offset ${req.readOffset} is past the end of ${formatDigest(digest)} (${digest.sizeBytes} bytes)`);
     }
     const writer = new StreamWriter(call as unknown as ServerWritableStream<unknown, ChunkedReadResponse>, READ_IN_FLIGHT_BYTES);
-    if (isEmptyDigest(digest) || req.readOffset === digest.sizeBytes) {
+    if (isEmptyDigest(digest)) {
       writer.end();
       return;
     }
@@ -255,6 +255,9 @@ export class ByteStreamServer {
     // For compressed-blobs names REAPI reports an early completion as -1.
     const doneSize = resource.compressor !== undefined ? -1 : size;
 
+    if (size === 0 && !isEmptyDigest(digest)) {
+      throw invalidArgument(`${formatDigest(digest)}: a 0-byte blob always has the empty SHA-256 hash, nothing else`);
+    }
     // Early completion: the blob is already stored (the empty blob always is).
     if (isEmptyDigest(digest) || (await hasOne(store, digest)) !== undefined) {
       const stale = this.sessions.get(resource.uploadKey);

@@ -324,3 +324,25 @@ describe('ByteStream over a verify store', () => {
     }
   });
 });
+
+describe('ByteStream zero-size digests', () => {
+  it('refuses a 0-byte upload under a hash other than the empty one, and reads it as NOT_FOUND', async () => {
+    const f = await startFixture({ storeKind: 'filesystem' });
+    try {
+      const bogus = { hash: 'c'.repeat(64), sizeBytes: 0 };
+      await expect(f.client.write(uploadName('', bogus), Buffer.alloc(0))).rejects.toEqual(
+        grpcError(status.INVALID_ARGUMENT, /0-byte blob always has the empty SHA-256/),
+      );
+      expect((await f.client.findMissingBlobs({ blobDigests: [bogus] })).missingBlobDigests).toEqual([bogus]);
+      await expect(f.client.read(blobName('', bogus))).rejects.toEqual(grpcError(status.NOT_FOUND));
+      // Reading exactly at the end of a stored blob is an empty answer, of a missing one NOT_FOUND.
+      const d = await f.client.uploadBlob(Buffer.from('abc'));
+      expect((await f.client.read(blobName('', d), { offset: 3 })).length).toBe(0);
+      await expect(f.client.read(blobName('', digestOf(Buffer.from('abd'))), { offset: 3 })).rejects.toEqual(
+        grpcError(status.NOT_FOUND),
+      );
+    } finally {
+      await f.stop();
+    }
+  });
+});
