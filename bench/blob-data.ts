@@ -5,6 +5,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import type { Digest } from '../src/proto/reapi.js';
 
 const KEY = Buffer.from('ncache-benchmark');
+/** Default bytes per ByteStream WriteRequest (Bazel itself sends 16 KiB). */
 export const CHUNK = 64 * 1024;
 
 function keystream(seed: string) {
@@ -17,19 +18,19 @@ export function blobBytes(seed: string, size: number): Buffer {
   return keystream(seed).update(Buffer.alloc(size));
 }
 
-/** The same bytes as blobBytes(seed, size), generated CHUNK at a time (for blobs too big to hold). */
-export function* blobChunks(seed: string, size: number): Generator<Buffer> {
+/** The same bytes as blobBytes(seed, size), generated a chunk at a time (for blobs too big to hold). */
+export function* blobChunks(seed: string, size: number, chunk = CHUNK): Generator<Buffer> {
   const cipher = keystream(seed);
-  const zeros = Buffer.alloc(CHUNK);
-  for (let offset = 0; offset < size; offset += CHUNK) {
-    const n = Math.min(CHUNK, size - offset);
-    yield cipher.update(n === CHUNK ? zeros : zeros.subarray(0, n));
+  const zeros = Buffer.alloc(chunk);
+  for (let offset = 0; offset < size; offset += chunk) {
+    const n = Math.min(chunk, size - offset);
+    yield cipher.update(n === chunk ? zeros : zeros.subarray(0, n));
   }
 }
 
-/** Splits a buffer into CHUNK-sized views (no copies). */
-export function* slices(data: Buffer): Generator<Buffer> {
-  for (let offset = 0; offset < data.length; offset += CHUNK) yield data.subarray(offset, offset + CHUNK);
+/** Splits a buffer into chunk-sized views (no copies). */
+export function* slices(data: Buffer, chunk = CHUNK): Generator<Buffer> {
+  for (let offset = 0; offset < data.length; offset += chunk) yield data.subarray(offset, offset + chunk);
 }
 
 export function digestOfBuffer(data: Buffer): Digest {

@@ -6,6 +6,8 @@ export interface BenchSettings {
   sections: Set<string>;
   /** Blob sizes (MiB) for the ByteStream write/read rows. */
   bytestreamSizesMiB: number[];
+  /** Bytes per ByteStream WriteRequest. */
+  writeChunkBytes: number;
   /** Repetitions of each timed RPC measurement; the median is reported. */
   repeats: number;
   findMissingDigests: number;
@@ -51,6 +53,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
   return {
     sections,
     bytestreamSizesMiB: listVar(env, 'NCACHE_BENCH_BYTESTREAM_MIB', [1, 256]),
+    writeChunkBytes: Math.max(1, intVar(env, 'NCACHE_BENCH_WRITE_CHUNK_KIB', 64)) * 1024,
     repeats: Math.max(1, intVar(env, 'NCACHE_BENCH_REPEATS', 5)),
     findMissingDigests: intVar(env, 'NCACHE_BENCH_FIND_MISSING_DIGESTS', 10_000),
     batchCount: intVar(env, 'NCACHE_BENCH_BATCH_COUNT', 1_000),
@@ -71,7 +74,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
 /** The variables above, for the help text printed at the start of a run. */
 export const SETTINGS_HELP = [
   'NCACHE_BENCH_SECTIONS=rpc,bazel',
-  'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_REPEATS=5  NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
+  'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
+  'NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
   'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',
   'NCACHE_BENCH_BAZEL_{SMALL=280,SMALL_KIB=64,MEDIUM=56,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3}',
 ];

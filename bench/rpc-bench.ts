@@ -99,7 +99,7 @@ export async function runRpcBench(settings: BenchSettings, print: (line: string)
             await timed(async () => {
               for (let k = 0; k < perSample; k++) {
                 data.writeUInt32BE(first + k, 0);
-                const response = await client.write(digests[k]!, slices(data), randomUUID());
+                const response = await client.write(digests[k]!, slices(data, settings.writeChunkBytes), randomUUID());
                 check(response.committedSize === size, `write of ${size} bytes committed ${response.committedSize}`);
               }
             }),
@@ -115,7 +115,8 @@ export async function runRpcBench(settings: BenchSettings, print: (line: string)
         }
         const bytes = size * perSample;
         const how = `median of ${samples} samples x ${perSample} blob(s)`;
-        row(`ByteStream write, ${sizeMiB} MiB blobs`, mbPerSecond(bytes, median(writeMs)), size >= 64 * MiB ? '>= 300 MB/s' : '', how);
+        const chunking = `${settings.writeChunkBytes / 1024} KiB requests`;
+        row(`ByteStream write, ${sizeMiB} MiB blobs`, mbPerSecond(bytes, median(writeMs)), size >= 64 * MiB ? '>= 300 MB/s' : '', `${how}, ${chunking}`);
         row(`ByteStream read, ${sizeMiB} MiB blobs`, mbPerSecond(bytes, median(readMs)), size >= 64 * MiB ? '>= 300 MB/s' : '', how);
       }
 
@@ -199,7 +200,7 @@ export async function runRpcBench(settings: BenchSettings, print: (line: string)
         const before = (await processMemory(daemon.pid)).rss;
         let writeMs = 0;
         const peakWrite = await peakRssDuring(daemon.pid, async () => {
-          writeMs = await timed(() => client.write(digest, blobChunks(seed, size), randomUUID()));
+          writeMs = await timed(() => client.write(digest, blobChunks(seed, size, settings.writeChunkBytes), randomUUID()));
         });
         let readMs = 0;
         const peakRead = await peakRssDuring(daemon.pid, async () => {
