@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { RefStore } from '../../src/stores/ref-store.js';
-import { putBuffer, readBuffer } from '../../src/stores/store.js';
+import { putBuffer, readBuffer, type StoreDriver } from '../../src/stores/store.js';
 import { digestOf } from '../../src/util/digest.js';
 
 describe('RefStore', () => {
@@ -24,6 +24,6 @@ describe('RefStore', () => {
     expect(await target.has([digestOf(data)])).toEqual([data.length]);
     expect((await readBuffer(ref, digestOf(data))).equals(data)).toBe(true);
     expect(lookups).toEqual(['LATER']);
-    expect(ref.children).toBeUndefined();
+    expect((ref as StoreDriver).children).toBeUndefined();
   });
 });
