@@ -1,5 +1,7 @@
 // Builds store trees from config specs: one exhaustive switch over the kind,
 // recursing into children. StoreManager owns the named top-level stores.
+import { createHash } from 'node:crypto';
+import type { Catalog } from '../catalog/catalog.js';
 import type { NamedStoreSpec, StoreSpec } from '../config/types.js';
 import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
@@ -44,6 +46,10 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
         slowDirection: spec.slow_direction,
         slowWriteMode: spec.slow_write_mode ?? 'sync',
         logger: ctx.logger,
+        clock: ctx.clock,
+        catalog: ctx.catalog,
+        storeId: catalogStoreId(path, ctx.storeName),
+        slowTier: createHash('sha256').update(JSON.stringify(spec.slow)).digest('hex').slice(0, 16),
       });
     case 'verify':
       return new VerifyStore(child(spec.backend, 'backend'), {
@@ -69,6 +75,15 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
       throw unimplemented(`${path}: unknown store kind ${JSON.stringify((unknown as { kind?: unknown }).kind)}`);
     }
   }
+}
+
+/**
+ * A store's id in the catalog: its config path with the top-level index
+ * replaced by the store's name ("stores[0].verify.backend" -> "CAS.verify.backend"),
+ * so reordering the stores list keeps the journal and presence knowledge.
+ */
+export function catalogStoreId(path: string, storeName: string | undefined): string {
+  return storeName === undefined ? path : path.replace(/^stores\[\d+\]/, storeName);
 }
 
 /** Names of the top-level stores a spec refers to through ref_store, anywhere in its tree. */
@@ -164,15 +179,16 @@ export class StoreManager {
   /** Referenced stores first, so they are started before the stores that use them. */
   private readonly order: string[];
 
-  constructor(specs: NamedStoreSpec[], deps: { logger: Logger; clock: Clock }) {
+  constructor(specs: NamedStoreSpec[], deps: { logger: Logger; clock: Clock; catalog?: Catalog }) {
     this.order = dependencyOrder(specs);
     const ctx: StoreContext = {
       logger: deps.logger,
       clock: deps.clock,
       storeByName: (name) => this.get(name),
+      catalog: deps.catalog,
     };
     specs.forEach((named, index) => {
-      this.stores.set(named.name, createStore(named.spec, ctx, `stores[${index}]`));
+      this.stores.set(named.name, createStore(named.spec, { ...ctx, storeName: named.name }, `stores[${index}]`));
     });
   }
 

@@ -7,30 +7,51 @@
 // streams it from the slow tier while the fast tier is filled from the same
 // bytes; the others wait for that fill and then read the fast tier.
 //
+// Write-behind (slow_write_mode "async", write-behind.ts): an upload succeeds
+// once the fast tier has it and the catalog's journal owes it to the slow tier;
+// a background uploader delivers it. With a catalog, what the slow tier is
+// known to hold is remembered there, so existence checks for fast-tier misses
+// need not ask the slow tier; a read that finds such a blob gone corrects it.
+//
 // Failures: an upload fails if either tier fails (the other tier's write is
 // aborted when it has not committed yet). A tier that did commit keeps the
 // value, which is harmless for content-addressed data and is overwritten by
 // the client's retry for the action cache.
+import type { Catalog } from '../catalog/catalog.js';
 import type { StoreDirection } from '../config/types.js';
+import { type Clock, systemClock } from '../util/clock.js';
 import type { Digest } from '../util/digest.js';
 import { formatDigest, digestKey } from '../util/digest.js';
-import { errorMessage, isNotFound, notFound } from '../util/errors.js';
+import { errorMessage, failedPrecondition, isNotFound, notFound } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { type ByteStream, type StoreDriver, type StoreEntry, type StoreStats, checkRange, exactSize } from './store.js';
 import { teeStream } from './tee.js';
+import { WriteBehind, type WriteBehindOptions } from './write-behind.js';
 
 export interface FastSlowOptions {
   fastDirection?: StoreDirection;
   slowDirection?: StoreDirection;
   /**
    * "sync" writes both tiers before an upload succeeds. "async" (write-behind
-   * to the slow tier) needs a durable journal and arrives with the S3 tier; until
-   * then it behaves as "sync".
+   * to the slow tier) acknowledges once the fast tier has it and the catalog's
+   * journal owes it to the slow tier; it needs `catalog` and `storeId`.
    */
   slowWriteMode?: 'sync' | 'async';
+  /** The daemon's catalog: upload journal (async mode) and slow-tier presence knowledge. */
+  catalog?: Catalog;
+  /** This store's stable id in the catalog, e.g. "CAS" or "CAS.verify.backend". */
+  storeId?: string;
+  /** Fingerprint of the slow tier's config; presence knowledge about another slow tier is dropped. */
+  slowTier?: string;
+  /** Presence knowledge older than this is not trusted (default 24 h). */
+  presenceMaxAgeMs?: number;
+  writeBehind?: WriteBehindOptions;
   logger?: Logger;
+  clock?: Clock;
 }
+
+const DEFAULT_PRESENCE_MAX_AGE_MS = 24 * 3600 * 1000;
 
 const writtenOnUpdate = (d: StoreDirection) => d === 'both' || d === 'update';
 const filledOnRead = (d: StoreDirection) => d === 'both' || d === 'get';
@@ -42,7 +63,12 @@ export class FastSlowStore implements StoreDriver {
   private readonly logger: Logger;
   /** Fills of the fast tier in progress, by key: the single flight other readers join. */
   private readonly fills = new Map<string, Promise<void>>();
-  private counters = { fastHits: 0, slowHits: 0, misses: 0, fills: 0, fillFailures: 0 };
+  private counters = { fastHits: 0, slowHits: 0, misses: 0, fills: 0, fillFailures: 0, presenceHits: 0, staleCorrected: 0 };
+  private readonly clock: Clock;
+  /** Present when the slow tier is written behind (async mode). */
+  private readonly writeBehind: WriteBehind | undefined;
+  /** Present when a catalog keeps what the slow tier holds. */
+  private readonly knowledge: { catalog: Catalog; storeId: string; slowTier: string; maxAgeMs: number } | undefined;
 
   constructor(
     private readonly fast: StoreDriver,
@@ -52,21 +78,106 @@ export class FastSlowStore implements StoreDriver {
     this.fastDirection = options.fastDirection ?? 'both';
     this.slowDirection = options.slowDirection ?? 'both';
     this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    const { catalog, storeId } = options;
+    if (catalog && storeId) {
+      this.knowledge = {
+        catalog,
+        storeId,
+        slowTier: options.slowTier ?? '',
+        maxAgeMs: options.presenceMaxAgeMs ?? DEFAULT_PRESENCE_MAX_AGE_MS,
+      };
+    }
+    if (options.slowWriteMode === 'async') {
+      const what = `fast_slow ${storeId ?? ''}`.trimEnd();
+      if (!catalog || !storeId) {
+        throw failedPrecondition(
+          `${what}: slow_write_mode "async" needs the daemon's catalog to journal uploads owed to the slow tier, ` +
+            'and none was given (construct it with a catalog and a store id, or use "sync")',
+        );
+      }
+      if (!writtenOnUpdate(this.fastDirection)) {
+        throw failedPrecondition(
+          `${what}: slow_write_mode "async" uploads from the fast tier, but fast_direction "${this.fastDirection}" ` +
+            'does not write uploads to it; use fast_direction "both" or "update", or slow_write_mode "sync"',
+        );
+      }
+      if (writtenOnUpdate(this.slowDirection)) {
+        this.writeBehind = new WriteBehind(
+          { storeId, slowTier: options.slowTier ?? '', catalog, fast, slow, logger: this.logger, clock: this.clock },
+          options.writeBehind,
+        );
+      }
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.knowledge) {
+      const { catalog, storeId, slowTier } = this.knowledge;
+      const dropped = catalog.presence.forgetOtherTiers(storeId, slowTier);
+      if (dropped > 0) {
+        this.logger.info(`fast_slow ${storeId}: the slow tier's config changed; forgot what the old one held (${dropped} blobs)`);
+      }
+    }
+    this.writeBehind?.start();
   }
 
   async has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
     const sizes = await this.fast.has(keys);
-    const missing: number[] = [];
+    let missing: number[] = [];
     sizes.forEach((size, i) => {
       if (size === undefined) missing.push(i);
     });
     if (missing.length === 0) return sizes;
+    if (this.knowledge) {
+      // What the slow tier is known to hold needs no request to it.
+      const { catalog, storeId, slowTier, maxAgeMs } = this.knowledge;
+      const known = catalog.presence.lookup(storeId, slowTier, missing.map((i) => keys[i]!), this.clock.now() - maxAgeMs);
+      missing = missing.filter((keyIndex, j) => {
+        if (known[j] === undefined) return true;
+        sizes[keyIndex] = known[j];
+        this.counters.presenceHits += 1;
+        return false;
+      });
+      if (missing.length === 0) return sizes;
+    }
     const slowSizes = await this.slow.has(missing.map((i) => keys[i]!));
-    missing.forEach((keyIndex, j) => (sizes[keyIndex] = slowSizes[j]));
+    const confirmed: { key: Digest; valueSize: number }[] = [];
+    missing.forEach((keyIndex, j) => {
+      sizes[keyIndex] = slowSizes[j];
+      if (slowSizes[j] !== undefined) confirmed.push({ key: keys[keyIndex]!, valueSize: slowSizes[j] });
+    });
+    this.recordPresence(confirmed);
     return sizes;
   }
 
+  /** Remembers that the slow tier holds these (an upload landed, or it said so). */
+  private recordPresence(entries: { key: Digest; valueSize: number }[]): void {
+    if (!this.knowledge || entries.length === 0 || this.knowledge.catalog.isClosed) return;
+    const { catalog, storeId, slowTier } = this.knowledge;
+    try {
+      catalog.presence.record(storeId, slowTier, entries, this.clock.now());
+    } catch (err) {
+      this.logger.warn(`fast_slow ${storeId}: could not record slow-tier presence: ${errorMessage(err)}`);
+    }
+  }
+
+  /** The slow tier answered NOT_FOUND: whatever we believed, it does not hold the key. */
+  private forgetPresence(key: Digest): void {
+    if (!this.knowledge || this.knowledge.catalog.isClosed) return;
+    const { catalog, storeId } = this.knowledge;
+    if (catalog.presence.forget(storeId, key)) {
+      this.counters.staleCorrected += 1;
+      this.logger.info(
+        `fast_slow ${storeId}: the slow tier no longer holds ${formatDigest(key)} (removed by a lifecycle rule?); forgot it`,
+      );
+    }
+  }
+
   async update(key: Digest, source: ByteStream, size: number): Promise<void> {
+    if (this.writeBehind && this.writeBehind.hasRoom(key, size)) {
+      return this.writeBehind.write(key, size, () => this.fast.update(key, source, size));
+    }
     const targets: StoreDriver[] = [];
     if (writtenOnUpdate(this.fastDirection)) targets.push(this.fast);
     if (writtenOnUpdate(this.slowDirection)) targets.push(this.slow);
@@ -77,7 +188,11 @@ export class FastSlowStore implements StoreDriver {
       }
       return;
     }
-    if (targets.length === 1) return targets[0]!.update(key, source, size);
+    if (targets.length === 1) {
+      await targets[0]!.update(key, source, size);
+      if (targets[0] === this.slow) this.recordPresence([{ key, valueSize: size }]);
+      return;
+    }
 
     const tee = teeStream(source, 2);
     const writes = targets.map(async (store, i) => {
@@ -96,6 +211,7 @@ export class FastSlowStore implements StoreDriver {
     const results = await Promise.allSettled(writes);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    this.recordPresence([{ key, valueSize: size }]);
   }
 
   async getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
@@ -132,6 +248,7 @@ export class FastSlowStore implements StoreDriver {
     } catch (err) {
       if (isNotFound(err)) {
         this.counters.misses += 1;
+        this.forgetPresence(key);
         throw notFound(`fast_slow: ${formatDigest(key)} not found in either tier`);
       }
       throw err;
@@ -156,10 +273,21 @@ export class FastSlowStore implements StoreDriver {
       const [size] = await this.slow.has([key]);
       if (size === undefined) {
         this.counters.misses += 1;
+        this.forgetPresence(key);
         throw notFound(`fast_slow: ${formatDigest(key)} not found in either tier`);
       }
       const { start: from, end } = checkRange(`fast_slow read of ${formatDigest(key)}`, size, offset, length);
-      const whole = await this.slow.getPart(key, 0);
+      let whole: ByteStream;
+      try {
+        whole = await this.slow.getPart(key, 0);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        // Gone between the two requests.
+        this.counters.misses += 1;
+        this.forgetPresence(key);
+        throw notFound(`fast_slow: ${formatDigest(key)} not found in either tier`);
+      }
+      this.recordPresence([{ key, valueSize: size }]);
       this.counters.slowHits += 1;
       this.counters.fills += 1;
       const tee = teeStream(whole, 2);
@@ -206,7 +334,9 @@ export class FastSlowStore implements StoreDriver {
       kind: this.kind,
       fastDirection: this.fastDirection,
       slowDirection: this.slowDirection,
+      slowWriteMode: this.writeBehind ? 'async' : 'sync',
       ...this.counters,
+      ...(this.writeBehind ? { writeBehind: this.writeBehind.stats() } : {}),
     };
   }
 
@@ -217,6 +347,18 @@ export class FastSlowStore implements StoreDriver {
   async close(): Promise<void> {
     // Let fills in progress land before the tiers are closed.
     await Promise.allSettled([...this.fills.values()]);
+    // Then deliver what is owed to the slow tier, for a while.
+    await this.writeBehind?.close();
+  }
+
+  /** Write-behind only: resolves once nothing is owed to the slow tier. */
+  drained(): Promise<void> {
+    return this.writeBehind?.drained() ?? Promise.resolve();
+  }
+
+  /** Write-behind only: retry owed uploads now instead of after their backoff. */
+  retryUploadsNow(): void {
+    this.writeBehind?.retryNow();
   }
 }
 

@@ -1,5 +1,6 @@
 // What the factory hands to every store it builds: injected dependencies only.
 // No store reads env vars, files outside its own paths, or globals.
+import type { Catalog } from '../catalog/catalog.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { StoreDriver } from './store.js';
@@ -9,4 +10,8 @@ export interface StoreContext {
   readonly clock: Clock;
   /** Resolves a top-level store by its config name (for ref_store). Throws if unknown. */
   storeByName(name: string): StoreDriver;
+  /** The daemon's catalog (upload journal, slow-tier presence); absent in tools and most tests. */
+  readonly catalog?: Catalog;
+  /** Config name of the top-level store being built, for ids that survive reordering the config. */
+  readonly storeName?: string;
 }
