@@ -1,11 +1,16 @@
 // The composition root: stores from the config, one gRPC server per
 // `servers[]` entry with the services that entry lists, and an orderly stop.
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { mkdirSync } from 'node:fs';
 import type * as http2 from 'node:http2';
+import { join } from 'node:path';
+import { Catalog } from '../catalog/catalog.js';
+import { defaultCacheDir } from '../config/dirs.js';
+import { walkSpecs } from '../config/store-tree.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
 import { StoreManager } from '../stores/factory.js';
-import type { StoreDriver } from '../stores/store.js';
+import { type StoreDriver, type StoreStats, walkStores } from '../stores/store.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { NcacheError, withContext } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
@@ -22,12 +27,21 @@ export interface DaemonOptions {
   config: NcacheConfig;
   logger?: Logger;
   clock?: Clock;
+  /**
+   * Where the daemon keeps its state (the catalog). Default: $NCACHE_STATE_DIR,
+   * else the cache directory (~/.cache/ncache).
+   */
+  stateDir?: string;
 }
 
 export interface RunningDaemon {
   /** One "HOST:PORT" per `servers[]` entry, with the real port when the config said :0. */
   readonly addresses: string[];
   readonly stores: StoreManager;
+  /** The catalog file, when the config has a store that uses it (fast_slow). */
+  readonly catalogPath: string | undefined;
+  /** Each named store's stats, its tree flattened root first (write-behind backlog under fast_slow). */
+  stats(): Record<string, StoreStats[]>;
   /** Stops accepting calls, lets in-flight ones finish for up to `graceMs`, then closes the stores. */
   stop(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -46,11 +60,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const clock = opts.clock ?? systemClock;
   const { config } = opts;
 
-  const stores = new StoreManager(config.stores, { logger, clock });
+  const catalog = openCatalogIfNeeded(opts, logger, clock);
+  let stores: StoreManager;
+  try {
+    stores = new StoreManager(config.stores, { logger, clock, catalog });
+  } catch (err) {
+    catalog?.close();
+    throw err;
+  }
   try {
     await stores.start();
   } catch (err) {
     await stores.close().catch(() => {});
+    catalog?.close();
     throw withContext('cannot start the stores', err);
   }
 
@@ -70,6 +92,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     for (const r of runtimes) r.server.forceShutdown();
     await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
     await stores.close().catch(() => {});
+    catalog?.close();
     throw err;
   }
 
@@ -77,11 +100,37 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   return {
     addresses,
     stores,
+    catalogPath: catalog?.path,
+    stats() {
+      const out: Record<string, StoreStats[]> = {};
+      for (const name of stores.names()) {
+        out[name] = [...walkStores(stores.get(name))].map((s) => s.stats?.() ?? { kind: s.kind });
+      }
+      return out;
+    },
     stop(stopOpts = {}) {
-      stopping ??= stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
+      stopping ??= stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger).finally(() => catalog?.close());
       return stopping;
     },
   };
+}
+
+/**
+ * The catalog is opened only when a store uses it (fast_slow: upload journal
+ * and slow-tier presence), so configs without tiers leave no state behind.
+ */
+function openCatalogIfNeeded(opts: DaemonOptions, logger: Logger, clock: Clock): Catalog | undefined {
+  let needed = false;
+  opts.config.stores.forEach((named, i) =>
+    walkSpecs(named.spec, `stores[${i}]`, (spec) => {
+      if (spec.kind === 'fast_slow') needed = true;
+    }),
+  );
+  if (!needed) return undefined;
+  const envDir = process.env.NCACHE_STATE_DIR;
+  const stateDir = opts.stateDir ?? (envDir !== undefined && envDir !== '' ? envDir : defaultCacheDir());
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  return Catalog.open(join(stateDir, 'catalog.sqlite'), { logger, clock });
 }
 
 async function stopAll(runtimes: ServerRuntime[], stores: StoreManager, graceMs: number, logger: Logger): Promise<void> {
