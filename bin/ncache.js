@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 // Shim: the CLI is compiled TypeScript under dist/.
+// The filesystem store fsyncs every blob and reads through libuv's thread
+// pool; its default of 4 threads queues a parallel build's uploads behind
+// each other. It must be sized before the pool's first use, so it is set here.
+process.env.UV_THREADPOOL_SIZE ??= '16';
 import('../dist/src/cli.js').then((m) => m.main(process.argv)).catch((err) => {
   console.error(err);
   process.exit(1);
