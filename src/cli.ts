@@ -33,12 +33,28 @@ function buildProgram(): Command {
 
   program
     .command('init')
-    .description('write a config file for a local cache (the built-in default, ready to edit)')
+    .description('write a config file: a local cache (the built-in default), or with --aws a local tier in front of an S3 bucket')
     .option('--path <file>', 'where to write it (default: $XDG_CONFIG_HOME/ncache/config.json5)')
-    .option('--force', 'overwrite an existing file')
+    .option('--force', 'overwrite existing files')
+    .option('--aws', 'share the cache through an S3 bucket (needs --bucket and --region)')
+    .option('--bucket <name>', 'with --aws: the S3 bucket')
+    .option('--region <region>', 'with --aws: the bucket\'s region, e.g. eu-central-1')
+    .option('--prefix <prefix>', 'with --aws: key prefix for every object (default: "ncache/"; "" for none)')
+    .option('--endpoint <url>', 'with --aws: an S3-compatible endpoint (MinIO, Ceph, R2) instead of AWS')
+    .option('--insecure-allow-http', 'with --aws: allow an http:// --endpoint on another machine')
+    .option('--no-check', 'with --aws: do not probe the bucket (put, get, list, delete of a small object)')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExample:\n  ncache init && ncache serve')
-    .action(async (opts: { path?: string; force?: boolean; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      '\nExample:\n  ncache init && ncache serve\n  ncache init --aws --bucket team-cache --region eu-central-1 --prefix prod/ && ncache serve',
+    )
+    .action(async (opts: InitCliOptions, command: Command) => {
+      if (opts.aws) return initAwsCommand(opts, command);
+      const s3Only = (['bucket', 'region', 'prefix', 'endpoint', 'insecureAllowHttp'] as const).filter((k) => opts[k] !== undefined);
+      if (s3Only.length > 0 || opts.check === false) {
+        const flags = [...s3Only.map(optionFlag), ...(opts.check === false ? ['--no-check'] : [])];
+        command.error(`error: ${flags.join(', ')} ${flags.length === 1 ? 'applies' : 'apply'} only with --aws`);
+      }
       const { init } = await import('./commands/init.js');
       const result = await init({ path: opts.path, force: opts.force === true });
       if (opts.json) return printJson(result);
@@ -92,6 +108,73 @@ function buildProgram(): Command {
     });
 
   return program;
+}
+
+interface InitCliOptions {
+  path?: string;
+  force?: boolean;
+  aws?: boolean;
+  bucket?: string;
+  region?: string;
+  prefix?: string;
+  endpoint?: string;
+  insecureAllowHttp?: boolean;
+  check: boolean;
+  json?: boolean;
+}
+
+function optionFlag(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** `ncache init --aws`: bad arguments exit 2; a failed bucket check exits 1 after the files are written. */
+async function initAwsCommand(opts: InitCliOptions, command: Command): Promise<void> {
+  // The AWS SDK warns on stderr that future releases need Node 22; that says nothing about this command.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const { initAws, AwsInitUsageError } = await import('./commands/init-aws.js');
+  let result;
+  try {
+    result = await initAws({ ...opts, force: opts.force === true, check: opts.check });
+  } catch (err) {
+    if (err instanceof AwsInitUsageError) command.error(err.problems.map((p) => `error: ${p}`).join('\n'));
+    throw err;
+  }
+  if (opts.json) {
+    printJson(result);
+    if (!result.ok) throw new SilentFailure();
+    return;
+  }
+  const { s3, check } = result;
+  const lines = [
+    `${result.replaced ? 'Replaced' : 'Wrote'} ${result.path}`,
+    `  S3 bucket ${s3.bucket}, region ${s3.region}, prefix "${s3.prefix}"${s3.endpoint !== null ? `, endpoint ${s3.endpoint}` : ''}`,
+    `IAM policy the credentials need on the bucket: ${result.iamPolicyPath}`,
+    `Lifecycle rules you can apply to the bucket: ${result.lifecyclePath}`,
+    `  aws s3api put-bucket-lifecycle-configuration --bucket ${s3.bucket} --lifecycle-configuration file://${result.lifecyclePath}`,
+  ];
+  if (check !== null) {
+    lines.push(`Checked s3://${s3.bucket}/${s3.prefix} at ${check.endpoint}:`);
+    for (const step of check.steps) {
+      lines.push(`  ${step.status.padEnd(7)} ${step.operation.padEnd(13)} ${step.message ?? ''}`.trimEnd());
+    }
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  if (check !== null && !check.ok) {
+    const missing = check.steps.flatMap((s) => (s.missingPermission !== undefined ? [s.missingPermission] : []));
+    const problems = check.steps.filter((s) => s.status === 'failed').map((s) => `  ${s.operation}: ${s.message}`);
+    process.stderr.write(
+      [
+        `ncache: the bucket check failed; the config was written anyway (${result.path}):`,
+        ...problems,
+        ...(missing.length > 0 ? [`  missing IAM permissions: ${missing.join(', ')} (see ${result.iamPolicyPath})`] : []),
+        ...(check.leftBehind ? [`  the probe object s3://${s3.bucket}/${check.key} could not be deleted; remove it by hand`] : []),
+        'Fix the above, then check again with the same command plus --force.',
+      ].join('\n') + '\n',
+    );
+    throw new SilentFailure();
+  }
+  const serve = opts.path === undefined ? 'ncache serve' : `ncache serve --config ${result.path}`;
+  process.stdout.write(`${check === null ? 'Bucket not checked (--no-check). ' : ''}Start the daemon with: ${serve}\n`);
 }
 
 /** A failure whose details were already printed: exit 1 without another message. */

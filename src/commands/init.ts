@@ -1,6 +1,7 @@
 // `ncache init`: write the default local config where ncache looks for it.
+// (`ncache init --aws` is in init-aws.ts and shares the helpers below.)
 import { existsSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { defaultConfigPath, defaultConfigText } from '../config/defaults.js';
 import { failedPrecondition } from '../util/errors.js';
@@ -17,16 +18,37 @@ export interface InitResult {
   replaced: boolean;
 }
 
-export async function init(opts: InitOptions): Promise<InitResult> {
-  const path = resolve(opts.path ?? defaultConfigPath(opts.env ?? process.env));
-  const exists = existsSync(path);
-  if (exists && !opts.force) {
-    throw failedPrecondition(`${path} already exists; pass --force to overwrite it, or --path to write elsewhere`);
+/** The absolute config path init writes: --path, else the default config location. */
+export function initTargetPath(path: string | undefined, env: NodeJS.ProcessEnv): string {
+  return resolve(path ?? defaultConfigPath(env));
+}
+
+/** Throws unless every path is free or `force` is set; returns whether any existed. */
+export function checkOverwrite(paths: string[], force: boolean): boolean {
+  const existing = paths.filter((p) => existsSync(p));
+  if (existing.length > 0 && !force) {
+    const what = existing.length === 1 ? `${existing[0]} already exists` : `${existing.join(' and ')} already exist`;
+    throw failedPrecondition(`${what}; pass --force to overwrite, or --path to write elsewhere`);
   }
+  return existing.length > 0;
+}
+
+/** Writes beside the target and renames, so an interrupted init never leaves half a file. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  // Write beside the target and rename, so an interrupted init never leaves half a config.
   const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, defaultConfigText(), { mode: 0o644 });
-  await rename(temp, path);
-  return { path, replaced: exists };
+  try {
+    await writeFile(temp, text, { mode: 0o644 });
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+export async function init(opts: InitOptions): Promise<InitResult> {
+  const path = initTargetPath(opts.path, opts.env ?? process.env);
+  const replaced = checkOverwrite([path], opts.force);
+  await writeFileAtomic(path, defaultConfigText());
+  return { path, replaced };
 }

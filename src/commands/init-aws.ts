@@ -1,0 +1,196 @@
+// `ncache init --aws`: write a config that keeps a local filesystem tier in
+// front of an S3 bucket (templates/aws.json5), the IAM policy and lifecycle
+// rules for that bucket beside it, and (unless --no-check) probe the bucket.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseConfigText } from '../config/load.js';
+import { templatesDir } from '../util/paths.js';
+import { checkOverwrite, initTargetPath, writeFileAtomic } from './init.js';
+import { probeBucket, type ProbeReport, type S3Target } from './s3-probe.js';
+
+export const DEFAULT_PREFIX = 'ncache/';
+export const IAM_POLICY_FILE = 'iam-policy.json';
+export const LIFECYCLE_FILE = 's3-lifecycle.json';
+
+export interface AwsInitOptions {
+  bucket?: string;
+  region?: string;
+  prefix?: string;
+  endpoint?: string;
+  /** Allow an http:// endpoint that is not on this machine. */
+  insecureAllowHttp?: boolean;
+  /** false = --no-check: do not probe the bucket. */
+  check: boolean;
+  path?: string;
+  force: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface AwsInitResult {
+  /** False only when the bucket check ran and failed (the files are written regardless). */
+  ok: boolean;
+  path: string;
+  replaced: boolean;
+  iamPolicyPath: string;
+  lifecyclePath: string;
+  s3: { bucket: string; region: string; prefix: string; endpoint: string | null };
+  /** null with --no-check. */
+  check: ProbeReport | null;
+}
+
+/** Bad command-line values; the CLI reports these as usage errors (exit 2). */
+export class AwsInitUsageError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+/** Checks and normalizes the --aws arguments, collecting every problem. */
+export function checkAwsArgs(opts: Pick<AwsInitOptions, 'bucket' | 'region' | 'prefix' | 'endpoint' | 'insecureAllowHttp'>): S3Target {
+  const problems: string[] = [];
+  const endpoint = opts.endpoint === undefined ? undefined : checkEndpoint(opts.endpoint, opts.insecureAllowHttp === true, problems);
+  if (opts.bucket === undefined) problems.push('--aws needs --bucket <name>');
+  else problems.push(...bucketNameProblems(opts.bucket).map((p) => `--bucket "${opts.bucket}": ${p}`));
+  if (opts.region === undefined) problems.push('--aws needs --region <region> (e.g. eu-central-1)');
+  else checkRegion(opts.region, endpoint !== undefined, problems);
+  const prefix = normalizePrefix(opts.prefix ?? DEFAULT_PREFIX, problems);
+  if (problems.length > 0) throw new AwsInitUsageError(problems);
+  const target: S3Target = { bucket: opts.bucket!, region: opts.region!, prefix };
+  if (endpoint !== undefined) target.endpoint = endpoint;
+  return target;
+}
+
+/** S3's naming rules for general purpose buckets. */
+export function bucketNameProblems(name: string): string[] {
+  const problems: string[] = [];
+  if (name.length < 3 || name.length > 63) problems.push(`must be 3 to 63 characters long (is ${name.length})`);
+  if (!/^[a-z0-9.-]*$/.test(name)) problems.push('may contain only lowercase letters, digits, dots and hyphens');
+  if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) problems.push('must begin and end with a lowercase letter or digit');
+  if (name.includes('..')) problems.push('must not contain two dots in a row');
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) problems.push('must not look like an IP address');
+  for (const reserved of ['xn--', 'sthree-', 'amzn-s3-demo-']) {
+    if (name.startsWith(reserved)) problems.push(`must not start with "${reserved}" (reserved by AWS)`);
+  }
+  for (const reserved of ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3']) {
+    if (name.endsWith(reserved)) problems.push(`must not end with "${reserved}" (reserved by AWS)`);
+  }
+  return problems;
+}
+
+function checkRegion(region: string, customEndpoint: boolean, problems: string[]): void {
+  // AWS regions look like eu-central-1 or us-gov-west-1; S3-compatible services use their own ("auto", "garage").
+  const awsShape = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+  if (customEndpoint ? !/^[a-z0-9][a-z0-9-]*$/.test(region) : !awsShape.test(region)) {
+    problems.push(
+      `--region "${region}": expected an AWS region like eu-central-1 or us-east-1` +
+        (customEndpoint ? ' (or the region name your S3-compatible service expects)' : ''),
+    );
+  }
+}
+
+/** "prod" -> "prod/", "/prod/" -> "prod/", "" stays "" (objects at the top of the bucket). */
+function normalizePrefix(raw: string, problems: string[]): string {
+  let prefix = raw.replace(/^\/+/, '');
+  if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
+  const where = `--prefix "${raw}"`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f\\]/.test(prefix)) problems.push(`${where}: must not contain control characters or backslashes`);
+  else if (prefix.includes('${')) problems.push(`${where}: must not contain "\${" (the config would read it as a variable)`);
+  else if (prefix.split('/').slice(0, -1).some((s) => s === '' || s === '.' || s === '..')) {
+    problems.push(`${where}: must not contain empty, "." or ".." path segments`);
+  } else if (Buffer.byteLength(prefix) > 512) problems.push(`${where}: must be at most 512 bytes`);
+  return prefix;
+}
+
+function checkEndpoint(raw: string, insecureAllowHttp: boolean, problems: string[]): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`--endpoint "${raw}": expected a URL like https://s3.example.com:9000`);
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    problems.push(`--endpoint "${raw}": expected an http:// or https:// URL`);
+  } else if (url.username !== '' || url.password !== '') {
+    problems.push(`--endpoint "${raw}": must not contain credentials (use the AWS credential chain)`);
+  } else if (url.search !== '' || url.hash !== '') {
+    problems.push(`--endpoint "${raw}": must not have a query or fragment`);
+  } else if (url.protocol === 'http:' && !insecureAllowHttp && !isLoopback(url.hostname)) {
+    problems.push(`--endpoint "${raw}" is unencrypted http:// to another machine; use https:// or add --insecure-allow-http`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+}
+
+function template(name: string): string {
+  return readFileSync(join(templatesDir(), name), 'utf8');
+}
+
+/** templates/aws.json5 with the bucket, region, prefix and endpoint written in. */
+export function renderAwsConfig(target: S3Target, insecureAllowHttp = false): string {
+  return template('aws.json5')
+    .replace(/^( *)\/\/ \{\{endpoint\}\}\n/gm, (_line, indent: string) => endpointLines(indent, target.endpoint, insecureAllowHttp))
+    .replaceAll('"{{region}}"', JSON.stringify(target.region))
+    .replaceAll('"{{bucket}}"', JSON.stringify(target.bucket))
+    .replace(/"\{\{prefix\}\}([^"]*)"/g, (_m, rest: string) => JSON.stringify(target.prefix + rest));
+}
+
+function endpointLines(indent: string, endpoint: string | undefined, insecureAllowHttp: boolean): string {
+  if (endpoint === undefined) {
+    return [
+      '// For an S3-compatible service (MinIO, Ceph, R2) instead of AWS, set',
+      '// its URL and path-style addressing (or set AWS_ENDPOINT_URL_S3):',
+      '// endpoint: "https://s3.example.com:9000",',
+      '// force_path_style: true,',
+    ]
+      .map((l) => `${indent}${l}\n`)
+      .join('');
+  }
+  const lines = [
+    '// The S3-compatible endpoint given to ncache init --aws --endpoint.',
+    `endpoint: ${JSON.stringify(endpoint)},`,
+    'force_path_style: true,',
+  ];
+  if (insecureAllowHttp && endpoint.startsWith('http://')) lines.push('insecure_allow_http: true,');
+  return lines.map((l) => `${indent}${l}\n`).join('');
+}
+
+export function renderIamPolicy(target: S3Target): string {
+  return template(IAM_POLICY_FILE).replaceAll('"arn:aws:s3:::{{bucket}}', `"arn:aws:s3:::${target.bucket}`);
+}
+
+export function renderLifecycle(target: S3Target): string {
+  return template(LIFECYCLE_FILE).replaceAll('"{{prefix}}"', JSON.stringify(target.prefix));
+}
+
+export async function initAws(opts: AwsInitOptions): Promise<AwsInitResult> {
+  const env = opts.env ?? process.env;
+  const target = checkAwsArgs(opts);
+  const path = initTargetPath(opts.path, env);
+  const iamPolicyPath = join(dirname(path), IAM_POLICY_FILE);
+  const lifecyclePath = join(dirname(path), LIFECYCLE_FILE);
+  const replaced = checkOverwrite([path, iamPolicyPath, lifecyclePath], opts.force);
+
+  const configText = renderAwsConfig(target, opts.insecureAllowHttp === true);
+  // A template or argument bug must fail here, not when the daemon starts.
+  parseConfigText(configText, path, env);
+
+  await writeFileAtomic(iamPolicyPath, renderIamPolicy(target));
+  await writeFileAtomic(lifecyclePath, renderLifecycle(target));
+  await writeFileAtomic(path, configText);
+
+  const check = opts.check ? await probeBucket(target, env) : null;
+  return {
+    ok: check === null || check.ok,
+    path,
+    replaced,
+    iamPolicyPath,
+    lifecyclePath,
+    s3: { bucket: target.bucket, region: target.region, prefix: target.prefix, endpoint: target.endpoint ?? null },
+    check,
+  };
+}
