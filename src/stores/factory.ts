@@ -6,6 +6,7 @@ import type { NamedStoreSpec, StoreSpec } from '../config/types.js';
 import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { CloudObjectStore } from './cloud-object-store.js';
 import { CompletenessCheckingStore } from './completeness-checking-store.js';
 import { ExistenceCacheStore } from './existence-cache-store.js';
 import { FastSlowStore } from './fast-slow-store.js';
@@ -13,6 +14,7 @@ import { FilesystemStore } from './filesystem-store.js';
 import { MemoryStore } from './memory-store.js';
 import { NoopStore } from './noop-store.js';
 import { RefStore } from './ref-store.js';
+import { createS3Client } from './s3/client.js';
 import { ShardStore } from './shard-store.js';
 import { SizePartitioningStore } from './size-partitioning-store.js';
 import type { StoreContext } from './store-context.js';
@@ -69,7 +71,7 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
     case 'compression':
       return notYet(path, spec.kind);
     case 'experimental_cloud_object_store':
-      return notYet(path, spec.kind);
+      return new CloudObjectStore(spec, createS3Client(spec, ctx.env ?? {}), ctx);
     default: {
       const unknown: never = spec;
       throw unimplemented(`${path}: unknown store kind ${JSON.stringify((unknown as { kind?: unknown }).kind)}`);
@@ -179,13 +181,17 @@ export class StoreManager {
   /** Referenced stores first, so they are started before the stores that use them. */
   private readonly order: string[];
 
-  constructor(specs: NamedStoreSpec[], deps: { logger: Logger; clock: Clock; catalog?: Catalog }) {
+  constructor(
+    specs: NamedStoreSpec[],
+    deps: { logger: Logger; clock: Clock; catalog?: Catalog; env?: NodeJS.ProcessEnv },
+  ) {
     this.order = dependencyOrder(specs);
     const ctx: StoreContext = {
       logger: deps.logger,
       clock: deps.clock,
       storeByName: (name) => this.get(name),
       catalog: deps.catalog,
+      env: deps.env,
     };
     specs.forEach((named, index) => {
       this.stores.set(named.name, createStore(named.spec, { ...ctx, storeName: named.name }, `stores[${index}]`));

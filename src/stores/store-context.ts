@@ -14,4 +14,10 @@ export interface StoreContext {
   readonly catalog?: Catalog;
   /** Config name of the top-level store being built, for ids that survive reordering the config. */
   readonly storeName?: string;
+  /**
+   * The environment remote stores take settings from (AWS credentials, region,
+   * AWS_ENDPOINT_URL_S3): the daemon passes process.env, tests their own.
+   * Absent = an empty environment.
+   */
+  readonly env?: NodeJS.ProcessEnv;
 }
