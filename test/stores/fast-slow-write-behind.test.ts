@@ -88,7 +88,7 @@ describe('fast_slow write-behind', () => {
       fast,
       slow,
       store,
-      wb: () => (store.stats() as { writeBehind: WriteBehindStats }).writeBehind,
+      wb: () => (store.stats() as unknown as { writeBehind: WriteBehindStats }).writeBehind,
       async close() {
         await store.close();
         await fast.close();
@@ -298,7 +298,7 @@ describe('fast_slow existence knowledge', () => {
     const before = t.slow.hasCalls;
     expect(await t.store.has([digestOf(a)])).toEqual([undefined]);
     expect(t.slow.hasCalls).toBe(before + 1);
-    expect((t.store.stats() as { staleCorrected: number }).staleCorrected).toBe(1);
+    expect((t.store.stats() as unknown as { staleCorrected: number }).staleCorrected).toBe(1);
     await t.close();
   });
 
