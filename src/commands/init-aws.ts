@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseConfigText } from '../config/load.js';
+import type { CloudObjectStoreSpec, NcacheConfig } from '../config/types.js';
+import { internal } from '../util/errors.js';
 import { templatesDir } from '../util/paths.js';
 import { checkOverwrite, initTargetPath, writeFileAtomic } from './init.js';
 import { probeBucket, type ProbeReport, type S3Target } from './s3-probe.js';
@@ -167,6 +169,18 @@ export function renderLifecycle(target: S3Target): string {
   return template(LIFECYCLE_FILE).replaceAll('"{{prefix}}"', JSON.stringify(target.prefix));
 }
 
+/** The first S3 store in the config (the CAS's slow tier): the probe uses the client it gets. */
+function firstS3Spec(stores: NcacheConfig['stores']): CloudObjectStoreSpec {
+  const stack: unknown[] = stores.map((s) => s.spec);
+  while (stack.length > 0) {
+    const value = stack.shift();
+    if (value === null || typeof value !== 'object') continue;
+    if ((value as { kind?: unknown }).kind === 'experimental_cloud_object_store') return value as CloudObjectStoreSpec;
+    stack.push(...Object.values(value));
+  }
+  throw internal('templates/aws.json5 has no experimental_cloud_object_store store');
+}
+
 export async function initAws(opts: AwsInitOptions): Promise<AwsInitResult> {
   const env = opts.env ?? process.env;
   const target = checkAwsArgs(opts);
@@ -177,13 +191,13 @@ export async function initAws(opts: AwsInitOptions): Promise<AwsInitResult> {
 
   const configText = renderAwsConfig(target, opts.insecureAllowHttp === true);
   // A template or argument bug must fail here, not when the daemon starts.
-  parseConfigText(configText, path, env);
+  const config = parseConfigText(configText, path, env);
 
   await writeFileAtomic(iamPolicyPath, renderIamPolicy(target));
   await writeFileAtomic(lifecyclePath, renderLifecycle(target));
   await writeFileAtomic(path, configText);
 
-  const check = opts.check ? await probeBucket(target, env) : null;
+  const check = opts.check ? await probeBucket(target, firstS3Spec(config.stores), env) : null;
   return {
     ok: check === null || check.ok,
     path,

@@ -1,17 +1,19 @@
 // The bucket check behind `ncache init --aws`: put, read back, list and delete
-// one small probe object under the key prefix, with the same kind of S3
-// client the daemon uses, and say for each step what failed and how to fix it.
+// one small probe object under the key prefix, with the S3 client the daemon
+// would build from the written config, and say for each step what failed and
+// how to fix it.
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { hostname } from 'node:os';
+import type { CloudObjectStoreSpec } from '../config/types.js';
+import { createS3Client, resolveEndpoint } from '../stores/s3/client.js';
 
 export interface S3Target {
   bucket: string;
@@ -54,34 +56,13 @@ export interface ProbeReport {
   leftBehind: boolean;
 }
 
-/** The endpoint the S3 store would use: the config's, else AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL. */
-export function resolveEndpoint(endpoint: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  const fromEnv = (name: string) => (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
-  return endpoint ?? fromEnv('AWS_ENDPOINT_URL_S3') ?? fromEnv('AWS_ENDPOINT_URL');
+/** The client the S3 store would build for this spec, with short timeouts: a probe must not hang. */
+export function createProbeClient(spec: CloudObjectStoreSpec, env: NodeJS.ProcessEnv): S3Client {
+  return createS3Client(spec, env, { connectTimeoutMs: 5_000, requestTimeoutMs: 15_000, socketTimeoutMs: 15_000 });
 }
 
-/**
- * An S3 client with the settings the S3 store uses. Built here until
- * src/stores/s3/client.ts (createS3Client) exists, then to be unified with it.
- */
-export function createProbeClient(target: S3Target, env: NodeJS.ProcessEnv): S3Client {
-  const endpoint = resolveEndpoint(target.endpoint, env);
-  return new S3Client({
-    region: target.region,
-    ...(endpoint !== undefined ? { endpoint, forcePathStyle: true } : {}),
-    // The SDK's default checksums frame streamed bodies in a way some
-    // S3-compatible servers store verbatim; only send them where S3 requires.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    credentials: fromNodeProviderChain({}),
-    // A probe must not hang on an unreachable endpoint.
-    requestHandler: { connectionTimeout: 5000, requestTimeout: 15000 },
-    maxAttempts: 2,
-  });
-}
-
-function describeEndpoint(target: S3Target, env: NodeJS.ProcessEnv): string {
-  return resolveEndpoint(target.endpoint, env) ?? `https://s3.${target.region}.amazonaws.com`;
+function describeEndpoint(spec: CloudObjectStoreSpec, env: NodeJS.ProcessEnv): string {
+  return resolveEndpoint(spec, env) ?? `https://s3.${spec.region}.amazonaws.com`;
 }
 
 interface Failure {
@@ -135,7 +116,7 @@ export function classifyFailure(err: unknown, operation: ProbeOperation, target:
       message: `bucket "${target.bucket}" does not exist at ${endpoint}: create it (aws s3 mb s3://${target.bucket} --region ${target.region}) or fix --bucket`,
     };
   }
-  const bucketRegion = e.$response?.headers?.['x-amz-bucket-region'] ?? e.Region;
+  const bucketRegion = e.$response?.headers?.['x-amz-bucket-region'] ?? e.Region ?? /expecting '([a-z0-9-]+)'/.exec(detail)?.[1];
   if (WRONG_REGION_CODES.has(name) || status === 301 || (bucketRegion !== undefined && bucketRegion !== target.region)) {
     const where = bucketRegion !== undefined && bucketRegion !== target.region ? `is in region ${bucketRegion}` : 'is not in this region';
     const fix = bucketRegion !== undefined && bucketRegion !== target.region ? `rerun with --region ${bucketRegion}` : 'fix --region';
@@ -158,9 +139,13 @@ export function classifyFailure(err: unknown, operation: ProbeOperation, target:
   return { errorCode: name, fatal: false, message: `${code}: ${detail}` };
 }
 
-/** Runs the four probe steps; never throws for S3 failures (they are in the report). */
-export async function probeBucket(target: S3Target, env: NodeJS.ProcessEnv, client = createProbeClient(target, env)): Promise<ProbeReport> {
-  const endpoint = describeEndpoint(target, env);
+/**
+ * Runs the four probe steps under target.prefix with the client `spec` (one of
+ * the config's S3 stores) gives; never throws for S3 failures (they are in the report).
+ */
+export async function probeBucket(target: S3Target, spec: CloudObjectStoreSpec, env: NodeJS.ProcessEnv): Promise<ProbeReport> {
+  const endpoint = describeEndpoint(spec, env);
+  const client = createProbeClient(spec, env);
   const key = `${target.prefix}ncache-init-probe-${hostname().replace(/[^A-Za-z0-9.-]/g, '_')}-${randomBytes(6).toString('hex')}`;
   const body = Buffer.from(`ncache init --aws probe object, safe to delete (${new Date().toISOString()})\n${randomBytes(16).toString('hex')}\n`);
   const steps: ProbeStep[] = [];

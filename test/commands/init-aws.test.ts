@@ -1,0 +1,306 @@
+// `ncache init --aws` as a user runs it: the built bin/ncache.js in a child
+// process, writing real files in a temp dir and probing a real S3 endpoint
+// (s3rver in a child process, optionally behind the fault-injecting proxy).
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, sep } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfigFile } from '../../src/config/load.js';
+import type { CloudObjectStoreSpec, StoreSpec } from '../../src/config/types.js';
+import { repoRoot } from '../helpers/daemon-process.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { S3RVER_CREDENTIALS, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+interface ProbeStepJson {
+  operation: string;
+  status: 'ok' | 'failed' | 'skipped';
+  message?: string;
+  errorCode?: string;
+  missingPermission?: string;
+}
+
+interface InitAwsJson {
+  ok: boolean;
+  path: string;
+  replaced: boolean;
+  iamPolicyPath: string;
+  lifecyclePath: string;
+  s3: { bucket: string; region: string; prefix: string; endpoint: string | null };
+  check: null | { ok: boolean; endpoint: string; key: string; leftBehind: boolean; steps: ProbeStepJson[] };
+}
+
+const root = repoRoot();
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let s3: S3rverHandle;
+
+function ncache(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(root, 'bin', 'ncache.js'), ...args],
+      { env: { ...env, ...extraEnv }, cwd: dir },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** The keys of the objects s3rver holds under a prefix, read from its own files (one per object). */
+async function objectsIn(bucket: string, prefix: string): Promise<string[]> {
+  const bucketDir = join(s3.dir, bucket);
+  if (!existsSync(bucketDir)) return [];
+  const files = await readdir(bucketDir, { recursive: true });
+  return files
+    .map((f) => f.replaceAll(sep, '/'))
+    .filter((f) => f.endsWith('._S3rver_object'))
+    .map((f) => f.slice(0, -'._S3rver_object'.length))
+    .filter((key) => key.startsWith(prefix));
+}
+
+/** The slow tiers of the config's CAS and AC stores. */
+function s3Specs(stores: { spec: StoreSpec }[]): CloudObjectStoreSpec[] {
+  const found: CloudObjectStoreSpec[] = [];
+  const walk = (spec: unknown): void => {
+    if (spec === null || typeof spec !== 'object') return;
+    if ((spec as StoreSpec).kind === 'experimental_cloud_object_store') found.push(spec as CloudObjectStoreSpec);
+    for (const value of Object.values(spec)) walk(value);
+  };
+  for (const store of stores) walk(store.spec);
+  return found;
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+beforeAll(async () => {
+  s3 = await startS3rver({ buckets: ['team-cache'] });
+});
+
+afterAll(async () => {
+  await s3?.stop();
+});
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ncache-init-aws-'));
+  env = { ...process.env };
+  // Keep the user's own config, cache and AWS setup out of every run.
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('AWS_') || name.startsWith('NCACHE_')) delete env[name];
+  }
+  Object.assign(env, {
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    XDG_CACHE_HOME: join(dir, 'cache'),
+    NCACHE_CACHE_DIR: join(dir, 'cache', 'ncache'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
+    AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+  });
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('ncache init --aws --no-check', () => {
+  it('writes a config with the bucket, region and prefix filled in, that validate accepts, and the IAM policy and lifecycle rules beside it', async () => {
+    const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--prefix', 'prod', '--no-check', '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as InitAwsJson;
+    const configDir = join(dir, 'config', 'ncache');
+    expect(result).toEqual({
+      ok: true,
+      path: join(configDir, 'config.json5'),
+      replaced: false,
+      iamPolicyPath: join(configDir, 'iam-policy.json'),
+      lifecyclePath: join(configDir, 's3-lifecycle.json'),
+      s3: { bucket: 'team-cache', region: 'eu-central-1', prefix: 'prod/', endpoint: null },
+      check: null,
+    });
+
+    const validate = await ncache(['validate', '--json']);
+    expect(validate.code).toBe(0);
+    expect(JSON.parse(validate.stdout)).toMatchObject({
+      ok: true,
+      source: result.path,
+      summary: expect.stringContaining('CAS = verify > fast_slow(filesystem, s3)') as unknown,
+    });
+
+    const text = await readFile(result.path, 'utf8');
+    expect(text).not.toContain('{{');
+    expect(text).toContain('${NCACHE_CACHE_DIR}/cas');
+    const config = await loadConfigFile(result.path, env);
+    const specs = s3Specs(config.stores);
+    expect(specs.map((s) => [s.bucket, s.region, s.key_prefix, s.endpoint, s.retry.max_retries])).toEqual([
+      ['team-cache', 'eu-central-1', 'prod/cas/', undefined, 6],
+      ['team-cache', 'eu-central-1', 'prod/ac/', undefined, 6],
+    ]);
+    expect(JSON.stringify(config.stores)).toContain(join(dir, 'cache', 'ncache', 'cas'));
+
+    const policy = JSON.parse(await readFile(result.iamPolicyPath, 'utf8')) as {
+      Statement: { Action: string[]; Resource: string[] }[];
+    };
+    expect(policy.Statement[0]!.Action.sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    expect(policy.Statement[0]!.Resource).toEqual(['arn:aws:s3:::team-cache', 'arn:aws:s3:::team-cache/*']);
+    const lifecycle = JSON.parse(await readFile(result.lifecyclePath, 'utf8')) as { Rules: { Filter: { Prefix: string } }[] };
+    expect(lifecycle.Rules[0]!.Filter.Prefix).toBe('prod/');
+  });
+
+  it('writes an --endpoint with path-style addressing, and prints where everything is and what to run next', async () => {
+    const path = join(dir, 'elsewhere', 'minio.json5');
+    const run = await ncache([
+      'init', '--aws', '--bucket', 'build-cache', '--region', 'us-east-1', '--endpoint', 'https://minio.example.com:9000/',
+      '--prefix', '', '--no-check', '--path', path,
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`Wrote ${path}`);
+    expect(run.stdout).toContain(`IAM policy the credentials need on the bucket: ${join(dir, 'elsewhere', 'iam-policy.json')}`);
+    expect(run.stdout).toContain(`Lifecycle rules you can apply to the bucket: ${join(dir, 'elsewhere', 's3-lifecycle.json')}`);
+    expect(run.stdout).toContain(`Start the daemon with: ncache serve --config ${path}`);
+    const specs = s3Specs((await loadConfigFile(path, env)).stores);
+    expect(specs.map((s) => [s.key_prefix, s.endpoint, s.force_path_style])).toEqual([
+      ['cas/', 'https://minio.example.com:9000', true],
+      ['ac/', 'https://minio.example.com:9000', true],
+    ]);
+  });
+
+  it('refuses to overwrite the config or the files beside it without --force, and replaces them with it', async () => {
+    const configDir = join(dir, 'config', 'ncache');
+    await mkdir(configDir, { recursive: true });
+    await writeFile(join(configDir, 'iam-policy.json'), '{"mine": true}\n');
+    const args = ['init', '--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--no-check'];
+    const refused = await ncache(args);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${join(configDir, 'iam-policy.json')} already exists; pass --force`);
+    expect(existsSync(join(configDir, 'config.json5'))).toBe(false);
+    expect(await readFile(join(configDir, 'iam-policy.json'), 'utf8')).toBe('{"mine": true}\n');
+
+    const forced = await ncache([...args, '--force']);
+    expect(forced.code).toBe(0);
+    expect(forced.stdout).toContain('Replaced');
+    expect(await readFile(join(configDir, 'iam-policy.json'), 'utf8')).toContain('arn:aws:s3:::team-cache');
+  });
+});
+
+describe('ncache init --aws argument checks (exit 2, nothing written)', () => {
+  const cases: [string, string[], string[]][] = [
+    ['no --bucket or --region', ['--aws'], ['--aws needs --bucket', '--aws needs --region']],
+    ['a bucket name S3 rejects', ['--aws', '--bucket', 'Team_Cache', '--region', 'eu-central-1'], ['--bucket "Team_Cache": may contain only lowercase letters']],
+    ['a short bucket name', ['--aws', '--bucket', 'ab', '--region', 'eu-central-1'], ['must be 3 to 63 characters long']],
+    ['a region that is not one', ['--aws', '--bucket', 'team-cache', '--region', 'Frankfurt'], ['--region "Frankfurt": expected an AWS region']],
+    ['an endpoint that is not a URL', ['--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--endpoint', 'minio:9000x'], ['--endpoint "minio:9000x"']],
+    ['plain http to another machine', ['--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--endpoint', 'http://minio.lan:9000'], ['unencrypted http://', '--insecure-allow-http']],
+    ['a prefix with an empty segment', ['--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--prefix', 'a//b'], ['--prefix "a//b": must not contain empty']],
+    ['S3 options without --aws', ['--bucket', 'team-cache', '--region', 'eu-central-1'], ['--bucket, --region, --no-check apply only with --aws']],
+  ];
+  for (const [name, args, messages] of cases) {
+    it(name, async () => {
+      const run = await ncache(['init', ...args, '--no-check']);
+      expect(run.code, run.stderr).toBe(2);
+      for (const message of messages) expect(run.stderr).toContain(message);
+      expect(existsSync(join(dir, 'config'))).toBe(false);
+    });
+  }
+});
+
+describe('ncache init --aws bucket check against a real S3 endpoint (s3rver)', () => {
+  it('puts, reads back, lists and deletes a probe object, leaving nothing behind', async () => {
+    const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', s3.endpoint, '--prefix', 'probe-ok/', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout) as InitAwsJson;
+    expect(result.ok).toBe(true);
+    expect(result.check).toMatchObject({ ok: true, endpoint: s3.endpoint, leftBehind: false });
+    expect(result.check!.key.startsWith('probe-ok/ncache-init-probe-')).toBe(true);
+    expect(result.check!.steps.map((s) => [s.operation, s.status])).toEqual([
+      ['PutObject', 'ok'],
+      ['GetObject', 'ok'],
+      ['ListObjectsV2', 'ok'],
+      ['DeleteObject', 'ok'],
+    ]);
+    expect(await objectsIn('team-cache', 'probe-ok/')).toEqual([]);
+    expect(s3Specs((await loadConfigFile(result.path, env)).stores).map((s) => s.endpoint)).toEqual([s3.endpoint, s3.endpoint]);
+  });
+
+  it('uses AWS_ENDPOINT_URL_S3 when no --endpoint is given, as the store does', async () => {
+    const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1'], { AWS_ENDPOINT_URL_S3: s3.endpoint });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`Checked s3://team-cache/ncache/ at ${s3.endpoint}:`);
+    expect(run.stdout).toMatch(/ok +DeleteObject/);
+    expect(run.stdout).toContain('Start the daemon with: ncache serve\n');
+  });
+
+  it('names a missing bucket, exits 1, and still writes the config', async () => {
+    const run = await ncache(['init', '--aws', '--bucket', 'no-such-bucket', '--region', 'us-east-1', '--endpoint', s3.endpoint]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('the config was written anyway');
+    expect(run.stderr).toContain(`bucket "no-such-bucket" does not exist at ${s3.endpoint}`);
+    expect(run.stdout).toMatch(/skipped +DeleteObject/);
+    expect(existsSync(join(dir, 'config', 'ncache', 'config.json5'))).toBe(true);
+  });
+
+  it('names the endpoint it cannot reach', async () => {
+    const endpoint = `http://127.0.0.1:${await closedPort()}`;
+    const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', endpoint, '--json']);
+    expect(run.code).toBe(1);
+    const result = JSON.parse(run.stdout) as InitAwsJson;
+    expect(result.ok).toBe(false);
+    expect(result.check!.steps[0]).toMatchObject({ operation: 'PutObject', status: 'failed', errorCode: 'ECONNREFUSED' });
+    expect(result.check!.steps[0]!.message).toContain(`cannot reach S3 at ${endpoint}`);
+    expect(result.check!.steps.slice(1).map((s) => s.status)).toEqual(['skipped', 'skipped', 'skipped']);
+  });
+
+  describe('behind a proxy that denies operations', () => {
+    let proxy: FaultProxy;
+    beforeEach(async () => {
+      proxy = await FaultProxy.start(s3.endpoint);
+    });
+    afterEach(async () => {
+      await proxy.close();
+    });
+
+    it('reports s3:DeleteObject missing and the probe object left behind', async () => {
+      proxy.inject({ ops: ['DeleteObject'], fault: { type: 'status', status: 403, code: 'AccessDenied' } });
+      const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', proxy.endpoint, '--prefix', 'no-delete/']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('access denied: the credentials lack s3:DeleteObject on arn:aws:s3:::team-cache/no-delete/*');
+      expect(run.stderr).toContain('missing IAM permissions: s3:DeleteObject');
+      const left = /the probe object s3:\/\/team-cache\/(\S+) could not be deleted/.exec(run.stderr);
+      expect(left).not.toBeNull();
+      expect(await objectsIn('team-cache', 'no-delete/')).toEqual([left![1]]);
+    });
+
+    it('reports every missing permission in one run when puts and lists are denied', async () => {
+      proxy.inject({ ops: ['PutObject'], fault: { type: 'status', status: 403, code: 'AccessDenied' } });
+      proxy.inject({ ops: ['ListObjectsV2'], fault: { type: 'status', status: 403, code: 'AccessDenied' } });
+      const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', proxy.endpoint, '--json']);
+      expect(run.code).toBe(1);
+      const result = JSON.parse(run.stdout) as InitAwsJson;
+      expect(result.check!.steps.map((s) => [s.operation, s.status, s.missingPermission])).toEqual([
+        ['PutObject', 'failed', 's3:PutObject'],
+        ['GetObject', 'skipped', undefined],
+        ['ListObjectsV2', 'failed', 's3:ListBucket'],
+        ['DeleteObject', 'ok', undefined],
+      ]);
+      expect(result.check!.leftBehind).toBe(false);
+    });
+  });
+});
