@@ -330,3 +330,24 @@ function editDistance(a: string, b: string): number {
   }
   return d[a.length]![b.length]!;
 }
+
+/**
+ * A URL string whose scheme is one of `protocols` (e.g. ["http:", "https:"]).
+ * `example` and `schemeHint` complete the messages ("expected a URL like ...").
+ */
+export function url(opts: { protocols: readonly string[]; example: string; schemeHint: string }): Reader<string> {
+  return (ctx, value, path) => {
+    const text = str({ nonEmpty: true })(ctx, value, path);
+    if (text === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(text);
+    } catch {
+      return issue(ctx, path, `expected a URL like "${opts.example}", got ${describe(value)}`);
+    }
+    if (!opts.protocols.includes(parsed.protocol)) {
+      return issue(ctx, path, `expected ${opts.schemeHint}, got ${describe(value)}`);
+    }
+    return text;
+  };
+}

@@ -2,6 +2,7 @@
 // `simple` scheduler and `local` worker; other kinds get a clear error.
 import type { EnvironmentSource, LocalWorkerSpec, NamedSchedulerSpec, PropertyMatch, SimpleSchedulerSpec } from './types.js';
 import {
+  array,
   bool,
   describe,
   duration,
@@ -15,12 +16,12 @@ import {
   num,
   object,
   oneOf,
+  type Reader,
   readValue,
   record,
   refName,
   str,
-  array,
-  type Reader,
+  url,
 } from './reader.js';
 
 // NativeLink's simple-scheduler defaults.
@@ -136,20 +137,11 @@ const endpoint = object<LocalWorkerSpec['worker_api_endpoint']>((f) => {
   };
 });
 
-const endpointUri: Reader<string> = (ctx, value, path) => {
-  const text = str({ nonEmpty: true })(ctx, value, path);
-  if (text === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return issue(ctx, path, `expected a URI like "grpc://127.0.0.1:50061", got ${describe(value)}`);
-  }
-  if (url.protocol !== 'grpc:' && url.protocol !== 'http:') {
-    return issue(ctx, path, `expected a grpc:// URI (TLS is not supported), got ${describe(value)}`);
-  }
-  return text;
-};
+const endpointUri = url({
+  protocols: ['grpc:', 'http:'],
+  example: 'grpc://127.0.0.1:50061',
+  schemeHint: 'a grpc:// URI (TLS is not supported)',
+});
 
 /** `{ values: ["a", "b"] }`; NativeLink's `query_cmd` form is not supported. */
 const workerProperty = object<{ values: string[] }>((f) => {

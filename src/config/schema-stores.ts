@@ -15,6 +15,7 @@ import type {
   StoreSpec,
 } from './types.js';
 import {
+  array,
   bool,
   describe,
   duration,
@@ -27,13 +28,13 @@ import {
   num,
   object,
   oneOf,
-  size,
-  str,
-  array,
-  readValue,
-  refName,
   type ReadContext,
   type Reader,
+  readValue,
+  refName,
+  size,
+  str,
+  url,
 } from './reader.js';
 
 export const STORE_KINDS: readonly StoreKind[] = [
@@ -384,20 +385,11 @@ const providerReader: Reader<'aws'> = (ctx, value, path) => {
   return issue(ctx, path, `expected "aws", got ${describe(value)}`);
 };
 
-const endpointReader: Reader<string> = (ctx, value, path) => {
-  const text = str({ nonEmpty: true })(ctx, value, path);
-  if (text === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return issue(ctx, path, `expected a URL like "https://s3.example.com:9000", got ${describe(value)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return issue(ctx, path, `expected an http:// or https:// URL, got ${describe(value)}`);
-  }
-  return text;
-};
+const endpointReader = url({
+  protocols: ['http:', 'https:'],
+  example: 'https://s3.example.com:9000',
+  schemeHint: 'an http:// or https:// URL',
+});
 
 function isLoopbackUrl(text: string): boolean {
   const host = new URL(text).hostname;
