@@ -10,7 +10,9 @@ import { join, sep } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.js';
 import type { CloudObjectStoreSpec, StoreSpec } from '../../src/config/types.js';
-import { repoRoot } from '../helpers/daemon-process.js';
+import { DaemonProcess, repoRoot } from '../helpers/daemon-process.js';
+import { createReapiClient } from '../helpers/grpc-client.js';
+import { digestKey } from '../../src/util/digest.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { S3RVER_CREDENTIALS, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
@@ -302,5 +304,49 @@ describe('ncache init --aws bucket check against a real S3 endpoint (s3rver)', (
       ]);
       expect(result.check!.leftBehind).toBe(false);
     });
+  });
+});
+
+describe('the config init --aws writes, served', () => {
+  it('uploads through daemon A reach the bucket under <prefix>cas/, and daemon B with an empty local tier serves them', async () => {
+    const path = join(dir, 'aws.json5');
+    const init = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', s3.endpoint, '--prefix', 'shared/', '--path', path]);
+    expect(init.code, init.stderr).toBe(0);
+    // Port 0, so tests never collide; everything else as init wrote it.
+    await writeFile(path, (await readFile(path, 'utf8')).replaceAll('127.0.0.1:50051', '127.0.0.1:0'));
+
+    const laptop = (name: string): NodeJS.ProcessEnv => ({
+      ...env,
+      NCACHE_CACHE_DIR: join(dir, name, 'cache'),
+      NCACHE_STATE_DIR: join(dir, name, 'state'),
+    });
+    const blob = Buffer.from(`a build output shared through S3 ${dir}\n`);
+
+    const a = await DaemonProcess.start({ configPath: path, env: laptop('a') });
+    let digest;
+    try {
+      const client = createReapiClient(a.address);
+      try {
+        digest = await client.uploadBlob(blob);
+      } finally {
+        client.close();
+      }
+    } finally {
+      // A graceful stop drains the write-behind backlog to S3.
+      expect(await a.stop()).toMatchObject({ code: 0, forced: false });
+    }
+    expect(await objectsIn('team-cache', 'shared/')).toEqual([`shared/cas/${digestKey(digest)}`]);
+
+    const b = await DaemonProcess.start({ configPath: path, env: laptop('b') });
+    try {
+      const client = createReapiClient(b.address);
+      try {
+        expect(await client.downloadBlob(digest)).toEqual(blob);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await b.stop();
+    }
   });
 });
