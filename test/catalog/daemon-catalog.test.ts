@@ -1,0 +1,90 @@
+// The daemon and its catalog: opened under the state directory when a
+// fast_slow store needs it, write-behind through real gRPC uploads, backlog in
+// stats(), owed uploads resumed by the next daemon on the same state.
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../src/config/load.js';
+import { startDaemon } from '../../src/daemon/daemon.js';
+import { FilesystemStore } from '../../src/stores/filesystem-store.js';
+import { readBuffer } from '../../src/stores/store.js';
+import type { WriteBehindStats } from '../../src/stores/write-behind.js';
+import { digestOf } from '../../src/util/digest.js';
+import { ReapiClient } from '../helpers/grpc-client.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!().catch(() => {});
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ncache-daemon-catalog-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** CAS = fast_slow(filesystem, filesystem) written behind; `slowDir` may be unusable to make uploads fail. */
+function configText(dir: string, slowContent: string, mode: 'sync' | 'async' = 'async'): string {
+  const fs = (content: string, temp: string) => ({ filesystem: { content_path: content, temp_path: temp } });
+  return JSON.stringify({
+    stores: [
+      {
+        name: 'CAS',
+        fast_slow: {
+          fast: fs(join(dir, 'fast', 'c'), join(dir, 'fast', 't')),
+          slow: fs(slowContent, join(dir, 'slow', 't')),
+          slow_write_mode: mode,
+        },
+      },
+      { name: 'AC', memory: {} },
+    ],
+    servers: [
+      {
+        listener: { http: { socket_address: '127.0.0.1:0' } },
+        services: { cas: [{ cas_store: 'CAS' }], ac: [{ ac_store: 'AC' }], bytestream: { cas_stores: { '': 'CAS' } } },
+      },
+    ],
+  });
+}
+
+function backlog(stats: Record<string, { kind: string }[]>): WriteBehindStats {
+  return (stats.CAS![0] as unknown as { writeBehind: WriteBehindStats }).writeBehind;
+}
+
+describe('daemon catalog', () => {
+  it('opens <stateDir>/catalog.sqlite (dir 0700), uploads behind, and reports the backlog', async () => {
+    const dir = await tempDir();
+    const stateDir = join(dir, 'state');
+    const config = parseConfigText(configText(dir, join(dir, 'slow', 'c')), 'test.json5', {});
+    const daemon = await startDaemon({ config, stateDir });
+    cleanups.push(() => daemon.stop({ graceMs: 1000 }));
+    expect(daemon.catalogPath).toBe(join(stateDir, 'catalog.sqlite'));
+    expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
+    const client = new ReapiClient(daemon.addresses[0]!);
+    cleanups.push(async () => client.close());
+    const data = Buffer.alloc(100_000, 7);
+    const digest = await client.uploadBlob(data);
+    expect(backlog(daemon.stats())).toHaveProperty('backlogCount');
+    await daemon.stop({ graceMs: 1000 }); // close() flushes what is owed
+    const slow = new FilesystemStore({ content_path: join(dir, 'slow', 'c'), temp_path: join(dir, 'slow', 't2') });
+    await slow.start();
+    expect((await readBuffer(slow, digest)).equals(data)).toBe(true);
+    await slow.close();
+    expect(digestOf(data)).toEqual(digest);
+  });
+
+  it('does not create a catalog for a config without fast_slow stores', async () => {
+    const dir = await tempDir();
+    const stateDir = join(dir, 'state');
+    const text = JSON.stringify({
+      stores: [{ name: 'CAS', memory: {} }],
+      servers: [{ listener: { http: { socket_address: '127.0.0.1:0' } }, services: { cas: [{ cas_store: 'CAS' }] } }],
+    });
+    const daemon = await startDaemon({ config: parseConfigText(text, 'test.json5', {}), stateDir });
+    cleanups.push(() => daemon.stop({ graceMs: 1000 }));
+    expect(daemon.catalogPath).toBeUndefined();
+    expect(existsSync(stateDir)).toBe(false);
+  });
+});
