@@ -62,6 +62,20 @@ const GRPC_NAME_TO_CODE: Record<string, string> = {
   FailedPrecondition: 'FAILED_PRECONDITION',
 };
 
+export interface CloudObjectStoreStats extends StoreStats {
+  readonly bucket: string;
+  readonly key_prefix: string;
+  /** Requests sent, by S3 operation (retries included). */
+  readonly requests: Partial<Record<S3Op, number>>;
+  readonly retries: number;
+  readonly bytes_uploaded: number;
+  readonly bytes_downloaded: number;
+  /** Multipart uploads that could not be aborted (their parts wait for a lifecycle rule). */
+  readonly abort_failures: number;
+  readonly in_flight: number;
+  readonly queued: number;
+}
+
 export class CloudObjectStore implements StoreDriver {
   readonly kind = 'experimental_cloud_object_store';
   private readonly limiter: Limiter;
@@ -329,7 +343,7 @@ export class CloudObjectStore implements StoreDriver {
     return existed;
   }
 
-  stats(): StoreStats {
+  stats(): CloudObjectStoreStats {
     return {
       kind: this.kind,
       bucket: this.spec.bucket,

@@ -54,7 +54,7 @@ export function s3Operation(method: string, rawUrl: string): S3Operation {
 
 export type Fault =
   /** Answer with this status and an S3 XML error body (500 InternalError, 503 SlowDown, ...). */
-  | { type: 'status'; status: number; code?: string }
+  | { type: 'status'; status: number; code?: string; message?: string }
   /**
    * Reset the connection mid-body: for a request with a body, after receiving
    * `afterBytes` of it (default half); otherwise after relaying `afterBytes`
@@ -89,6 +89,8 @@ export class FaultProxy {
   private readonly stalled = new Set<() => void>();
   private readonly sockets = new Set<Socket>();
   private isDown = false;
+  private readonly inFlight = new Map<S3Operation, number>();
+  private readonly peaks = new Map<S3Operation | 'all', number>();
   private stallWaiters: (() => void)[] = [];
 
   private constructor(
@@ -146,6 +148,21 @@ export class FaultProxy {
 
   resetCounts(): void {
     this.requests.length = 0;
+    this.peaks.clear();
+  }
+
+  /** Most requests (of one operation, or of all) seen open at once since the last resetCounts(). */
+  peakInFlight(op: S3Operation | 'all' = 'all'): number {
+    return this.peaks.get(op) ?? 0;
+  }
+
+  private track(op: S3Operation, res: http.ServerResponse): void {
+    const bump = (k: S3Operation, d: number) => this.inFlight.set(k, (this.inFlight.get(k) ?? 0) + d);
+    bump(op, 1);
+    const total = [...this.inFlight.values()].reduce((a, b) => a + b, 0);
+    this.peaks.set(op, Math.max(this.peaks.get(op) ?? 0, this.inFlight.get(op)!));
+    this.peaks.set('all', Math.max(this.peaks.get('all') ?? 0, total));
+    res.once('close', () => bump(op, -1));
   }
 
   /** Resolves once `n` requests are stalled (a readiness signal for stall tests). */
@@ -192,6 +209,7 @@ export class FaultProxy {
       req.socket.resetAndDestroy();
       return;
     }
+    this.track(op, res);
     const fault = this.takeFault(op, url);
     this.requests.push(fault === undefined ? { op, method, url } : { op, method, url, fault: fault.type });
     switch (fault?.type) {
@@ -203,7 +221,7 @@ export class FaultProxy {
         // Read the request body first so the client sees a clean answer, not a broken pipe.
         req.resume();
         req.once('end', () => {
-          const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>injected by fault proxy</Message><RequestId>fault</RequestId></Error>`;
+          const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${fault.message ?? 'injected by fault proxy'}</Message><RequestId>fault</RequestId></Error>`;
           res.writeHead(fault.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
           res.end(body);
         });

@@ -53,6 +53,8 @@ export interface S3ErrorContext {
 }
 
 function awsCode(e: SdkLikeError): string {
+  // The SDK names socket errors "TimeoutError" even for a refused or reset connection: the errno says more.
+  if (e.Code === undefined && e.code !== undefined && NETWORK.has(e.code)) return e.code;
   return e.Code ?? e.name ?? e.code ?? 'Unknown';
 }
 
@@ -94,11 +96,11 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): NcacheError {
     return make('UNAVAILABLE', 'S3 is throttling requests');
   }
   if (status !== undefined && status >= 500) return make('UNAVAILABLE', 'S3 server error');
+  if (NETWORK.has(code) || /socket hang up|aborted|ECONNRESET|premature close/i.test(e.message ?? '')) {
+    return make('UNAVAILABLE', `S3 unreachable, connection failed: ${e.message ?? code}`);
+  }
   if (code === 'TimeoutError' || code === 'RequestTimeout' || code === 'RequestTimeoutException') {
     return make('DEADLINE_EXCEEDED', `the request timed out: ${e.message ?? code}`);
-  }
-  if (NETWORK.has(code) || NETWORK.has(e.code ?? '') || /socket hang up|aborted|ECONNRESET|premature close/i.test(e.message ?? '')) {
-    return make('UNAVAILABLE', `connection failed: ${e.message ?? code}`);
   }
   if (code === 'Region is missing' || /region is missing/i.test(e.message ?? '')) {
     return make('FAILED_PRECONDITION', 'no AWS region: set "region" in the store or AWS_REGION');
