@@ -19,6 +19,7 @@ export function collectWarnings(config: NcacheConfig): string[] {
       );
     }
   });
+  actionCacheWarnings(config, out);
   if (config.servers.length === 0) out.push('servers: none configured, so the daemon serves nothing');
   return out;
 }
@@ -56,6 +57,46 @@ function storeWarnings(root: StoreSpec, rootPath: string, stores: NamedStoreSpec
         break;
     }
   });
+}
+
+/**
+ * A verify store checks a value against its key's digest; action-cache values
+ * are stored under the action's digest, so behind an AC it rejects every
+ * UpdateActionResult.
+ */
+function actionCacheWarnings(config: NcacheConfig, out: string[]): void {
+  const reported = new Set<string>();
+  config.servers.forEach((server, i) =>
+    server.services.ac?.forEach((ac, j) => {
+      const index = config.stores.findIndex((s) => s.name === ac.ac_store);
+      if (index < 0 || reported.has(ac.ac_store)) return;
+      reported.add(ac.ac_store);
+      const verify = findVerifyOnValuePath(config.stores[index]!.spec, `stores[${index}]`, config.stores, new Set());
+      if (verify) {
+        out.push(
+          `servers[${i}].services.ac[${j}].ac_store: "${ac.ac_store}" stores values through a verify store (${verify}), which checks values against their key; action results are keyed by the action's digest, so every UpdateActionResult would be rejected. Use verify on CAS stores only`,
+        );
+      }
+    }),
+  );
+}
+
+/** The path of a verify store that checks size or hash on the way to where values are written, if any. */
+function findVerifyOnValuePath(spec: StoreSpec, path: string, stores: NamedStoreSpec[], seen: Set<string>): string | undefined {
+  if (spec.kind === 'verify' && (spec.verify_size || spec.verify_hash)) return `${path}.verify`;
+  if (spec.kind === 'ref_store') {
+    if (seen.has(spec.name)) return undefined;
+    seen.add(spec.name);
+    const index = stores.findIndex((s) => s.name === spec.name);
+    return index < 0 ? undefined : findVerifyOnValuePath(stores[index]!.spec, `stores[${index}]`, stores, seen);
+  }
+  for (const child of childSpecs(spec)) {
+    // completeness_checking only reads its cas_store; values go to its backend.
+    if (spec.kind === 'completeness_checking' && child.suffix !== 'backend') continue;
+    const found = findVerifyOnValuePath(child.spec, `${path}.${spec.kind}.${child.suffix}`, stores, seen);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** Whether data written to `spec` survives a daemon restart. */

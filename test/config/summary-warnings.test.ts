@@ -32,6 +32,26 @@ describe('summarizeConfig', () => {
 });
 
 describe('collectWarnings', () => {
+  it('warns when an action cache writes through a verify store, but not when only its cas_store verifies', () => {
+    const c = baseConfig();
+    c.stores = [
+      { name: 'CAS', verify: { verify_hash: true, backend: { memory: { eviction_policy: { max_bytes: '1mb' } } } } },
+      { name: 'AC_REF', ref_store: { name: 'CAS' } },
+      {
+        name: 'AC_OK',
+        completeness_checking: { backend: { memory: { eviction_policy: { max_bytes: '1mb' } } }, cas_store: { ref_store: { name: 'CAS' } } },
+      },
+    ];
+    c.servers[0].services.ac = [
+      { instance_name: '', ac_store: 'AC_REF' },
+      { instance_name: 'ok', ac_store: 'AC_OK' },
+    ];
+    const warnings = warningsOf(c).filter((w) => w.includes('UpdateActionResult'));
+    expect(warnings).toEqual([
+      expect.stringMatching(/^servers\[0\]\.services\.ac\[0\]\.ac_store: "AC_REF" stores values through a verify store \(stores\[0\]\.verify\)/),
+    ]);
+  });
+
   it('a bounded local config has none', () => {
     const c = withStore(fsStore('cas'));
     c.servers[0].services.bytestream = { cas_stores: { '': 'S' } };
