@@ -8,7 +8,8 @@
 // blob itself, so the row must survive what the blob survives, power loss
 // included. NORMAL would survive a SIGKILL but could lose the last commits on
 // an OS crash, leaving acknowledged blobs that are never uploaded. FULL costs an
-// fsync of the WAL per commit, the same order as the fast tier's own fsync.
+// fsync of the WAL per commit, the same order as the fast tier's own fsync;
+// write-behind groups the rows of concurrent uploads into one commit.
 //
 // A catalog that cannot be read (not a database, corrupt, failed quick_check)
 // is moved aside as `<file>.corrupt-<timestamp>` and recreated empty, with a

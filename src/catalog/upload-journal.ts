@@ -96,15 +96,26 @@ export class UploadJournal {
    * Returns the new version and the value size the row had before, if any.
    */
   enqueue(storeId: string, key: Digest, valueSize: number, now: number): { version: number; previousSize?: number } {
-    return this.db.transaction(() => {
-      const existing = this.selectOne.get(storeId, key.hash, key.sizeBytes);
-      if (existing === undefined) {
-        this.insertRow.run(storeId, key.hash, key.sizeBytes, valueSize, now, now);
-        return { version: 1 };
-      }
-      this.bumpRow.run(valueSize, now, storeId, key.hash, key.sizeBytes);
-      return { version: existing.version + 1, previousSize: existing.value_size };
-    })();
+    return this.enqueueMany(storeId, [{ key, valueSize }], now)[0]!;
+  }
+
+  /** enqueue() for several keys in one transaction: one durable commit (one fsync) for all. */
+  enqueueMany(
+    storeId: string,
+    entries: readonly { key: Digest; valueSize: number }[],
+    now: number,
+  ): { version: number; previousSize?: number }[] {
+    return this.db.transaction(() =>
+      entries.map(({ key, valueSize }) => {
+        const existing = this.selectOne.get(storeId, key.hash, key.sizeBytes);
+        if (existing === undefined) {
+          this.insertRow.run(storeId, key.hash, key.sizeBytes, valueSize, now, now);
+          return { version: 1 };
+        }
+        this.bumpRow.run(valueSize, now, storeId, key.hash, key.sizeBytes);
+        return { version: existing.version + 1, previousSize: existing.value_size };
+      }),
+    )();
   }
 
   get(storeId: string, key: Digest): JournalRow | undefined {

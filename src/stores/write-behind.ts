@@ -19,7 +19,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { Clock } from '../util/clock.js';
 import { type Digest, digestKey, formatDigest } from '../util/digest.js';
-import { errorMessage, isNotFound } from '../util/errors.js';
+import { errorMessage, isNotFound, unavailable } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { StoreDriver } from './store.js';
 
@@ -60,6 +60,8 @@ export interface WriteBehindStats {
   readonly uploadFailures: number;
   readonly syncFallbacks: number;
   readonly lostBeforeUpload: number;
+  /** Durable commits of journal rows (fewer than uploads when they arrive together). */
+  readonly journalCommits: number;
 }
 
 interface Deps {
@@ -96,7 +98,9 @@ export class WriteBehind {
   private loggedThreshold = 0;
   private lastError: string | undefined;
   private idleWaiters: (() => void)[] = [];
-  private counters = { uploaded: 0, uploadFailures: 0, syncFallbacks: 0, lostBeforeUpload: 0 };
+  /** Journal rows waiting for the next group commit. */
+  private pendingRows: { key: Digest; valueSize: number; done: (err?: unknown) => void }[] = [];
+  private counters = { uploaded: 0, uploadFailures: 0, syncFallbacks: 0, lostBeforeUpload: 0, journalCommits: 0 };
 
   constructor(
     private readonly deps: Deps,
@@ -166,10 +170,7 @@ export class WriteBehind {
     const name = digestKey(key);
     this.writing.set(name, (this.writing.get(name) ?? 0) + 1);
     try {
-      const { previousSize } = this.deps.catalog.journal.enqueue(this.id, key, size, this.deps.clock.now());
-      if (previousSize === undefined) this.count += 1;
-      this.bytes += size - (previousSize ?? 0);
-      this.logGrowth();
+      await this.journal(key, size);
       try {
         await writeFast();
       } catch (err) {
@@ -181,6 +182,39 @@ export class WriteBehind {
     } finally {
       this.pump();
     }
+  }
+
+  /**
+   * Commits a journal row for `key`. Rows requested in the same turn of the
+   * event loop share one transaction, so concurrent uploads pay for one fsync
+   * (better-sqlite3 blocks the event loop for it) instead of one each.
+   */
+  private journal(key: Digest, valueSize: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingRows.push({ key, valueSize, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (this.pendingRows.length === 1) setImmediate(() => this.commitRows());
+    });
+  }
+
+  private commitRows(): void {
+    const rows = this.pendingRows;
+    this.pendingRows = [];
+    let results;
+    try {
+      results = this.deps.catalog.journal.enqueueMany(this.id, rows, this.deps.clock.now());
+    } catch (err) {
+      const failure = unavailable(`fast_slow ${this.id}: cannot record the upload in the catalog's journal: ${errorMessage(err)}`);
+      for (const r of rows) r.done(failure);
+      return;
+    }
+    this.counters.journalCommits += 1;
+    rows.forEach((row, i) => {
+      const previousSize = results[i]!.previousSize;
+      if (previousSize === undefined) this.count += 1;
+      this.bytes += row.valueSize - (previousSize ?? 0);
+      row.done();
+    });
+    this.logGrowth();
   }
 
   private release(name: string): void {

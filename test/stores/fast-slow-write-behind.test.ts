@@ -125,6 +125,14 @@ describe('fast_slow write-behind', () => {
     expect(other.journal.get('CAS', digestOf(a))).toMatchObject({ valueSize: 1000 });
   });
 
+  it('journals concurrent uploads in one commit', async () => {
+    const t = await tiers({ slowDown: true });
+    const blobs = Array.from({ length: 20 }, (_, i) => blob(500 + i, i));
+    await Promise.all(blobs.map((b) => putBuffer(t.store, digestOf(b), b)));
+    expect(t.wb()).toMatchObject({ backlogCount: 20, journalCommits: 1 });
+    for (const b of blobs) expect(t.catalog.journal.get('CAS', digestOf(b))).toBeDefined();
+  });
+
   it('keeps serving while the slow tier is down, grows the backlog, and drains it when it returns', async () => {
     const logger = collectingLogger();
     const t = await tiers({ slowDown: true, logger });
