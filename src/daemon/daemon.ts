@@ -32,6 +32,8 @@ export interface DaemonOptions {
    * else the cache directory (~/.cache/ncache).
    */
   stateDir?: string;
+  /** Environment for remote stores (AWS credentials, region, AWS_ENDPOINT_URL_S3). Default: process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningDaemon {
@@ -63,7 +65,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const catalog = openCatalogIfNeeded(opts, logger, clock);
   let stores: StoreManager;
   try {
-    stores = new StoreManager(config.stores, { logger, clock, catalog });
+    stores = new StoreManager(config.stores, { logger, clock, catalog, env: opts.env ?? process.env });
   } catch (err) {
     catalog?.close();
     throw err;
