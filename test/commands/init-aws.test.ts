@@ -161,10 +161,16 @@ describe('ncache init --aws --no-check', () => {
     const policy = JSON.parse(await readFile(result.iamPolicyPath, 'utf8')) as {
       Statement: { Action: string[]; Resource: string[] }[];
     };
-    expect(policy.Statement[0]!.Action.sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    expect(policy.Statement[0]!.Action.sort()).toEqual([
+      's3:AbortMultipartUpload',
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+    ]);
     expect(policy.Statement[0]!.Resource).toEqual(['arn:aws:s3:::team-cache', 'arn:aws:s3:::team-cache/*']);
     const lifecycle = JSON.parse(await readFile(result.lifecyclePath, 'utf8')) as { Rules: { Filter: { Prefix: string } }[] };
-    expect(lifecycle.Rules[0]!.Filter.Prefix).toBe('prod/');
+    expect(lifecycle.Rules.map((r) => r.Filter.Prefix)).toEqual(['prod/', 'prod/']);
   });
 
   it('writes an --endpoint with path-style addressing, and prints where everything is and what to run next', async () => {
