@@ -276,6 +276,23 @@ describe('ncache init --aws bucket check against a real S3 endpoint (s3rver)', (
     expect(result.check!.steps.slice(1).map((s) => s.status)).toEqual(['skipped', 'skipped', 'skipped']);
   });
 
+  it('says when no credentials can be found, and when S3 rejects them', async () => {
+    const none = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', s3.endpoint, '--json'], {
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+    });
+    expect(none.code).toBe(1);
+    const noneResult = JSON.parse(none.stdout) as InitAwsJson;
+    expect(noneResult.check!.steps[0]).toMatchObject({ operation: 'PutObject', status: 'failed', errorCode: 'NoCredentials' });
+    expect(noneResult.check!.steps[0]!.message).toContain('no AWS credentials found');
+
+    const wrong = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', s3.endpoint, '--force'], {
+      AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG',
+    });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('S3 rejected the credentials (InvalidAccessKeyId)');
+  });
+
   describe('behind a proxy that denies operations', () => {
     let proxy: FaultProxy;
     beforeEach(async () => {
@@ -294,6 +311,22 @@ describe('ncache init --aws bucket check against a real S3 endpoint (s3rver)', (
       const left = /the probe object s3:\/\/team-cache\/(\S+) could not be deleted/.exec(run.stderr);
       expect(left).not.toBeNull();
       expect(await objectsIn('team-cache', 'no-delete/')).toEqual([left![1]]);
+    });
+
+    it('names the region S3 says the bucket is in', async () => {
+      proxy.inject({
+        ops: ['PutObject'],
+        fault: {
+          type: 'status',
+          status: 400,
+          code: 'AuthorizationHeaderMalformed',
+          message: "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-2'",
+        },
+      });
+      const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', proxy.endpoint]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('bucket "team-cache" is in region eu-west-2, not us-east-1: rerun with --region eu-west-2');
+      expect(run.stdout).toMatch(/skipped +GetObject +not tried: AuthorizationHeaderMalformed/);
     });
 
     it('reports every missing permission in one run when puts and lists are denied', async () => {
