@@ -63,7 +63,8 @@ export class FastSlowStore implements StoreDriver {
   private readonly logger: Logger;
   /** Fills of the fast tier in progress, by key: the single flight other readers join. */
   private readonly fills = new Map<string, Promise<void>>();
-  private counters = { fastHits: 0, slowHits: 0, misses: 0, fills: 0, fillFailures: 0, presenceHits: 0, staleCorrected: 0 };
+  private counters = { fastHits: 0, slowHits: 0, misses: 0, fills: 0, fillFailures: 0, presenceHits: 0, staleCorrected: 0, slowHasFailures: 0 };
+  private slowHasFailing = false;
   private readonly clock: Clock;
   /** Present when the slow tier is written behind (async mode). */
   private readonly writeBehind: WriteBehind | undefined;
@@ -141,7 +142,23 @@ export class FastSlowStore implements StoreDriver {
       });
       if (missing.length === 0) return sizes;
     }
-    const slowSizes = await this.slow.has(missing.map((i) => keys[i]!));
+    let slowSizes: (number | undefined)[];
+    try {
+      slowSizes = await this.slow.has(missing.map((i) => keys[i]!));
+      this.slowHasFailing = false;
+    } catch (err) {
+      // The slow tier is down: report these as missing. The client then
+      // uploads them again, which succeeds against the fast tier (write-behind
+      // journals them), rather than the whole existence check failing.
+      this.counters.slowHasFailures += 1;
+      if (!this.slowHasFailing) {
+        this.slowHasFailing = true;
+        this.logger.warn(
+          `fast_slow: the slow tier could not answer an existence check; reporting ${missing.length} blobs as missing until it can: ${errorMessage(err)}`,
+        );
+      }
+      return sizes;
+    }
     const confirmed: { key: Digest; valueSize: number }[] = [];
     missing.forEach((keyIndex, j) => {
       sizes[keyIndex] = slowSizes[j];
@@ -313,6 +330,9 @@ export class FastSlowStore implements StoreDriver {
 
   async remove(key: Digest): Promise<boolean> {
     const [a, b] = await Promise.all([this.fast.remove?.(key), this.slow.remove?.(key)]);
+    if (this.knowledge && !this.knowledge.catalog.isClosed && this.slow.remove) {
+      this.knowledge.catalog.presence.forget(this.knowledge.storeId, key);
+    }
     return Boolean(a) || Boolean(b);
   }
 

@@ -133,6 +133,7 @@ export class WriteBehind {
     this.bytes = s.bytes;
     this.lastError = s.lastError;
     if (s.count > 0) {
+      this.loggedThreshold = Math.max(this.loggedThreshold, 1); // say so when it drains
       this.deps.logger.info(
         `fast_slow ${this.id}: resuming ${s.count} uploads (${formatBytes(s.bytes)}) owed to the slow tier from a previous run`,
       );
@@ -346,12 +347,12 @@ export class WriteBehind {
   }
 
   private logGrowth(): void {
-    const next = LOG_THRESHOLDS.find((t) => t > this.loggedThreshold);
-    if (next === undefined || this.count < next) return;
-    this.loggedThreshold = next;
+    const next = LOG_THRESHOLDS.find((t) => t > this.loggedThreshold && this.count >= t);
+    if (next === undefined) return;
+    this.loggedThreshold = LOG_THRESHOLDS.filter((t) => this.count >= t).pop()!;
     const oldest = this.deps.catalog.journal.summary(this.id).oldestEnqueuedAt;
     this.deps.logger.warn(
-      `fast_slow ${this.id}: write-behind backlog passed ${next} blobs (${formatBytes(this.bytes)} owed to the slow tier` +
+      `fast_slow ${this.id}: write-behind backlog passed ${this.loggedThreshold} blobs (${formatBytes(this.bytes)} owed to the slow tier` +
         (oldest !== undefined ? `, oldest ${Math.round((this.deps.clock.now() - oldest) / 1000)} s` : '') +
         ')',
       { lastError: this.lastError },

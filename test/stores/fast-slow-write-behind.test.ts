@@ -133,12 +133,23 @@ describe('fast_slow write-behind', () => {
     for (const b of blobs) expect(t.catalog.journal.get('CAS', digestOf(b))).toBeDefined();
   });
 
+  it('logs when the backlog passes a threshold', async () => {
+    const logger = collectingLogger();
+    const t = await tiers({ slowDown: true, logger });
+    const blobs = Array.from({ length: 100 }, (_, i) => blob(100 + i, i));
+    await Promise.all(blobs.map((b) => putBuffer(t.store, digestOf(b), b)));
+    expect(logger.lines.filter((l) => l.includes('backlog passed 100 blobs'))).toHaveLength(1);
+  });
+
   it('keeps serving while the slow tier is down, grows the backlog, and drains it when it returns', async () => {
     const logger = collectingLogger();
     const t = await tiers({ slowDown: true, logger });
     const blobs = Array.from({ length: 12 }, (_, i) => blob(10_000 + i, i));
     for (const b of blobs) await putBuffer(t.store, digestOf(b), b);
     for (const b of blobs) expect((await readBuffer(t.store, digestOf(b))).equals(b)).toBe(true);
+    // Existence checks go on: what the fast tier holds is present, the rest reads as missing (not an error).
+    const other = blob(777, 99);
+    expect(await t.store.has([digestOf(blobs[0]!), digestOf(other)])).toEqual([blobs[0]!.length, undefined]);
     const during = t.wb();
     expect(during.backlogCount).toBe(12);
     expect(during.backlogBytes).toBe(blobs.reduce((n, b) => n + b.length, 0));
