@@ -99,6 +99,7 @@ export class WriteBehind {
   private lastError: string | undefined;
   private idleWaiters: (() => void)[] = [];
   /** Journal rows waiting for the next group commit. */
+  private onFailureWhileFlushing: (() => void) | undefined;
   private pendingRows: { key: Digest; valueSize: number; done: (err?: unknown) => void }[] = [];
   private counters = { uploaded: 0, uploadFailures: 0, syncFallbacks: 0, lostBeforeUpload: 0, journalCommits: 0 };
 
@@ -315,6 +316,7 @@ export class WriteBehind {
     const now = this.deps.clock.now();
     this.counters.uploadFailures += 1;
     this.consecutiveFailures += 1;
+    this.onFailureWhileFlushing?.();
     this.lastError = `${formatDigest(row.key)}: ${errorMessage(err)}`;
     // The row waits by its own attempts (a blob the slow tier rejects does not
     // spin); the whole uploader pauses by consecutive failures (a slow tier that
@@ -388,10 +390,13 @@ export class WriteBehind {
     if (this.closed) return;
     if (this.count > 0 && timeoutMs > 0) {
       this.deps.logger.info(`fast_slow ${this.id}: uploading ${this.count} owed blobs before stopping (up to ${timeoutMs} ms)`);
-      this.retryNow();
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.drained(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      // A slow tier that fails during the flush is down: stop waiting for it.
+      const gaveUp = new Promise<void>((resolve) => (this.onFailureWhileFlushing = resolve));
+      this.retryNow();
+      await Promise.race([this.drained(), gaveUp, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
       clearTimeout(timer);
+      this.onFailureWhileFlushing = undefined;
     }
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);

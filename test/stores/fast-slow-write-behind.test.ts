@@ -182,6 +182,29 @@ describe('fast_slow write-behind', () => {
     expect(second.catalog.journal.summary('CAS').count).toBe(0);
   });
 
+  it('uploads the latest value of a key written again while owed (action cache)', async () => {
+    const t = await tiers({ slowDown: true });
+    const key = digestOf(Buffer.from('action'));
+    const [v1, v2] = [Buffer.from('first result'), Buffer.from('the second, longer result')];
+    await putBuffer(t.store, key, v1);
+    await putBuffer(t.store, key, v2);
+    expect(t.wb()).toMatchObject({ backlogCount: 1, backlogBytes: v2.length });
+    t.slow.down = false;
+    t.store.retryUploadsNow();
+    await t.store.drained();
+    expect((await readBuffer(t.slow, key)).equals(v2)).toBe(true);
+  });
+
+  it('stops flushing at close when the slow tier is down, leaving the rows journaled', async () => {
+    const logger = collectingLogger();
+    const t = await tiers({ slowDown: true, logger, writeBehind: { flushTimeoutMs: 600_000 } });
+    const a = blob(100, 1);
+    await putBuffer(t.store, digestOf(a), a);
+    await t.store.close(); // would hang for 10 minutes if it waited for the timeout
+    expect(t.catalog.journal.get('CAS', digestOf(a))).toBeDefined();
+    expect(logger.lines.some((l) => l.includes('still owed') && l.includes('resume at the next start'))).toBe(true);
+  });
+
   it('falls back to writing both tiers synchronously when the backlog is full', async () => {
     const logger = collectingLogger();
     const t = await tiers({ slowDown: true, logger, writeBehind: { maxBacklogBlobs: 2, retryBaseMs: 60_000, retryMaxMs: 60_000 } });
