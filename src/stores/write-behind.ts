@@ -98,8 +98,9 @@ export class WriteBehind {
   private loggedThreshold = 0;
   private lastError: string | undefined;
   private idleWaiters: (() => void)[] = [];
-  /** Journal rows waiting for the next group commit. */
+  /** Set while close() flushes: a failure ends the wait. */
   private onFailureWhileFlushing: (() => void) | undefined;
+  /** Journal rows waiting for the next group commit. */
   private pendingRows: { key: Digest; valueSize: number; done: (err?: unknown) => void }[] = [];
   private counters = { uploaded: 0, uploadFailures: 0, syncFallbacks: 0, lostBeforeUpload: 0, journalCommits: 0 };
 
@@ -172,7 +173,12 @@ export class WriteBehind {
     const name = digestKey(key);
     this.writing.set(name, (this.writing.get(name) ?? 0) + 1);
     try {
-      await this.journal(key, size);
+      try {
+        await this.journal(key, size);
+      } catch (err) {
+        this.release(name);
+        throw err;
+      }
       try {
         await writeFast();
       } catch (err) {
@@ -263,8 +269,9 @@ export class WriteBehind {
       }
     }
     if (this.inFlight.size === 0) {
+      // Rows due now but skipped are being written; the write's end pumps again.
       const next = this.deps.catalog.journal.nextDueAt(this.id);
-      if (next !== undefined) this.arm(Math.max(next, now + 1));
+      if (next !== undefined && next > now) this.arm(next);
     }
   }
 

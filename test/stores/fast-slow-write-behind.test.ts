@@ -246,6 +246,14 @@ describe('fast_slow write-behind', () => {
     expect((await t.slow.has([digestOf(a)]))[0]).toBeUndefined();
   });
 
+  it('fails the upload, before the fast tier is written, when the journal cannot record it', async () => {
+    const t = await tiers({ slowDown: true });
+    t.catalog.close(); // as if the catalog's disk failed
+    const a = blob(1000, 6);
+    await expect(putBuffer(t.store, digestOf(a), a)).rejects.toThrow(/cannot record the upload in the catalog's journal/);
+    expect(await t.fast.has([digestOf(a)])).toEqual([undefined]);
+  });
+
   it('a failed fast-tier write leaves no journal row behind', async () => {
     const t = await tiers({ slowDown: true });
     const a = blob(1000, 4);
