@@ -36,9 +36,10 @@ export class Catalog {
   readonly journal: UploadJournal;
   readonly presence: SlowTierPresence;
   /**
-   * A second connection with synchronous=NORMAL for knowledge that may be lost
-   * in an OS crash without harm (presence: relearned, and corrected on read),
-   * so recording it does not cost an fsync per blob.
+   * A second connection with synchronous=NORMAL for changes that may be lost
+   * in an OS crash without harm (presence: relearned, and corrected on read;
+   * removal of a delivered upload: it is delivered again), so they do not cost
+   * an fsync (which blocks the event loop) per blob.
    */
   private readonly relaxed: Database.Database;
   private closed = false;
@@ -51,7 +52,7 @@ export class Catalog {
     this.relaxed = new Database(path);
     this.relaxed.pragma('synchronous = NORMAL');
     this.relaxed.pragma('busy_timeout = 5000');
-    this.journal = new UploadJournal(db);
+    this.journal = new UploadJournal(db, this.relaxed);
     this.presence = new SlowTierPresence(this.relaxed);
   }
 

@@ -57,7 +57,16 @@ export class UploadJournal {
   private readonly selectLastError;
   private readonly retryAll;
 
-  constructor(private readonly db: Database.Database) {
+  /**
+   * `db` commits durably (synchronous=FULL): rows owing an upload. `relaxed`
+   * (synchronous=NORMAL, no fsync per commit) for changes whose loss in an OS
+   * crash is harmless: a lost removal only repeats an upload, a lost failure
+   * count only retries sooner.
+   */
+  constructor(
+    private readonly db: Database.Database,
+    relaxed: Database.Database = db,
+  ) {
     const where = 'WHERE store_id = ? AND hash = ? AND key_size = ?';
     this.selectOne = db.prepare<[string, string, number], RawRow>(`SELECT * FROM upload_journal ${where}`);
     this.insertRow = db.prepare(
@@ -75,9 +84,9 @@ export class UploadJournal {
     this.selectNextDue = db.prepare<[string], { t: number | null }>(
       'SELECT min(next_attempt_at) AS t FROM upload_journal WHERE store_id = ?',
     );
-    this.deleteVersion = db.prepare(`DELETE FROM upload_journal ${where} AND version = ?`);
-    this.deleteAny = db.prepare(`DELETE FROM upload_journal ${where}`);
-    this.failRow = db.prepare(
+    this.deleteVersion = relaxed.prepare(`DELETE FROM upload_journal ${where} AND version = ?`);
+    this.deleteAny = relaxed.prepare(`DELETE FROM upload_journal ${where}`);
+    this.failRow = relaxed.prepare(
       `UPDATE upload_journal SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? ${where} AND version = ?`,
     );
     this.selectSummary = db.prepare<[string], { n: number; bytes: number | null; oldest: number | null }>(
@@ -87,7 +96,7 @@ export class UploadJournal {
       `SELECT last_error FROM upload_journal WHERE store_id = ? AND last_error IS NOT NULL
        ORDER BY next_attempt_at DESC LIMIT 1`,
     );
-    this.retryAll = db.prepare('UPDATE upload_journal SET next_attempt_at = ? WHERE store_id = ? AND next_attempt_at > ?');
+    this.retryAll = relaxed.prepare('UPDATE upload_journal SET next_attempt_at = ? WHERE store_id = ? AND next_attempt_at > ?');
   }
 
   /**
