@@ -48,9 +48,15 @@ export function createS3Client(
   // The store lets additional_max_concurrent_requests requests through at once; bodies of
   // GETs still being read hold sockets beyond that, so the agent allows twice as many.
   const maxSockets = 2 * spec.additional_max_concurrent_requests;
-  const agentOptions = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets };
+  // Idle pooled sockets are dropped after 4 s: servers close idle keep-alive connections
+  // (Node-based ones such as s3rver after 5 s), and reusing one the server is closing
+  // fails the request with EPIPE/ECONNRESET.
+  const agentOptions = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 4_000 };
   const config: S3ClientConfig = {
     maxAttempts: 1,
+    // No "Expect: 100-continue" round trip before each body: parts are small (<= 16 MiB),
+    // and errors that would stop a body early (403, wrong region) are rare and not retried anyway.
+    expectContinueHeader: false,
     forcePathStyle: spec.force_path_style || impliedPathStyle(endpoint),
     // The defaults add flexible checksums with aws-chunked framing, which S3-compatible
     // servers (s3rver among them) may store verbatim; only send them where S3 demands.
