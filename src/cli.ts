@@ -150,7 +150,8 @@ async function initAwsCommand(opts: InitCliOptions, command: Command): Promise<v
     `  S3 bucket ${s3.bucket}, region ${s3.region}, prefix "${s3.prefix}"${s3.endpoint !== null ? `, endpoint ${s3.endpoint}` : ''}`,
     `IAM policy the credentials need on the bucket: ${result.iamPolicyPath}`,
     `Lifecycle rules you can apply to the bucket: ${result.lifecyclePath}`,
-    `  aws s3api put-bucket-lifecycle-configuration --bucket ${s3.bucket} --lifecycle-configuration file://${result.lifecyclePath}`,
+    `  aws s3api put-bucket-lifecycle-configuration --bucket ${s3.bucket} --lifecycle-configuration file://${result.lifecyclePath}` +
+      (s3.endpoint !== null ? ` --endpoint-url ${s3.endpoint}` : ''),
   ];
   if (check !== null) {
     lines.push(`Checked s3://${s3.bucket}/${s3.prefix} at ${check.endpoint}:`);

@@ -48,13 +48,16 @@ export class AwsInitUsageError extends Error {
 }
 
 /** Checks and normalizes the --aws arguments, collecting every problem. */
-export function checkAwsArgs(opts: Pick<AwsInitOptions, 'bucket' | 'region' | 'prefix' | 'endpoint' | 'insecureAllowHttp'>): S3Target {
+export function checkAwsArgs(
+  opts: Pick<AwsInitOptions, 'bucket' | 'region' | 'prefix' | 'endpoint' | 'insecureAllowHttp'>,
+  env: NodeJS.ProcessEnv = {},
+): S3Target {
   const problems: string[] = [];
   const endpoint = opts.endpoint === undefined ? undefined : checkEndpoint(opts.endpoint, opts.insecureAllowHttp === true, problems);
   if (opts.bucket === undefined) problems.push('--aws needs --bucket <name>');
   else problems.push(...bucketNameProblems(opts.bucket).map((p) => `--bucket "${opts.bucket}": ${p}`));
   if (opts.region === undefined) problems.push('--aws needs --region <region> (e.g. eu-central-1)');
-  else checkRegion(opts.region, endpoint !== undefined, problems);
+  else checkRegion(opts.region, endpoint !== undefined || Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL), problems);
   const prefix = normalizePrefix(opts.prefix ?? DEFAULT_PREFIX, problems);
   if (problems.length > 0) throw new AwsInitUsageError(problems);
   const target: S3Target = { bucket: opts.bucket!, region: opts.region!, prefix };
@@ -183,7 +186,7 @@ function firstS3Spec(stores: NcacheConfig['stores']): CloudObjectStoreSpec {
 
 export async function initAws(opts: AwsInitOptions): Promise<AwsInitResult> {
   const env = opts.env ?? process.env;
-  const target = checkAwsArgs(opts);
+  const target = checkAwsArgs(opts, env);
   const path = initTargetPath(opts.path, env);
   const iamPolicyPath = join(dirname(path), IAM_POLICY_FILE);
   const lifecyclePath = join(dirname(path), LIFECYCLE_FILE);
