@@ -96,7 +96,7 @@ describe.skipIf(!bazel)('two daemons sharing one S3 bucket (real Bazel, s3rver, 
       const stoppedA = await stopAndCheckFlushed(daemonA);
       expect(stoppedA, daemonA.stderr()).toEqual({ exitCode: 0, stillOwed: [] });
       const coldCounts = proxy.counts();
-      console.log(`[s3 e2e] cold build through A (uploads): S3 requests ${JSON.stringify(coldCounts)}`);
+      console.log(`[s3 e2e] cold build through A (uploads), ${Math.round(cold.elapsedMs)} ms: S3 requests ${JSON.stringify(coldCounts)}`);
 
       // What A uploaded is in the bucket, whole: every output of every cold action, and their action results.
       // (The empty blob is never uploaded: REAPI servers hold it implicitly.)
@@ -120,7 +120,7 @@ describe.skipIf(!bazel)('two daemons sharing one S3 bucket (real Bazel, s3rver, 
       const fromS3 = await ws.run('test', [`--remote_cache=${daemonB.url}`, '//...'], { executionLog: true });
       expectAllHits(fromS3, cold);
       const fromS3Counts = proxy.counts();
-      console.log(`[s3 e2e] warm build through B, empty fast tier: S3 requests ${JSON.stringify(fromS3Counts)}`);
+      console.log(`[s3 e2e] warm build through B, empty fast tier, ${Math.round(fromS3.elapsedMs)} ms: S3 requests ${JSON.stringify(fromS3Counts)}`);
       // Served from S3: B read action results and outputs from the bucket, and uploaded nothing.
       expect(fromS3Counts.GetObject ?? 0).toBeGreaterThanOrEqual(acObjects.length);
       expect(fromS3Counts.PutObject ?? 0).toBe(0);
@@ -132,7 +132,7 @@ describe.skipIf(!bazel)('two daemons sharing one S3 bucket (real Bazel, s3rver, 
       const local = await ws.run('test', [`--remote_cache=${daemonB.url}`, '//...'], { executionLog: true });
       expectAllHits(local, cold);
       const localCounts = proxy.counts();
-      console.log(`[s3 e2e] warm build through B, full fast tier: S3 requests ${JSON.stringify(localCounts)}`);
+      console.log(`[s3 e2e] warm build through B, full fast tier, ${Math.round(local.elapsedMs)} ms: S3 requests ${JSON.stringify(localCounts)}`);
       expect(localCounts).toEqual({});
 
       const stoppedB = await stopAndCheckFlushed(daemonB);

@@ -76,6 +76,8 @@ export function s3ConfigText(opts: S3ConfigOptions): string {
 export function s3DaemonEnv(stateDir: string): NodeJS.ProcessEnv {
   return {
     NCACHE_STATE_DIR: stateDir,
+    // info: write-behind's resume and drain lines are what tests read.
+    NCACHE_LOG_LEVEL: 'info',
     AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
     AWS_REGION: 'us-east-1',
