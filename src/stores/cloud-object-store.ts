@@ -319,7 +319,7 @@ export class CloudObjectStore implements StoreDriver {
           body?.destroy();
           body = undefined;
           const mapped = s3Error(err, this.errorContext('GetObject', objectKey));
-          if (resumes >= this.spec.retry.max_retries || !this.isRetryable(mapped)) throw mapped;
+          if (resumes >= this.spec.retry.max_retries || !this.isRetryable(mapped)) throw this.finalError(mapped);
           await this.backoff(resumes, mapped);
           resumes++;
           const next = await this.openRange(objectKey, pos, end - pos);

@@ -64,7 +64,9 @@ export type Fault =
   /** Forward after `ms` milliseconds. */
   | { type: 'latency'; ms: number }
   /** Never answer until releaseStalls() (which then resets the connection). */
-  | { type: 'stall' };
+  | { type: 'stall' }
+  /** Relay the response headers and `afterBytes` of the body (default half), then go silent until released. */
+  | { type: 'stall-body'; afterBytes?: number };
 
 export interface FaultRule {
   /** Operations it applies to (default: all). */
@@ -234,15 +236,12 @@ export class FaultProxy {
       }
       case 'stall': {
         req.resume();
-        const release = () => {
-          this.stalled.delete(release);
-          req.socket.resetAndDestroy();
-        };
-        this.stalled.add(release);
-        req.socket.once('close', () => this.stalled.delete(release));
-        for (const w of this.stallWaiters.splice(0)) w();
+        this.stall(req);
         return;
       }
+      case 'stall-body':
+        this.forward(req, res, fault.afterBytes ?? -1, 'stall');
+        return;
       case 'reset': {
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > 0) {
@@ -260,8 +259,28 @@ export class FaultProxy {
     }
   }
 
-  /** Forwards to the target; `resetAfter` >= 0 (or -1 = half) resets after relaying that much response body. */
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, resetAfter?: number): void {
+  /** Holds a request unanswered until releaseStalls() resets its connection. */
+  private stall(req: http.IncomingMessage): void {
+    const release = () => {
+      this.stalled.delete(release);
+      req.socket.resetAndDestroy();
+    };
+    this.stalled.add(release);
+    req.socket.once('close', () => this.stalled.delete(release));
+    for (const w of this.stallWaiters.splice(0)) w();
+  }
+
+  /**
+   * Forwards to the target. With `cutAfter` >= 0 (or -1 = half the body), only
+   * that much response body is relayed, then the connection is reset or stalled.
+   */
+  private forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    cutAfter?: number,
+    then: 'reset' | 'stall' = 'reset',
+  ): void {
+    const resetAfter = cutAfter;
     const upstream = http.request(
       {
         host: this.target.hostname,
@@ -285,7 +304,8 @@ export class FaultProxy {
           sent += Math.min(chunk.length, Math.max(room, 0));
           if (sent >= limit) {
             up.destroy();
-            req.socket.resetAndDestroy();
+            if (then === 'reset') req.socket.resetAndDestroy();
+            else this.stall(req);
           }
         });
       },
