@@ -129,8 +129,6 @@ function optionFlag(key: string): string {
 
 /** `ncache init --aws`: bad arguments exit 2; a failed bucket check exits 1 after the files are written. */
 async function initAwsCommand(opts: InitCliOptions, command: Command): Promise<void> {
-  // The AWS SDK warns on stderr that future releases need Node 22; that says nothing about this command.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { initAws, AwsInitUsageError } = await import('./commands/init-aws.js');
   let result;
   try {
