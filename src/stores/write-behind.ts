@@ -146,6 +146,14 @@ export class WriteBehind {
 
   /** Whether a write of `size` bytes may go write-behind; logs entering and leaving the full state. */
   hasRoom(key: Digest, size: number): boolean {
+    if (size > this.maxBacklogBytes) {
+      // One blob larger than the whole byte bound: not a full backlog, just too big to owe.
+      this.counters.syncFallbacks += 1;
+      this.deps.logger.info(
+        `fast_slow ${this.id}: ${formatDigest(key)} is larger than the write-behind bound (${formatBytes(this.maxBacklogBytes)}); writing it to both tiers now`,
+      );
+      return false;
+    }
     const room = this.count < this.maxBacklogBlobs && this.bytes + size <= this.maxBacklogBytes;
     if (!room) {
       this.counters.syncFallbacks += 1;

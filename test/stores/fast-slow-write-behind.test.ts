@@ -224,6 +224,15 @@ describe('fast_slow write-behind', () => {
     expect((await readBuffer(t.slow, digestOf(a))).equals(a)).toBe(true);
   });
 
+  it('writes a blob larger than the byte bound to both tiers at once', async () => {
+    const t = await tiers({ writeBehind: { maxBacklogBytes: 1000 } });
+    const big = blob(5000, 8);
+    await putBuffer(t.store, digestOf(big), big);
+    expect(t.slow.updates).toBe(1);
+    expect((await readBuffer(t.slow, digestOf(big))).equals(big)).toBe(true);
+    expect(t.wb()).toMatchObject({ backlogCount: 0, syncFallbacks: 1 });
+  });
+
   it('with a full backlog and the slow tier down, a write fails rather than being acknowledged unjournaled', async () => {
     const t = await tiers({ slowDown: true, writeBehind: { maxBacklogBlobs: 1 } });
     const [a, b] = [blob(100, 1), blob(200, 2)];
