@@ -129,8 +129,8 @@ function openCatalogIfNeeded(opts: DaemonOptions, logger: Logger, clock: Clock):
     }),
   );
   if (!needed) return undefined;
-  const envDir = process.env.NCACHE_STATE_DIR;
-  const stateDir = opts.stateDir ?? (envDir !== undefined && envDir !== '' ? envDir : defaultCacheDir());
+  const envDir = (opts.env ?? process.env).NCACHE_STATE_DIR;
+  const stateDir = opts.stateDir ?? (envDir !== undefined && envDir !== '' ? envDir : defaultCacheDir(opts.env ?? process.env));
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   return Catalog.open(join(stateDir, 'catalog.sqlite'), { logger, clock });
 }
