@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import type * as http2 from 'node:http2';
 import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
-import { defaultCacheDir } from '../config/dirs.js';
+import { configEnv } from '../config/dirs.js';
 import { walkSpecs } from '../config/store-tree.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
@@ -29,7 +29,7 @@ export interface DaemonOptions {
   clock?: Clock;
   /**
    * Where the daemon keeps its state (the catalog). Default: $NCACHE_STATE_DIR,
-   * else the cache directory (~/.cache/ncache).
+   * else $NCACHE_CACHE_DIR, else the cache directory (~/.cache/ncache).
    */
   stateDir?: string;
   /** Environment for remote stores (AWS credentials, region, AWS_ENDPOINT_URL_S3). Default: process.env. */
@@ -129,8 +129,10 @@ function openCatalogIfNeeded(opts: DaemonOptions, logger: Logger, clock: Clock):
     }),
   );
   if (!needed) return undefined;
-  const envDir = (opts.env ?? process.env).NCACHE_STATE_DIR;
-  const stateDir = opts.stateDir ?? (envDir !== undefined && envDir !== '' ? envDir : defaultCacheDir(opts.env ?? process.env));
+  const env = opts.env ?? process.env;
+  const envDir = env.NCACHE_STATE_DIR;
+  // Else the cache dir the config's ${NCACHE_CACHE_DIR} means, so state sits beside the fast tier.
+  const stateDir = opts.stateDir ?? (envDir !== undefined && envDir !== '' ? envDir : configEnv(env).NCACHE_CACHE_DIR!);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   return Catalog.open(join(stateDir, 'catalog.sqlite'), { logger, clock });
 }
