@@ -2,7 +2,7 @@
 // run use the same code. Every knob is printed with the results.
 
 export interface BenchSettings {
-  /** Which sections to run: "rpc", "bazel". */
+  /** Which sections to run: "rpc", "bazel", "s3". */
   sections: Set<string>;
   /** Blob sizes (MiB) for the ByteStream write/read rows. */
   bytestreamSizesMiB: number[];
@@ -46,9 +46,11 @@ function listVar(env: NodeJS.ProcessEnv, name: string, fallback: number[]): numb
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
-  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,bazel').split(',').map((s) => s.trim()).filter(Boolean));
+  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,bazel,s3').split(',').map((s) => s.trim()).filter(Boolean));
   for (const section of sections) {
-    if (section !== 'rpc' && section !== 'bazel') throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, bazel)`);
+    if (section !== 'rpc' && section !== 'bazel' && section !== 's3') {
+      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, bazel, s3)`);
+    }
   }
   return {
     sections,
@@ -73,7 +75,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
 
 /** The variables above, for the help text printed at the start of a run. */
 export const SETTINGS_HELP = [
-  'NCACHE_BENCH_SECTIONS=rpc,bazel',
+  'NCACHE_BENCH_SECTIONS=rpc,bazel,s3',
   'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
   'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',

@@ -25,6 +25,10 @@ async function main(): Promise<void> {
     await runRpcBench(settings, print);
   }
   if (settings.sections.has('bazel')) await runBazelBench(settings, print);
+  if (settings.sections.has('s3')) {
+    const { runS3Bench } = await import('./s3-bench.js');
+    await runS3Bench(settings, print);
+  }
   print(`\nload average at end: ${load()}`);
 }
 

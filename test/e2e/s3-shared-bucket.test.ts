@@ -96,6 +96,10 @@ describe.skipIf(!bazel)('two daemons sharing one S3 bucket (real Bazel, s3rver, 
       const stoppedA = await stopAndCheckFlushed(daemonA);
       expect(stoppedA, daemonA.stderr()).toEqual({ exitCode: 0, stillOwed: [] });
       const coldCounts = proxy.counts();
+      const putKeys = proxy.requests.filter((r) => r.op === 'PutObject' || r.op === 'CreateMultipartUpload').map((r) => r.url.split('?')[0]!);
+      const repeated = putKeys.filter((k, i) => putKeys.indexOf(k) !== i);
+      // Write-behind sends each blob once: no key is uploaded twice.
+      expect(repeated).toEqual([]);
       console.log(`[s3 e2e] cold build through A (uploads), ${Math.round(cold.elapsedMs)} ms: S3 requests ${JSON.stringify(coldCounts)}`);
 
       // What A uploaded is in the bucket, whole: every output of every cold action, and their action results.

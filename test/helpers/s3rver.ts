@@ -2,6 +2,7 @@
 // 127.0.0.1:0 over a temp directory. Readiness is the port line the runner
 // prints (never a sleep); stop() kills the process and removes the directory.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,7 +32,12 @@ export function s3rverEnv(endpoint?: string): NodeJS.ProcessEnv {
   return env;
 }
 
-const RUNNER = join(dirname(fileURLToPath(import.meta.url)), 's3rver-runner.mjs');
+const HERE = dirname(fileURLToPath(import.meta.url));
+// Run from dist/test/helpers (the bench), the runner is still in the source
+// tree: tsc does not copy .mjs files.
+const RUNNER =
+  [join(HERE, 's3rver-runner.mjs'), join(HERE, '..', '..', '..', 'test', 'helpers', 's3rver-runner.mjs')].find((p) => existsSync(p)) ??
+  join(HERE, 's3rver-runner.mjs');
 
 export async function startS3rver(opts: { buckets?: string[] } = {}): Promise<S3rverHandle> {
   const buckets = opts.buckets ?? ['ncache-test'];
