@@ -75,6 +75,18 @@ describe('daemon catalog', () => {
     expect(digestOf(data)).toEqual(digest);
   });
 
+  it('takes the state dir from NCACHE_STATE_DIR, else NCACHE_CACHE_DIR, when none is given', async () => {
+    const dir = await tempDir();
+    const config = parseConfigText(configText(dir, join(dir, 'slow', 'c'), 'sync'), 'test.json5', {});
+    const a = await startDaemon({ config, env: { NCACHE_STATE_DIR: join(dir, 'from-state-env') } });
+    await a.stop({ graceMs: 1000 });
+    expect(a.catalogPath).toBe(join(dir, 'from-state-env', 'catalog.sqlite'));
+    const b = await startDaemon({ config, env: { NCACHE_CACHE_DIR: join(dir, 'from-cache-env') } });
+    await b.stop({ graceMs: 1000 });
+    expect(b.catalogPath).toBe(join(dir, 'from-cache-env', 'catalog.sqlite'));
+    expect(existsSync(b.catalogPath!)).toBe(true);
+  });
+
   it('does not create a catalog for a config without fast_slow stores', async () => {
     const dir = await tempDir();
     const stateDir = join(dir, 'state');
