@@ -113,7 +113,7 @@ export class FastSlowStore implements StoreDriver {
   }
 
   async start(): Promise<void> {
-    if (this.knowledge) {
+    if (this.knowledge && !this.knowledge.catalog.isClosed) {
       const { catalog, storeId, slowTier } = this.knowledge;
       const dropped = catalog.presence.forgetOtherTiers(storeId, slowTier);
       if (dropped > 0) {
@@ -130,7 +130,7 @@ export class FastSlowStore implements StoreDriver {
       if (size === undefined) missing.push(i);
     });
     if (missing.length === 0) return sizes;
-    if (this.knowledge) {
+    if (this.knowledge && !this.knowledge.catalog.isClosed) {
       // What the slow tier is known to hold needs no request to it.
       const { catalog, storeId, slowTier, maxAgeMs } = this.knowledge;
       const known = catalog.presence.lookup(storeId, slowTier, missing.map((i) => keys[i]!), this.clock.now() - maxAgeMs);
