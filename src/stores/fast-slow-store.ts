@@ -287,7 +287,18 @@ export class FastSlowStore implements StoreDriver {
     };
 
     const start = async (): Promise<ByteStream> => {
-      const [size] = await this.slow.has([key]);
+      let size: number | undefined;
+      try {
+        [size] = await this.slow.has([key]);
+      } catch (err) {
+        // The slow tier is down: answer "not here" at once, as has() does. An
+        // UNAVAILABLE would make Bazel retry each action-cache lookup with
+        // backoff (seconds per action) before building locally anyway.
+        this.counters.slowHasFailures += 1;
+        throw notFound(
+          `fast_slow: ${formatDigest(key)} is not in the fast tier and the slow tier cannot be reached: ${errorMessage(err)}`,
+        );
+      }
       if (size === undefined) {
         this.counters.misses += 1;
         this.forgetPresence(key);
