@@ -126,6 +126,9 @@ describe.skipIf(!bazel)('builds while S3 is down (real Bazel, s3rver, fault prox
       expect(cold.stdout + cold.stderr).toMatch(/\/\/:outputs_test\s+PASSED/);
       // The daemon acknowledged the uploads (they went to its fast tier): Bazel reports no failed write.
       expect(cold.stderr, describeRun(cold)).not.toMatch(/Writing to Remote Cache/);
+      // Lookups were answered as misses, not errors: an UNAVAILABLE makes Bazel retry each
+      // action-cache lookup with backoff, seconds per action, far from local speed.
+      expect(cold.stderr, describeRun(cold)).not.toMatch(/Reading from Remote Cache/);
       // The daemon did try S3 and was refused (the proxy resets connections before any request is read).
       expect(daemon.stderr()).toMatch(/to the slow tier failed/);
       console.log(`[s3 e2e] cold build during the outage: ${Math.round(cold.elapsedMs)} ms (${cold.summary?.line})`);
