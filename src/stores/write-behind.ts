@@ -330,14 +330,19 @@ export class WriteBehind {
   private failed(row: { key: Digest; version: number; attempts: number }, err: unknown): void {
     const now = this.deps.clock.now();
     this.counters.uploadFailures += 1;
-    this.consecutiveFailures += 1;
+    // Uploads in flight together fail together when the slow tier goes away:
+    // that is one failure of the slow tier. Counting each would compound the
+    // pause (4 in flight: 2^3 longer per round), and a one-minute outage would
+    // leave the backlog waiting minutes after the slow tier is back.
+    const newRound = now >= this.pausedUntil;
+    if (newRound) this.consecutiveFailures += 1;
     this.onFailureWhileFlushing?.();
     this.lastError = `${formatDigest(row.key)}: ${errorMessage(err)}`;
     // The row waits by its own attempts (a blob the slow tier rejects does not
     // spin); the whole uploader pauses by consecutive failures (a slow tier that
     // is down is not hammered once per owed blob).
-    this.pausedUntil = now + this.backoff(this.consecutiveFailures);
-    this.deps.logger[this.consecutiveFailures === 1 ? 'warn' : 'debug'](
+    if (newRound) this.pausedUntil = now + this.backoff(this.consecutiveFailures);
+    this.deps.logger[newRound && this.consecutiveFailures === 1 ? 'warn' : 'debug'](
       `fast_slow ${this.id}: upload of ${formatDigest(row.key)} to the slow tier failed (attempt ${row.attempts + 1}); ` +
         `serving from the fast tier and retrying: ${errorMessage(err)}`,
       { backlog: this.count },
