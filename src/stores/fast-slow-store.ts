@@ -130,18 +130,14 @@ export class FastSlowStore implements StoreDriver {
       if (size === undefined) missing.push(i);
     });
     if (missing.length === 0) return sizes;
-    if (this.knowledge && !this.knowledge.catalog.isClosed) {
-      // What the slow tier is known to hold needs no request to it.
-      const { catalog, storeId, slowTier, maxAgeMs } = this.knowledge;
-      const known = catalog.presence.lookup(storeId, slowTier, missing.map((i) => keys[i]!), this.clock.now() - maxAgeMs);
-      missing = missing.filter((keyIndex, j) => {
-        if (known[j] === undefined) return true;
-        sizes[keyIndex] = known[j];
-        this.counters.presenceHits += 1;
-        return false;
-      });
-      if (missing.length === 0) return sizes;
-    }
+    // What the slow tier is known to hold needs no request to it.
+    const known = this.knownSlowSizes(missing.map((i) => keys[i]!));
+    missing = missing.filter((keyIndex, j) => {
+      if (known[j] === undefined) return true;
+      sizes[keyIndex] = known[j];
+      return false;
+    });
+    if (missing.length === 0) return sizes;
     let slowSizes: (number | undefined)[];
     try {
       slowSizes = await this.slow.has(missing.map((i) => keys[i]!));
@@ -169,6 +165,15 @@ export class FastSlowStore implements StoreDriver {
   }
 
   /** Remembers that the slow tier holds these (an upload landed, or it said so). */
+  /** Value sizes the catalog knows the slow tier holds (undefined where it does not know). */
+  private knownSlowSizes(keys: readonly Digest[]): (number | undefined)[] {
+    if (!this.knowledge || this.knowledge.catalog.isClosed) return keys.map(() => undefined);
+    const { catalog, storeId, slowTier, maxAgeMs } = this.knowledge;
+    const known = catalog.presence.lookup(storeId, slowTier, keys, this.clock.now() - maxAgeMs);
+    for (const size of known) if (size !== undefined) this.counters.presenceHits += 1;
+    return known;
+  }
+
   private recordPresence(entries: { key: Digest; valueSize: number }[]): void {
     if (!this.knowledge || entries.length === 0 || this.knowledge.catalog.isClosed) return;
     const { catalog, storeId, slowTier } = this.knowledge;
@@ -287,9 +292,12 @@ export class FastSlowStore implements StoreDriver {
     };
 
     const start = async (): Promise<ByteStream> => {
-      let size: number | undefined;
+      // The fill needs the value's size; when the catalog knows it (an existence
+      // check just asked, as completeness checking does), skip the HEAD. If the
+      // object has gone since, the GET below says so.
+      let [size] = this.knownSlowSizes([key]);
       try {
-        [size] = await this.slow.has([key]);
+        if (size === undefined) [size] = await this.slow.has([key]);
       } catch (err) {
         // The slow tier is down: answer "not here" at once, as has() does. An
         // UNAVAILABLE would make Bazel retry each action-cache lookup with

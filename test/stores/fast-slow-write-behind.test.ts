@@ -328,6 +328,17 @@ describe('fast_slow existence knowledge', () => {
     await t.close();
   });
 
+  it('fills the fast tier from the slow one with a single GET once an existence check has confirmed the blob', async () => {
+    const t = await syncTiers();
+    const a = blob(6000, 4);
+    await putBuffer(t.slow, digestOf(a), a); // another machine uploaded it
+    expect(await t.store.has([digestOf(a)])).toEqual([6000]); // e.g. completeness checking
+    const before = { has: t.slow.hasCalls, reads: t.slow.reads };
+    expect((await readBuffer(t.store, digestOf(a))).equals(a)).toBe(true);
+    expect({ has: t.slow.hasCalls, reads: t.slow.reads }).toEqual({ has: before.has, reads: before.reads + 1 });
+    await t.close();
+  });
+
   it('remembers what the slow tier confirmed, across a restart', async () => {
     const first = await syncTiers();
     const a = blob(3000, 2);
