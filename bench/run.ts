@@ -8,6 +8,8 @@ import { readSettings, SETTINGS_HELP } from './env.js';
 import { mb } from './format.js';
 
 async function main(): Promise<void> {
+  // As bin/ncache.js does: the AWS SDK's Node 22 notice would only clutter the table (the S3 section runs in process).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const settings = readSettings();
   const print = (line: string) => process.stdout.write(line + '\n');
   const cpuList = cpus();

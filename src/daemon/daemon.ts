@@ -10,6 +10,7 @@ import { walkSpecs } from '../config/store-tree.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
 import { StoreManager } from '../stores/factory.js';
+import { loadStoreKinds } from '../stores/optional-kinds.js';
 import { type StoreDriver, type StoreStats, walkStores } from '../stores/store.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { NcacheError, withContext } from '../util/errors.js';
@@ -65,6 +66,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const catalog = openCatalogIfNeeded(opts, logger, clock);
   let stores: StoreManager;
   try {
+    await loadStoreKinds(config.stores.map((s) => s.spec));
     stores = new StoreManager(config.stores, { logger, clock, catalog, env: opts.env ?? process.env });
   } catch (err) {
     catalog?.close();

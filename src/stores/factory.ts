@@ -6,15 +6,14 @@ import type { NamedStoreSpec, StoreSpec } from '../config/types.js';
 import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { CloudObjectStore } from './cloud-object-store.js';
 import { CompletenessCheckingStore } from './completeness-checking-store.js';
 import { ExistenceCacheStore } from './existence-cache-store.js';
 import { FastSlowStore } from './fast-slow-store.js';
 import { FilesystemStore } from './filesystem-store.js';
 import { MemoryStore } from './memory-store.js';
 import { NoopStore } from './noop-store.js';
+import { loadedCloudObjectStoreModule } from './optional-kinds.js';
 import { RefStore } from './ref-store.js';
-import { createS3Client } from './s3/client.js';
 import { ShardStore } from './shard-store.js';
 import { SizePartitioningStore } from './size-partitioning-store.js';
 import type { StoreContext } from './store-context.js';
@@ -71,7 +70,7 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
     case 'compression':
       return notYet(path, spec.kind);
     case 'experimental_cloud_object_store':
-      return new CloudObjectStore(spec, createS3Client(spec, ctx.env ?? {}), ctx);
+      return loadedCloudObjectStoreModule(path).createCloudObjectStore(spec, ctx);
     default: {
       const unknown: never = spec;
       throw unimplemented(`${path}: unknown store kind ${JSON.stringify((unknown as { kind?: unknown }).kind)}`);

@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FilesystemSpec, NamedStoreSpec, StoreSpec } from '../../src/config/types.js';
 import { StoreManager, createStore } from '../../src/stores/factory.js';
 import type { StoreContext } from '../../src/stores/store-context.js';
 import { putBuffer, readBuffer } from '../../src/stores/store.js';
-import { ManualClock } from '../../src/util/clock.js';
+import { ManualClock, systemClock } from '../../src/util/clock.js';
 import { digestOf } from '../../src/util/digest.js';
 import { silentLogger } from '../../src/util/logger.js';
 
@@ -136,5 +136,35 @@ describe('StoreManager', () => {
           deps,
         ),
     ).toThrow('stores[1]: store kind "compression" is not implemented yet');
+  });
+});
+
+describe('optional store kinds', () => {
+  it('refuses to build an S3 store whose code was never loaded, naming the path', async () => {
+    // A fresh module registry: this file may not have loaded the S3 code yet, but make sure.
+    vi.resetModules();
+    const { createStore: freshCreateStore } = await import('../../src/stores/factory.js');
+    const spec = {
+      kind: 'experimental_cloud_object_store',
+      provider: 'aws',
+      region: 'eu-central-1',
+      bucket: 'b',
+      key_prefix: '',
+      retry: { max_retries: 0, delay: 0, jitter: 0 },
+      consider_expired_after_s: 0,
+      max_retry_buffer_per_request: 5 << 20,
+      multipart_max_concurrent_uploads: 10,
+      additional_max_concurrent_requests: 20,
+      force_path_style: false,
+      insecure_allow_http: false,
+      disable_http2: false,
+    } as const;
+    const ctx = { logger: silentLogger, clock: systemClock, storeByName: () => { throw new Error('unused'); } };
+    expect(() => freshCreateStore(spec, ctx, 'stores[3].fast_slow.slow')).toThrow(
+      'stores[3].fast_slow.slow: the S3 store\'s code was not loaded',
+    );
+    const { loadStoreKinds } = await import('../../src/stores/optional-kinds.js');
+    await loadStoreKinds([spec]);
+    expect(freshCreateStore(spec, ctx, 'stores[3]').kind).toBe('experimental_cloud_object_store');
   });
 });

@@ -3,6 +3,7 @@
 // (the seed's config) when AWS_ENDPOINT_URL_S3 points at an S3-compatible server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../../src/stores/factory.js';
+import { loadStoreKinds } from '../../../src/stores/optional-kinds.js';
 import { createS3Client, resolveEndpoint, resolveRegion } from '../../../src/stores/s3/client.js';
 import { putBuffer, readBuffer } from '../../../src/stores/store.js';
 import { systemClock } from '../../../src/util/clock.js';
@@ -60,6 +61,7 @@ describe('the factory with an endpoint from the environment', () => {
   it('builds a working store from a spec with no endpoint when AWS_ENDPOINT_URL_S3 is set', async () => {
     const spec = storeSpec(s3.bucket, { force_path_style: false });
     expect(spec.endpoint).toBeUndefined();
+    await loadStoreKinds([spec]);
     const store = createStore(
       spec,
       {

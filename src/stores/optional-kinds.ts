@@ -1,0 +1,30 @@
+// Store kinds whose code pulls in large dependencies are imported only when a
+// config uses them: an idle local daemon should not pay for the AWS SDK.
+// Callers load them (async) before building stores (sync): the daemon does it
+// in startDaemon, tests that build such stores through the factory call it too.
+import { walkSpecs } from '../config/store-tree.js';
+import type { StoreSpec } from '../config/types.js';
+import { internal } from '../util/errors.js';
+
+type CloudObjectStoreModule = typeof import('./s3/create-cloud-object-store.js');
+
+let cloudObjectStoreModule: CloudObjectStoreModule | undefined;
+
+/** Imports the code of every optional kind used anywhere in `specs`. */
+export async function loadStoreKinds(specs: readonly StoreSpec[]): Promise<void> {
+  let needsS3 = false;
+  for (const spec of specs) {
+    walkSpecs(spec, '', (s) => {
+      if (s.kind === 'experimental_cloud_object_store') needsS3 = true;
+    });
+  }
+  if (needsS3) cloudObjectStoreModule ??= await import('./s3/create-cloud-object-store.js');
+}
+
+/** The S3 store's module; loadStoreKinds() must have seen an S3 spec first. */
+export function loadedCloudObjectStoreModule(path: string): CloudObjectStoreModule {
+  if (!cloudObjectStoreModule) {
+    throw internal(`${path}: the S3 store's code was not loaded (loadStoreKinds() was not called with this config)`);
+  }
+  return cloudObjectStoreModule;
+}
