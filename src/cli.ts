@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NcacheError, errorMessage } from './util/errors.js';
 import { packageRoot } from './util/paths.js';
+// Types only (erased at runtime): commands stay lazily imported.
+import type { AwsInitOptions } from './commands/init-aws.js';
 
 /** Exit codes, documented in README.md. */
 export const EXIT_OK = 0;
@@ -110,18 +112,8 @@ function buildProgram(): Command {
   return program;
 }
 
-interface InitCliOptions {
-  path?: string;
-  force?: boolean;
-  aws?: boolean;
-  bucket?: string;
-  region?: string;
-  prefix?: string;
-  endpoint?: string;
-  insecureAllowHttp?: boolean;
-  check: boolean;
-  json?: boolean;
-}
+/** What commander hands the init action: the --aws options plus the flags only the CLI reads. */
+type InitCliOptions = Omit<AwsInitOptions, 'force' | 'env'> & { force?: boolean; aws?: boolean; json?: boolean };
 
 function optionFlag(key: string): string {
   return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
