@@ -8,7 +8,8 @@
 //   restart on the same state dir and fast tier delivers them, and a second
 //   daemon with an empty fast tier then gets every action from S3 as a hit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BazelWorkspace, findBazel, type BazelRun, type SpawnRecord } from '../helpers/bazel.js';
+import { BazelWorkspace, type BazelRun } from '../helpers/bazel.js';
+import { bazelOrSkip, cacheable, describeRun } from '../helpers/bazel-gate.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import {
   S3DaemonFixture,
@@ -21,8 +22,7 @@ import {
 } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
 
-const bazel = findBazel();
-const inCi = Boolean(process.env.CI);
+const bazel = bazelOrSkip('test/e2e/s3-outage.test.ts', 'S3 outage end to end');
 const STEP_TIMEOUT = 12 * 60_000;
 /**
  * A bound on waiting for owed uploads after S3 returns: write-behind pauses
@@ -30,23 +30,6 @@ const STEP_TIMEOUT = 12 * 60_000;
  * first attempt after the outage comes when the current pause ends.
  */
 const DELIVERY_BOUND_MS = 7 * 60_000;
-
-if (!bazel && !inCi) {
-  console.warn(
-    '\n*** SKIPPING test/e2e/s3-outage.test.ts: `bazel` is not on PATH. Install Debian\'s bazel-bootstrap ' +
-      'to run the real-Bazel S3 outage test. In CI this is a failure. ***\n',
-  );
-}
-if (!bazel && inCi) {
-  describe('S3 outage end to end (CI without bazel)', () => {
-    it('requires bazel in CI', () => {
-      expect.fail('CI is set but `bazel` is not on PATH: the real-Bazel S3 outage test must run in CI, not skip.');
-    });
-  });
-}
-
-const cacheable = (spawns: SpawnRecord[]) => spawns.filter((s) => s.remoteCacheable);
-const describeRun = (run: BazelRun) => `summary: ${run.summary?.line ?? '(none)'}\n${run.stderr.split('\n').slice(-25).join('\n')}`;
 
 /** "<hash>-<size>" of every non-empty output of the build (the empty blob is never uploaded). */
 function outputNames(run: BazelRun): Set<string> {

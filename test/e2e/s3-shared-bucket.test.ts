@@ -9,7 +9,8 @@
 // injected into A's uploads and B's downloads (500, 503 SlowDown, resets
 // mid-body, latency): the builds still succeed and B still gets every hit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BazelWorkspace, findBazel, type BazelRun, type SpawnRecord } from '../helpers/bazel.js';
+import { BazelWorkspace, type BazelRun } from '../helpers/bazel.js';
+import { bazelOrSkip, cacheable, describeRun, labels } from '../helpers/bazel-gate.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import {
   S3DaemonFixture,
@@ -21,27 +22,8 @@ import {
 } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
 
-const bazel = findBazel();
-const inCi = Boolean(process.env.CI);
+const bazel = bazelOrSkip('test/e2e/s3-shared-bucket.test.ts', 'S3 shared bucket end to end');
 const STEP_TIMEOUT = 10 * 60_000;
-
-if (!bazel && !inCi) {
-  console.warn(
-    '\n*** SKIPPING test/e2e/s3-shared-bucket.test.ts: `bazel` is not on PATH. Install Debian\'s bazel-bootstrap ' +
-      'to run the real-Bazel S3 test. In CI this is a failure. ***\n',
-  );
-}
-if (!bazel && inCi) {
-  describe('S3 shared bucket end to end (CI without bazel)', () => {
-    it('requires bazel in CI', () => {
-      expect.fail('CI is set but `bazel` is not on PATH: the real-Bazel S3 test must run in CI, not skip.');
-    });
-  });
-}
-
-const cacheable = (spawns: SpawnRecord[]) => spawns.filter((s) => s.remoteCacheable);
-const labels = (spawns: SpawnRecord[]) => spawns.map((s) => `${s.mnemonic}: ${s.progressMessage}`).sort();
-const describeRun = (run: BazelRun) => `summary: ${run.summary?.line ?? '(none)'}\n${run.stderr.split('\n').slice(-25).join('\n')}`;
 
 /** Asserts that a build after `bazel clean` was all remote cache hits: nothing ran here. */
 function expectAllHits(run: BazelRun, cold: BazelRun): void {
