@@ -8,11 +8,10 @@
 //   restart on the same state dir and fast tier delivers them, and a second
 //   daemon with an empty fast tier then gets every action from S3 as a hit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BazelWorkspace, type BazelRun } from '../helpers/bazel.js';
+import type { BazelRun, BazelWorkspace } from '../helpers/bazel.js';
 import { bazelOrSkip, cacheable, describeRun } from '../helpers/bazel-gate.js';
-import { FaultProxy } from '../helpers/fault-proxy.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
 import {
-  S3DaemonFixture,
   bucketClient,
   listObjects,
   pollUntil,
@@ -20,7 +19,8 @@ import {
   unfinishedMultipartUploads,
   verifyObjects,
 } from '../helpers/s3-daemon.js';
-import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
+import type { S3rverHandle } from '../helpers/s3rver.js';
+import { S3World } from '../helpers/s3-world.js';
 
 const bazel = bazelOrSkip('test/e2e/s3-outage.test.ts', 'S3 outage end to end');
 const STEP_TIMEOUT = 12 * 60_000;
@@ -42,28 +42,19 @@ function outputNames(run: BazelRun): Set<string> {
 }
 
 describe.skipIf(!bazel)('builds while S3 is down (real Bazel, s3rver, fault proxy)', () => {
+  let world: S3World;
   let s3: S3rverHandle;
   let proxy: FaultProxy;
   let ws: BazelWorkspace;
-  const fixtures: S3DaemonFixture[] = [];
-  const laptop = async (keyPrefix: string) => {
-    const f = await S3DaemonFixture.create({ endpoint: proxy.endpoint, bucket: s3.bucket, keyPrefix });
-    fixtures.push(f);
-    return f;
-  };
+  const laptop = (keyPrefix: string) => world.laptop(keyPrefix);
 
   beforeAll(async () => {
-    s3 = await startS3rver({ buckets: ['ncache-outage'] });
-    proxy = await FaultProxy.start(s3.endpoint);
-    ws = await BazelWorkspace.create({ fixture: 'bazel-workspace' });
+    world = await S3World.start('ncache-outage');
+    ({ s3, proxy, ws } = world);
   }, STEP_TIMEOUT);
 
   afterAll(async () => {
-    proxy?.setDown(false);
-    await ws?.cleanup();
-    for (const f of fixtures) await f.cleanup();
-    await proxy?.close();
-    await s3?.stop();
+    await world?.cleanup();
   }, STEP_TIMEOUT);
 
   /** Waits until the bucket holds every output of `cold` and one action result per cacheable action. */

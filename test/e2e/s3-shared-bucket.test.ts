@@ -9,18 +9,18 @@
 // injected into A's uploads and B's downloads (500, 503 SlowDown, resets
 // mid-body, latency): the builds still succeed and B still gets every hit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BazelWorkspace, type BazelRun } from '../helpers/bazel.js';
+import type { BazelRun, BazelWorkspace } from '../helpers/bazel.js';
 import { bazelOrSkip, cacheable, describeRun, labels } from '../helpers/bazel-gate.js';
-import { FaultProxy } from '../helpers/fault-proxy.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
 import {
-  S3DaemonFixture,
   bucketClient,
   listObjects,
   stopAndCheckFlushed,
   unfinishedMultipartUploads,
   verifyObjects,
 } from '../helpers/s3-daemon.js';
-import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
+import type { S3rverHandle } from '../helpers/s3rver.js';
+import { S3World } from '../helpers/s3-world.js';
 
 const bazel = bazelOrSkip('test/e2e/s3-shared-bucket.test.ts', 'S3 shared bucket end to end');
 const STEP_TIMEOUT = 10 * 60_000;
@@ -37,27 +37,19 @@ function expectAllHits(run: BazelRun, cold: BazelRun): void {
 }
 
 describe.skipIf(!bazel)('two daemons sharing one S3 bucket (real Bazel, s3rver, fault proxy)', () => {
+  let world: S3World;
   let s3: S3rverHandle;
   let proxy: FaultProxy;
   let ws: BazelWorkspace;
-  const fixtures: S3DaemonFixture[] = [];
-  const laptop = async (keyPrefix: string) => {
-    const f = await S3DaemonFixture.create({ endpoint: proxy.endpoint, bucket: s3.bucket, keyPrefix });
-    fixtures.push(f);
-    return f;
-  };
+  const laptop = (keyPrefix: string) => world.laptop(keyPrefix);
 
   beforeAll(async () => {
-    s3 = await startS3rver({ buckets: ['ncache-e2e'] });
-    proxy = await FaultProxy.start(s3.endpoint);
-    ws = await BazelWorkspace.create({ fixture: 'bazel-workspace' });
+    world = await S3World.start('ncache-e2e');
+    ({ s3, proxy, ws } = world);
   }, STEP_TIMEOUT);
 
   afterAll(async () => {
-    await ws?.cleanup();
-    for (const f of fixtures) await f.cleanup();
-    await proxy?.close();
-    await s3?.stop();
+    await world?.cleanup();
   }, STEP_TIMEOUT);
 
   it(
