@@ -106,6 +106,17 @@ describe('startDaemon', () => {
   });
 });
 
+/** Starts a ByteStream upload with the first MiB of `data` and waits until the server reports holding it. */
+async function openPartialUpload(c: ReapiClient, name: string, data: Buffer) {
+  const h = c.openWrite();
+  await h.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 1024 * 1024) });
+  for (;;) {
+    const st = await c.queryWriteStatus(name).catch(() => undefined);
+    if (st && st.committedSize > 0) return h;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 describe('RunningDaemon.stop', () => {
   it('lets an in-flight upload finish, and the filesystem store keeps it across a restart', async () => {
     const dir = await tempDir();
@@ -115,14 +126,8 @@ describe('RunningDaemon.stop', () => {
     const data = randomBytes(3 * 1024 * 1024);
     const d = digestOf(data);
     const name = uploadName('', d);
-    const h = c.openWrite();
-    await h.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 1024 * 1024) });
-    // Wait until the server holds the upload, then ask it to stop while the upload is open.
-    for (;;) {
-      const st = await c.queryWriteStatus(name).catch(() => undefined);
-      if (st && st.committedSize > 0) break;
-      await new Promise((r) => setImmediate(r));
-    }
+    // The server holds the upload's first MiB; then ask it to stop while the upload is open.
+    const h = await openPartialUpload(c, name, data);
     const stopping = daemon.stop({ graceMs: 20_000 });
     await h.send({ writeOffset: 1024 * 1024, data: data.subarray(1024 * 1024), finishWrite: true });
     h.end();
@@ -143,13 +148,7 @@ describe('RunningDaemon.stop', () => {
     const data = randomBytes(2 * 1024 * 1024);
     const d = digestOf(data);
     const name = uploadName('', d);
-    const h = c.openWrite();
-    await h.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 1024 * 1024) });
-    for (;;) {
-      const st = await c.queryWriteStatus(name).catch(() => undefined);
-      if (st && st.committedSize > 0) break;
-      await new Promise((r) => setImmediate(r));
-    }
+    const h = await openPartialUpload(c, name, data);
     h.cancel();
     await h.response.catch(() => {});
     c.close();
