@@ -20,7 +20,8 @@ import { type StoreDriver, putBuffer, readBuffer } from '../stores/store.js';
 import { type Digest, digestKey, formatDigest, isEmptyDigest, sha256, validateDigest } from '../util/digest.js';
 import { errorMessage, invalidArgument, isNotFound, notFound } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { StreamWriter, checkDigest, checkDigestFunction, failStream, mapConcurrent, requireDigest, unaryHandler } from './call-utils.js';
+import { mapConcurrent } from '../util/concurrency.js';
+import { StreamWriter, checkDigest, checkDigestFunction, failStream, requireDigest, unaryHandler } from './call-utils.js';
 import { OK_STATUS, rpcStatusOf } from './grpc-status.js';
 import type { InstanceMap } from './instances.js';
 import {

@@ -11,6 +11,7 @@ import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink, utimes
 import { join } from 'node:path';
 import type { FilesystemSpec } from '../config/types.js';
 import { systemClock } from '../util/clock.js';
+import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey, formatDigest, parseDigestKey } from '../util/digest.js';
 import { NcacheError, errorMessage, failedPrecondition, internal, notFound } from '../util/errors.js';
 import { EvictingMap, type EvictionEntry } from '../util/eviction.js';
@@ -32,6 +33,7 @@ const ATIME_FLUSH_INTERVAL_MS = 10_000;
 /** Flush early when this many files wait for an atime update. */
 const ATIME_FLUSH_BATCH = 10_000;
 const SCAN_CONCURRENCY = 64;
+const ATIME_FLUSH_CONCURRENCY = 16;
 /**
  * Values up to this size are read with synchronous calls on the event loop.
  * From the page cache that takes microseconds, while the async path costs four
@@ -161,28 +163,23 @@ export class FilesystemStore implements StoreDriver {
     const names = await readdir(this.contentPath);
     const found: { name: string; key: Digest; size: number; atimeMs: number }[] = [];
     let ignored = 0;
-    let next = 0;
-    const worker = async () => {
-      while (next < names.length) {
-        const name = names[next++]!;
-        const key = parseDigestKey(name);
-        if (key === undefined) {
-          ignored += 1;
-          continue;
-        }
-        try {
-          const st = await stat(this.contentFile(name));
-          if (!st.isFile()) {
-            ignored += 1;
-            continue;
-          }
-          found.push({ name, key, size: st.size, atimeMs: st.atimeMs });
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
+    await mapConcurrent(names, SCAN_CONCURRENCY, async (name) => {
+      const key = parseDigestKey(name);
+      if (key === undefined) {
+        ignored += 1;
+        return;
       }
-    };
-    await Promise.all(Array.from({ length: SCAN_CONCURRENCY }, worker));
+      try {
+        const st = await stat(this.contentFile(name));
+        if (!st.isFile()) {
+          ignored += 1;
+          return;
+        }
+        found.push({ name, key, size: st.size, atimeMs: st.atimeMs });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    });
     found.sort((a, b) => a.atimeMs - b.atimeMs);
     for (const f of found) {
       this.files.set(f.name, { key: f.key, size: f.size }, this.charged(f.size), f.atimeMs);
@@ -244,19 +241,13 @@ export class FilesystemStore implements StoreDriver {
     const batch = this.dirtyAtimes;
     this.dirtyAtimes = new Map();
     this.flushing = (async () => {
-      const items = [...batch];
-      let next = 0;
-      const worker = async () => {
-        while (next < items.length) {
-          const [name, ms] = items[next++]!;
-          const seconds = ms / 1000;
-          // mtime is set too (utimes needs both); nothing relies on it.
-          await utimes(this.contentFile(name), seconds, seconds).catch(() => {
-            // Evicted or removed meanwhile: nothing to record.
-          });
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
+      await mapConcurrent([...batch], ATIME_FLUSH_CONCURRENCY, async ([name, ms]) => {
+        const seconds = ms / 1000;
+        // mtime is set too (utimes needs both); nothing relies on it.
+        await utimes(this.contentFile(name), seconds, seconds).catch(() => {
+          // Evicted or removed meanwhile: nothing to record.
+        });
+      });
     })();
     try {
       await this.flushing;

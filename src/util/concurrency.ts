@@ -1,5 +1,5 @@
-// A counting semaphore for async work: at most `max` holders at once, the rest
-// wait in FIFO order. Used to cap requests in flight to a remote store.
+// Bounding async work: a counting semaphore (Limiter) for requests in flight
+// to a remote store, and mapConcurrent for a worker pool over a list.
 
 export class Limiter {
   private active = 0;
@@ -44,4 +44,18 @@ export class Limiter {
       release();
     }
   }
+}
+
+/** Runs `fn` over `items` with at most `limit` running at once; results keep the input order. */
+export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Limiter } from '../../src/util/concurrency.js';
+import { Limiter, mapConcurrent } from '../../src/util/concurrency.js';
 
 /** A promise with its resolve function, to hold work open until the test lets it go. */
 function gate() {
@@ -54,5 +54,22 @@ describe('Limiter', () => {
 
   it('rejects a size below 1', () => {
     expect(() => new Limiter(0)).toThrow(/positive integer/);
+  });
+});
+
+describe('mapConcurrent', () => {
+  it('keeps input order, never runs more than the limit at once, and handles an empty list', async () => {
+    let running = 0;
+    let peak = 0;
+    const results = await mapConcurrent([5, 1, 4, 2, 3, 0], 2, async (n, i) => {
+      running += 1;
+      peak = Math.max(peak, running);
+      for (let k = 0; k < n; k++) await Promise.resolve();
+      running -= 1;
+      return `${i}:${n * 10}`;
+    });
+    expect(results).toEqual(['0:50', '1:10', '2:40', '3:20', '4:30', '5:0']);
+    expect(peak).toBe(2);
+    expect(await mapConcurrent([], 4, async () => 1)).toEqual([]);
   });
 });
