@@ -52,6 +52,90 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'dedup blob index, chunk reference counts, lifetime counters',
+    up(db) {
+      // A dedup store's blobs: the ordered chunk list of each (cached from its
+      // index entry) and their state. A blob is 'pending' from the moment its
+      // chunks are counted until its index entry is written, then 'committed';
+      // a pending row found at start is settled against the index store. Only
+      // committed rows are ever used to answer a read.
+      db.exec(`
+        CREATE TABLE dedup_blobs (
+          store_id     TEXT    NOT NULL,
+          hash         TEXT    NOT NULL,
+          size         INTEGER NOT NULL,
+          chunk_count  INTEGER NOT NULL,
+          state        TEXT    NOT NULL CHECK (state IN ('pending', 'committed')),
+          created_at   INTEGER NOT NULL,
+          accessed_at  INTEGER NOT NULL,
+          PRIMARY KEY (store_id, hash, size)
+        ) WITHOUT ROWID;
+        CREATE INDEX dedup_blobs_lru ON dedup_blobs (store_id, accessed_at);
+        CREATE TABLE dedup_blob_chunks (
+          store_id    TEXT    NOT NULL,
+          blob_hash   TEXT    NOT NULL,
+          blob_size   INTEGER NOT NULL,
+          seq         INTEGER NOT NULL,
+          chunk_hash  TEXT    NOT NULL,
+          chunk_size  INTEGER NOT NULL,
+          PRIMARY KEY (store_id, blob_hash, blob_size, seq)
+        ) WITHOUT ROWID;
+      `);
+      // Chunks a dedup store knows its content store holds, and how many blob
+      // rows (pending or committed) reference each. refs = 0 is an orphan that
+      // gc may free once it is older than a grace period (an upload in progress
+      // counts its chunks only when it has them all).
+      db.exec(`
+        CREATE TABLE dedup_chunks (
+          store_id    TEXT    NOT NULL,
+          hash        TEXT    NOT NULL,
+          size        INTEGER NOT NULL,
+          refs        INTEGER NOT NULL DEFAULT 0 CHECK (refs >= 0),
+          stored_size INTEGER,
+          created_at  INTEGER NOT NULL,
+          PRIMARY KEY (store_id, hash, size)
+        ) WITHOUT ROWID;
+        CREATE INDEX dedup_chunks_orphans ON dedup_chunks (store_id, created_at) WHERE refs = 0;
+      `);
+      // Lifetime totals for stats (per-process numbers live in memory).
+      db.exec(`
+        CREATE TABLE counters (
+          name  TEXT    PRIMARY KEY,
+          value INTEGER NOT NULL
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
+  {
+    version: 3,
+    description: 'local store entries, so a restart does not rescan content directories',
+    up(db) {
+      // What a filesystem store holds: one row per committed file, written
+      // after the file is renamed into place and deleted before it is unlinked,
+      // so a row never outlives its file by a crash (a file without a row is a
+      // stray that gc adopts or removes). `store_index_state` says the rows of
+      // a store are a complete index of `location`; without it the store scans
+      // its directory once and records the result.
+      db.exec(`
+        CREATE TABLE store_entries (
+          store_id     TEXT    NOT NULL,
+          hash         TEXT    NOT NULL,
+          key_size     INTEGER NOT NULL,
+          stored_size  INTEGER NOT NULL,
+          accessed_at  INTEGER NOT NULL,
+          PRIMARY KEY (store_id, hash, key_size)
+        ) WITHOUT ROWID;
+        CREATE INDEX store_entries_lru ON store_entries (store_id, accessed_at);
+        CREATE TABLE store_index_state (
+          store_id    TEXT    PRIMARY KEY,
+          location    TEXT    NOT NULL,
+          indexed_at  INTEGER NOT NULL
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 /** The schema version this build of ncache writes. */

@@ -33,7 +33,16 @@ describe('Catalog', () => {
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
-    expect(tables).toEqual([{ name: 'slow_tier_presence' }, { name: 'upload_journal' }]);
+    expect(tables.map((t) => t.name)).toEqual([
+      'counters',
+      'dedup_blob_chunks',
+      'dedup_blobs',
+      'dedup_chunks',
+      'slow_tier_presence',
+      'store_entries',
+      'store_index_state',
+      'upload_journal',
+    ]);
     db.close();
   });
 
