@@ -32,7 +32,7 @@ describe('Catalog', () => {
     catalog.close();
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[];
     expect(tables.map((t) => t.name)).toEqual([
       'counters',
       'dedup_blob_chunks',
