@@ -6,7 +6,6 @@ import type * as http2 from 'node:http2';
 import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import { configEnv } from '../config/dirs.js';
-import { walkSpecs } from '../config/store-tree.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
 import { StoreManager } from '../stores/factory.js';
@@ -41,8 +40,10 @@ export interface RunningDaemon {
   /** One "HOST:PORT" per `servers[]` entry, with the real port when the config said :0. */
   readonly addresses: string[];
   readonly stores: StoreManager;
-  /** The catalog file, when the config has a store that uses it (fast_slow). */
-  readonly catalogPath: string | undefined;
+  /** The catalog file (`<stateDir>/catalog.sqlite`); every daemon opens one. */
+  readonly catalogPath: string;
+  /** The open catalog (closed by stop()): store indexes, upload journal, dedup index. */
+  readonly catalog: Catalog;
   /** Each named store's stats, its tree flattened root first (write-behind backlog under fast_slow). */
   stats(): Record<string, StoreStats[]>;
   /** Stops accepting calls, lets in-flight ones finish for up to `graceMs`, then closes the stores. */
@@ -63,20 +64,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const clock = opts.clock ?? systemClock;
   const { config } = opts;
 
-  const catalog = openCatalogIfNeeded(opts, logger, clock);
+  const catalog = openCatalog(opts, logger, clock);
   let stores: StoreManager;
   try {
     await loadStoreKinds(config.stores.map((s) => s.spec));
     stores = new StoreManager(config.stores, { logger, clock, catalog, env: opts.env ?? process.env });
   } catch (err) {
-    catalog?.close();
+    catalog.close();
     throw err;
   }
   try {
     await stores.start();
   } catch (err) {
     await stores.close().catch(() => {});
-    catalog?.close();
+    catalog.close();
     throw withContext('cannot start the stores', err);
   }
 
@@ -96,7 +97,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     for (const r of runtimes) r.server.forceShutdown();
     await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
     await stores.close().catch(() => {});
-    catalog?.close();
+    catalog.close();
     throw err;
   }
 
@@ -104,7 +105,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   return {
     addresses,
     stores,
-    catalogPath: catalog?.path,
+    catalogPath: catalog.path,
+    catalog,
     stats() {
       const out: Record<string, StoreStats[]> = {};
       for (const name of stores.names()) {
@@ -113,24 +115,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       return out;
     },
     stop(stopOpts = {}) {
-      stopping ??= stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger).finally(() => catalog?.close());
+      stopping ??= stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger).finally(() => catalog.close());
       return stopping;
     },
   };
 }
 
 /**
- * The catalog is opened only when a store uses it (fast_slow: upload journal
- * and slow-tier presence), so configs without tiers leave no state behind.
+ * Every daemon opens its catalog: filesystem stores keep their index there (so
+ * a restart does not rescan their directories), fast_slow its upload journal
+ * and slow-tier presence, dedup its blob index.
  */
-function openCatalogIfNeeded(opts: DaemonOptions, logger: Logger, clock: Clock): Catalog | undefined {
-  let needed = false;
-  opts.config.stores.forEach((named, i) =>
-    walkSpecs(named.spec, `stores[${i}]`, (spec) => {
-      if (spec.kind === 'fast_slow') needed = true;
-    }),
-  );
-  if (!needed) return undefined;
+function openCatalog(opts: DaemonOptions, logger: Logger, clock: Clock): Catalog {
   const env = opts.env ?? process.env;
   const envDir = env.NCACHE_STATE_DIR;
   // Else the cache dir the config's ${NCACHE_CACHE_DIR} means, so state sits beside the fast tier.

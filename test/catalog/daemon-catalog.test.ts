@@ -84,10 +84,10 @@ describe('daemon catalog', () => {
     const b = await startDaemon({ config, env: { NCACHE_CACHE_DIR: join(dir, 'from-cache-env') } });
     await b.stop({ graceMs: 1000 });
     expect(b.catalogPath).toBe(join(dir, 'from-cache-env', 'catalog.sqlite'));
-    expect(existsSync(b.catalogPath!)).toBe(true);
+    expect(existsSync(b.catalogPath)).toBe(true);
   });
 
-  it('does not create a catalog for a config without fast_slow stores', async () => {
+  it('opens a catalog for every config, also one without fast_slow stores', async () => {
     const dir = await tempDir();
     const stateDir = join(dir, 'state');
     const text = JSON.stringify({
@@ -96,7 +96,10 @@ describe('daemon catalog', () => {
     });
     const daemon = await startDaemon({ config: parseConfigText(text, 'test.json5', {}), stateDir });
     cleanups.push(() => daemon.stop({ graceMs: 1000 }));
-    expect(daemon.catalogPath).toBeUndefined();
-    expect(existsSync(stateDir)).toBe(false);
+    expect(daemon.catalogPath).toBe(join(stateDir, 'catalog.sqlite'));
+    expect(existsSync(daemon.catalogPath)).toBe(true);
+    expect(daemon.catalog.isClosed).toBe(false);
+    await daemon.stop({ graceMs: 1000 });
+    expect(daemon.catalog.isClosed).toBe(true);
   });
 });

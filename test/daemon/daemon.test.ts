@@ -32,8 +32,8 @@ function listen(port = 0): Promise<NetServer> {
 
 const closeNet = (s: NetServer) => new Promise<void>((resolve) => s.close(() => resolve()));
 
-async function start(config: NcacheConfig): Promise<RunningDaemon> {
-  const daemon = await startDaemon({ config });
+async function start(config: NcacheConfig, dir: string): Promise<RunningDaemon> {
+  const daemon = await startDaemon({ config, stateDir: join(dir, 'state') });
   cleanups.push(() => daemon.stop({ graceMs: 1000 }));
   return daemon;
 }
@@ -52,7 +52,7 @@ describe('startDaemon', () => {
     cacheOnly.name = 'health-only';
     cacheOnly.services = { health: {} };
     config.servers.push(cacheOnly);
-    const daemon = await start(config);
+    const daemon = await start(config, dir);
     expect(daemon.addresses).toHaveLength(2);
     for (const a of daemon.addresses) expect(a).toMatch(/^127\.0\.0\.1:[1-9][0-9]*$/);
     expect(daemon.addresses[0]).not.toBe(daemon.addresses[1]);
@@ -82,7 +82,7 @@ describe('startDaemon', () => {
     second.listener.http.socket_address = `127.0.0.1:${(taken.address() as AddressInfo).port}`;
     config.servers.push(second);
 
-    await expect(startDaemon({ config })).rejects.toThrow(
+    await expect(startDaemon({ config, stateDir: join(dir, 'state') })).rejects.toThrow(
       /servers\[1\] \("second"\)\.listener\.http\.socket_address: cannot listen on 127\.0\.0\.1:\d+: the address is already in use/,
     );
     // The first server, which did bind, was shut down again.
@@ -102,7 +102,7 @@ describe('startDaemon', () => {
       max_size: 524288,
       max_concurrent_fetch_per_get: 10,
     };
-    await expect(startDaemon({ config })).rejects.toThrow(/stores\[0\]: store kind "dedup" is not implemented yet/);
+    await expect(startDaemon({ config, stateDir: join(dir, 'state') })).rejects.toThrow(/stores\[0\]: store kind "dedup" is not implemented yet/);
   });
 });
 
@@ -121,7 +121,7 @@ describe('RunningDaemon.stop', () => {
   it('lets an in-flight upload finish, and the filesystem store keeps it across a restart', async () => {
     const dir = await tempDir();
     const config = fixtureConfig(dir, { storeKind: 'filesystem' });
-    const daemon = await startDaemon({ config });
+    const daemon = await startDaemon({ config, stateDir: join(dir, 'state') });
     const c = new ReapiClient(daemon.addresses[0]!);
     const data = randomBytes(3 * 1024 * 1024);
     const d = digestOf(data);
@@ -135,7 +135,7 @@ describe('RunningDaemon.stop', () => {
     await stopping;
     c.close();
 
-    const restarted = await start(config);
+    const restarted = await start(config, dir);
     const c2 = client(restarted.addresses[0]!);
     expect((await c2.read(blobName('', d))).equals(data)).toBe(true);
   });
@@ -143,7 +143,7 @@ describe('RunningDaemon.stop', () => {
   it('aborts an abandoned partial upload on stop, committing nothing', async () => {
     const dir = await tempDir();
     const config = fixtureConfig(dir, { storeKind: 'filesystem', resumeTimeoutSeconds: 3600 });
-    const daemon = await startDaemon({ config });
+    const daemon = await startDaemon({ config, stateDir: join(dir, 'state') });
     const c = new ReapiClient(daemon.addresses[0]!);
     const data = randomBytes(2 * 1024 * 1024);
     const d = digestOf(data);
@@ -155,7 +155,7 @@ describe('RunningDaemon.stop', () => {
     await daemon.stop({ graceMs: 5000 });
     expect(await readdir(join(dir, 'cas', 'tmp'))).toEqual([]);
 
-    const restarted = await start(config);
+    const restarted = await start(config, dir);
     const c2 = client(restarted.addresses[0]!);
     expect((await c2.findMissingBlobs({ blobDigests: [d] })).missingBlobDigests).toEqual([d]);
   });

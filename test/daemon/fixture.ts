@@ -97,7 +97,7 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
   const config = fixtureConfig(dir, opts);
   let daemon: RunningDaemon;
   try {
-    daemon = await startDaemon({ config, logger: opts.logger ?? silentLogger });
+    daemon = await startDaemon({ config, logger: opts.logger ?? silentLogger, stateDir: join(dir, 'state') });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;

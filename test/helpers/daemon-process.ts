@@ -231,7 +231,9 @@ export class DaemonFixture {
   }
 
   async start(opts: Omit<StartDaemonOptions, 'configPath'> = {}): Promise<DaemonProcess> {
-    const daemon = await DaemonProcess.start({ ...opts, configPath: this.configPath });
+    // Its own state dir (the catalog), so fixtures never share one or touch the user's.
+    const env = { NCACHE_STATE_DIR: join(this.dir, 'state'), ...opts.env };
+    const daemon = await DaemonProcess.start({ ...opts, env, configPath: this.configPath });
     this.daemons.push(daemon);
     return daemon;
   }
