@@ -22,6 +22,7 @@ import { NcacheError, errorMessage, failedPrecondition } from '../util/errors.js
 import { type Logger, silentLogger } from '../util/logger.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { SlowTierPresence } from './slow-tier-presence.js';
+import { StoreEntries } from './store-entries.js';
 import { UploadJournal } from './upload-journal.js';
 
 export interface CatalogOptions {
@@ -35,6 +36,8 @@ class UnreadableCatalog extends Error {}
 export class Catalog {
   readonly journal: UploadJournal;
   readonly presence: SlowTierPresence;
+  /** Filesystem stores' indexes (store_entries), so a restart does not rescan their directories. */
+  readonly storeEntries: StoreEntries;
   /**
    * A second connection with synchronous=NORMAL for changes that may be lost
    * in an OS crash without harm (presence: relearned, and corrected on read;
@@ -54,6 +57,7 @@ export class Catalog {
     this.relaxed.pragma('busy_timeout = 5000');
     this.journal = new UploadJournal(db, this.relaxed);
     this.presence = new SlowTierPresence(this.relaxed);
+    this.storeEntries = new StoreEntries(this.relaxed);
   }
 
   /**
