@@ -23,18 +23,19 @@ import {
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { CloudObjectStoreSpec } from '../config/types.js';
 import { Limiter } from '../util/concurrency.js';
-import { type Digest, digestKey } from '../util/digest.js';
+import { type Digest, digestKey, parseDigestKey } from '../util/digest.js';
 import { NcacheError, errorMessage, isNotFound, notFound, unavailable } from '../util/errors.js';
 import { type RetryHooks, backoffMs, realSleep, retryWithBackoff } from '../util/retry.js';
 import { type S3Op, isRetryableS3, s3Error } from './s3/errors.js';
 import type { StoreContext } from './store-context.js';
-import { type ByteStream, type StoreDriver, type StoreStats, checkRange, exactSize } from './store.js';
+import { type ByteStream, type StoreDriver, type StoreEntry, type StoreStats, checkRange, exactSize } from './store.js';
 
 const MIB = 1024 * 1024;
 /** S3's smallest allowed part (except the last). */
@@ -329,6 +330,38 @@ export class CloudObjectStore implements StoreDriver {
     } finally {
       body?.destroy();
     }
+  }
+
+  // ---------------------------------------------------------------------------
+  // entries (for verify; gc never deletes from a bucket)
+
+  /**
+   * Lists the objects under key_prefix named "<hash>-<size>" (ListObjectsV2,
+   * one page of up to 1000 at a time, so a large bucket is never held whole).
+   * Other objects under the prefix are skipped. lastAccessMs is the object's
+   * LastModified: S3 does not record reads.
+   */
+  async *entries(): AsyncIterable<StoreEntry> {
+    const prefix = this.spec.key_prefix;
+    let token: string | undefined;
+    do {
+      const page = await this.call('ListObjectsV2', prefix, () =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: this.spec.bucket, Prefix: prefix, ContinuationToken: token }),
+        ),
+      );
+      for (const object of page.Contents ?? []) {
+        const name = object.Key?.slice(prefix.length);
+        const key = name === undefined ? undefined : parseDigestKey(name);
+        if (key === undefined || this.isExpired(object.LastModified)) continue;
+        const size = object.Size ?? 0;
+        const entry: StoreEntry = object.LastModified
+          ? { key, size, storedSize: size, lastAccessMs: object.LastModified.getTime() }
+          : { key, size, storedSize: size };
+        yield entry;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
   }
 
   // ---------------------------------------------------------------------------
