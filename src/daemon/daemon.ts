@@ -14,14 +14,19 @@ import { type StoreDriver, type StoreStats, walkStores } from '../stores/store.j
 import { type Clock, systemClock } from '../util/clock.js';
 import { NcacheError, withContext } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
+import { ncacheVersion } from '../util/version.js';
 import { AcServer, type AcInstance } from './ac-server.js';
 import { ByteStreamServer } from './bytestream-server.js';
 import { CapabilitiesServer, type InstanceCapabilities } from './capabilities-server.js';
 import { CasServer } from './cas-server.js';
 import { ExecutionServer } from './execution-server.js';
+import { CONTROL_METHODS } from './control/methods.js';
+import { type ControlServer, claimSocketPath, startControlServer } from './control/server.js';
 import { HealthServer } from './health-server.js';
+import { instrumentService } from './instrument.js';
 import { InstanceMap } from './instances.js';
 import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_STREAM_WINDOW_BYTES, MAX_GRPC_MESSAGE_BYTES } from './limits.js';
+import { Metrics } from './metrics.js';
 
 export interface DaemonOptions {
   config: NcacheConfig;
@@ -34,6 +39,16 @@ export interface DaemonOptions {
   stateDir?: string;
   /** Environment for remote stores (AWS credentials, region, AWS_ENDPOINT_URL_S3). Default: process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Serve the admin API (status, stop, ls, ...) on this Unix socket (src/daemon/control/). */
+  control?: ControlOptions;
+}
+
+export interface ControlOptions {
+  socketPath: string;
+  /** Shown by `status`: the config file, or what the built-in default is. Default: config.source. */
+  configSource?: string;
+  /** What the `shutdown` method does once it has answered. Default: stop() (force: no grace, no flush). */
+  requestStop?(opts: { force: boolean }): void;
 }
 
 export interface RunningDaemon {
@@ -44,10 +59,17 @@ export interface RunningDaemon {
   readonly catalogPath: string;
   /** The open catalog (closed by stop()): store indexes, upload journal, dedup index. */
   readonly catalog: Catalog;
+  /** Request counts, hits, bytes and latency of every gRPC call since start (for `ncache stats`). */
+  readonly metrics: Metrics;
   /** Each named store's stats, its tree flattened root first (write-behind backlog under fast_slow). */
   stats(): Record<string, StoreStats[]>;
-  /** Stops accepting calls, lets in-flight ones finish for up to `graceMs`, then closes the stores. */
-  stop(opts?: { graceMs?: number }): Promise<void>;
+  /** The control socket's path, when `control` was given. */
+  readonly controlSocket: string | undefined;
+  /**
+   * Stops accepting calls, lets in-flight ones finish for up to `graceMs`, then closes the stores.
+   * `flush: false` skips delivering owed uploads first (they stay journaled for the next start).
+   */
+  stop(opts?: { graceMs?: number; flush?: boolean }): Promise<void>;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -63,7 +85,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const logger = opts.logger ?? silentLogger;
   const clock = opts.clock ?? systemClock;
   const { config } = opts;
+  const startedAtMs = clock.now();
 
+  // Before anything else: refuse to start if another daemon owns this state dir's socket.
+  if (opts.control) await claimSocketPath(opts.control.socketPath, logger);
   const catalog = openCatalog(opts, logger, clock);
   let stores: StoreManager;
   try {
@@ -83,9 +108,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
 
   const runtimes: ServerRuntime[] = [];
   const addresses: string[] = [];
+  const metrics = new Metrics(clock);
   try {
     for (const [index, spec] of config.servers.entries()) {
-      const runtime = buildServer(spec, index, stores, logger);
+      const runtime = buildServer(spec, index, stores, logger, metrics);
       runtimes.push(runtime);
       addresses.push(await bind(runtime.server, spec, index));
       logger.info(`server ${JSON.stringify(spec.name)} listening on ${addresses[index]}`, {
@@ -102,11 +128,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   }
 
   let stopping: Promise<void> | undefined;
-  return {
+  let control: ControlServer | undefined;
+  const running: RunningDaemon = {
     addresses,
     stores,
     catalogPath: catalog.path,
+    get controlSocket() {
+      return control?.socketPath;
+    },
     catalog,
+    metrics,
     stats() {
       const out: Record<string, StoreStats[]> = {};
       for (const name of stores.names()) {
@@ -115,10 +146,60 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       return out;
     },
     stop(stopOpts = {}) {
-      stopping ??= stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger).finally(() => catalog.close());
+      // The control socket goes first: admin methods must not run against closing stores.
+      stopping ??= (async () => {
+        await control?.close();
+        if (stopOpts.flush === false) skipUploadFlush(stores);
+        await stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
+      })().finally(() => catalog.close());
       return stopping;
     },
   };
+
+  if (opts.control) {
+    const controlOpts = opts.control;
+    try {
+      control = await startControlServer({
+        socketPath: controlOpts.socketPath,
+        logger,
+        methods: CONTROL_METHODS,
+        context: {
+          config,
+          configSource: controlOpts.configSource ?? config.source,
+          stores,
+          catalog,
+          addresses,
+          startedAtMs,
+          pid: process.pid,
+          version: ncacheVersion(),
+          clock,
+          logger,
+          stateDir: stateDirFor(opts),
+          socketPath: controlOpts.socketPath,
+          requestStop(stop) {
+            // After the reply is on its way: stop() closes the control socket.
+            setImmediate(() => {
+              if (controlOpts.requestStop) return controlOpts.requestStop(stop);
+              void running.stop(stop.force ? { graceMs: 0, flush: false } : {});
+            });
+          },
+        },
+      });
+    } catch (err) {
+      await running.stop({ graceMs: 0, flush: false }).catch(() => {});
+      throw err;
+    }
+  }
+  return running;
+}
+
+/** `ncache stop --force`: owed uploads stay in the journal instead of being delivered first. */
+function skipUploadFlush(stores: StoreManager): void {
+  for (const name of stores.names()) {
+    for (const store of walkStores(stores.get(name))) {
+      (store as { skipFlushOnClose?: () => void }).skipFlushOnClose?.();
+    }
+  }
 }
 
 /**
@@ -127,12 +208,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
  * and slow-tier presence, dedup its blob index.
  */
 function openCatalog(opts: DaemonOptions, logger: Logger, clock: Clock): Catalog {
+  const stateDir = stateDirFor(opts);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  return Catalog.open(join(stateDir, 'catalog.sqlite'), { logger, clock });
+}
+
+function stateDirFor(opts: DaemonOptions): string {
   const env = opts.env ?? process.env;
   const envDir = env.NCACHE_STATE_DIR;
   // Else the cache dir the config's ${NCACHE_CACHE_DIR} means, so state sits beside the fast tier.
-  const stateDir = opts.stateDir ?? (envDir !== undefined && envDir !== '' ? envDir : configEnv(env).NCACHE_CACHE_DIR!);
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  return Catalog.open(join(stateDir, 'catalog.sqlite'), { logger, clock });
+  return opts.stateDir ?? (envDir !== undefined && envDir !== '' ? envDir : configEnv(env).NCACHE_CACHE_DIR!);
 }
 
 async function stopAll(runtimes: ServerRuntime[], stores: StoreManager, graceMs: number, logger: Logger): Promise<void> {
@@ -219,7 +304,7 @@ function bind(server: Server, spec: ServerSpec, index: number): Promise<string> 
   });
 }
 
-function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logger: Logger): ServerRuntime {
+function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logger: Logger, metrics: Metrics): ServerRuntime {
   const path = `servers[${index}].services`;
   const storeFor = (name: string, field: string): StoreDriver => {
     try {
@@ -233,8 +318,11 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logg
     'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
   });
   widenFlowControl(server);
-  const add = <T>(def: ServiceDefinition<T>, impl: T) =>
-    server.addService(def as unknown as ServiceDefinition, impl as unknown as UntypedServiceImplementation);
+  // Every service is counted in `metrics` (requests, hits, bytes, latency) without knowing it.
+  const add = <T>(def: ServiceDefinition<T>, impl: T) => {
+    const counted = instrumentService(def as unknown as ServiceDefinition, impl as unknown as UntypedServiceImplementation, metrics);
+    server.addService(counted.definition, counted.implementation);
+  };
   const served: string[] = [];
   const s = spec.services;
 
