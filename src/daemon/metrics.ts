@@ -32,9 +32,9 @@ const BUCKETS_PER_OCTAVE = 4;
 const OCTAVES = 30;
 const BUCKET_COUNT = BUCKETS_PER_OCTAVE * OCTAVES + 1;
 
-/** Upper bound (µs) of bucket i. Bucket 0 holds everything up to 1 µs. */
+/** Upper bound (µs) of bucket i. Bucket 0 holds everything up to 1 µs; the last one everything beyond. */
 function bucketUpperMicros(i: number): number {
-  return 2 ** (i / BUCKETS_PER_OCTAVE);
+  return i === BUCKET_COUNT - 1 ? Infinity : 2 ** (i / BUCKETS_PER_OCTAVE);
 }
 
 export interface LatencySummary {
