@@ -66,6 +66,8 @@ export class FastSlowStore implements StoreDriver {
   private counters = { fastHits: 0, slowHits: 0, misses: 0, fills: 0, fillFailures: 0, presenceHits: 0, staleCorrected: 0, slowHasFailures: 0 };
   private slowHasFailing = false;
   private readonly clock: Clock;
+  /** False after skipFlushOnClose(): close() does not wait to deliver owed uploads. */
+  private flushOnClose = true;
   /** Present when the slow tier is written behind (async mode). */
   private readonly writeBehind: WriteBehind | undefined;
   /** Present when a catalog keeps what the slow tier holds. */
@@ -386,8 +388,13 @@ export class FastSlowStore implements StoreDriver {
   async close(): Promise<void> {
     // Let fills in progress land before the tiers are closed.
     await Promise.allSettled([...this.fills.values()]);
-    // Then deliver what is owed to the slow tier, for a while.
-    await this.writeBehind?.close();
+    // Then deliver what is owed to the slow tier, for a while (unless told not to).
+    await this.writeBehind?.close(this.flushOnClose ? undefined : 0);
+  }
+
+  /** `ncache stop --force`: close() leaves owed uploads in the journal (they resume at the next start). */
+  skipFlushOnClose(): void {
+    this.flushOnClose = false;
   }
 
   /** Write-behind only: resolves once nothing is owed to the slow tier. */

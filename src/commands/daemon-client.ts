@@ -1,0 +1,34 @@
+// How commands reach the running daemon: its control socket for this
+// environment's state directory. No socket -> the "start one" error.
+import { lstatSync } from 'node:fs';
+import { type CallHandlers, callControl, noDaemonMessage } from '../daemon/control/client.js';
+import { type ControlPaths, controlPaths } from '../daemon/control/paths.js';
+import { NcacheError } from '../util/errors.js';
+
+export interface DaemonClient {
+  readonly paths: ControlPaths;
+  readonly socketPath: string;
+  /** One control call; the result's type is the method's (see src/daemon/control/<method>.ts). */
+  call<T = unknown>(method: string, params?: Record<string, unknown>, handlers?: CallHandlers): Promise<T>;
+}
+
+/**
+ * A client for the daemon serving this environment's state directory. Throws
+ * UNAVAILABLE with `noDaemonMessage` at once when there is no socket; a socket
+ * nobody answers on gives the same error at the first call.
+ */
+export async function connectToDaemon(env: NodeJS.ProcessEnv = process.env): Promise<DaemonClient> {
+  const paths = controlPaths(env);
+  const { socketPath } = paths;
+  try {
+    lstatSync(socketPath);
+  } catch {
+    throw new NcacheError('UNAVAILABLE', noDaemonMessage(socketPath));
+  }
+  return {
+    paths,
+    socketPath,
+    call: async <T>(method: string, params: Record<string, unknown> = {}, handlers: CallHandlers = {}) =>
+      (await callControl(socketPath, method, params, handlers)) as T,
+  };
+}

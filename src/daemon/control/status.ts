@@ -1,0 +1,138 @@
+// `status`: who the daemon is (pid, version, uptime, config, addresses,
+// paths), each named store's tree with used/max bytes, and the uploads owed
+// to slow tiers.
+import type { StoreDriver, StoreStats } from '../../stores/store.js';
+import type { ControlContext, ControlMethod } from './types.js';
+
+export interface StatusTier {
+  /** Position in the store's tree: the store's name, then one segment per level ("CAS/fast_slow/fast:filesystem"). */
+  path: string;
+  kind: string;
+  depth: number;
+  /** Bytes held, for stores that hold bytes (memory, filesystem). */
+  usedBytes: number | null;
+  /** Their limit; null when unlimited or not a holding store. */
+  maxBytes: number | null;
+  count: number | null;
+}
+
+export interface UploadBacklog {
+  blobs: number;
+  bytes: number;
+  /** Age of the oldest owed upload in seconds; null when nothing is owed. */
+  oldestAgeSeconds: number | null;
+  uploading: number;
+  lastError: string | null;
+}
+
+export interface StatusResult {
+  pid: number;
+  version: string;
+  startedAt: string;
+  uptimeSeconds: number;
+  configSource: string;
+  /** grpc://HOST:PORT per servers[] entry. */
+  addresses: string[];
+  socketPath: string;
+  stateDir: string;
+  catalogPath: string;
+  stores: { name: string; tiers: StatusTier[] }[];
+  /** Summed over every fast_slow store with write-behind; per store in `byStore`. */
+  uploadBacklog: UploadBacklog & { byStore: ({ path: string } & UploadBacklog)[] };
+}
+
+/** Roles of a wrapper's children, in children() order, for readable tier paths. */
+const CHILD_ROLES: Record<string, readonly string[]> = {
+  fast_slow: ['fast', 'slow'],
+  dedup: ['index', 'content'],
+};
+
+export const statusMethod: ControlMethod = async (_params, ctx) => status(ctx);
+
+export function status(ctx: ControlContext): StatusResult {
+  const now = ctx.clock.now();
+  const stores: StatusResult['stores'] = [];
+  const byStore: ({ path: string } & UploadBacklog)[] = [];
+  for (const name of ctx.stores.names()) {
+    const tiers: StatusTier[] = [];
+    walk(ctx.stores.get(name), name, 0, new Set(), (store, path, depth) => {
+      const stats: StoreStats = store.stats?.() ?? { kind: store.kind };
+      tiers.push({
+        path,
+        kind: store.kind,
+        depth,
+        usedBytes: numberOrNull(stats.bytes),
+        maxBytes: stats.maxBytes !== undefined && stats.maxBytes > 0 ? stats.maxBytes : null,
+        count: numberOrNull(stats.count),
+      });
+      const wb = stats.writeBehind as WriteBehindLike | undefined;
+      if (wb !== undefined) byStore.push({ path, ...backlogOf(wb) });
+    });
+    stores.push({ name, tiers });
+  }
+  const oldest = byStore.map((b) => b.oldestAgeSeconds).filter((a): a is number => a !== null);
+  return {
+    pid: ctx.pid,
+    version: ctx.version,
+    startedAt: new Date(ctx.startedAtMs).toISOString(),
+    uptimeSeconds: Math.max(0, Math.floor((now - ctx.startedAtMs) / 1000)),
+    configSource: ctx.configSource,
+    addresses: ctx.addresses.map((a) => `grpc://${a}`),
+    socketPath: ctx.socketPath,
+    stateDir: ctx.stateDir,
+    catalogPath: ctx.catalog.path,
+    stores,
+    uploadBacklog: {
+      blobs: sum(byStore.map((b) => b.blobs)),
+      bytes: sum(byStore.map((b) => b.bytes)),
+      oldestAgeSeconds: oldest.length > 0 ? Math.max(...oldest) : null,
+      uploading: sum(byStore.map((b) => b.uploading)),
+      lastError: byStore.find((b) => b.lastError !== null)?.lastError ?? null,
+      byStore,
+    },
+  };
+}
+
+/** The fields of write-behind's stats that status reports (see stores/write-behind.ts). */
+interface WriteBehindLike {
+  backlogCount?: number;
+  backlogBytes?: number;
+  oldestAgeMs?: number;
+  uploading?: number;
+  lastError?: string;
+}
+
+function backlogOf(wb: WriteBehindLike): UploadBacklog {
+  return {
+    blobs: wb.backlogCount ?? 0,
+    bytes: wb.backlogBytes ?? 0,
+    oldestAgeSeconds: typeof wb.oldestAgeMs === 'number' ? Math.floor(wb.oldestAgeMs / 1000) : null,
+    uploading: wb.uploading ?? 0,
+    lastError: wb.lastError ?? null,
+  };
+}
+
+function walk(
+  store: StoreDriver,
+  path: string,
+  depth: number,
+  seen: Set<StoreDriver>,
+  visit: (store: StoreDriver, path: string, depth: number) => void,
+): void {
+  if (seen.has(store)) return;
+  seen.add(store);
+  visit(store, path, depth);
+  const roles = CHILD_ROLES[store.kind];
+  (store.children?.() ?? []).forEach((child, i) => {
+    const label = roles?.[i] !== undefined ? `${roles[i]}:${child.kind}` : child.kind;
+    walk(child, `${path}/${label}`, depth + 1, seen, visit);
+  });
+}
+
+function numberOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}

@@ -1,0 +1,38 @@
+// What a control method gets: the daemon's parts (context), a way to stream
+// progress, items and bytes back (output), and its params.
+import type { Catalog } from '../../catalog/catalog.js';
+import type { NcacheConfig } from '../../config/types.js';
+import type { StoreManager } from '../../stores/factory.js';
+import type { Clock } from '../../util/clock.js';
+import type { Logger } from '../../util/logger.js';
+import type { ProgressUpdate } from './protocol.js';
+
+export interface ControlContext {
+  readonly config: NcacheConfig;
+  /** The config file path, or a description of the built-in default. */
+  readonly configSource: string;
+  readonly stores: StoreManager;
+  readonly catalog: Catalog;
+  /** "HOST:PORT" per `servers[]` entry, real ports. */
+  readonly addresses: string[];
+  readonly startedAtMs: number;
+  readonly pid: number;
+  readonly version: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly stateDir: string;
+  readonly socketPath: string;
+  /** Asks the daemon to stop once the current reply has been sent. */
+  requestStop(opts: { force: boolean }): void;
+}
+
+export interface ControlOutput {
+  progress(p: ProgressUpdate): void;
+  item(item: unknown): void;
+  /** Sends blob bytes; resolves when the socket can take more (backpressure). Rejects once the client is gone. */
+  bytes(buf: Buffer): Promise<void>;
+  /** Aborted when the client goes away or the daemon stops. */
+  readonly signal: AbortSignal;
+}
+
+export type ControlMethod = (params: Record<string, unknown>, ctx: ControlContext, out: ControlOutput) => Promise<unknown>;
