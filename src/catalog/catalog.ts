@@ -15,11 +15,12 @@
 // is moved aside as `<file>.corrupt-<timestamp>` and recreated empty, with a
 // warning: losing it loses knowledge, never blob content.
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Clock, systemClock } from '../util/clock.js';
 import { NcacheError, errorMessage, failedPrecondition } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
+import { DedupIndex } from './dedup-index.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { SlowTierPresence } from './slow-tier-presence.js';
 import { StoreEntries } from './store-entries.js';
@@ -38,6 +39,13 @@ export class Catalog {
   readonly presence: SlowTierPresence;
   /** Filesystem stores' indexes (store_entries), so a restart does not rescan their directories. */
   readonly storeEntries: StoreEntries;
+  /**
+   * Dedup stores' blob index and chunk reference counts, on the relaxed
+   * connection: what they need is SIGKILL-safety, which WAL with NORMAL gives
+   * (a commit is in the WAL before the call returns). An OS crash may lose the
+   * last commits; the rows then lost are re-learned from the index store.
+   */
+  readonly dedup: DedupIndex;
   /**
    * A second connection with synchronous=NORMAL for changes that may be lost
    * in an OS crash without harm (presence: relearned, and corrected on read;
@@ -58,6 +66,7 @@ export class Catalog {
     this.journal = new UploadJournal(db, this.relaxed);
     this.presence = new SlowTierPresence(this.relaxed);
     this.storeEntries = new StoreEntries(this.relaxed);
+    this.dedup = new DedupIndex(this.relaxed, () => clock.now());
   }
 
   /**
@@ -82,6 +91,33 @@ export class Catalog {
       );
       return new Catalog(path, openDatabase(path, logger), clock);
     }
+  }
+
+  /** Bytes the catalog occupies on disk: the database file plus its WAL. */
+  fileBytes(): number {
+    let total = 0;
+    for (const suffix of ['', '-wal']) {
+      try {
+        total += statSync(this.path + suffix).size;
+      } catch {
+        // No WAL right now (checkpointed and truncated): nothing to count.
+      }
+    }
+    return total;
+  }
+
+  /**
+   * Gives back the space of deleted rows (gc): folds the WAL into the file,
+   * rebuilds the file without free pages (VACUUM), and truncates the WAL
+   * again. Blocks the event loop for as long as that takes, which is short for
+   * a catalog (metadata only). Returns the bytes on disk before and after.
+   */
+  compact(): { bytesBefore: number; bytesAfter: number } {
+    const bytesBefore = this.fileBytes();
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.exec('VACUUM');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return { bytesBefore, bytesAfter: this.fileBytes() };
   }
 
   /** The schema version of the open file. */
