@@ -136,6 +136,16 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'dedup: find the blobs that use a chunk',
+    up(db) {
+      // When a chunk turns out lost or damaged, every blob using it must be
+      // forgotten (it reads as missing and is uploaded again); gc and verify
+      // ask the same question.
+      db.exec('CREATE INDEX dedup_blob_chunks_by_chunk ON dedup_blob_chunks (store_id, chunk_hash, chunk_size)');
+    },
+  },
 ];
 
 /** The schema version this build of ncache writes. */
