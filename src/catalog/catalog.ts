@@ -15,7 +15,7 @@
 // is moved aside as `<file>.corrupt-<timestamp>` and recreated empty, with a
 // warning: losing it loses knowledge, never blob content.
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Clock, systemClock } from '../util/clock.js';
 import { NcacheError, errorMessage, failedPrecondition } from '../util/errors.js';
@@ -91,6 +91,33 @@ export class Catalog {
       );
       return new Catalog(path, openDatabase(path, logger), clock);
     }
+  }
+
+  /** Bytes the catalog occupies on disk: the database file plus its WAL. */
+  fileBytes(): number {
+    let total = 0;
+    for (const suffix of ['', '-wal']) {
+      try {
+        total += statSync(this.path + suffix).size;
+      } catch {
+        // No WAL right now (checkpointed and truncated): nothing to count.
+      }
+    }
+    return total;
+  }
+
+  /**
+   * Gives back the space of deleted rows (gc): folds the WAL into the file,
+   * rebuilds the file without free pages (VACUUM), and truncates the WAL
+   * again. Blocks the event loop for as long as that takes, which is short for
+   * a catalog (metadata only). Returns the bytes on disk before and after.
+   */
+  compact(): { bytesBefore: number; bytesAfter: number } {
+    const bytesBefore = this.fileBytes();
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.exec('VACUUM');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return { bytesBefore, bytesAfter: this.fileBytes() };
   }
 
   /** The schema version of the open file. */

@@ -7,7 +7,6 @@ import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { CompletenessCheckingStore } from './completeness-checking-store.js';
-import { CompressionStore } from './compression-store.js';
 import { ExistenceCacheStore } from './existence-cache-store.js';
 import { FastSlowStore } from './fast-slow-store.js';
 import { FilesystemStore } from './filesystem-store.js';
@@ -69,7 +68,7 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
     case 'dedup':
       return notYet(path, spec.kind);
     case 'compression':
-      return new CompressionStore(spec, child(spec.backend, 'backend'), ctx, { path: `${path}.compression` });
+      return notYet(path, spec.kind);
     case 'experimental_cloud_object_store':
       return loadedCloudObjectStoreModule(path).createCloudObjectStore(spec, ctx);
     default: {
