@@ -1,5 +1,7 @@
 // `ncache serve`: run the daemon in the foreground until SIGINT/SIGTERM.
 import { collectWarnings } from '../config/schema.js';
+import { controlPaths } from '../daemon/control/paths.js';
+import { removePidFile, writePidFile } from '../daemon/control/pid-file.js';
 import { startDaemon } from '../daemon/daemon.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { resolveConfig } from './config-source.js';
@@ -11,6 +13,8 @@ export interface ServeOptions {
   logger?: Logger;
   /** How long a graceful stop waits for in-flight requests. */
   graceMs?: number;
+  /** Serve the control socket and write the pid file (default true; `ncache start/stop/status` need them). */
+  control?: boolean;
 }
 
 export interface ServeHandle {
@@ -21,24 +25,47 @@ export interface ServeHandle {
   readonly bazelrcLines: string[];
   /** Resolves once the daemon has stopped. */
   readonly stopped: Promise<void>;
-  stop(): Promise<void>;
+  /** The control socket, when served. */
+  readonly controlSocket: string | undefined;
+  /** force: no grace for in-flight calls and no upload flush (owed uploads stay journaled). */
+  stop(opts?: { force?: boolean }): Promise<void>;
 }
 
 export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   const env = opts.env ?? process.env;
   const logger = opts.logger ?? createLogger();
   const config = await resolveConfig(opts.configPath, env);
-  const daemon = await startDaemon({ config, logger });
+  const paths = opts.control === false ? undefined : controlPaths(env);
 
-  // `stopped` settles when the daemon has stopped, whoever asked: a signal or stop().
+  // `stopped` settles when the daemon has stopped, whoever asked: a signal, stop() or `ncache stop`.
   let settleStopped!: { resolve: () => void; reject: (err: unknown) => void };
   const stopped = new Promise<void>((resolve, reject) => (settleStopped = { resolve, reject }));
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= daemon.stop({ graceMs: opts.graceMs ?? 10_000 });
+  const stop = (stopOpts: { force?: boolean } = {}): Promise<void> => {
+    stopping ??= daemon
+      .stop(stopOpts.force ? { graceMs: 0, flush: false } : { graceMs: opts.graceMs ?? 10_000 })
+      .finally(() => {
+        if (paths) removePidFile(paths.pidFile, process.pid);
+      });
     stopping.then(settleStopped.resolve, settleStopped.reject);
     return stopping;
   };
+
+  const daemon = await startDaemon({
+    config,
+    logger,
+    env,
+    ...(paths ? { control: { socketPath: paths.socketPath, pidFile: paths.pidFile, requestStop: (o: { force: boolean }) => void stop(o) } } : {}),
+  });
+  if (paths) {
+    // Written once the daemon answers, so a pid file names a daemon that did start.
+    writePidFile(paths.pidFile, {
+      pid: process.pid,
+      socketPath: paths.socketPath,
+      startedAt: new Date().toISOString(),
+      addresses: daemon.addresses.map((a) => `grpc://${a}`),
+    });
+  }
 
   return {
     addresses: daemon.addresses,
@@ -46,6 +73,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     warnings: collectWarnings(config),
     bazelrcLines: bazelrcLines(config, daemon.addresses),
     stopped,
+    controlSocket: daemon.controlSocket,
     stop,
   };
 }

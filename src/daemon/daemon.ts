@@ -45,6 +45,8 @@ export interface DaemonOptions {
 
 export interface ControlOptions {
   socketPath: string;
+  /** The pid file, read to name a daemon that already owns the socket. */
+  pidFile?: string;
   /** Shown by `status`: the config file, or what the built-in default is. Default: config.source. */
   configSource?: string;
   /** What the `shutdown` method does once it has answered. Default: stop() (force: no grace, no flush). */
@@ -88,7 +90,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const startedAtMs = clock.now();
 
   // Before anything else: refuse to start if another daemon owns this state dir's socket.
-  if (opts.control) await claimSocketPath(opts.control.socketPath, logger);
+  if (opts.control) await claimSocketPath(opts.control.socketPath, logger, opts.control.pidFile);
   const catalog = openCatalog(opts, logger, clock);
   let stores: StoreManager;
   try {
@@ -161,6 +163,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     try {
       control = await startControlServer({
         socketPath: controlOpts.socketPath,
+        pidFile: controlOpts.pidFile,
         logger,
         methods: CONTROL_METHODS,
         context: {
@@ -176,6 +179,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
           logger,
           stateDir: stateDirFor(opts),
           socketPath: controlOpts.socketPath,
+          metrics,
           requestStop(stop) {
             // After the reply is on its way: stop() closes the control socket.
             setImmediate(() => {

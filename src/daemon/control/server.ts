@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { NcacheError, errorCode, errorMessage, failedPrecondition } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { checkSocketPathLength, ensurePrivateDir } from './paths.js';
+import { readPidFile } from './pid-file.js';
 import {
   BYTES_FRAME_CHUNK,
   FRAME_BYTES,
@@ -20,6 +21,8 @@ import type { ControlContext, ControlMethod, ControlOutput } from './types.js';
 
 export interface ControlServerOptions {
   socketPath: string;
+  /** Read to name the daemon that already owns the socket, if one does. */
+  pidFile?: string;
   context: ControlContext;
   methods: Readonly<Record<string, ControlMethod>>;
   logger: Logger;
@@ -43,7 +46,7 @@ const CLOSE_GRACE_MS = 2_000;
  * (nobody accepts on it) is removed; a live one means another daemon owns this
  * state directory, and we refuse to start. Call before listening.
  */
-export async function claimSocketPath(socketPath: string, logger: Logger): Promise<void> {
+export async function claimSocketPath(socketPath: string, logger: Logger, pidFile?: string): Promise<void> {
   checkSocketPathLength(socketPath);
   ensurePrivateDir(dirname(socketPath));
   let st;
@@ -57,8 +60,10 @@ export async function claimSocketPath(socketPath: string, logger: Logger): Promi
     throw failedPrecondition(`${socketPath} exists and is not a socket; remove it if you know what it is, then start again`);
   }
   if (await socketAnswers(socketPath)) {
+    const owner = pidFile !== undefined ? readPidFile(pidFile) : undefined;
+    const who = owner !== undefined ? ` (pid ${owner.pid}${owner.addresses.length > 0 ? ` on ${owner.addresses.join(', ')}` : ''})` : '';
     throw failedPrecondition(
-      `another ncache daemon is already running on this state directory (its control socket ${socketPath} answers); ` +
+      `another ncache daemon${who} is already running on this state directory (its control socket ${socketPath} answers); ` +
         'stop it with `ncache stop`, or use another NCACHE_STATE_DIR',
     );
   }
@@ -80,7 +85,7 @@ export function socketAnswers(socketPath: string): Promise<boolean> {
 
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
   const { socketPath, logger } = opts;
-  await claimSocketPath(socketPath, logger);
+  await claimSocketPath(socketPath, logger, opts.pidFile);
   const connections = new Set<Connection>();
   const server = createServer((socket) => {
     const connection = new Connection(socket, opts);
