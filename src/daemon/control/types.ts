@@ -5,6 +5,7 @@ import type { NcacheConfig } from '../../config/types.js';
 import type { StoreManager } from '../../stores/factory.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
+import type { Metrics } from '../metrics.js';
 import type { ProgressUpdate } from './protocol.js';
 
 export interface ControlContext {
@@ -22,6 +23,8 @@ export interface ControlContext {
   readonly logger: Logger;
   readonly stateDir: string;
   readonly socketPath: string;
+  /** Request metrics of the gRPC services (src/daemon/metrics.ts), for `stats`. */
+  readonly metrics?: Metrics;
   /** Asks the daemon to stop once the current reply has been sent. */
   requestStop(opts: { force: boolean }): void;
 }

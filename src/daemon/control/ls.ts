@@ -1,0 +1,253 @@
+// `ls`: what the CAS and action cache hold. One row per key, merged across
+// the local tiers that list themselves (memory, filesystem), with the tiers
+// holding it: "fast"/"slow" below a fast_slow, else the store kind. A slow
+// tier in S3 is not listed (a bucket listing per `ls` would be slow and
+// costly); blobs it is known to hold come from the catalog's presence
+// knowledge. A dedup store lists its blobs (with their chunk counts) from the
+// catalog, and its index store tells where the index entries live.
+//
+// The merge needs every key in memory anyway (a key in two tiers is one
+// row), so the daemon sorts and applies --limit and sends only the rows asked
+// for, as items, so a big listing streams instead of being one huge frame.
+import Database from 'better-sqlite3';
+import type { NamedStoreSpec } from '../../config/types.js';
+import type { StoreEntry } from '../../stores/store.js';
+import { type Digest, digestKey } from '../../util/digest.js';
+import { invalidArgument } from '../../util/errors.js';
+import { type StoreNode, storeTree, storesByRole } from './store-nodes.js';
+import type { ControlContext, ControlOutput } from './types.js';
+
+export type LsKind = 'cas' | 'ac';
+export type LsSort = 'size' | 'atime' | 'name';
+
+export interface LsEntry {
+  readonly type: LsKind;
+  /** The named store (config `stores[].name`). */
+  readonly store: string;
+  /** "<hash>/<size>", as `ncache get` takes it. */
+  readonly digest: string;
+  readonly hash: string;
+  readonly sizeBytes: number;
+  /** Bytes of the value as clients see it (the blob; for the action cache the ActionResult). */
+  readonly size: number;
+  /** Bytes it occupies in the first local tier holding it (after compression); null when only known remotely. */
+  readonly storedSize: number | null;
+  /** Tiers holding it: "fast", "slow", or a store kind ("filesystem", "memory") outside a fast_slow. */
+  readonly tiers: string[];
+  /** Last access, ms since the epoch; null when unknown (only in the slow tier). */
+  readonly lastAccessMs: number | null;
+  /** Chunks of a deduplicated blob. */
+  readonly chunkCount?: number;
+}
+
+export interface LsResult {
+  /** Rows sent (after --limit). */
+  readonly count: number;
+  /** Rows before --limit. */
+  readonly total: number;
+  readonly stores: { readonly name: string; readonly type: LsKind }[];
+}
+
+interface Row {
+  key: Digest;
+  size: number;
+  storedSize: number | null;
+  tiers: Set<string>;
+  lastAccessMs: number | null;
+  chunkCount?: number;
+}
+
+type RowMap = Map<string, Row>;
+
+/** Leaves that are not listed: remote ones (see above) and references to other named stores (listed on their own). */
+const UNLISTED_KINDS = new Set(['experimental_cloud_object_store', 'ref_store', 'noop']);
+
+export type LsContext = Pick<ControlContext, 'config' | 'stores' | 'catalog'>;
+
+export async function lsMethod(params: Record<string, unknown>, ctx: LsContext, out: Pick<ControlOutput, 'item' | 'signal'>): Promise<LsResult> {
+  const kinds = parseKinds(params.type);
+  const sort = parseSort(params.sort);
+  const limit = parseLimit(params.limit);
+  const roles = storesByRole(ctx.config);
+  const rows: LsEntry[] = [];
+  const listed: LsResult['stores'] = [];
+  const presence = openPresence(ctx.catalog.path);
+  try {
+    for (const type of kinds) {
+      for (const named of roles[type]) {
+        if (out.signal.aborted) break;
+        listed.push({ name: named.name, type });
+        for (const row of (await collectRows(ctx, named, presence)).values()) rows.push(toEntry(row, type, named.name));
+      }
+    }
+  } finally {
+    presence?.close();
+  }
+  sortEntries(rows, sort);
+  const sent = limit === undefined ? rows : rows.slice(0, limit);
+  for (const entry of sent) {
+    if (out.signal.aborted) break;
+    out.item(entry);
+  }
+  return { count: sent.length, total: rows.length, stores: listed };
+}
+
+/** Every key of a named store, merged across its tiers; with `onlyHash`, just the keys with that hash. */
+export async function collectRows(
+  ctx: Pick<ControlContext, 'stores'>,
+  named: NamedStoreSpec,
+  presence: PresenceReader | undefined,
+  onlyHash?: string,
+): Promise<RowMap> {
+  const rows: RowMap = new Map();
+  await collect(storeTree(ctx.stores, named), rows, presence, onlyHash);
+  return rows;
+}
+
+async function collect(node: StoreNode, rows: RowMap, presence: PresenceReader | undefined, onlyHash: string | undefined): Promise<void> {
+  const driver = node.driver;
+  if (driver.kind === 'dedup' && driver.entries) {
+    // Where each blob's index entry lives tells its tiers; the blobs themselves come from the catalog.
+    const index = new Map<string, Row>();
+    const indexNode = node.children.find((c) => c.role === 'index_store') ?? node.children[0];
+    if (indexNode !== undefined) await collect(indexNode, index, presence, onlyHash);
+    for await (const entry of driver.entries()) {
+      if (onlyHash !== undefined && entry.key.hash !== onlyHash) continue;
+      const where = index.get(digestKey(entry.key));
+      const extra = entry as StoreEntry & { chunkCount?: unknown };
+      merge(rows, entry, where?.tiers ?? new Set(['dedup']));
+      const row = rows.get(digestKey(entry.key))!;
+      if (typeof extra.chunkCount === 'number') row.chunkCount = extra.chunkCount;
+    }
+    return;
+  }
+  if (node.children.length === 0) {
+    if (UNLISTED_KINDS.has(driver.kind) || !driver.entries) return;
+    const label = new Set([node.tier ?? driver.kind]);
+    for await (const entry of driver.entries()) {
+      if (onlyHash !== undefined && entry.key.hash !== onlyHash) continue;
+      merge(rows, entry, label);
+    }
+    return;
+  }
+  for (const child of node.children) {
+    // completeness_checking's cas_store is the CAS, not part of the action cache.
+    if (driver.kind === 'completeness_checking' && child.role === 'cas_store') continue;
+    await collect(child, rows, presence, onlyHash);
+  }
+  if (driver.kind === 'fast_slow' && presence !== undefined) {
+    for (const p of presence.rows(node.path, onlyHash)) {
+      const key = { hash: p.hash, sizeBytes: p.key_size };
+      const name = digestKey(key);
+      const row = rows.get(name);
+      if (row !== undefined) row.tiers.add('slow');
+      else rows.set(name, { key, size: p.value_size, storedSize: null, tiers: new Set(['slow']), lastAccessMs: null });
+    }
+  }
+}
+
+function merge(rows: RowMap, entry: StoreEntry, tiers: ReadonlySet<string>): void {
+  const name = digestKey(entry.key);
+  const row = rows.get(name);
+  if (row === undefined) {
+    rows.set(name, {
+      key: entry.key,
+      size: entry.size,
+      storedSize: entry.storedSize ?? entry.size,
+      tiers: new Set(tiers),
+      lastAccessMs: entry.lastAccessMs ?? null,
+    });
+    return;
+  }
+  for (const t of tiers) row.tiers.add(t);
+  if (entry.lastAccessMs !== undefined && (row.lastAccessMs === null || entry.lastAccessMs > row.lastAccessMs)) {
+    row.lastAccessMs = entry.lastAccessMs;
+  }
+  row.storedSize ??= entry.storedSize ?? entry.size;
+}
+
+const TIER_ORDER = ['fast', 'slow'];
+
+function toEntry(row: Row, type: LsKind, store: string): LsEntry {
+  const tiers = [...row.tiers].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return {
+    type,
+    store,
+    digest: `${row.key.hash}/${row.key.sizeBytes}`,
+    hash: row.key.hash,
+    sizeBytes: row.key.sizeBytes,
+    // A CAS key's size is the blob's; an AC value has its own size.
+    size: type === 'cas' ? row.key.sizeBytes : row.size,
+    storedSize: row.storedSize,
+    tiers,
+    lastAccessMs: row.lastAccessMs,
+    ...(row.chunkCount !== undefined ? { chunkCount: row.chunkCount } : {}),
+  };
+}
+
+function rank(tier: string): number {
+  const i = TIER_ORDER.indexOf(tier);
+  return i === -1 ? TIER_ORDER.length : i;
+}
+
+/** size: largest first; atime: most recently used first (unknown last); name: by hash. Ties by digest. */
+export function sortEntries(rows: LsEntry[], sort: LsSort): void {
+  const byName = (a: LsEntry, b: LsEntry) =>
+    a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : a.sizeBytes - b.sizeBytes || a.type.localeCompare(b.type);
+  if (sort === 'size') rows.sort((a, b) => b.size - a.size || byName(a, b));
+  else if (sort === 'atime') rows.sort((a, b) => (b.lastAccessMs ?? -1) - (a.lastAccessMs ?? -1) || byName(a, b));
+  else rows.sort(byName);
+}
+
+// ---------------------------------------------------------------------------
+// Params
+
+function parseKinds(v: unknown): LsKind[] {
+  if (v === undefined || v === 'all') return ['cas', 'ac'];
+  if (v === 'cas' || v === 'ac') return [v];
+  throw invalidArgument(`params.type: expected "cas", "ac" or "all", got ${JSON.stringify(v)}`);
+}
+
+function parseSort(v: unknown): LsSort {
+  if (v === undefined) return 'name';
+  if (v === 'size' || v === 'atime' || v === 'name') return v;
+  throw invalidArgument(`params.sort: expected "size", "atime" or "name", got ${JSON.stringify(v)}`);
+}
+
+function parseLimit(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+  throw invalidArgument(`params.limit: expected a whole number >= 0, got ${JSON.stringify(v)}`);
+}
+
+// ---------------------------------------------------------------------------
+// Slow-tier presence, read through its own read-only connection (the catalog
+// keeps its connections to itself; WAL lets a reader run beside the writers).
+
+interface PresenceRow {
+  hash: string;
+  key_size: number;
+  value_size: number;
+}
+
+export interface PresenceReader {
+  rows(storeId: string, onlyHash?: string): Iterable<PresenceRow>;
+  close(): void;
+}
+
+export function openPresence(catalogPath: string): PresenceReader | undefined {
+  let db: Database.Database;
+  try {
+    db = new Database(catalogPath, { readonly: true, fileMustExist: true });
+  } catch {
+    return undefined; // no catalog file: nothing known about slow tiers
+  }
+  const all = db.prepare<[string], PresenceRow>('SELECT hash, key_size, value_size FROM slow_tier_presence WHERE store_id = ?');
+  const one = db.prepare<[string, string], PresenceRow>(
+    'SELECT hash, key_size, value_size FROM slow_tier_presence WHERE store_id = ? AND hash = ?',
+  );
+  return {
+    rows: (storeId, onlyHash) => (onlyHash === undefined ? all.iterate(storeId) : one.iterate(storeId, onlyHash)),
+    close: () => db.close(),
+  };
+}
