@@ -131,11 +131,11 @@ describe('StoreManager', () => {
         new StoreManager(
           [
             { name: 'ok', spec: memory },
-            { name: 'later', spec: { kind: 'compression', backend: memory, compression_algorithm: { lz4: { block_size: 1, max_decode_block_size: 1 } } } },
+            { name: 'later', spec: { kind: 'compression', backend: memory, compression_algorithm: { lz4: { block_size: 2 ** 31, max_decode_block_size: 2 ** 31 } } } },
           ],
           deps,
         ),
-    ).toThrow('stores[1]: store kind "compression" is not implemented yet');
+    ).toThrow('stores[1].compression.compression_algorithm.lz4.block_size: must be between 1 and');
   });
 });
 
