@@ -7,6 +7,7 @@ import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { CompletenessCheckingStore } from './completeness-checking-store.js';
+import { CompressionStore } from './compression-store.js';
 import { ExistenceCacheStore } from './existence-cache-store.js';
 import { FastSlowStore } from './fast-slow-store.js';
 import { FilesystemStore } from './filesystem-store.js';
@@ -68,7 +69,7 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
     case 'dedup':
       return notYet(path, spec.kind);
     case 'compression':
-      return notYet(path, spec.kind);
+      return new CompressionStore(spec, child(spec.backend, 'backend'), ctx, { path: `${path}.compression` });
     case 'experimental_cloud_object_store':
       return loadedCloudObjectStoreModule(path).createCloudObjectStore(spec, ctx);
     default: {
