@@ -1,0 +1,66 @@
+// The optional parts of other modules that gc and verify use, reached through
+// narrow interfaces: the dedup side of the catalog (catalog.dedup) and the
+// filesystem store's stray and in-flight temp files. A store or catalog
+// without them simply offers nothing to collect there.
+import { basename } from 'node:path';
+import type { Catalog } from '../catalog/catalog.js';
+import type { StoreDriver } from '../stores/store.js';
+import { type Digest, parseDigestKey } from '../util/digest.js';
+
+/** What gc and verify need from the catalog's dedup index (src/catalog/dedup-index.ts). */
+export interface DedupCatalog {
+  forgetBlob(storeId: string, blob: Digest): boolean;
+  orphanChunks(storeId: string, createdBeforeMs: number, limit: number): Digest[];
+  dropChunk(storeId: string, chunk: Digest): void;
+  chunkRefs(storeId: string, chunk: Digest): number;
+  blobs(storeId: string): Iterable<{ digest: Digest; chunkCount: number; createdAtMs: number; accessedAtMs: number }>;
+  chunksOf(storeId: string, blob: Digest): Digest[] | undefined;
+}
+
+export function dedupCatalog(catalog: Catalog | undefined): DedupCatalog | undefined {
+  const dedup = (catalog as { dedup?: DedupCatalog } | undefined)?.dedup;
+  return dedup !== undefined && typeof dedup.orphanChunks === 'function' ? dedup : undefined;
+}
+
+export interface StrayFile {
+  readonly path: string;
+  readonly size: number;
+  readonly kind: 'temp' | 'unindexed';
+}
+
+/** The filesystem store's extras for gc (activeTempFiles, strayFiles, its directories). */
+export interface FilesystemExtras {
+  readonly contentPath: string;
+  readonly tempPath: string;
+  activeTempFiles?(): ReadonlySet<string>;
+  strayFiles?(): AsyncIterable<StrayFile>;
+}
+
+export function filesystemExtras(store: StoreDriver): FilesystemExtras | undefined {
+  if (store.kind !== 'filesystem') return undefined;
+  const fs = store as unknown as Partial<FilesystemExtras>;
+  return typeof fs.contentPath === 'string' && typeof fs.tempPath === 'string' ? (fs as FilesystemExtras) : undefined;
+}
+
+/** Temp files of uploads in progress, as given by the store (names or paths). */
+export function activeTemps(store: StoreDriver): ReadonlySet<string> {
+  return filesystemExtras(store)?.activeTempFiles?.() ?? new Set();
+}
+
+/** Keys a filesystem store is writing right now (its temp files are "<hash>-<size>.<uuid>.ncache-tmp"). */
+export function keysBeingWritten(store: StoreDriver): Set<string> {
+  const keys = new Set<string>();
+  for (const temp of activeTemps(store)) {
+    const name = basename(temp);
+    const dot = name.indexOf('.');
+    const key = parseDigestKey(dot < 0 ? name : name.slice(0, dot));
+    if (key !== undefined) keys.add(`${key.hash}-${key.sizeBytes}`);
+  }
+  return keys;
+}
+
+/** Whether a temp file (path or name) belongs to an upload in progress. */
+export function isActiveTemp(store: StoreDriver, path: string): boolean {
+  const active = activeTemps(store);
+  return active.has(path) || active.has(basename(path));
+}
