@@ -400,31 +400,24 @@ class GcRun {
       let done = 0;
       for (const chunk of orphans) {
         this.checkAborted();
-        let allGone = true;
-        for (const leaf of local) {
-          const report = this.tiers.get(leaf)!;
-          const [size] = await leaf.store.has([chunk]);
-          if (size === undefined) continue;
-          if (this.dryRun) {
-            if (this.gone.get(leaf)!.has(digestKey(chunk))) continue;
-            report.orphanChunks.count += 1;
-            report.orphanChunks.bytes += size;
-            continue;
+        if (this.dryRun) {
+          for (const leaf of local) {
+            const [size] = await leaf.store.has([chunk]);
+            if (size === undefined || this.gone.get(leaf)!.has(digestKey(chunk))) continue;
+            this.tiers.get(leaf)!.orphanChunks.count += 1;
+            this.tiers.get(leaf)!.orphanChunks.bytes += size;
           }
-          // A chunk counted again since the listing is no orphan any more.
-          if (this.dedup.chunkRefs(storeId, chunk) > 0) {
-            allGone = false;
-            break;
+        } else if (localOnly ? this.dedup.dropChunk(storeId, chunk) : this.dedup.chunkRefs(storeId, chunk) === 0) {
+          // The catalog forgot it first (or, with a bucket keeping its copy, still
+          // has no reference to it): nothing can start relying on the local copies.
+          for (const leaf of local) {
+            const [size] = await leaf.store.has([chunk]);
+            if (size === undefined) continue;
+            if (await this.removeIfFree(leaf, chunk)) {
+              this.tiers.get(leaf)!.orphanChunks.count += 1;
+              this.tiers.get(leaf)!.orphanChunks.bytes += size;
+            }
           }
-          if (await this.removeIfFree(leaf, chunk)) {
-            report.orphanChunks.count += 1;
-            report.orphanChunks.bytes += size;
-          } else {
-            allGone = false;
-          }
-        }
-        if (!this.dryRun && allGone && localOnly && this.dedup.chunkRefs(storeId, chunk) === 0) {
-          this.dedup.dropChunk(storeId, chunk);
         }
         done += 1;
         this.progress({ phase: 'orphan chunks', done, total: orphans.length });

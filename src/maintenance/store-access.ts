@@ -1,25 +1,17 @@
-// The optional parts of other modules that gc and verify use, reached through
-// narrow interfaces: the dedup side of the catalog (catalog.dedup) and the
-// filesystem store's stray and in-flight temp files. A store or catalog
-// without them simply offers nothing to collect there.
+// The parts of other modules that gc and verify use: the dedup side of the
+// catalog (catalog.dedup) and the filesystem store's stray and in-flight temp
+// files (reached by shape, so a store without them offers nothing to collect).
 import { basename } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
+import type { DedupIndex } from '../catalog/dedup-index.js';
 import type { StoreDriver } from '../stores/store.js';
 import { type Digest, parseDigestKey } from '../util/digest.js';
 
-/** What gc and verify need from the catalog's dedup index (src/catalog/dedup-index.ts). */
-export interface DedupCatalog {
-  forgetBlob(storeId: string, blob: Digest): boolean;
-  orphanChunks(storeId: string, createdBeforeMs: number, limit: number): Digest[];
-  dropChunk(storeId: string, chunk: Digest): void;
-  chunkRefs(storeId: string, chunk: Digest): number;
-  blobs(storeId: string): Iterable<{ digest: Digest; chunkCount: number; createdAtMs: number; accessedAtMs: number }>;
-  chunksOf(storeId: string, blob: Digest): Digest[] | undefined;
-}
+/** The catalog's dedup index (absent only on a closed catalog). */
+export type DedupCatalog = DedupIndex;
 
 export function dedupCatalog(catalog: Catalog | undefined): DedupCatalog | undefined {
-  const dedup = (catalog as { dedup?: DedupCatalog } | undefined)?.dedup;
-  return dedup !== undefined && typeof dedup.orphanChunks === 'function' ? dedup : undefined;
+  return catalog === undefined || catalog.isClosed ? undefined : catalog.dedup;
 }
 
 export interface StrayFile {
