@@ -41,7 +41,7 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
     case 'ref_store':
       return new RefStore(spec.name, ctx);
     case 'filesystem':
-      return new FilesystemStore(spec, ctx);
+      return new FilesystemStore(spec, ctx, catalogStoreId(path, ctx.storeName));
     case 'fast_slow':
       return new FastSlowStore(child(spec.fast, 'fast'), child(spec.slow, 'slow'), {
         fastDirection: spec.fast_direction,

@@ -2,13 +2,22 @@
 //
 // Writes stream into a uniquely named file in temp_path, are fsynced, then
 // renamed into content_path: a crash or a failing upload never leaves a
-// half-written value readable. Recency lives in memory (an LRU map) and in
-// each file's atime, written back in batches, so a restart rebuilds both the
-// content and its LRU order from a directory scan.
+// half-written value readable. Recency lives in memory (an LRU map).
+//
+// With the daemon's catalog (and a store id) the index lives there too: a row
+// per file in store_entries, written after the rename and deleted before the
+// unlink, access times written back in batches. A restart loads the index
+// from the catalog without reading the directory; when the catalog has no
+// complete index for this content_path (first run, catalog lost or moved aside
+// as corrupt, content_path changed) the directory is scanned once and the
+// result recorded. Without a catalog (tools, tests) every start scans, and
+// recency is written back to the files' atimes instead.
 import { randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { Catalog } from '../catalog/catalog.js';
+import type { StoreEntries } from '../catalog/store-entries.js';
 import type { FilesystemSpec } from '../config/types.js';
 import { systemClock } from '../util/clock.js';
 import { mapConcurrent } from '../util/concurrency.js';
@@ -52,6 +61,17 @@ interface FileValue {
   readonly size: number;
 }
 
+/** A file in the store's directories that its index does not account for (for gc). */
+export interface StrayFile {
+  readonly path: string;
+  readonly size: number;
+  /** 'temp': an upload that is not in progress; 'unindexed': a "<hash>-<size>" content file without an index entry. */
+  readonly kind: 'temp' | 'unindexed';
+}
+
+/** Where the index came from at the last start. */
+export type IndexSource = 'catalog' | 'directory';
+
 export class FilesystemStore implements StoreDriver {
   readonly kind = 'filesystem';
   readonly contentPath: string;
@@ -67,16 +87,33 @@ export class FilesystemStore implements StoreDriver {
   private dirtyAtimes = new Map<string, number>();
   private flushing: Promise<void> | undefined;
   private readonly activeWrites = new Set<Promise<unknown>>();
+  /** Temp files of writes in progress (gc must leave them alone). */
+  private readonly activeTemps = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private started = false;
+  private readonly catalog: Catalog | undefined;
+  /** This store's id in the catalog (catalogStoreId in factory.ts). */
+  readonly storeId: string | undefined;
+  private source: IndexSource | undefined;
+  /** Full reads of content_path since construction (the catalog index exists to avoid them). */
+  private contentScans = 0;
 
-  constructor(spec: FilesystemStoreSpec, ctx: Partial<Pick<StoreContext, 'clock' | 'logger'>> = {}) {
+  constructor(
+    spec: FilesystemStoreSpec,
+    ctx: Partial<Pick<StoreContext, 'clock' | 'logger' | 'catalog'>> = {},
+    storeId?: string,
+  ) {
     this.contentPath = spec.content_path;
     this.tempPath = spec.temp_path;
     this.readBufferSize = Math.min(MAX_READ_BUFFER_SIZE, Math.max(MIN_READ_BUFFER_SIZE, spec.read_buffer_size ?? 0));
     this.blockSize = spec.block_size ?? 4096;
     this.clock = ctx.clock ?? systemClock;
     this.logger = ctx.logger ?? silentLogger;
+    // The index needs both: rows are keyed by the store id.
+    if (ctx.catalog !== undefined && storeId !== undefined) {
+      this.catalog = ctx.catalog;
+      this.storeId = storeId;
+    }
     this.files = new EvictingMap<FileValue>({
       policy: spec.eviction_policy,
       clock: this.clock,
@@ -85,7 +122,25 @@ export class FilesystemStore implements StoreDriver {
   }
 
   private get what(): string {
-    return `filesystem store ${this.contentPath}`;
+    return this.storeId === undefined ? `filesystem store ${this.contentPath}` : `filesystem store ${this.storeId}`;
+  }
+
+  /** The catalog's index, unless there is none or it is closed already (a stop in progress). */
+  private get index(): StoreEntries | undefined {
+    return this.catalog !== undefined && !this.catalog.isClosed ? this.catalog.storeEntries : undefined;
+  }
+
+  /** Runs a change to the catalog index; a failure is logged, never fails the blob operation it follows. */
+  private recordInIndex(what: string, change: (index: StoreEntries, storeId: string) => void): boolean {
+    const index = this.index;
+    if (index === undefined) return true;
+    try {
+      change(index, this.storeId!);
+      return true;
+    } catch (err) {
+      this.logger.warn(`${this.what}: could not ${what} in the catalog: ${errorMessage(err)}`);
+      return false;
+    }
   }
 
   private contentFile(name: string): string {
@@ -106,7 +161,7 @@ export class FilesystemStore implements StoreDriver {
     await mkdir(this.tempPath, { recursive: true });
     await this.removeStaleTemps();
     await this.checkSameFilesystem();
-    await this.scan();
+    await this.loadIndex();
     this.started = true;
     this.timer = setInterval(() => {
       this.files.sweep();
@@ -127,7 +182,11 @@ export class FilesystemStore implements StoreDriver {
   /** Temp files from a previous run are uploads that never finished. */
   private async removeStaleTemps(): Promise<void> {
     let removed = 0;
-    for (const dir of new Set([this.tempPath, this.contentPath])) {
+    // With a catalog index the content directory is not read at start (a
+    // leftover probe there is reported by strayFiles() for gc instead).
+    const dirs = this.catalog === undefined ? [this.tempPath, this.contentPath] : [this.tempPath];
+    if (this.catalog !== undefined && resolve(this.tempPath) === resolve(this.contentPath)) dirs.length = 0;
+    for (const dir of new Set(dirs)) {
       for (const name of await readdir(dir)) {
         if (!name.endsWith(TEMP_SUFFIX)) continue;
         await rm(join(dir, name), { force: true });
@@ -158,8 +217,43 @@ export class FilesystemStore implements StoreDriver {
     await rm(to, { force: true });
   }
 
+  /** Loads the index from the catalog when it holds a complete one for content_path, else scans the directory. */
+  private async loadIndex(): Promise<void> {
+    const index = this.index;
+    if (index === undefined) {
+      await this.scan();
+      this.source = 'directory';
+      return;
+    }
+    const location = resolve(this.contentPath);
+    const state = index.indexState(this.storeId!);
+    if (state !== undefined && state.location === location) {
+      const t0 = performance.now();
+      for (const row of index.rows(this.storeId!)) {
+        this.files.set(digestKey(row.key), { key: row.key, size: row.storedSize }, this.charged(row.storedSize), row.accessedAt);
+      }
+      this.source = 'catalog';
+      this.logger.info(
+        `${this.what}: loaded ${this.files.count} blobs, ${this.files.bytes} bytes from the catalog in ` +
+          `${Math.round(performance.now() - t0)} ms (no directory scan of ${this.contentPath})`,
+      );
+      return;
+    }
+    const t0 = performance.now();
+    await this.scan();
+    const rows = [...this.files.entries()].map((e) => ({ key: e.value.key, storedSize: e.value.size, accessedAt: e.lastAccessMs }));
+    index.replaceAll(this.storeId!, location, rows, this.clock.now());
+    this.source = 'directory';
+    const why = state === undefined ? '' : ` (its index was of ${state.location})`;
+    this.logger.info(
+      `${this.what}: catalog has no index for ${this.contentPath}${why}; rebuilt it from the directory: ` +
+        `${rows.length} files, ${this.files.bytes} bytes in ${Math.round(performance.now() - t0)} ms`,
+    );
+  }
+
   /** Rebuilds the LRU from the files on disk, oldest atime first. */
   private async scan(): Promise<void> {
+    this.contentScans += 1;
     const names = await readdir(this.contentPath);
     const found: { name: string; key: Digest; size: number; atimeMs: number }[] = [];
     let ignored = 0;
@@ -188,7 +282,7 @@ export class FilesystemStore implements StoreDriver {
       // Never delete what we did not write: content_path may have been pointed at the wrong directory.
       this.logger.warn(`${this.what}: ignored ${ignored} entr(y/ies) whose names are not "<sha256>-<size>"`);
     }
-    this.logger.info(`${this.what}: loaded ${this.files.count} blobs, ${this.files.bytes} bytes`);
+    if (this.catalog === undefined) this.logger.info(`${this.what}: loaded ${this.files.count} blobs, ${this.files.bytes} bytes`);
   }
 
   private assertStarted(): void {
@@ -220,6 +314,8 @@ export class FilesystemStore implements StoreDriver {
       // A newer upload of the same key may have been renamed into place since: keep it.
       const current = this.files.peek(name);
       if (current !== undefined && current.value !== entry.value) return;
+      // The row goes first: a crash between the two leaves a stray file, never a row without a file.
+      if (!this.recordInIndex(`forget evicted ${name}`, (index, id) => index.delete(id, entry.value.key))) return;
       await unlink(this.contentFile(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') this.logger.warn(`${this.what}: could not delete evicted ${name}: ${err.message}`);
       });
@@ -240,6 +336,15 @@ export class FilesystemStore implements StoreDriver {
     if (this.dirtyAtimes.size === 0) return;
     const batch = this.dirtyAtimes;
     this.dirtyAtimes = new Map();
+    if (this.catalog !== undefined) {
+      // One transaction on the catalog's relaxed connection instead of a utimes per file.
+      const accesses = [...batch].flatMap(([name, ms]) => {
+        const key = parseDigestKey(name);
+        return key === undefined ? [] : [{ key, accessedAt: ms }];
+      });
+      this.recordInIndex('record access times', (index, id) => index.touch(id, accesses));
+      return;
+    }
     this.flushing = (async () => {
       await mapConcurrent([...batch], ATIME_FLUSH_CONCURRENCY, async ([name, ms]) => {
         const seconds = ms / 1000;
@@ -285,7 +390,14 @@ export class FilesystemStore implements StoreDriver {
     const name = digestKey(key);
     const what = `${this.what}: upload of ${formatDigest(key)}`;
     const temp = join(this.tempPath, `${name}.${randomUUID()}${TEMP_SUFFIX}`);
-    const fh = await open(temp, 'wx');
+    this.activeTemps.add(temp);
+    let fh: FileHandle;
+    try {
+      fh = await open(temp, 'wx');
+    } catch (err) {
+      this.activeTemps.delete(temp);
+      throw internal(`${what} failed: ${errorMessage(err)}`, err);
+    }
     try {
       try {
         await writeStream(fh, exactSize(source, size, what));
@@ -295,14 +407,19 @@ export class FilesystemStore implements StoreDriver {
       }
       await this.serialize(name, async () => {
         await rename(temp, this.contentFile(name));
+        this.activeTemps.delete(temp);
         const now = this.clock.now();
+        // After the rename: a row never names a file that is not in place.
+        this.recordInIndex(`record ${name}`, (index, id) => index.put(id, key, size, now));
         this.files.set(name, { key, size }, this.charged(size), now);
-        this.touched(name, now);
+        if (this.catalog === undefined) this.touched(name, now);
       });
     } catch (err) {
       await rm(temp, { force: true });
       if (err instanceof NcacheError) throw err;
       throw internal(`${what} failed: ${errorMessage(err)}`, err);
+    } finally {
+      this.activeTemps.delete(temp);
     }
   }
 
@@ -319,7 +436,7 @@ export class FilesystemStore implements StoreDriver {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         // Evicted between the lookup and the open, or deleted behind our back.
-        if (this.files.peek(name)?.value === entry.value) this.files.delete(name);
+        this.dropMissing(name, entry.value);
         throw notFound(`${this.what}: ${formatDigest(key)} not found`);
       }
       throw internal(`${this.what}: cannot open ${formatDigest(key)}: ${errorMessage(err)}`, err);
@@ -344,7 +461,7 @@ export class FilesystemStore implements StoreDriver {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         // Evicted between the lookup and the open, or deleted behind our back.
-        if (this.files.peek(name)?.value === value) this.files.delete(name);
+        this.dropMissing(name, value);
         throw notFound(`${this.what}: ${formatDigest(key)} not found`);
       }
       throw internal(`${this.what}: cannot open ${formatDigest(key)}: ${errorMessage(err)}`, err);
@@ -364,13 +481,24 @@ export class FilesystemStore implements StoreDriver {
     }
   }
 
+  /** A file the index lists is gone (deleted behind our back): forget it, unless a newer value replaced it meanwhile. */
+  private dropMissing(name: string, value: FileValue): void {
+    if (this.files.peek(name)?.value !== value) return;
+    this.files.delete(name);
+    this.dirtyAtimes.delete(name);
+    this.recordInIndex(`forget missing ${name}`, (index, id) => index.delete(id, value.key));
+    this.logger.warn(`${this.what}: ${name} is in the index but its file is gone; dropped it from the index`);
+  }
+
   async remove(key: Digest): Promise<boolean> {
     this.assertStarted();
     const name = digestKey(key);
     return this.serialize(name, async () => {
-      const entry = this.files.delete(name);
+      if (this.files.peek(name) === undefined) return false;
+      // Row before file (see deleteEvicted); if the catalog refuses, nothing changes.
+      this.index?.delete(this.storeId!, key);
+      this.files.delete(name);
       this.dirtyAtimes.delete(name);
-      if (entry === undefined) return false;
       await unlink(this.contentFile(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
@@ -384,6 +512,45 @@ export class FilesystemStore implements StoreDriver {
     }
   }
 
+  /** Temp files of writes in progress: gc must not delete these. */
+  activeTempFiles(): ReadonlySet<string> {
+    return new Set(this.activeTemps);
+  }
+
+  /**
+   * Files the index does not account for: temp files of no write in progress
+   * (left by a crash) and "<hash>-<size>" files in content_path without an
+   * index entry (a crash between rename and row, or a lost catalog row).
+   * Names ncache did not write are never reported. Each file is checked
+   * again just before it is yielded, so a write that commits meanwhile is
+   * not reported.
+   */
+  async *strayFiles(): AsyncIterable<StrayFile> {
+    this.assertStarted();
+    const dirs = resolve(this.tempPath) === resolve(this.contentPath) ? [this.contentPath] : [this.tempPath, this.contentPath];
+    for (const dir of dirs) {
+      const isContent = dir === this.contentPath;
+      if (isContent) this.contentScans += 1;
+      for (const name of await readdir(dir)) {
+        const path = join(dir, name);
+        let kind: StrayFile['kind'];
+        if (name.endsWith(TEMP_SUFFIX)) kind = 'temp';
+        else if (isContent && parseDigestKey(name) !== undefined) kind = 'unindexed';
+        else continue;
+        const st = await stat(path).catch(() => undefined);
+        if (st === undefined || !st.isFile()) continue;
+        if (kind === 'temp' ? this.activeTemps.has(path) : this.isIndexed(name)) continue;
+        yield { path, size: st.size, kind };
+      }
+    }
+  }
+
+  /** In the index, or a rename/unlink of it is in progress. Does not touch recency. */
+  private isIndexed(name: string): boolean {
+    // (peek() evicts an entry past max_seconds: it was about to be deleted anyway.)
+    return this.fileOps.has(name) || this.files.peek(name) !== undefined;
+  }
+
   stats(): StoreStats {
     return {
       kind: this.kind,
@@ -392,6 +559,8 @@ export class FilesystemStore implements StoreDriver {
       maxBytes: this.files.maxBytes,
       evictions: this.files.evictions,
       contentPath: this.contentPath,
+      indexSource: this.source,
+      contentScans: this.contentScans,
     };
   }
 }

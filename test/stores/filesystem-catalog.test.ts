@@ -1,0 +1,369 @@
+// FilesystemStore indexed by the catalog: real files, a real SQLite catalog.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import type { EvictionPolicy } from '../../src/config/types.js';
+import { FilesystemStore, type FilesystemStoreSpec, type StrayFile } from '../../src/stores/filesystem-store.js';
+import { type ByteStream, putBuffer, readBuffer } from '../../src/stores/store.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
+import type { Logger } from '../../src/util/logger.js';
+import { repoRoot } from '../helpers/daemon-process.js';
+const STORE_ID = 'CAS.verify.backend';
+const noLimits: EvictionPolicy = { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 };
+
+function collectingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const log = (level: string) => (msg: string) => lines.push(`${level} ${msg}`);
+  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+function blob(size: number, seed: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 7 + seed * 13) & 0xff;
+  return b;
+}
+
+let dir: string;
+let content: string;
+let temp: string;
+let catalogPath: string;
+const cleanups: (() => unknown)[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ncache-fs-catalog-'));
+  content = join(dir, 'content');
+  temp = join(dir, 'tmp');
+  catalogPath = join(dir, 'state', 'catalog.sqlite');
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function openCatalog(logger?: Logger, clock = new ManualClock()): Catalog {
+  const catalog = Catalog.open(catalogPath, { logger, clock });
+  cleanups.push(() => catalog.close());
+  return catalog;
+}
+
+interface Opened {
+  store: FilesystemStore;
+  logger: Logger & { lines: string[] };
+  close(): Promise<void>;
+}
+
+async function openStore(
+  catalog: Catalog | undefined,
+  opts: { policy?: Partial<EvictionPolicy>; clock?: ManualClock; spec?: Partial<FilesystemStoreSpec> } = {},
+): Promise<Opened> {
+  const logger = collectingLogger();
+  const store = new FilesystemStore(
+    { content_path: content, temp_path: temp, block_size: 1, ...opts.spec, eviction_policy: { ...noLimits, ...opts.policy } },
+    { catalog, logger, clock: opts.clock ?? new ManualClock() },
+    catalog === undefined ? undefined : STORE_ID,
+  );
+  await store.start();
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await store.close();
+  };
+  cleanups.push(close);
+  return { store, logger, close };
+}
+
+function rowsOf(catalog: Catalog, id = STORE_ID): { key: Digest; storedSize: number; accessedAt: number }[] {
+  return [...catalog.storeEntries.rows(id)];
+}
+
+async function listEntries(store: FilesystemStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of store.entries()) out.push(e.key.hash);
+  return out;
+}
+
+async function strays(store: FilesystemStore): Promise<StrayFile[]> {
+  const out: StrayFile[] = [];
+  for await (const s of store.strayFiles()) out.push(s);
+  return out;
+}
+
+async function writeBehindItsBack(data: Buffer): Promise<Digest> {
+  const key = digestOf(data);
+  await mkdir(content, { recursive: true });
+  await writeFile(join(content, digestKey(key)), data);
+  return key;
+}
+
+describe('FilesystemStore with a catalog index', () => {
+  it('first start: scans the directory once, records every file and says so', async () => {
+    const existing = [blob(300, 1), blob(5000, 2)];
+    for (const b of existing) await writeBehindItsBack(b);
+    const catalog = openCatalog();
+    const { store, logger } = await openStore(catalog);
+    expect(store.stats()).toMatchObject({ indexSource: 'directory', contentScans: 1, count: 2, bytes: 5300 });
+    const line = logger.lines.find((l) => l.includes('catalog has no index for'));
+    expect(line).toMatch(
+      new RegExp(`^info filesystem store ${STORE_ID}: catalog has no index for ${content}; rebuilt it from the directory: 2 files, 5300 bytes in \\d+ ms$`),
+    );
+    expect(rowsOf(catalog).map((r) => [r.key, r.storedSize]).sort()).toEqual(existing.map((b) => [digestOf(b), b.length]).sort());
+    expect(catalog.storeEntries.indexState(STORE_ID)).toMatchObject({ location: content });
+  });
+
+  it('restart: loads the index and LRU order from the catalog without reading the directory', async () => {
+    const clock = new ManualClock();
+    const catalog = openCatalog(undefined, clock);
+    const first = await openStore(catalog, { clock });
+    const blobs = [1, 2, 3].map((seed) => blob(2000, seed));
+    for (const b of blobs) {
+      await putBuffer(first.store, digestOf(b), b);
+      clock.advance(1000);
+    }
+    await readBuffer(first.store, digestOf(blobs[0]!)); // now the most recently used
+    await first.close(); // flushes access times to the catalog
+
+    // A valid blob file appears behind the store's back: only a directory scan could find it.
+    const sneaked = await writeBehindItsBack(blob(700, 9));
+    const second = await openStore(catalog, { clock });
+    expect(second.store.stats()).toMatchObject({ indexSource: 'catalog', contentScans: 0, count: 3, bytes: 6000 });
+    expect(second.logger.lines.some((l) => l.includes('loaded 3 blobs, 6000 bytes from the catalog'))).toBe(true);
+    expect(second.logger.lines.some((l) => l.includes('rebuilt'))).toBe(false);
+    expect(await second.store.has([sneaked])).toEqual([undefined]);
+    expect(await listEntries(second.store)).toEqual([blobs[1]!, blobs[2]!, blobs[0]!].map((b) => digestOf(b).hash));
+    for (const b of blobs) expect((await readBuffer(second.store, digestOf(b))).equals(b)).toBe(true);
+    // gc's view: the sneaked file is content without an index entry.
+    expect(await strays(second.store)).toEqual([{ path: join(content, digestKey(sneaked)), size: 700, kind: 'unindexed' }]);
+  });
+
+  it.each([
+    ['read in one piece', 10_000],
+    ['streamed', 3 * 1024 * 1024],
+  ])('a file deleted behind its back (%s) reads as NOT_FOUND and leaves the index', async (_how, size) => {
+    const catalog = openCatalog();
+    const { store, logger } = await openStore(catalog);
+    const data = blob(size, 4);
+    const key = digestOf(data);
+    await putBuffer(store, key, data);
+    expect(rowsOf(catalog)).toHaveLength(1);
+    await unlink(join(content, digestKey(key)));
+    await expect(store.getPart(key, 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await store.has([key])).toEqual([undefined]);
+    expect(rowsOf(catalog)).toEqual([]);
+    expect(logger.lines.some((l) => l.startsWith('warn') && l.includes('its file is gone'))).toBe(true);
+  });
+
+  it('a deleted catalog: the next start rebuilds the index from the directory, saying so', async () => {
+    const catalog = openCatalog();
+    const first = await openStore(catalog);
+    const blobs = [blob(100, 1), blob(200, 2)];
+    for (const b of blobs) await putBuffer(first.store, digestOf(b), b);
+    await first.close();
+    catalog.close();
+    for (const suffix of ['', '-wal', '-shm']) await rm(catalogPath + suffix, { force: true });
+
+    const fresh = openCatalog();
+    const second = await openStore(fresh);
+    expect(second.store.stats()).toMatchObject({ indexSource: 'directory', count: 2, bytes: 300 });
+    expect(second.logger.lines.some((l) => l.includes(`catalog has no index for ${content}; rebuilt it from the directory: 2 files, 300 bytes`))).toBe(true);
+    expect(rowsOf(fresh)).toHaveLength(2);
+    for (const b of blobs) expect((await readBuffer(second.store, digestOf(b))).equals(b)).toBe(true);
+  });
+
+  it('a corrupt catalog: moved aside by Catalog.open, and the index is rebuilt from the directory', async () => {
+    const catalog = openCatalog();
+    const first = await openStore(catalog);
+    const blobs = [blob(100, 1), blob(200, 2), blob(300, 3)];
+    for (const b of blobs) await putBuffer(first.store, digestOf(b), b);
+    await first.close();
+    catalog.close();
+    for (const suffix of ['-wal', '-shm']) await rm(catalogPath + suffix, { force: true });
+    await writeFile(catalogPath, Buffer.alloc(16384, 'not a database at all '));
+
+    const catalogLog = collectingLogger();
+    const reopened = openCatalog(catalogLog);
+    expect(catalogLog.lines.some((l) => l.startsWith('warn') && l.includes('moved it to'))).toBe(true);
+    expect((await readdir(join(dir, 'state'))).some((n) => n.startsWith('catalog.sqlite.corrupt-'))).toBe(true);
+    const second = await openStore(reopened);
+    expect(second.store.stats()).toMatchObject({ indexSource: 'directory', count: 3, bytes: 600 });
+    expect(second.logger.lines.some((l) => l.includes('rebuilt it from the directory: 3 files, 600 bytes'))).toBe(true);
+    for (const b of blobs) expect((await readBuffer(second.store, digestOf(b))).equals(b)).toBe(true);
+  });
+
+  it('a changed content_path under the same store id is rescanned, not trusted', async () => {
+    const catalog = openCatalog();
+    const first = await openStore(catalog);
+    await putBuffer(first.store, digestOf(blob(100, 1)), blob(100, 1));
+    await first.close();
+    const oldContent = content;
+    content = join(dir, 'moved-content');
+    const other = blob(50, 2);
+    await writeBehindItsBack(other);
+    const second = await openStore(catalog);
+    expect(second.store.stats()).toMatchObject({ indexSource: 'directory', count: 1, bytes: 50 });
+    expect(second.logger.lines.some((l) => l.includes(`(its index was of ${oldContent})`))).toBe(true);
+    expect(rowsOf(catalog).map((r) => r.key)).toEqual([digestOf(other)]);
+  });
+
+  it('eviction and remove() delete the rows as well as the files', async () => {
+    const catalog = openCatalog();
+    const clock = new ManualClock();
+    const { store, close } = await openStore(catalog, { clock, policy: { max_count: 2 } });
+    const blobs = [1, 2, 3, 4].map((seed) => blob(100, seed));
+    for (const b of blobs.slice(0, 3)) {
+      await putBuffer(store, digestOf(b), b);
+      clock.advance(1000);
+    }
+    expect(await store.remove(digestOf(blobs[2]!))).toBe(true);
+    await putBuffer(store, digestOf(blobs[3]!), blobs[3]!);
+    await close(); // waits for the eviction's unlink
+    const names = (await readdir(content)).sort();
+    expect(names).toEqual([digestKey(digestOf(blobs[1]!)), digestKey(digestOf(blobs[3]!))].sort());
+    expect(rowsOf(catalog).map((r) => digestKey(r.key)).sort()).toEqual(names);
+  });
+
+  it('keeps access times in the catalog, so the true LRU is evicted after a restart', async () => {
+    const clock = new ManualClock();
+    const catalog = openCatalog(undefined, clock);
+    const first = await openStore(catalog, { clock, policy: { max_count: 3 } });
+    const blobs = [1, 2, 3, 4].map((seed) => blob(100, seed));
+    for (const b of blobs.slice(0, 3)) {
+      await putBuffer(first.store, digestOf(b), b);
+      clock.advance(1000);
+    }
+    expect(await first.store.has([digestOf(blobs[0]!)])).toEqual([100]);
+    await first.store.flushAtimes();
+    expect(rowsOf(catalog).at(-1)!.key).toEqual(digestOf(blobs[0]!));
+    await first.close();
+
+    const second = await openStore(catalog, { clock, policy: { max_count: 3 } });
+    await putBuffer(second.store, digestOf(blobs[3]!), blobs[3]!);
+    expect(await second.store.has([digestOf(blobs[1]!)])).toEqual([undefined]);
+    expect(await second.store.has(blobs.filter((_, i) => i !== 1).map(digestOf))).toEqual([100, 100, 100]);
+  });
+
+  it('reports temp files of writes in progress as active, and only abandoned ones as strays', async () => {
+    const catalog = openCatalog();
+    const { store } = await openStore(catalog);
+    const data = blob(64 * 1024, 5);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let firstChunkTaken!: () => void;
+    const taken = new Promise<void>((r) => (firstChunkTaken = r));
+    async function* slowSource(): ByteStream {
+      yield data.subarray(0, 1000);
+      firstChunkTaken();
+      await gate;
+      yield data.subarray(1000);
+    }
+    const writing = store.update(digestOf(data), slowSource(), data.length);
+    await taken;
+    const active = [...store.activeTempFiles()];
+    expect(active).toHaveLength(1);
+    expect(existsSync(active[0]!)).toBe(true);
+    const abandoned = join(temp, `${'c'.repeat(64)}-9.0000.ncache-tmp`);
+    await writeFile(abandoned, 'crash leftover');
+    expect(await strays(store)).toEqual([{ path: abandoned, size: 14, kind: 'temp' }]);
+    release();
+    await writing;
+    expect(store.activeTempFiles().size).toBe(0);
+    expect(existsSync(active[0]!)).toBe(false);
+    expect(await strays(store)).toEqual([{ path: abandoned, size: 14, kind: 'temp' }]);
+  });
+
+  it('without a catalog it scans at every start, as before', async () => {
+    await writeBehindItsBack(blob(10, 1));
+    const { store, close } = await openStore(undefined);
+    expect(store.stats()).toMatchObject({ indexSource: 'directory', contentScans: 1, count: 1 });
+    await close();
+    await writeBehindItsBack(blob(20, 2));
+    const again = await openStore(undefined);
+    expect(again.store.stats()).toMatchObject({ indexSource: 'directory', count: 2, bytes: 30 });
+  });
+});
+
+describe('FilesystemStore catalog index across SIGKILLs', () => {
+  /** Runs the child from blob `first` on, kills it after `writes` acknowledged writes. */
+  async function runAndKill(stateDir: string, first: number, writes: number): Promise<void> {
+    const script = fileURLToPath(new URL('./filesystem-catalog-child.mjs', import.meta.url));
+    const child = spawn(process.execPath, [script, repoRoot(), stateDir, dir, String(first)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanups.push(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    let wrote = 0;
+    await new Promise<void>((resolve, reject) => {
+      let buffer = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => {
+        buffer += s;
+        const lines = buffer.split('\n');
+        buffer = lines.pop()!;
+        wrote += lines.filter((l) => l.startsWith('wrote ')).length;
+        if (wrote >= writes) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      child.once('exit', () => reject(new Error(`child exited early: ${stderr}`)));
+    });
+    expect(await exited).toBe('SIGKILL');
+  }
+
+  /** No row without its file, and each file holds exactly the blob its row names. */
+  async function checkRows(catalog: Catalog): Promise<number> {
+    const rows = rowsOf(catalog, 'CAS');
+    for (const row of rows) {
+      const bytes = await readFile(join(content, digestKey(row.key))).catch(() => undefined);
+      expect(bytes, `row ${digestKey(row.key)} has no file`).toBeDefined();
+      expect(bytes!.length).toBe(row.storedSize);
+      expect(createHash('sha256').update(bytes!).digest('hex')).toBe(row.key.hash);
+    }
+    return rows.length;
+  }
+
+  it('never leaves a row without its file, and every row reads back intact', async () => {
+    if (!existsSync(join(repoRoot(), 'dist', 'src', 'catalog', 'store-entries.js'))) {
+      throw new Error('dist/ is not built: run npx tsc -p tsconfig.json first (the child process runs the compiled code)');
+    }
+    const stateDir = join(dir, 'state');
+    // Several kills at random points of a write/evict/remove mix (max_count 40, well below the writes).
+    for (let round = 0; round < 6; round++) {
+      await runAndKill(stateDir, round * 1000, 80);
+      const catalog = Catalog.open(join(stateDir, 'catalog.sqlite'));
+      try {
+        expect(await checkRows(catalog)).toBeGreaterThan(0);
+      } finally {
+        catalog.close();
+      }
+    }
+
+    // A store on the same catalog loads exactly these rows and serves each one.
+    const catalog = Catalog.open(join(stateDir, 'catalog.sqlite'));
+    cleanups.push(() => catalog.close());
+    const rows = rowsOf(catalog, 'CAS');
+    const store = new FilesystemStore(
+      { content_path: content, temp_path: temp, block_size: 4096, eviction_policy: { ...noLimits, max_count: 40 } },
+      { catalog },
+      'CAS',
+    );
+    await store.start();
+    cleanups.push(() => store.close());
+    expect(store.stats()).toMatchObject({ indexSource: 'catalog', count: rows.length });
+    for (const row of rows) expect(digestOf(await readBuffer(store, row.key))).toEqual(row.key);
+    // Files without a row (killed between rename and row) are whole blobs, reported for gc.
+    for (const s of await strays(store)) {
+      expect(s.kind).toBe('unindexed');
+      expect(join(content, digestKey(digestOf(await readFile(s.path))))).toBe(s.path);
+    }
+    // The temp dir was cleaned at start: nothing half-written is left.
+    expect(await readdir(temp)).toEqual([]);
+  });
+});
