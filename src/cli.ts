@@ -109,6 +109,182 @@ function buildProgram(): Command {
       process.stdout.write('ncache stopped\n');
     });
 
+  program
+    .command('start')
+    .description('start the daemon in the background and wait until it answers (does nothing if one is running)')
+    .option('--config <file>', 'config file (default: your config file if present, else the built-in default)')
+    .option('--timeout <seconds>', 'how long to wait for the daemon to answer', '60')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExample:\n  ncache start && bazel build --remote_cache=grpc://127.0.0.1:50051 //...\n  ncache start --config ~/team-cache.json5 --json')
+    .action(async (opts: { config?: string; timeout: string; json?: boolean }, command: Command) => {
+      const timeoutMs = secondsOption(opts.timeout, '--timeout', command);
+      const { start } = await import('./commands/start.js');
+      const result = await start({ configPath: opts.config, timeoutMs });
+      if (opts.json) return printJson(result);
+      const lines = result.cleaned.map((path) => `removed ${path} (left by a daemon that is gone)`);
+      const where = result.addresses.join(', ');
+      if (result.status === 'already-running') {
+        lines.push(`ncache is already running (pid ${result.pid}) on ${where}`);
+        const { resolve } = await import('node:path');
+        if (opts.config !== undefined && resolve(opts.config) !== result.configSource) {
+          process.stderr.write(`warning: it runs with ${result.configSource}, not ${resolve(opts.config)}; restart it to switch: ncache stop && ncache start --config ${opts.config}\n`);
+        }
+      } else {
+        lines.push(`ncache started (pid ${result.pid}) on ${where}`, `config: ${result.configSource}`, `log: ${result.logFile}`);
+      }
+      lines.push('Add to .bazelrc:', ...result.bazelrcLines.map((line) => `  ${line}`));
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+
+  program
+    .command('stop')
+    .description('stop the background daemon: in-flight requests finish and owed uploads are flushed first (no daemon: nothing to do)')
+    .option('--force', 'do not wait for in-flight requests or owed uploads (they stay journaled); kill it if it outlives --timeout')
+    .option('--timeout <seconds>', 'how long to wait for the daemon to exit', '60')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExample:\n  ncache stop\n  ncache stop --force --timeout 5')
+    .action(async (opts: { force?: boolean; timeout: string; json?: boolean }, command: Command) => {
+      const timeoutMs = secondsOption(opts.timeout, '--timeout', command);
+      const { stop } = await import('./commands/stop.js');
+      const result = await stop({ force: opts.force === true, timeoutMs });
+      if (opts.json) return printJson(result);
+      const lines = result.cleaned.map((path) => `removed ${path} (left by a daemon that is gone)`);
+      if (result.status === 'not-running') lines.push('no ncache daemon is running; nothing to stop');
+      else lines.push(`ncache stopped (pid ${result.pid}${result.killed ? ', killed after the timeout' : ''})`);
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+
+  program
+    .command('status')
+    .description('show the running daemon: pid, uptime, version, config, addresses, tiers with used/max bytes, upload backlog')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExample:\n  ncache status\n  ncache status --json | jq .uploadBacklog')
+    .action(async (opts: { json?: boolean }) => {
+      const { status } = await import('./commands/status.js');
+      const result = await status();
+      if (opts.json) return printJson(result);
+      const { formatStatus } = await import('./commands/status-view.js');
+      process.stdout.write(formatStatus(result));
+    });
+
+  program
+    .command('stats')
+    .description('show the daemon\'s numbers: requests and hit rate per service, bytes and blobs per tier, dedup and compression ratios, S3 requests, upload backlog, latency percentiles, uptime')
+    .option('--watch', 'refresh every interval: a live view on a terminal, a plain text block per interval when piped or with CI set')
+    .option('--interval <seconds>', 'with --watch: seconds between refreshes', '2')
+    .option('--json', 'print one JSON document (with --watch: one per line per interval)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ncache stats\n  ncache stats --watch --interval 1\n  ncache stats --json | jq .requests.services.ac.hitRate',
+    )
+    .action(async (opts: { watch?: boolean; interval: string; json?: boolean }, command: Command) => {
+      const intervalMs = secondsOption(opts.interval, '--interval', command);
+      const { stats, watchStats } = await import('./commands/stats.js');
+      const { buildStatsModel, renderStatsText } = await import('./commands/stats-model.js');
+      if (!opts.watch) {
+        const result = await stats();
+        if (opts.json) return printJson(result);
+        return void process.stdout.write(renderStatsText(buildStatsModel(result)));
+      }
+      if (!opts.json && process.stdout.isTTY && !process.env.CI) {
+        await stats(); // no daemon: the usual error and exit 1, before drawing anything
+        const { runStatsView } = await import('./commands/stats-view.js');
+        return runStatsView({ intervalMs, fetch: () => stats(), noColor: noColorWanted() });
+      }
+      // Piped: line-based output until Ctrl-C / SIGTERM, which end it normally.
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      process.once('SIGTERM', () => stop.abort());
+      let previous;
+      for await (const result of watchStats(intervalMs, stop.signal)) {
+        process.stdout.write(opts.json ? JSON.stringify(result) + '\n' : renderStatsText(buildStatsModel(result, previous)) + '\n');
+        previous = result;
+      }
+    });
+
+  program
+    .command('ls')
+    .description('list what the cache holds: digest, size (logical and stored), tiers holding it, last access, chunk count of deduplicated blobs')
+    .option('--cas', 'only CAS blobs')
+    .option('--ac', 'only action cache entries')
+    .option('--sort <key>', 'size (largest first), atime (most recently used first) or name (by hash)', 'name')
+    .option('--limit <n>', 'at most N entries, after sorting')
+    .option('--json', 'print {"entries": [...], "total": N}')
+    .addHelpText('after', '\nExample:\n  ncache ls --sort size --limit 20\n  ncache ls --ac --json | jq -r \'.entries[].digest\'')
+    .action(async (opts: { cas?: boolean; ac?: boolean; sort: string; limit?: string; json?: boolean }, command: Command) => {
+      if (opts.cas && opts.ac) command.error('error: --cas and --ac exclude each other; give neither to list both');
+      if (!['size', 'atime', 'name'].includes(opts.sort)) {
+        command.error(`error: --sort must be size, atime or name, got ${JSON.stringify(opts.sort)}`);
+      }
+      if (opts.limit !== undefined && !/^\d{1,9}$/.test(opts.limit)) {
+        command.error(`error: --limit must be a whole number, got ${JSON.stringify(opts.limit)}`);
+      }
+      const { ls } = await import('./commands/ls.js');
+      const result = await ls({
+        type: opts.cas ? 'cas' : opts.ac ? 'ac' : undefined,
+        sort: opts.sort as 'size' | 'atime' | 'name',
+        limit: opts.limit === undefined ? undefined : Number(opts.limit),
+      });
+      if (opts.json) return printJson({ entries: result.entries, total: result.total });
+      const { formatLsTable } = await import('./commands/ls-view.js');
+      process.stdout.write(formatLsTable(result.entries, Date.now()));
+      if (result.total > result.count) process.stderr.write(`(${result.count} of ${result.total} entries shown; --limit)\n`);
+    });
+
+  program
+    .command('get')
+    .description('write one blob (with --ac: an action result) to stdout or a file; --decode prints REAPI messages as JSON')
+    .argument('<digest>', '<hash> or <hash>/<size> (the size is looked up when left out)')
+    .option('-o, --output <file>', 'write to FILE (complete, or not at all) instead of stdout')
+    .option('--ac', 'look the digest up in the action cache (an Action digest): its ActionResult')
+    .option('--decode', 'print the message as JSON: ActionResult with --ac, else --type or a guess among Action, Command, Directory, Tree')
+    .option('--type <type>', 'with --decode: action, command, directory, tree or actionresult')
+    .option('--instance <name>', 'the REAPI instance name', '')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ncache get 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae/3 -o foo.txt\n' +
+        '  ncache get --ac --decode <action-hash>\n  ncache get <hash> --decode --type command',
+    )
+    .action(
+      async (
+        text: string,
+        opts: { output?: string; ac?: boolean; decode?: boolean; type?: string; instance: string },
+        command: Command,
+      ) => {
+        const { get, parseBlobArgument, BlobArgumentError } = await import('./commands/get.js');
+        const { DECODE_TYPES, MESSAGE_NAMES } = await import('./commands/decode.js');
+        let blob;
+        try {
+          blob = parseBlobArgument(text);
+        } catch (err) {
+          if (err instanceof BlobArgumentError) command.error(`error: ${err.message}`);
+          throw err;
+        }
+        if (opts.type !== undefined && !opts.decode) command.error('error: --type applies only with --decode');
+        if (opts.type !== undefined && !(DECODE_TYPES as readonly string[]).includes(opts.type)) {
+          command.error(`error: --type must be one of ${DECODE_TYPES.join(', ')}, got ${JSON.stringify(opts.type)}`);
+        }
+        if (opts.decode && opts.output !== undefined) command.error('error: --decode prints JSON to stdout; it does not combine with -o');
+        const outcome = await get({
+          blob,
+          ac: opts.ac === true,
+          instance: opts.instance,
+          output: opts.output,
+          decode: opts.decode === true,
+          type: opts.type as (typeof DECODE_TYPES)[number] | undefined,
+        });
+        if (outcome.decoded !== undefined) {
+          if (outcome.decoded.guessed) {
+            process.stderr.write(`ncache: decoded as ${MESSAGE_NAMES[outcome.decoded.type]} (a guess; pass --type to choose)\n`);
+          }
+          return printJson(outcome.decoded.message);
+        }
+        if (opts.output !== undefined) {
+          process.stderr.write(`wrote ${outcome.result.size} bytes (${outcome.result.digest}) to ${opts.output}\n`);
+        }
+      },
+    );
+
   return program;
 }
 
@@ -166,6 +342,19 @@ async function initAwsCommand(opts: InitCliOptions, command: Command): Promise<v
   }
   const serve = opts.path === undefined ? 'ncache serve' : `ncache serve --config ${result.path}`;
   process.stdout.write(`${check === null ? 'Bucket not checked (--no-check). ' : ''}Start the daemon with: ${serve}\n`);
+}
+
+/** A positive number of seconds from an option, as milliseconds; anything else is a usage error (exit 2). */
+function secondsOption(text: string, flag: string, command: Command): number {
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0) command.error(`error: ${flag} must be a positive number of seconds, got ${JSON.stringify(text)}`);
+  return Math.round(seconds * 1000);
+}
+
+/** NO_COLOR (https://no-color.org): set and not empty means no ANSI colour. */
+function noColorWanted(): boolean {
+  const v = process.env.NO_COLOR;
+  return v !== undefined && v !== '';
 }
 
 /** A failure whose details were already printed: exit 1 without another message. */

@@ -52,12 +52,40 @@ export function removePidFile(path: string, pid: number): void {
   }
 }
 
-/** True when a process with this pid exists (ours or another user's). */
+/**
+ * True when a process with this pid is alive (ours or another user's). A
+ * zombie counts as gone: a detached daemon whose parent exited may wait for a
+ * reaper that never comes (PID 1 in some containers), yet it has stopped.
+ */
 export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ...", comm may hold spaces or parens.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false; // no /proc (macOS): trust kill(0)
+  }
+}
+
+/**
+ * True when `pid` is alive and looks like an ncache process. After a crash and
+ * a reboot the pid in a stale file may belong to something else entirely;
+ * where /proc is missing we can only trust that the pid exists.
+ */
+export function ncacheProcessAlive(pid: number): boolean {
+  if (!processExists(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('ncache');
+  } catch {
+    return true;
   }
 }

@@ -124,7 +124,8 @@ function walk(
   visit(store, path, depth);
   const roles = CHILD_ROLES[store.kind];
   (store.children?.() ?? []).forEach((child, i) => {
-    const label = roles?.[i] !== undefined ? `${roles[i]}:${child.kind}` : child.kind;
+    const named = child.kind === 'ref_store' ? `ref_store:${String(child.stats?.().name ?? '?')}` : child.kind;
+    const label = roles?.[i] !== undefined ? `${roles[i]}:${named}` : named;
     walk(child, `${path}/${label}`, depth + 1, seen, visit);
   });
 }

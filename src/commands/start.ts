@@ -1,0 +1,150 @@
+// `ncache start`: runs `ncache serve` in the background (detached, its output
+// appended to the log file) and returns once the daemon answers on its
+// control socket. Idempotent: a daemon already answering is reported, not
+// doubled. A pid file or socket left by a crashed daemon is removed first.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { callControl } from '../daemon/control/client.js';
+import { controlPaths } from '../daemon/control/paths.js';
+import { ncacheProcessAlive, readPidFile } from '../daemon/control/pid-file.js';
+import type { StatusResult } from '../daemon/control/status.js';
+import { NcacheError, errorCode, errorMessage } from '../util/errors.js';
+import { packageRoot } from '../util/paths.js';
+import { resolveConfig } from './config-source.js';
+import { cleanStaleFiles, waitUntil } from './daemon-files.js';
+import { bazelrcLines } from './serve.js';
+
+export interface StartOptions {
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** How long to wait for the daemon to answer. Default 60 s (a first start may index a large cache). */
+  timeoutMs?: number;
+}
+
+export interface StartResult {
+  /** "started": this call started it; "already-running": one was answering already. */
+  status: 'started' | 'already-running';
+  pid: number;
+  /** grpc://HOST:PORT per listener. */
+  addresses: string[];
+  configSource: string;
+  socketPath: string;
+  logFile: string;
+  /** Lines to paste into .bazelrc (as `serve` prints them). */
+  bazelrcLines: string[];
+  /** Files a crashed daemon left behind, removed before starting. */
+  cleaned: string[];
+}
+
+export const DEFAULT_START_TIMEOUT_MS = 60_000;
+
+/** Lines of the log shown when the daemon fails to start. */
+const LOG_TAIL_LINES = 20;
+
+export async function start(opts: StartOptions = {}): Promise<StartResult> {
+  const env = opts.env ?? process.env;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const paths = controlPaths(env);
+
+  const running = await askStatus(paths.socketPath);
+  if (running !== undefined) return resultOf('already-running', running, paths.logFile, []);
+
+  const owner = readPidFile(paths.pidFile);
+  if (owner !== undefined && owner.pid !== process.pid && ncacheProcessAlive(owner.pid)) {
+    throw new NcacheError(
+      'UNAVAILABLE',
+      `an ncache daemon (pid ${owner.pid}) is alive but does not answer on ${paths.socketPath}; it may be stopping. ` +
+        `Wait for it to exit, or end it with: kill ${owner.pid}`,
+    );
+  }
+  const cleaned = cleanStaleFiles(paths);
+
+  // A config the daemon would refuse is reported here, directly, not through its log.
+  const configPath = opts.configPath !== undefined ? resolve(opts.configPath) : undefined;
+  const config = await resolveConfig(configPath, env);
+
+  mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  const logFd = openSync(paths.logFile, 'a', 0o600);
+  const logStart = statSync(paths.logFile).size;
+  let child;
+  try {
+    child = spawn(process.execPath, [join(packageRoot(), 'bin', 'ncache.js'), 'serve', ...(configPath ? ['--config', configPath] : [])], {
+      // Its own session: closing this terminal or Ctrl-C here does not reach it.
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      cwd: paths.stateDir,
+      env,
+    });
+  } finally {
+    closeSync(logFd);
+  }
+
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let spawnError: Error | undefined;
+  child.once('exit', (code, signal) => (exit = { code, signal }));
+  child.once('error', (err) => (spawnError = err));
+
+  let status: StatusResult | undefined;
+  const ready = await waitUntil(async () => {
+    if (exit !== undefined || spawnError !== undefined) return true;
+    status = await askStatus(paths.socketPath);
+    // The socket of another daemon would not answer with our child's pid.
+    return status !== undefined && status.pid === child.pid;
+  }, timeoutMs);
+  child.unref();
+
+  if (spawnError !== undefined) throw new NcacheError('UNAVAILABLE', `cannot run the daemon: ${spawnError.message}`);
+  if (exit !== undefined) {
+    throw new NcacheError(
+      'UNAVAILABLE',
+      `the daemon exited during start (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}); ` +
+        `the end of its log ${paths.logFile}:\n${logTail(paths.logFile, logStart)}`,
+    );
+  }
+  if (!ready || status === undefined) {
+    throw new NcacheError(
+      'DEADLINE_EXCEEDED',
+      `the daemon (pid ${child.pid}) did not answer within ${timeoutMs / 1000} s; it is still running, see its log ${paths.logFile}` +
+        ` (stop it with \`ncache stop\`):\n${logTail(paths.logFile, logStart)}`,
+    );
+  }
+  const result = resultOf('started', status, paths.logFile, cleaned);
+  result.bazelrcLines = bazelrcLines(config, status.addresses.map((a) => a.replace(/^grpc:\/\//, '')));
+  return result;
+}
+
+/** The daemon's status, or undefined when none answers on the socket. */
+async function askStatus(socketPath: string): Promise<StatusResult | undefined> {
+  try {
+    return (await callControl(socketPath, 'status')) as StatusResult;
+  } catch (err) {
+    if (errorCode(err) === 'UNAVAILABLE') return undefined;
+    throw err;
+  }
+}
+
+function resultOf(status: StartResult['status'], s: StatusResult, logFile: string, cleaned: string[]): StartResult {
+  const cas = s.addresses[0];
+  return {
+    status,
+    pid: s.pid,
+    addresses: s.addresses,
+    configSource: s.configSource,
+    socketPath: s.socketPath,
+    logFile,
+    bazelrcLines: cas !== undefined ? [`build --remote_cache=${cas.replace(/^grpc:\/\/0\.0\.0\.0:/, 'grpc://127.0.0.1:')}`] : [],
+    cleaned,
+  };
+}
+
+/** The last lines the daemon wrote to its log since `from`. */
+function logTail(logFile: string, from: number): string {
+  try {
+    const text = readFileSync(logFile).subarray(from).toString('utf8');
+    const lines = text.trimEnd().split('\n');
+    return lines.slice(-LOG_TAIL_LINES).map((l) => `  ${l}`).join('\n') || '  (empty)';
+  } catch (err) {
+    return `  (cannot read it: ${errorMessage(err)})`;
+  }
+}

@@ -1,0 +1,67 @@
+// `ncache stop`: asks the daemon to stop through its control socket and waits
+// for its process to exit. Idempotent: no daemon is not an error.
+import { callControl } from '../daemon/control/client.js';
+import { controlPaths } from '../daemon/control/paths.js';
+import { ncacheProcessAlive, processExists, readPidFile } from '../daemon/control/pid-file.js';
+import type { ShutdownResult } from '../daemon/control/shutdown.js';
+import { NcacheError, errorCode } from '../util/errors.js';
+import { cleanStaleFiles, waitUntil } from './daemon-files.js';
+
+export interface StopOptions {
+  env?: NodeJS.ProcessEnv;
+  /** No grace for in-flight calls, no upload flush; SIGKILL if still alive at the timeout. */
+  force?: boolean;
+  /** How long to wait for the process to exit. Default 60 s (the daemon's grace + upload flush fit in it). */
+  timeoutMs?: number;
+}
+
+export interface StopResult {
+  /** "stopped": a daemon was running and has exited; "not-running": there was none. */
+  status: 'stopped' | 'not-running';
+  pid: number | null;
+  force: boolean;
+  /** --force only: the daemon outlived the timeout and was killed (SIGKILL). */
+  killed: boolean;
+  /** Files a crashed daemon left behind, removed. */
+  cleaned: string[];
+}
+
+export const DEFAULT_STOP_TIMEOUT_MS = 60_000;
+
+export async function stop(opts: StopOptions = {}): Promise<StopResult> {
+  const env = opts.env ?? process.env;
+  const force = opts.force === true;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+  const paths = controlPaths(env);
+
+  let reply: ShutdownResult;
+  try {
+    reply = (await callControl(paths.socketPath, 'shutdown', { force })) as ShutdownResult;
+  } catch (err) {
+    if (errorCode(err) !== 'UNAVAILABLE') throw err;
+    // Nobody answers: nothing to stop, but a crash may have left files behind.
+    const owner = readPidFile(paths.pidFile);
+    if (owner !== undefined && ncacheProcessAlive(owner.pid) && owner.pid !== process.pid) {
+      throw new NcacheError(
+        'UNAVAILABLE',
+        `the daemon's control socket does not answer, but its process ${owner.pid} (from ${paths.pidFile}) is alive; ` +
+          `it may be starting or stopping. Try again, or end it with: kill ${owner.pid}`,
+      );
+    }
+    return { status: 'not-running', pid: null, force, killed: false, cleaned: cleanStaleFiles(paths) };
+  }
+
+  const pid = reply.pid;
+  const exited = await waitUntil(() => !processExists(pid), timeoutMs);
+  if (exited) return { status: 'stopped', pid, force, killed: false, cleaned: [] };
+  if (!force) {
+    throw new NcacheError(
+      'DEADLINE_EXCEEDED',
+      `the daemon (pid ${pid}) is still stopping after ${timeoutMs / 1000} s (finishing requests or uploads owed to the slow tier); ` +
+        'wait longer with --timeout, or skip that with `ncache stop --force`',
+    );
+  }
+  process.kill(pid, 'SIGKILL');
+  await waitUntil(() => !processExists(pid), 10_000);
+  return { status: 'stopped', pid, force, killed: true, cleaned: cleanStaleFiles(paths) };
+}
