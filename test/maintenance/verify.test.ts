@@ -1,0 +1,139 @@
+// verify over real stores: bytes flipped in a real file, a file deleted behind
+// the store's back, garbage under an action-cache key, a damaged compressed
+// value; --repair restores from the other side of a fast_slow (the copy
+// checked on the way) or evicts when there is no good copy.
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runVerify } from '../../src/maintenance/verify.js';
+import { ActionResultCodec } from '../../src/proto/reapi.js';
+import { hasOne, putBuffer, readBuffer } from '../../src/stores/store.js';
+import { digestKey, digestOf, formatDigest } from '../../src/util/digest.js';
+import { type World, bytesOf, openWorld, putBlob, servers } from './harness.js';
+
+const worlds: World[] = [];
+afterEach(async () => {
+  for (const w of worlds.splice(0)) await w.close();
+});
+
+async function world(config: Record<string, unknown>): Promise<World> {
+  const w = await openWorld(config);
+  worlds.push(w);
+  return w;
+}
+
+const fsStore = (name: string) => ({
+  filesystem: { content_path: `\${DIR}/${name}/content`, temp_path: `\${DIR}/${name}/tmp` },
+});
+
+const deps = (w: World) => ({ config: w.config, stores: w.stores, catalog: w.catalog, clock: w.clock });
+
+function flipByte(path: string, at: number): void {
+  const data = readFileSync(path);
+  data[at] = data[at]! ^ 0xff;
+  writeFileSync(path, data);
+}
+
+describe('verify', () => {
+  it('finds a blob whose file was changed on disk and restores it from the slow side with --repair', async () => {
+    const w = await world({
+      stores: [{ name: 'CAS', fast_slow: { fast: fsStore('fast'), slow: { memory: {} } } }],
+      servers: servers('CAS'),
+    });
+    const store = w.stores.get('CAS');
+    const good = bytesOf(3000, 1);
+    const key = await putBlob(store, good);
+    const other = await putBlob(store, bytesOf(500, 2));
+    const file = join(w.dir, 'fast', 'content', digestKey(key));
+    flipByte(file, 1234);
+
+    const found = await runVerify(deps(w), {});
+    expect(found.ok).toBe(false);
+    expect(found.found).toBe(1);
+    expect(found.unrepaired).toBe(1);
+    expect(found.problems).toEqual([
+      expect.objectContaining({ tier: 'CAS.fast_slow.fast', digest: formatDigest(key), problem: 'corrupt', role: 'cas' }),
+    ]);
+    expect(found.checked.count).toBe(4); // two blobs in each tier
+    expect(found.problems[0]!.repair).toBeUndefined();
+    expect(readFileSync(file).equals(good)).toBe(false); // reporting changes nothing
+
+    const fixed = await runVerify(deps(w), { repair: true });
+    expect(fixed.problems).toEqual([
+      expect.objectContaining({ digest: formatDigest(key), repair: 'restored', repairedFrom: 'CAS.fast_slow.slow' }),
+    ]);
+    expect(fixed.ok).toBe(true);
+    expect(readFileSync(file).equals(good)).toBe(true);
+    expect((await runVerify(deps(w), {})).found).toBe(0);
+    expect(await hasOne(store, other)).toBe(500);
+  });
+
+  it('--tier fast checks only local leaves; --tier slow only remote ones (none here)', async () => {
+    const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
+    await putBlob(w.stores.get('CAS'), bytesOf(100, 3));
+    expect((await runVerify(deps(w), { tier: 'fast' })).checked.count).toBe(1);
+    expect((await runVerify(deps(w), { tier: 'slow' })).tiers).toEqual([]);
+  });
+
+  it('evicts a corrupt blob that has no good copy anywhere, so the client uploads it again', async () => {
+    const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
+    const store = w.stores.get('CAS');
+    const key = await putBlob(store, bytesOf(2000, 4));
+    flipByte(join(w.dir, 'cas', 'content', digestKey(key)), 0);
+    const report = await runVerify(deps(w), { repair: true });
+    expect(report.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), repair: 'evicted' })]);
+    expect(report.ok).toBe(true);
+    expect(await hasOne(store, key)).toBeUndefined();
+  });
+
+  it('reports a blob whose file vanished as missing', async () => {
+    const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
+    const key = await putBlob(w.stores.get('CAS'), bytesOf(2000, 5));
+    unlinkSync(join(w.dir, 'cas', 'content', digestKey(key)));
+    const report = await runVerify(deps(w), {});
+    expect(report.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), problem: 'missing' })]);
+    expect(report.unrepaired).toBe(1);
+  });
+
+  it('checks that action cache values decode as ActionResult', async () => {
+    const w = await world({
+      stores: [
+        { name: 'CAS', memory: {} },
+        { name: 'AC', memory: {} },
+      ],
+      servers: servers('CAS', 'AC'),
+    });
+    const ac = w.stores.get('AC');
+    const goodKey = digestOf(Buffer.from('action 1'));
+    const badKey = digestOf(Buffer.from('action 2'));
+    await putBuffer(ac, goodKey, ActionResultCodec.encode({ exitCode: 0, stdoutRaw: Buffer.from('hi') }));
+    // Field 1 with wire type 7: no protobuf decoder accepts it.
+    await putBuffer(ac, badKey, Buffer.from([0x0f, 0xff, 0xff, 0xff]));
+    const report = await runVerify(deps(w), {});
+    expect(report.problems).toEqual([
+      expect.objectContaining({ tier: 'AC', role: 'ac', digest: formatDigest(badKey), problem: 'corrupt' }),
+    ]);
+    expect(report.checked.count).toBe(2);
+  });
+
+  it('reads a leaf under compression through the same compression layer', async () => {
+    const w = await world({
+      stores: [{ name: 'CAS', compression: { compression_algorithm: { lz4: {} }, backend: fsStore('cas') } }],
+      servers: servers('CAS'),
+    });
+    const store = w.stores.get('CAS');
+    // Compressible, so the file on disk is not the blob's bytes.
+    const text = Buffer.from('all work and no play makes a dull build cache\n'.repeat(2000));
+    const key = await putBlob(store, text);
+    const intact = await putBlob(store, Buffer.from('x'.repeat(10_000)));
+    const file = join(w.dir, 'cas', 'content', digestKey(key));
+    expect(readFileSync(file).length).toBeLessThan(text.length);
+    expect((await runVerify(deps(w), {})).found).toBe(0);
+
+    flipByte(file, readFileSync(file).length - 10);
+    const report = await runVerify(deps(w), {});
+    expect(report.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), problem: 'corrupt' })]);
+    expect((await readBuffer(store, intact)).length).toBe(10_000);
+  });
+});
+
