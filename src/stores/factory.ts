@@ -7,6 +7,7 @@ import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { CompletenessCheckingStore } from './completeness-checking-store.js';
+import { DedupStore } from './dedup-store.js';
 import { CompressionStore } from './compression-store.js';
 import { ExistenceCacheStore } from './existence-cache-store.js';
 import { FastSlowStore } from './fast-slow-store.js';
@@ -20,10 +21,6 @@ import { SizePartitioningStore } from './size-partitioning-store.js';
 import type { StoreContext } from './store-context.js';
 import { VerifyStore } from './verify-store.js';
 import { type StoreDriver, closeTree, startTree } from './store.js';
-
-function notYet(path: string, kind: string): never {
-  throw unimplemented(`${path}: store kind "${kind}" is not implemented yet in this version of ncache`);
-}
 
 /**
  * Builds the store described by `spec`. `path` is where the spec sits in the
@@ -67,7 +64,13 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
         spec.stores.map((entry, i) => ({ store: child(entry.store, `stores[${i}].store`), weight: entry.weight })),
       );
     case 'dedup':
-      return notYet(path, spec.kind);
+      return new DedupStore(
+        spec,
+        child(spec.index_store, 'index_store'),
+        child(spec.content_store, 'content_store'),
+        ctx,
+        catalogStoreId(path, ctx.storeName),
+      );
     case 'compression':
       return new CompressionStore(spec, child(spec.backend, 'backend'), ctx, { path: `${path}.compression` });
     case 'experimental_cloud_object_store':

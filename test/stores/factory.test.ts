@@ -64,7 +64,7 @@ describe('createStore', () => {
     expect(kinds).toEqual(['verify', 'fast_slow', 'memory', 'size_partitioning', 'memory', 'noop']);
   });
 
-  it('names the config path and the kind of a store that is not implemented yet', () => {
+  it('builds a dedup store over its index and content stores, keyed in the catalog by name and path', async () => {
     const spec: StoreSpec = {
       kind: 'verify',
       verify_size: true,
@@ -73,20 +73,19 @@ describe('createStore', () => {
         kind: 'dedup',
         index_store: memory,
         content_store: memory,
-        min_size: 1,
-        normal_size: 2,
-        max_size: 3,
+        min_size: 1024,
+        normal_size: 4096,
+        max_size: 8192,
         max_concurrent_fetch_per_get: 10,
       },
     };
-    expect(() => createStore(spec, ctx, 'stores[0]')).toThrow(
-      'stores[0].verify.backend: store kind "dedup" is not implemented yet in this version of ncache',
-    );
-    try {
-      createStore(spec, ctx, 'stores[0]');
-    } catch (err) {
-      expect(err).toMatchObject({ code: 'UNIMPLEMENTED' });
-    }
+    const store = createStore(spec, { ...ctx, storeName: 'CAS' }, 'stores[0]');
+    const dedup = store.children!()[0]!;
+    expect(dedup.kind).toBe('dedup');
+    expect(dedup.children!().map((c) => c.kind)).toEqual(['memory', 'memory']);
+    const data = Buffer.alloc(50_000, 7);
+    await putBuffer(store, digestOf(data), data);
+    expect((await readBuffer(store, digestOf(data))).equals(data)).toBe(true);
   });
 });
 
