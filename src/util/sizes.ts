@@ -99,7 +99,8 @@ export function formatBytes(bytes: number, opts: { binary?: boolean } = {}): str
   if (i === 0) return `${sign}${n} B`;
   // Three significant digits is plenty for a human, and trailing ".0" is noise.
   const text = n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
-  return `${sign}${text.replace(/\.?0+$/, '')} ${units[i]}`;
+  // Only a fraction loses its trailing zeros: "300" must stay "300", not "3".
+  return `${sign}${text.includes('.') ? text.replace(/\.?0+$/, '') : text} ${units[i]}`;
 }
 
 function describeType(value: unknown): string {

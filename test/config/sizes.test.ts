@@ -59,6 +59,9 @@ describe('formatBytes', () => {
     expect(formatBytes(10_000_000_000)).toBe('10 GB');
     expect(formatBytes(123_456_789)).toBe('123 MB');
     expect(formatBytes(12_345_678)).toBe('12.3 MB');
+    // Whole numbers keep their zeros (only fractions are trimmed).
+    expect(formatBytes(300_000)).toBe('300 kB');
+    expect(formatBytes(200_000_000_000)).toBe('200 GB');
   });
 
   it('prints binary units on request', () => {
