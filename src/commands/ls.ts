@@ -1,0 +1,25 @@
+// `ncache ls`: what the daemon's CAS and action cache hold (the `ls` control
+// method streams one item per entry, already sorted and limited by the daemon).
+import type { LsEntry, LsKind, LsResult, LsSort } from '../daemon/control/ls.js';
+import { connectToDaemon } from './daemon-client.js';
+
+export interface LsOptions {
+  /** Only the CAS or only the action cache; default both. */
+  type?: LsKind;
+  sort?: LsSort;
+  limit?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface LsOutput extends LsResult {
+  readonly entries: LsEntry[];
+}
+
+export async function ls(opts: LsOptions = {}): Promise<LsOutput> {
+  const client = await connectToDaemon(opts.env);
+  const entries: LsEntry[] = [];
+  const params: Record<string, unknown> = { type: opts.type ?? 'all', sort: opts.sort ?? 'name' };
+  if (opts.limit !== undefined) params.limit = opts.limit;
+  const result = await client.call<LsResult>('ls', params, { onItem: (item) => entries.push(item as LsEntry) });
+  return { ...result, entries };
+}
