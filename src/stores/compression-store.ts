@@ -17,8 +17,12 @@ import {
   type BlockEntry,
   blockCountFor,
   damaged,
+  type EncodedBlock,
   decodeBlock,
-  encodeBlocks,
+  decodeBlockAsync,
+  encodeBlock,
+  encodeBlockAsync,
+  splitBlocks,
   encodeHead,
   logicalSizeFromStoredSize,
   parseHeader,
@@ -32,6 +36,8 @@ import { type ByteStream, type StoreDriver, type StoreEntry, type StoreStats, ch
 export const DEFAULT_SPOOL_MEMORY_BYTES = 8 << 20;
 /** Header reads has() runs at once (values whose size differs from their key). */
 const HEADER_READ_CONCURRENCY = 16;
+/** Blocks compressed or decoded at once on the thread pool, per upload or read. */
+const CODEC_WINDOW = 4;
 /** The first metadata read guesses the index size from the key; never more than this. */
 const MAX_GUESSED_INDEX_BYTES = 1 << 20;
 
@@ -146,10 +152,28 @@ export class CompressionStore implements StoreDriver {
     try {
       const index: BlockEntry[] = [];
       let raw = 0;
-      for await (const block of encodeBlocks(exactSize(source, size, `compression store update of ${blob}`), this.blockSize)) {
+      const keep = async (block: EncodedBlock) => {
         index.push(block.entry);
         if (block.entry.raw) raw += 1;
         await spool.append(block.stored);
+      };
+      // A few blocks compress at once on the thread pool (a second core, and a free event loop);
+      // a value of one block is compressed in place, sparing the hop.
+      const inFlight: Promise<EncodedBlock>[] = [];
+      try {
+        for await (const data of splitBlocks(exactSize(source, size, `compression store update of ${blob}`), this.blockSize)) {
+          if (size <= this.blockSize) {
+            await keep(encodeBlock(data));
+            continue;
+          }
+          const pending = encodeBlockAsync(data);
+          pending.catch(() => {}); // observed below; never unhandled if the source fails first
+          inFlight.push(pending);
+          if (inFlight.length >= CODEC_WINDOW) await keep(await inFlight.shift()!);
+        }
+        while (inFlight.length > 0) await keep(await inFlight.shift()!);
+      } finally {
+        await Promise.allSettled(inFlight);
       }
       const { head, padded, storedSize } = encodeHead(
         { blockSize: this.blockSize, logicalSize: size, keySize: key.sizeBytes },
@@ -250,21 +274,37 @@ export class CompressionStore implements StoreDriver {
     end: number,
     toTheEnd: boolean,
   ): ByteStream {
+    // Blocks decode on the thread pool a few at a time, in order, while the next ones are read;
+    // a single block decodes in place.
+    const inFlight: { i: number; data: Promise<Buffer> }[] = [];
+    const emit = async (next: { i: number; data: Promise<Buffer> }): Promise<Buffer> => {
+      let data: Buffer;
+      try {
+        data = await next.data;
+      } catch (err) {
+        throw this.damage(err);
+      }
+      this.counters.blocksDecoded += 1;
+      const blockStart = next.i * layout.blockSize;
+      const from = Math.max(0, start - blockStart);
+      const to = Math.min(data.length, end - blockStart);
+      this.counters.logicalBytesRead += to - from;
+      return from === 0 && to === data.length ? data : data.subarray(from, to);
+    };
     try {
       for (let i = first; i <= last; i++) {
         const stored = await reader.read(layout.index[i]!.storedLength).catch((err: unknown) => {
           throw this.damage(err);
         });
-        const data = this.checked(() => decodeBlock(layout, i, stored, blob));
-        this.counters.blocksDecoded += 1;
-        const blockStart = i * layout.blockSize;
-        const from = Math.max(0, start - blockStart);
-        const to = Math.min(data.length, end - blockStart);
-        this.counters.logicalBytesRead += to - from;
-        yield from === 0 && to === data.length ? data : data.subarray(from, to);
+        const data = first === last ? Promise.resolve(this.checked(() => decodeBlock(layout, i, stored, blob))) : decodeBlockAsync(layout, i, stored, blob);
+        data.catch(() => {}); // observed in emit(); never unhandled if the reader fails first
+        inFlight.push({ i, data });
+        if (inFlight.length >= CODEC_WINDOW) yield await emit(inFlight.shift()!);
       }
+      while (inFlight.length > 0) yield await emit(inFlight.shift()!);
       if (toTheEnd) await this.expectEnd(reader, layout, blob);
     } finally {
+      await Promise.allSettled(inFlight.map((b) => b.data));
       await reader.close();
     }
   }

@@ -36,8 +36,8 @@
 // number of wrong bytes), hence the CRC per block: every check failure is an
 // error naming the blob, never bytes handed on.
 import { crc32 } from 'node:zlib';
-import { compressSync, uncompressSync } from 'lz4-napi';
-import { internal } from '../../util/errors.js';
+import { compress, compressSync, uncompress, uncompressSync } from 'lz4-napi';
+import { errorMessage, internal } from '../../util/errors.js';
 import type { ByteStream } from '../store.js';
 
 export const HEADER_SIZE = 32;
@@ -101,30 +101,36 @@ export function blockLength(layout: FormatHeader, i: number): number {
 // ---------------------------------------------------------------------------
 // Writing
 
-/** Compresses one block, keeping it raw when LZ4 does not make it smaller. `owned`: `data` may be kept (not reused by the caller). */
-export function encodeBlock(data: Buffer, owned: boolean): EncodedBlock {
-  const compressed = compressSync(data);
+/** Compresses one block, keeping it raw when LZ4 does not make it smaller. `data` is kept (callers hand over a buffer they will not reuse). */
+export function encodeBlock(data: Buffer): EncodedBlock {
+  return encoded(data, compressSync(data));
+}
+
+/** encodeBlock on the libuv thread pool, so several blocks compress at once and the event loop stays free. */
+export async function encodeBlockAsync(data: Buffer): Promise<EncodedBlock> {
+  return encoded(data, await compress(data));
+}
+
+function encoded(data: Buffer, compressed: Buffer): EncodedBlock {
   if (compressed.length < data.length) {
     return { stored: compressed, length: data.length, entry: { storedLength: compressed.length, raw: false, crc: crc32(compressed) } };
   }
-  const stored = owned ? data : Buffer.from(data);
-  return { stored, length: data.length, entry: { storedLength: stored.length, raw: true, crc: crc32(stored) } };
+  return { stored: data, length: data.length, entry: { storedLength: data.length, raw: true, crc: crc32(data) } };
 }
 
 /**
- * Cuts a byte stream into blocks of `blockSize` and encodes each. Blocks lying
- * whole inside one incoming chunk are compressed in place; the rest are
- * gathered in one reused buffer.
+ * Cuts a byte stream into blocks of `blockSize`. Blocks lying whole inside one
+ * incoming chunk are views of it (sources hand over fresh buffers); the rest
+ * are gathered into a new buffer each, since they outlive this loop.
  */
-export async function* encodeBlocks(source: ByteStream, blockSize: number): AsyncGenerator<EncodedBlock> {
+export async function* splitBlocks(source: ByteStream, blockSize: number): AsyncGenerator<Buffer> {
   let gather: Buffer | undefined;
   let filled = 0;
   for await (const chunk of source) {
     let pos = 0;
     while (pos < chunk.length) {
       if (filled === 0 && chunk.length - pos >= blockSize) {
-        // Raw blocks keep a view of the source chunk: sources hand over fresh buffers.
-        yield encodeBlock(chunk.subarray(pos, pos + blockSize), true);
+        yield chunk.subarray(pos, pos + blockSize);
         pos += blockSize;
         continue;
       }
@@ -133,12 +139,18 @@ export async function* encodeBlocks(source: ByteStream, blockSize: number): Asyn
       filled += copied;
       pos += copied;
       if (filled === blockSize) {
-        yield encodeBlock(gather, false);
+        yield gather;
+        gather = undefined;
         filled = 0;
       }
     }
   }
-  if (filled > 0) yield encodeBlock(gather!.subarray(0, filled), false);
+  if (filled > 0) yield gather!.subarray(0, filled);
+}
+
+/** Splits and encodes a stream block by block (synchronously; the store pipelines encodeBlockAsync instead). */
+export async function* encodeBlocks(source: ByteStream, blockSize: number): AsyncGenerator<EncodedBlock> {
+  for await (const block of splitBlocks(source, blockSize)) yield encodeBlock(block);
 }
 
 /**
@@ -238,21 +250,49 @@ export function parseIndex(buf: Buffer, header: FormatHeader & { indexCrc: numbe
 
 /** Checks and decodes block i from its stored bytes. */
 export function decodeBlock(layout: BlobLayout, i: number, stored: Buffer, blob: string): Buffer {
+  const fail = checkStoredBlock(layout, i, stored, blob);
+  if (fail === undefined) return stored;
+  let out: Buffer;
+  try {
+    out = uncompressSync(stored);
+  } catch (err) {
+    throw fail(errorMessage(err));
+  }
+  return checkDecoded(out, fail, blockLength(layout, i));
+}
+
+/** decodeBlock with the LZ4 work on the libuv thread pool (checks before and after as there). */
+export async function decodeBlockAsync(layout: BlobLayout, i: number, stored: Buffer, blob: string): Promise<Buffer> {
+  const fail = checkStoredBlock(layout, i, stored, blob);
+  if (fail === undefined) return stored;
+  let out: Buffer;
+  try {
+    out = await uncompress(stored);
+  } catch (err) {
+    throw fail(errorMessage(err));
+  }
+  return checkDecoded(out, fail, blockLength(layout, i));
+}
+
+/**
+ * Checks a block's stored bytes: length, checksum and, for a compressed block,
+ * its size prefix (before decoding: the decoder sizes its output from it).
+ * Returns undefined for a raw block (its bytes are the data), else the error
+ * maker for the decode step.
+ */
+function checkStoredBlock(layout: BlobLayout, i: number, stored: Buffer, blob: string): ((why: string) => Error) | undefined {
   const entry = layout.index[i]!;
   const length = blockLength(layout, i);
   const fail = (why: string) => internal(`compressed block ${i} of ${blob} failed to decode: ${why}`);
   if (stored.length !== entry.storedLength) throw fail(`got ${stored.length} stored bytes, expected ${entry.storedLength}`);
   if (crc32(stored) !== entry.crc) throw fail('checksum mismatch (the stored bytes are damaged)');
-  if (entry.raw) return stored;
-  // Checked before decoding: the decoder sizes its output from this prefix.
+  if (entry.raw) return undefined;
   const declared = stored.readUInt32LE(0);
   if (declared !== length) throw fail(`block declares ${declared} bytes, expected ${length}`);
-  let out: Buffer;
-  try {
-    out = uncompressSync(stored);
-  } catch (err) {
-    throw fail(err instanceof Error ? err.message : String(err));
-  }
+  return fail;
+}
+
+function checkDecoded(out: Buffer, fail: (why: string) => Error, length: number): Buffer {
   if (out.length !== length) throw fail(`decoded ${out.length} bytes, expected ${length}`);
   return out;
 }
