@@ -8,6 +8,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { configEnv } from '../config/dirs.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
+import { PinningStore, pinsFor } from '../maintenance/pinning-store.js';
 import { StoreManager } from '../stores/factory.js';
 import { loadStoreKinds } from '../stores/optional-kinds.js';
 import { type StoreDriver, type StoreStats, walkStores } from '../stores/store.js';
@@ -312,7 +313,8 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logg
   const path = `servers[${index}].services`;
   const storeFor = (name: string, field: string): StoreDriver => {
     try {
-      return stores.get(name);
+      // Keys a request uses are pinned while it runs, so gc leaves them alone.
+      return new PinningStore(stores.get(name), pinsFor(stores));
     } catch (err) {
       throw withContext(`${path}.${field}`, err);
     }

@@ -1,0 +1,88 @@
+// What the gRPC services use in place of a named store: the same store, with
+// every key an upload writes or a read streams pinned in the daemon's
+// PinRegistry for as long as the request uses it, so gc leaves it alone.
+// Transparent otherwise: same kind, stats and children (tree walks see the
+// store itself), no start/close (the StoreManager owns those).
+import type { StoreManager } from '../stores/factory.js';
+import type { ByteStream, StoreDriver, StoreEntry, StoreStats } from '../stores/store.js';
+import type { Digest } from '../util/digest.js';
+import { PinRegistry } from './pins.js';
+
+/** One registry per daemon (its StoreManager), shared by the services and gc. */
+const registries = new WeakMap<StoreManager, PinRegistry>();
+
+export function pinsFor(stores: StoreManager): PinRegistry {
+  let pins = registries.get(stores);
+  if (pins === undefined) {
+    pins = new PinRegistry();
+    registries.set(stores, pins);
+  }
+  return pins;
+}
+
+export class PinningStore implements StoreDriver {
+  readonly kind: string;
+  readonly remove?: (key: Digest) => Promise<boolean>;
+  readonly entries?: () => AsyncIterable<StoreEntry>;
+  readonly stats?: () => StoreStats;
+  readonly children?: () => readonly StoreDriver[];
+
+  constructor(
+    readonly inner: StoreDriver,
+    private readonly pins: PinRegistry,
+  ) {
+    this.kind = inner.kind;
+    if (inner.remove) this.remove = (key) => inner.remove!(key);
+    if (inner.entries) this.entries = () => inner.entries!();
+    if (inner.stats) this.stats = () => inner.stats!();
+    if (inner.children) this.children = () => inner.children!();
+  }
+
+  has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
+    return this.inner.has(keys);
+  }
+
+  update(key: Digest, source: ByteStream, size: number): Promise<void> {
+    return this.pins.with(key, () => this.inner.update(key, source, size));
+  }
+
+  async getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
+    const release = this.pins.pin(key);
+    try {
+      return releasing(await this.inner.getPart(key, offset, length), release);
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+}
+
+/** The stream, calling `release` once it ends, fails or is abandoned. */
+function releasing(stream: ByteStream, release: () => void): ByteStream {
+  return {
+    [Symbol.asyncIterator]() {
+      const it = stream[Symbol.asyncIterator]();
+      return {
+        async next() {
+          try {
+            const r = await it.next();
+            if (r.done) release();
+            return r;
+          } catch (err) {
+            release();
+            throw err;
+          }
+        },
+        async return(value?: unknown) {
+          release();
+          return (await it.return?.(value)) ?? { done: true, value: undefined };
+        },
+        async throw(err?: unknown) {
+          release();
+          if (it.throw) return it.throw(err);
+          throw err;
+        },
+      };
+    },
+  };
+}
