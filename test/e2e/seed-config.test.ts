@@ -1,0 +1,343 @@
+// The reference config (test/fixtures/configs/nativelink-s3-example.json5, the
+// seed's "Complete Configuration" block verbatim) run EXACTLY AS WRITTEN by
+// `ncache serve`: verify -> dedup {index: fast_slow(memory, S3), content:
+// compression(lz4) -> fast_slow(memory, S3)} for the CAS, fast_slow(memory,
+// S3) for the AC, instance "main", listener 0.0.0.0:50051. Nothing in the file
+// is rewritten; S3 is s3rver (behind the counting proxy) through
+// AWS_ENDPOINT_URL_S3, with s3rver's credentials in the standard AWS
+// variables; the region is the file's own.
+//
+// Port: the file says 0.0.0.0:50051, so this test uses that port. Runs of this
+// file (other workers, other engineers) serialize on a lock directory in the
+// temp dir; if something else holds 50051 the test waits for it, bounded, and
+// then FAILS naming the port (it does not skip, and it does not move the port).
+//
+// Laptop A serves the config: Health, Capabilities, Execution (UNIMPLEMENTED,
+// with its message), a cold Bazel build, a multi-MB blob over ByteStream. A is
+// stopped; laptop B (a fresh process, its own state dir and catalog, empty
+// memory tiers, same bucket) with a fresh Bazel output base gets every
+// cacheable action as a remote cache hit, and reads the blob back byte for
+// byte (rebuilt from index entry + chunks found in S3).
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfigFile } from '../../src/config/load.js';
+import { walkSpecs } from '../../src/config/store-tree.js';
+import type { CloudObjectStoreSpec } from '../../src/config/types.js';
+import { type Digest, digestKey } from '../../src/util/digest.js';
+import { type BazelRun, BazelWorkspace } from '../helpers/bazel.js';
+import { bazelOrSkip, cacheable, describeRun, labels } from '../helpers/bazel-gate.js';
+import { DaemonProcess } from '../helpers/daemon-process.js';
+import { blobName, createReapiClient, type ReapiClient, uploadName } from '../helpers/grpc-client.js';
+import { bucketClient, listObjects, s3DaemonEnv } from '../helpers/s3-daemon.js';
+import { S3World } from '../helpers/s3-world.js';
+
+const bazel = bazelOrSkip('test/e2e/seed-config.test.ts', 'seed config end to end');
+const STEP_TIMEOUT = 10 * 60_000;
+const SEED_CONFIG = fileURLToPath(new URL('../fixtures/configs/nativelink-s3-example.json5', import.meta.url));
+const SEED_PORT = 50051;
+const INSTANCE = 'main';
+const SHA256 = 1; // DigestFunction.Value.SHA256
+
+/** The seed's S3 stores, read from the file itself (bucket, region, prefixes are never restated here). */
+async function seedS3Stores(): Promise<CloudObjectStoreSpec[]> {
+  const config = await loadConfigFile(SEED_CONFIG, {});
+  const out: CloudObjectStoreSpec[] = [];
+  config.stores.forEach((named, i) =>
+    walkSpecs(named.spec, `stores[${i}]`, (spec) => {
+      if (spec.kind === 'experimental_cloud_object_store') out.push(spec);
+    }),
+  );
+  return out;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Serializes every run of this file on one machine: a lock directory holding
+ * the owner's pid. A lock whose owner is gone is taken over. Returns release().
+ */
+async function lockSeedPort(timeoutMs: number): Promise<() => Promise<void>> {
+  const dir = join(tmpdir(), `ncache-e2e-port-${SEED_PORT}.lock`);
+  const pidFile = join(dir, 'pid');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await mkdir(dir);
+      await writeFile(pidFile, String(process.pid));
+      return () => rm(dir, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+    // No pid yet: the owner is between mkdir and writeFile, unless the directory is old.
+    const young = Date.now() - (await stat(dir).catch(() => ({ mtimeMs: 0 }))).mtimeMs < 10_000;
+    if (owner > 0 ? !alive(owner) : !young) {
+      await rm(dir, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`another run of this test (pid ${owner || '?'}) held ${dir} for ${timeoutMs} ms; port ${SEED_PORT} is still theirs`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
+/** Resolves once 0.0.0.0:50051 can be bound (checked by binding it), or fails after timeoutMs naming the port. */
+async function waitForFreePort(timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen({ port: SEED_PORT, host: '0.0.0.0', exclusive: true }, () => probe.close(() => resolve(true)));
+    });
+    if (free) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `port ${SEED_PORT} has been in use by another process for ${timeoutMs} ms: the seed config listens on ` +
+          `0.0.0.0:${SEED_PORT} as written and this test runs it unchanged (check \`ss -ltnp sport = :${SEED_PORT}\`)`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
+/** A deterministic multi-MB blob: compressible text, random bytes, and repeats of both (several dedup chunks, some shared). */
+function makeBigBlob(): Buffer {
+  const parts: Buffer[] = [];
+  let x = 0x2545f491;
+  const random = (n: number) => {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      b[i] = x & 0xff;
+    }
+    return b;
+  };
+  const text = Buffer.from(
+    Array.from({ length: 60_000 }, (_, i) => `line ${i}: the seed config stores each chunk once\n`).join(''),
+  );
+  const noise = random(3 * 1024 * 1024);
+  parts.push(text, noise, random(2 * 1024 * 1024), text, noise.subarray(0, 1024 * 1024), random(1024 * 1024));
+  return Buffer.concat(parts);
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function readHashed(client: ReapiClient, digest: Digest): Promise<{ hash: string; bytes: number; messages: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let messages = 0;
+  for await (const msg of client.readStream(blobName(INSTANCE, digest)) as AsyncIterable<{ data: Buffer }>) {
+    hash.update(msg.data);
+    bytes += msg.data.length;
+    messages++;
+  }
+  return { hash: hash.digest('hex'), bytes, messages };
+}
+
+describe.skipIf(!bazel)('the seed config, as written, against s3rver (real Bazel, two daemons, one bucket)', () => {
+  let releaseLock: (() => Promise<void>) | undefined;
+  let world: S3World;
+  let wsB: BazelWorkspace | undefined;
+  let dir: string;
+  let s3Stores: CloudObjectStoreSpec[];
+  let bucket: string;
+  const daemons: DaemonProcess[] = [];
+  const clients: ReapiClient[] = [];
+  let cold: BazelRun;
+  const big = makeBigBlob();
+  const bigDigest: Digest = { hash: sha256(big), sizeBytes: big.length };
+  // Bazel reaches the 0.0.0.0 listener through loopback.
+  const url = `grpc://127.0.0.1:${SEED_PORT}`;
+  const bazelFlags = [`--remote_cache=${url}`, `--remote_instance_name=${INSTANCE}`, '//...'];
+
+  /** `ncache serve --config <the fixture file itself>` with its own state dir (catalog), S3 at the proxy. */
+  async function serveSeed(name: string): Promise<DaemonProcess> {
+    await waitForFreePort(2 * 60_000);
+    const stateDir = join(dir, name, 'state');
+    await mkdir(stateDir, { recursive: true });
+    const env: NodeJS.ProcessEnv = { ...s3DaemonEnv(stateDir), AWS_ENDPOINT_URL_S3: world.proxy.endpoint };
+    // The region comes from the file (eu-central-1), not from the environment.
+    delete env.AWS_REGION;
+    const daemon = await DaemonProcess.start({ configPath: SEED_CONFIG, env });
+    daemons.push(daemon);
+    return daemon;
+  }
+
+  const connect = (): ReapiClient => {
+    const client = createReapiClient(`127.0.0.1:${SEED_PORT}`);
+    clients.push(client);
+    return client;
+  };
+
+  const prefixOf = (hint: string): string => {
+    const found = s3Stores.map((s) => s.key_prefix).find((p) => p.includes(hint));
+    if (found === undefined) throw new Error(`the seed config has no S3 store whose key_prefix contains "${hint}"`);
+    return found;
+  };
+
+  beforeAll(async () => {
+    releaseLock = await lockSeedPort(20 * 60_000);
+    dir = await mkdtemp(join(tmpdir(), 'ncache-seed-e2e-'));
+    s3Stores = await seedS3Stores();
+    const buckets = [...new Set(s3Stores.map((s) => s.bucket))];
+    // One bucket for index, chunks and action results, as the seed has it.
+    expect(buckets).toHaveLength(1);
+    bucket = buckets[0]!;
+    world = await S3World.start(bucket);
+  }, STEP_TIMEOUT);
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    for (const d of daemons) await d.stop({ timeoutMs: 30_000 });
+    await wsB?.cleanup();
+    await world?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    await releaseLock?.();
+  }, STEP_TIMEOUT);
+
+  it(
+    'laptop A starts the file unchanged on 0.0.0.0:50051; Health and Capabilities answer, Execution is UNIMPLEMENTED with a message',
+    async () => {
+      const a = await serveSeed('a');
+      expect(a.address, a.stdout()).toMatch(new RegExp(`:${SEED_PORT}$`));
+      const client = connect();
+
+      expect((await client.healthCheck('')).status).toBe(1); // SERVING
+      const caps = await client.getCapabilities(INSTANCE);
+      expect(caps.cacheCapabilities?.digestFunctions).toContain(SHA256);
+      expect(caps.cacheCapabilities?.actionCacheUpdateCapabilities?.updateEnabled).toBe(true);
+      expect(caps.lowApiVersion?.major).toBe(2);
+
+      const err = await client.execute({ instanceName: INSTANCE, actionDigest: bigDigest }).then(
+        () => undefined,
+        (e: { code: number; details: string }) => e,
+      );
+      expect(err, 'Execute should fail').toBeDefined();
+      expect(err!.code).toBe(status.UNIMPLEMENTED);
+      expect(err!.details).toMatch(/remote execution is not implemented/);
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    'cold Bazel build and a multi-MB ByteStream upload through A land in S3 under index/, dedup-cas/ and ac/',
+    async () => {
+      cold = await world.ws.run('test', bazelFlags, { executionLog: true });
+      expect(cold.summary, describeRun(cold)).toBeDefined();
+      expect(cold.summary!.remoteCacheHits, describeRun(cold)).toBe(0);
+      expect(cold.summary!.executed, describeRun(cold)).toBe(cacheable(cold.spawns!).length);
+      expect(cold.stdout + cold.stderr).toMatch(/\/\/:outputs_test\s+PASSED/);
+
+      const client = clients[0]!;
+      const written = await client.write(uploadName(INSTANCE, bigDigest), big, { chunkSize: 64 * 1024 });
+      expect(written.committedSize).toBe(big.length);
+      const missing = await client.findMissingBlobs({ instanceName: INSTANCE, blobDigests: [bigDigest] });
+      expect(missing.missingBlobDigests).toEqual([]);
+
+      // The seed's fast_slow tiers write S3 synchronously; a graceful stop must still exit 0.
+      const a = daemons[0]!;
+      client.close();
+      const stopped = await a.stop({ timeoutMs: 60_000 });
+      expect(stopped, a.stderr()).toEqual({ code: 0, signal: null, forced: false });
+
+      const s3 = bucketClient(world.s3.endpoint);
+      try {
+        const [index, chunks, ac] = await Promise.all(
+          ['index', 'dedup-cas', 'ac'].map((hint) => listObjects(s3, bucket, prefixOf(hint))),
+        );
+        const names = (objects: { key: string }[], prefix: string) => new Set(objects.map((o) => o.key.slice(prefix.length)));
+        // Every non-empty output of the cold build has an index entry, and so does the big blob.
+        const outputs = new Set(
+          cold.spawns!
+            .flatMap((s) => s.actualOutputs)
+            .filter((o) => o.digest !== undefined && o.digest.sizeBytes !== '0')
+            .map((o) => `${o.digest!.hash}-${o.digest!.sizeBytes}`),
+        );
+        const indexNames = names(index!, prefixOf('index'));
+        expect([...outputs].filter((n) => !indexNames.has(n))).toEqual([]);
+        expect(indexNames.has(digestKey(bigDigest))).toBe(true);
+        // Index entries are small chunk lists, not the blobs themselves.
+        const bigIndex = index!.find((o) => o.key.endsWith(digestKey(bigDigest)))!;
+        expect(bigIndex.size).toBeLessThan(64 * 1024);
+        // The 8 MiB fixture output and the 11+ MB blob are many chunks.
+        expect(chunks!.length).toBeGreaterThan(20);
+        // Chunks are stored compressed: the compressible ones take fewer bytes than their names say.
+        const chunkLogical = chunks!.reduce((sum, o) => sum + Number(/-(\d+)$/.exec(o.key)?.[1] ?? NaN), 0);
+        const chunkStored = chunks!.reduce((sum, o) => sum + o.size, 0);
+        expect(chunkStored).toBeLessThan(chunkLogical);
+        // One action result per cacheable action.
+        expect(ac!.length).toBe(cacheable(cold.spawns!).length);
+        console.log(
+          `[seed e2e] S3 after A: ${index!.length} index entries, ${chunks!.length} chunks ` +
+            `(${chunkLogical} bytes logical, ${chunkStored} stored), ${ac!.length} action results; ` +
+            `requests ${JSON.stringify(world.proxy.counts())}`,
+        );
+      } finally {
+        s3.destroy();
+      }
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    'laptop B (fresh process and catalog, empty memory tiers, fresh Bazel output base): every cacheable action is a remote cache hit',
+    async () => {
+      expect(cold, 'the cold build must have run').toBeDefined();
+      await serveSeed('b');
+      wsB = await BazelWorkspace.create({ fixture: 'bazel-workspace' });
+      world.proxy.resetCounts();
+      const warm = await wsB.run('test', bazelFlags, { executionLog: true });
+      expect(warm.summary, describeRun(warm)).toBeDefined();
+      expect(warm.summary!.executed, describeRun(warm)).toBe(0);
+      expect(warm.summary!.remoteCacheHits, describeRun(warm)).toBe(cacheable(cold.spawns!).length);
+      expect(labels(cacheable(warm.spawns!))).toEqual(labels(cacheable(cold.spawns!)));
+      expect(warm.spawns!.filter((s) => !s.remoteCacheHit).map((s) => `${s.mnemonic} ${s.progressMessage}`)).toEqual([]);
+      expect(warm.stdout + warm.stderr).toMatch(/\/\/:outputs_test\s+\(cached\) PASSED/);
+      const counts = world.proxy.counts();
+      console.log(`[seed e2e] warm build through B: ${warm.summary!.line}; S3 requests ${JSON.stringify(counts)}`);
+      // Served from the bucket (B's memory tiers started empty), and nothing written back.
+      expect(counts.GetObject ?? 0).toBeGreaterThan(0);
+      expect((counts.PutObject ?? 0) + (counts.CreateMultipartUpload ?? 0)).toBe(0);
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    'the multi-MB blob uploaded to A reads back from B byte for byte, whole and ranged',
+    async () => {
+      expect(daemons).toHaveLength(2);
+      const client = connect();
+      const missing = await client.findMissingBlobs({ instanceName: INSTANCE, blobDigests: [bigDigest] });
+      expect(missing.missingBlobDigests).toEqual([]);
+      const whole = await readHashed(client, bigDigest);
+      expect(whole.bytes).toBe(big.length);
+      expect(whole.hash).toBe(bigDigest.hash);
+      // A range across chunk boundaries, in the middle of the blob.
+      const offset = 3 * 1024 * 1024 + 12_345;
+      const limit = 2 * 1024 * 1024 + 777;
+      const part = await client.read(blobName(INSTANCE, bigDigest), { offset, limit });
+      expect(part.length).toBe(limit);
+      expect(sha256(part)).toBe(sha256(big.subarray(offset, offset + limit)));
+    },
+    STEP_TIMEOUT,
+  );
+});
