@@ -2,7 +2,7 @@
 // run use the same code. Every knob is printed with the results.
 
 export interface BenchSettings {
-  /** Which sections to run: "rpc", "bazel", "s3". */
+  /** Which sections to run: "rpc", "bazel", "s3", "dedup". */
   sections: Set<string>;
   /** Blob sizes (MiB) for the ByteStream write/read rows. */
   bytestreamSizesMiB: number[];
@@ -25,6 +25,12 @@ export interface BenchSettings {
     /** Timed repetitions of each warm build; the median is reported. */
     warmRepeats: number;
   };
+  /** The dedup section's corpus (bench/corpus.ts). */
+  dedup: {
+    archiveMiB: number;
+    versions: number;
+    outputsMiB: number;
+  };
 }
 
 function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -46,10 +52,10 @@ function listVar(env: NodeJS.ProcessEnv, name: string, fallback: number[]): numb
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
-  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,bazel,s3').split(',').map((s) => s.trim()).filter(Boolean));
+  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,bazel,s3,dedup').split(',').map((s) => s.trim()).filter(Boolean));
   for (const section of sections) {
-    if (section !== 'rpc' && section !== 'bazel' && section !== 's3') {
-      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, bazel, s3)`);
+    if (section !== 'rpc' && section !== 'bazel' && section !== 's3' && section !== 'dedup') {
+      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, bazel, s3, dedup)`);
     }
   }
   return {
@@ -70,14 +76,20 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       largeMiB: intVar(env, 'NCACHE_BENCH_BAZEL_LARGE_MIB', 25),
       warmRepeats: Math.max(1, intVar(env, 'NCACHE_BENCH_BAZEL_WARM_REPEATS', 3)),
     },
+    dedup: {
+      archiveMiB: Math.max(1, intVar(env, 'NCACHE_BENCH_DEDUP_ARCHIVE_MIB', 64)),
+      versions: Math.max(1, intVar(env, 'NCACHE_BENCH_DEDUP_VERSIONS', 10)),
+      outputsMiB: intVar(env, 'NCACHE_BENCH_DEDUP_OUTPUTS_MIB', 48),
+    },
   };
 }
 
 /** The variables above, for the help text printed at the start of a run. */
 export const SETTINGS_HELP = [
-  'NCACHE_BENCH_SECTIONS=rpc,bazel,s3',
+  'NCACHE_BENCH_SECTIONS=rpc,bazel,s3,dedup',
   'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
   'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',
   'NCACHE_BENCH_BAZEL_{SMALL=280,SMALL_KIB=64,MEDIUM=56,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3}',
+  'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48}',
 ];

@@ -31,6 +31,10 @@ async function main(): Promise<void> {
     const { runS3Bench } = await import('./s3-bench.js');
     await runS3Bench(settings, print);
   }
+  if (settings.sections.has('dedup')) {
+    const { runDedupBench } = await import('./dedup-bench.js');
+    await runDedupBench(settings, print);
+  }
   print(`\nload average at end: ${load()}`);
 }
 
