@@ -285,6 +285,72 @@ function buildProgram(): Command {
       },
     );
 
+  program
+    .command('gc')
+    .description(
+      'free space in the local tiers: evict least recently used entries down to a target and/or idle ones, remove orphaned ' +
+        'dedup chunks, stray temp files and index rows of vanished files, compact the catalog. Never deletes from S3, ' +
+        'never removes what an in-flight request or an owed upload needs',
+    )
+    .option('--target-size <size>', 'evict least recently used entries until the local tiers hold at most SIZE (10gb, 500MiB, bytes)')
+    .option('--older-than <duration>', 'evict entries not used for DURATION (7d, 12h, 1h30m, seconds)')
+    .option('--dry-run', 'report what would be freed without changing anything')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ncache gc --target-size 20gb\n  ncache gc --older-than 7d --dry-run\n  ncache gc --target-size 5gb --json | jq .freed.bytes',
+    )
+    .action(async (opts: { targetSize?: string; olderThan?: string; dryRun?: boolean; json?: boolean }, command: Command) => {
+      const { parseSize } = await import('./util/sizes.js');
+      const { parseDuration } = await import('./util/durations.js');
+      const flagValue = <T>(flag: string, text: string | undefined, parse: (t: string) => T): T | undefined => {
+        if (text === undefined) return undefined;
+        try {
+          return parse(text);
+        } catch (err) {
+          return command.error(`error: ${flag}: ${errorMessage(err)}`);
+        }
+      };
+      const targetBytes = flagValue('--target-size', opts.targetSize, parseSize);
+      const olderThanSeconds = flagValue('--older-than', opts.olderThan, parseDuration);
+      const { gc } = await import('./commands/gc.js');
+      const report = await withProgress('gc', (onProgress) =>
+        gc({ targetBytes, olderThanSeconds, dryRun: opts.dryRun === true, onProgress }),
+      );
+      if (opts.json) return printJson(report);
+      const { formatGcReport } = await import('./commands/maintenance-view.js');
+      process.stdout.write(formatGcReport(report, { color: colorWanted() }));
+    });
+
+  program
+    .command('verify')
+    .description(
+      're-hash every blob (streaming SHA-256) of the fast (local) and/or slow (S3) tiers, decode action results and dedup ' +
+        'index entries, and report corrupt and missing ones; exit 1 when anything was found and not repaired',
+    )
+    .option('--tier <tier>', 'fast (memory and filesystem tiers), slow (S3) or all', 'all')
+    .option('--repair', 'restore a bad copy from another tier holding a good one, else evict it so clients upload it again')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ncache verify\n  ncache verify --tier fast --repair\n  ncache verify --json | jq -r \'.problems[].digest\'',
+    )
+    .action(async (opts: { tier: string; repair?: boolean; json?: boolean }, command: Command) => {
+      if (!['fast', 'slow', 'all'].includes(opts.tier)) {
+        command.error(`error: --tier must be fast, slow or all, got ${JSON.stringify(opts.tier)}`);
+      }
+      const { verify } = await import('./commands/verify.js');
+      const report = await withProgress('verify', (onProgress) =>
+        verify({ tier: opts.tier as 'fast' | 'slow' | 'all', repair: opts.repair === true, onProgress }),
+      );
+      if (opts.json) printJson(report);
+      else {
+        const { formatVerifyReport } = await import('./commands/maintenance-view.js');
+        process.stdout.write(formatVerifyReport(report, { color: colorWanted() }));
+      }
+      if (report.unrepaired > 0) throw new SilentFailure();
+    });
+
   return program;
 }
 
@@ -349,6 +415,25 @@ function secondsOption(text: string, flag: string, command: Command): number {
   const seconds = Number(text);
   if (!Number.isFinite(seconds) || seconds <= 0) command.error(`error: ${flag} must be a positive number of seconds, got ${JSON.stringify(text)}`);
   return Math.round(seconds * 1000);
+}
+
+/** Runs a daemon job, showing its progress frames on stderr (a bar on a terminal, plain lines otherwise). */
+async function withProgress<T>(
+  command: string,
+  run: (onProgress: (p: import('./daemon/control/protocol.js').ProgressUpdate) => void) => Promise<T>,
+): Promise<T> {
+  const { progressDisplay, liveProgressWanted } = await import('./commands/progress-display.js');
+  const display = await progressDisplay(command, { live: liveProgressWanted() });
+  try {
+    return await run((p) => display.update(p));
+  } finally {
+    display.stop();
+  }
+}
+
+/** Colour in reports: only on a terminal, and never with NO_COLOR. */
+function colorWanted(): boolean {
+  return process.stdout.isTTY === true && !noColorWanted();
 }
 
 /** NO_COLOR (https://no-color.org): set and not empty means no ANSI colour. */
