@@ -2,13 +2,13 @@
 // with the daemon's pins, sending progress frames. One gc or verify at a time.
 import { runGc } from '../../maintenance/gc.js';
 import { pinsFor } from '../../maintenance/pinning-store.js';
-import { exclusive, optionalBoolean, optionalCount } from './maintenance-params.js';
+import { exclusive, optionalBoolean, optionalCount, optionalSeconds } from './maintenance-params.js';
 import type { ControlMethod } from './types.js';
 
 export const gcMethod: ControlMethod = async (params, ctx, out) => {
   const targetBytes = optionalCount(params, 'targetBytes');
-  const olderThanSeconds = optionalCount(params, 'olderThanSeconds');
-  const orphanGraceSeconds = optionalCount(params, 'orphanGraceSeconds');
+  const olderThanSeconds = optionalSeconds(params, 'olderThanSeconds');
+  const orphanGraceSeconds = optionalSeconds(params, 'orphanGraceSeconds');
   const dryRun = optionalBoolean(params, 'dryRun') ?? false;
   return exclusive(ctx.stores, 'gc', () =>
     runGc(

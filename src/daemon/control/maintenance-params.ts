@@ -11,6 +11,15 @@ export function optionalCount(params: Record<string, unknown>, name: string): nu
   return value;
 }
 
+export function optionalSeconds(params: Record<string, unknown>, name: string): number | undefined {
+  const value = params[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw invalidArgument(`${name}: expected a number of seconds >= 0, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 export function optionalBoolean(params: Record<string, unknown>, name: string): boolean | undefined {
   const value = params[name];
   if (value === undefined || value === null) return undefined;
