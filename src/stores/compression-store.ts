@@ -13,7 +13,6 @@ import {
   HEADER_SIZE,
   INDEX_ENTRY_SIZE,
   MAX_BLOCK_SIZE,
-  PAD_BYTE,
   type BlockEntry,
   blockCountFor,
   damaged,
@@ -221,9 +220,9 @@ export class CompressionStore implements StoreDriver {
   private async readFromStart(key: Digest, blob: string, length: number | undefined): Promise<ByteStream> {
     const reader = ExactReader.of(await this.backend.getPart(key, 0), this.truncated(blob));
     try {
-      const head = await reader.read(HEADER_SIZE);
+      const head = await this.readStored(reader, HEADER_SIZE);
       const parsed = this.checked(() => parseHeader(head, blob, this.maxDecodeBlockSize));
-      const indexBytes = await reader.read(parsed.blockCount * INDEX_ENTRY_SIZE);
+      const indexBytes = await this.readStored(reader, parsed.blockCount * INDEX_ENTRY_SIZE);
       const layout = this.checked(() => parseIndex(indexBytes, parsed, blob));
       const { end } = checkRange(`compression store read of ${blob}`, layout.logicalSize, 0, length);
       if (end === 0) {
@@ -293,9 +292,7 @@ export class CompressionStore implements StoreDriver {
     };
     try {
       for (let i = first; i <= last; i++) {
-        const stored = await reader.read(layout.index[i]!.storedLength).catch((err: unknown) => {
-          throw this.damage(err);
-        });
+        const stored = await this.readStored(reader, layout.index[i]!.storedLength);
         const data = first === last ? Promise.resolve(this.checked(() => decodeBlock(layout, i, stored, blob))) : decodeBlockAsync(layout, i, stored, blob);
         data.catch(() => {}); // observed in emit(); never unhandled if the reader fails first
         inFlight.push({ i, data });
@@ -311,14 +308,19 @@ export class CompressionStore implements StoreDriver {
 
   /** After the last block of a whole read: the padding byte, then nothing. */
   private async expectEnd(reader: ExactReader, layout: BlobLayout, blob: string): Promise<void> {
-    if (layout.padded) await reader.read(PAD_BYTE.length).catch((err: unknown) => {
-      throw this.damage(err);
-    });
+    if (layout.padded) await this.readStored(reader, 1);
     if (!(await reader.atEnd())) throw this.damage(damaged(blob, `bytes follow its last block (expected ${layout.storedSize} bytes)`));
   }
 
   private truncated(blob: string) {
     return (wanted: number, got: number) => damaged(blob, `the stored value ends early (wanted ${wanted} more bytes, got ${got}): truncated`);
+  }
+
+  /** Exactly n stored bytes; a value that ends early counts as damaged. */
+  private readStored(reader: ExactReader, n: number): Promise<Buffer> {
+    return reader.read(n).catch((err: unknown) => {
+      throw this.damage(err);
+    });
   }
 
   /** Runs a format check, counting a failure as a damaged read. */

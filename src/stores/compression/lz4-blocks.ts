@@ -183,8 +183,6 @@ export function encodeHead(
   return { head: Buffer.concat([head, indexBytes]), padded, storedSize: natural + (padded ? 1 : 0) };
 }
 
-export const PAD_BYTE = Buffer.alloc(1);
-
 /**
  * The logical size a stored value of `storedSize` bytes has under `keySize`,
  * when the parity rule tells it without reading; undefined = read the header.
