@@ -17,7 +17,7 @@
 // (NOT_FOUND; has() leaves it out) so the client uploads it again, and the
 // catalog forgets what it believed so that upload really writes the chunks.
 import { createHash } from 'node:crypto';
-import type { DedupIndex } from '../catalog/dedup-index.js';
+import type { DedupIndex, DedupIndexStats } from '../catalog/dedup-index.js';
 import type { DedupSpec } from '../config/types.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey, formatDigest, isEmptyDigest } from '../util/digest.js';
@@ -46,10 +46,13 @@ const CHUNK_UPLOADS = 4;
 const INDEX_READS = 8;
 /** Reads are recorded for LRU (gc) in one transaction at most this often. */
 const TOUCH_FLUSH_MS = 1000;
+/** How long stats() reuses the catalog's totals. */
+const STATS_CACHE_MS = 2000;
 
 /** A blob as dedup lists it: its size and how many chunks it is made of. */
 export interface DedupEntry extends StoreEntry {
-  readonly chunkCount: number;
+  /** Known from the catalog; absent without one. */
+  readonly chunkCount?: number;
 }
 
 interface PendingChunk {
@@ -64,6 +67,7 @@ export class DedupStore implements StoreDriver {
   /** Reads not yet recorded in the catalog, by digest key. */
   private touched = new Map<string, Digest>();
   private touchTimer: NodeJS.Timeout | undefined;
+  private totalsCache: { atMs: number; totals: DedupIndexStats } | undefined;
   /** This process's numbers (the catalog holds the totals). */
   private readonly counts = {
     blobsWritten: 0,
@@ -402,13 +406,13 @@ export class DedupStore implements StoreDriver {
     }
     // No catalog: the index store's keys are the blobs (chunk counts unknown without reading each entry).
     for await (const e of this.index.entries?.() ?? []) {
-      yield { key: e.key, size: e.key.sizeBytes, lastAccessMs: e.lastAccessMs, chunkCount: -1 };
+      yield { key: e.key, size: e.key.sizeBytes, lastAccessMs: e.lastAccessMs };
     }
   }
 
   stats(): StoreStats {
     const c = this.counts;
-    const totals = this.db?.stats(this.storeId) ?? {
+    const totals = this.catalogTotals() ?? {
       blobs: c.blobsWritten,
       logicalBytes: c.logicalBytesWritten,
       chunks: c.chunksWritten,
@@ -418,7 +422,6 @@ export class DedupStore implements StoreDriver {
     return {
       kind: this.kind,
       ...totals,
-      bytes: totals.chunkBytes,
       count: totals.blobs,
       dedupRatio: totals.chunkBytes > 0 ? totals.logicalBytes / totals.chunkBytes : 1,
       ...c,
@@ -426,6 +429,17 @@ export class DedupStore implements StoreDriver {
       normalSize: this.sizes.normalSize,
       maxSize: this.sizes.maxSize,
     };
+  }
+
+  /** The catalog's totals, recomputed at most every few seconds (they are table scans; stats may be polled). */
+  private catalogTotals(): DedupIndexStats | undefined {
+    const db = this.db;
+    if (db === undefined) return undefined;
+    const now = this.ctx.clock.now();
+    if (this.totalsCache === undefined || now - this.totalsCache.atMs >= STATS_CACHE_MS || now < this.totalsCache.atMs) {
+      this.totalsCache = { atMs: now, totals: db.stats(this.storeId) };
+    }
+    return this.totalsCache.totals;
   }
 
   private noteAccess(key: Digest): void {
