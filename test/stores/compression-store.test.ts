@@ -14,9 +14,11 @@ import {
   type StoreDriver,
   type StoreEntry,
   bufferStream,
+  closeTree,
   hasOne,
   putBuffer,
   readBuffer,
+  startTree,
 } from '../../src/stores/store.js';
 import { systemClock } from '../../src/util/clock.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
@@ -396,5 +398,38 @@ describe('compression in the factory and as a view', () => {
     expect((await readBuffer((built as CompressionStore).over(tier), key)).equals(data)).toBe(true);
     // Raw tier bytes are the compressed format, not the value.
     expect((await readBuffer(tier, key)).equals(data)).toBe(false);
+  });
+
+  it('works over fast_slow(memory, filesystem) as in the seed config, including from a fresh memory tier', async () => {
+    const ctx = { logger: silentLogger, clock: systemClock, storeByName: () => { throw new Error('none'); } };
+    const stackSpec: CompressionSpec = {
+      ...spec(16 * KIB),
+      backend: {
+        kind: 'fast_slow',
+        fast: { kind: 'memory' },
+        slow: { kind: 'filesystem', content_path: join(root, 'slow', 'content'), temp_path: join(root, 'slow', 'tmp'), read_buffer_size: 0, block_size: 1, eviction_policy: noLimits },
+        fast_direction: 'both',
+        slow_direction: 'both',
+      },
+    };
+    const open = async () => {
+      const store = createStore(stackSpec, ctx, 'stores[0]');
+      await startTree(store);
+      closers.push(() => closeTree(store));
+      return store;
+    };
+    const first = await open();
+    const data = text(100 * KIB);
+    const key = digestOf(data);
+    const actionKey = digestOf(Buffer.from('an action'));
+    const acValue = text(700, 9);
+    await putBuffer(first, key, data);
+    await putBuffer(first, actionKey, acValue);
+
+    const second = await open(); // empty memory tier, same files
+    expect(await second.has([key, actionKey])).toEqual([data.length, acValue.length]);
+    expect((await collect(await second.getPart(key, 40 * KIB, 30 * KIB))).equals(data.subarray(40 * KIB, 70 * KIB))).toBe(true);
+    expect((await readBuffer(second, key)).equals(data)).toBe(true);
+    expect((await readBuffer(second, actionKey)).equals(acValue)).toBe(true);
   });
 });
