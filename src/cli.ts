@@ -186,7 +186,7 @@ function buildProgram(): Command {
         if (opts.json) return printJson(result);
         return void process.stdout.write(renderStatsText(buildStatsModel(result)));
       }
-      if (!opts.json && process.stdout.isTTY && !process.env.CI) {
+      if (!opts.json && process.stdout.isTTY && !process.env.CI && !inkSeesCi(process.env)) {
         await stats(); // no daemon: the usual error and exit 1, before drawing anything
         const { runStatsView } = await import('./commands/stats-view.js');
         return runStatsView({ intervalMs, fetch: () => stats(), noColor: noColorWanted() });
@@ -434,6 +434,16 @@ async function withProgress<T>(
 /** Colour in reports: only on a terminal, and never with NO_COLOR. */
 function colorWanted(): boolean {
   return process.stdout.isTTY === true && !noColorWanted();
+}
+
+/**
+ * ink decides by itself (package is-in-ci) that it runs in CI, and then draws
+ * only the last frame: a CI variable set at all (even empty), CONTINUOUS_INTEGRATION
+ * or any CI_* variable. A live view needs ink to agree, so we ask the same.
+ */
+function inkSeesCi(env: NodeJS.ProcessEnv): boolean {
+  if (env.CI === '0' || env.CI === 'false') return false;
+  return 'CI' in env || 'CONTINUOUS_INTEGRATION' in env || Object.keys(env).some((k) => k.startsWith('CI_'));
 }
 
 /** NO_COLOR (https://no-color.org): set and not empty means no ANSI colour. */
