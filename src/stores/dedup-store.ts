@@ -272,6 +272,8 @@ export class DedupStore implements StoreDriver {
       if (absent.length === 0) {
         out[i] = key.sizeBytes;
         if (!list.cached) this.db?.cacheBlob(this.storeId, key, list.chunks);
+        // An existence check is a use too: with Builds without the Bytes a client may never read what it relies on.
+        this.noteAccess(key);
         return;
       }
       this.counts.unreadableBlobs += 1;

@@ -453,6 +453,12 @@ describe('DedupStore over filesystem stores and a catalog', () => {
     expect(byHash.get(digestOf(a).hash)).toMatchObject({ size: a.length, lastAccessMs: 5_010_000 });
     expect(byHash.get(digestOf(b).hash)).toMatchObject({ size: b.length, lastAccessMs: 5_000_000 });
     expect(byHash.get(digestOf(a).hash)!.chunkCount).toBe(catalog.dedup.chunksOf(STORE_ID, digestOf(a))!.length);
+    // An existence check counts as a use (Builds without the Bytes may never read a blob it relies on).
+    clock.advance(10_000);
+    expect(await hasOne(store, digestOf(b))).toBe(b.length);
+    const relisted = [];
+    for await (const e of store.entries()) relisted.push(e);
+    expect(relisted.find((e) => e.key.hash === digestOf(b).hash)?.lastAccessMs).toBe(5_020_000);
     expect(await store.remove(digestOf(a))).toBe(true);
     expect(await hasOne(store, digestOf(a))).toBeUndefined();
     expect(await hasOne(index, digestOf(a))).toBeUndefined();
