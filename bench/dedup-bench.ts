@@ -79,8 +79,8 @@ export async function runDedupBench(settings: BenchSettings, print: Print): Prom
     for (let v = 1; v <= opts.versions; v++) versions.push(await writeVersion(corpus, v, join(dir, 'corpus', `v${v}.tar`)));
     print(`(corpus generated in ${seconds(performance.now() - started)}, not timed below)`);
 
-    await seedStack(dir, versions, outputs, print);
-    await localStack(dir, versions, outputs, print);
+    if (opts.stacks.has('seed')) await seedStack(dir, versions, outputs, print);
+    if (opts.stacks.has('local')) await localStack(dir, versions, outputs, print);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

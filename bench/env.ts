@@ -30,6 +30,8 @@ export interface BenchSettings {
     archiveMiB: number;
     versions: number;
     outputsMiB: number;
+    /** Which stacks to measure: "seed" (the seed config over s3rver), "local" (dedup + lz4 + filesystem). */
+    stacks: Set<string>;
   };
 }
 
@@ -49,6 +51,14 @@ function listVar(env: NodeJS.ProcessEnv, name: string, fallback: number[]): numb
     if (!Number.isInteger(value) || value <= 0) throw new Error(`${name}: expected comma-separated positive integers, got "${raw}"`);
     return value;
   });
+}
+
+function dedupStacks(env: NodeJS.ProcessEnv): Set<string> {
+  const stacks = new Set((env.NCACHE_BENCH_DEDUP_STACKS ?? 'seed,local').split(',').map((s) => s.trim()).filter(Boolean));
+  for (const stack of stacks) {
+    if (stack !== 'seed' && stack !== 'local') throw new Error(`NCACHE_BENCH_DEDUP_STACKS: unknown stack "${stack}" (use seed, local)`);
+  }
+  return stacks;
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
@@ -80,6 +90,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       archiveMiB: Math.max(1, intVar(env, 'NCACHE_BENCH_DEDUP_ARCHIVE_MIB', 64)),
       versions: Math.max(1, intVar(env, 'NCACHE_BENCH_DEDUP_VERSIONS', 10)),
       outputsMiB: intVar(env, 'NCACHE_BENCH_DEDUP_OUTPUTS_MIB', 48),
+      stacks: dedupStacks(env),
     },
   };
 }
@@ -91,5 +102,5 @@ export const SETTINGS_HELP = [
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
   'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',
   'NCACHE_BENCH_BAZEL_{SMALL=280,SMALL_KIB=64,MEDIUM=56,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3}',
-  'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48}',
+  'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48,STACKS=seed,local}',
 ];
