@@ -2,19 +2,23 @@
 // start/stop do on a process or a socket.
 import { existsSync, unlinkSync } from 'node:fs';
 import type { ControlPaths } from '../daemon/control/paths.js';
-import { ncacheProcessAlive, processExists, readPidFile } from '../daemon/control/pid-file.js';
+import { ncacheProcessAlive, readPidFile } from '../daemon/control/pid-file.js';
+import { socketAnswers } from '../daemon/control/server.js';
 
 /**
  * Removes the pid file and control socket of a daemon that is gone (crashed,
- * killed). Call only once the socket has not answered. Returns what it removed.
+ * killed): the pid file when its process is gone, the socket when nobody
+ * accepts on it (a daemon that is starting has a socket but no pid file yet).
+ * Returns what it removed.
  */
-export function cleanStaleFiles(paths: ControlPaths): string[] {
+export async function cleanStaleFiles(paths: ControlPaths): Promise<string[]> {
   const removed: string[] = [];
   const owner = readPidFile(paths.pidFile);
-  if (existsSync(paths.pidFile) && (owner === undefined || !ncacheProcessAlive(owner.pid))) {
+  const ownerGone = owner === undefined || !ncacheProcessAlive(owner.pid);
+  if (existsSync(paths.pidFile) && ownerGone) {
     if (tryUnlink(paths.pidFile)) removed.push(paths.pidFile);
   }
-  if (existsSync(paths.socketPath) && (owner === undefined || !ncacheProcessAlive(owner.pid))) {
+  if (existsSync(paths.socketPath) && ownerGone && !(await socketAnswers(paths.socketPath))) {
     if (tryUnlink(paths.socketPath)) removed.push(paths.socketPath);
   }
   return removed;

@@ -47,7 +47,7 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const paths = controlPaths(env);
 
-  const running = await askStatus(paths.socketPath);
+  const running = await askStatus(paths.socketPath, timeoutMs);
   if (running !== undefined) return resultOf('already-running', running, paths.logFile, []);
 
   const owner = readPidFile(paths.pidFile);
@@ -58,7 +58,7 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
         `Wait for it to exit, or end it with: kill ${owner.pid}`,
     );
   }
-  const cleaned = cleanStaleFiles(paths);
+  const cleaned = await cleanStaleFiles(paths);
 
   // A config the daemon would refuse is reported here, directly, not through its log.
   const configPath = opts.configPath !== undefined ? resolve(opts.configPath) : undefined;
@@ -86,9 +86,11 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
   child.once('error', (err) => (spawnError = err));
 
   let status: StatusResult | undefined;
+  const deadline = Date.now() + timeoutMs;
   const ready = await waitUntil(async () => {
     if (exit !== undefined || spawnError !== undefined) return true;
-    status = await askStatus(paths.socketPath);
+    // A daemon that is starting holds the call until it is ready.
+    status = await askStatus(paths.socketPath, Math.max(1, deadline - Date.now()));
     // The socket of another daemon would not answer with our child's pid.
     return status !== undefined && status.pid === child.pid;
   }, timeoutMs);
@@ -96,6 +98,9 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
 
   if (spawnError !== undefined) throw new NcacheError('UNAVAILABLE', `cannot run the daemon: ${spawnError.message}`);
   if (exit !== undefined) {
+    // Another `ncache start` may have won the race for this state dir: that is success.
+    const winner = await askStatus(paths.socketPath, Math.max(1, deadline - Date.now()));
+    if (winner !== undefined) return resultOf('already-running', winner, paths.logFile, cleaned);
     throw new NcacheError(
       'UNAVAILABLE',
       `the daemon exited during start (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}); ` +
@@ -114,12 +119,12 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
   return result;
 }
 
-/** The daemon's status, or undefined when none answers on the socket. */
-async function askStatus(socketPath: string): Promise<StatusResult | undefined> {
+/** The daemon's status, or undefined when none answers on the socket within `timeoutMs`. */
+async function askStatus(socketPath: string, timeoutMs: number): Promise<StatusResult | undefined> {
   try {
-    return (await callControl(socketPath, 'status')) as StatusResult;
+    return (await callControl(socketPath, 'status', {}, { signal: AbortSignal.timeout(timeoutMs) })) as StatusResult;
   } catch (err) {
-    if (errorCode(err) === 'UNAVAILABLE') return undefined;
+    if (errorCode(err) === 'UNAVAILABLE' || errorCode(err) === 'CANCELLED') return undefined;
     throw err;
   }
 }

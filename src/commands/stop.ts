@@ -48,7 +48,7 @@ export async function stop(opts: StopOptions = {}): Promise<StopResult> {
           `it may be starting or stopping. Try again, or end it with: kill ${owner.pid}`,
       );
     }
-    return { status: 'not-running', pid: null, force, killed: false, cleaned: cleanStaleFiles(paths) };
+    return { status: 'not-running', pid: null, force, killed: false, cleaned: await cleanStaleFiles(paths) };
   }
 
   const pid = reply.pid;
@@ -63,5 +63,5 @@ export async function stop(opts: StopOptions = {}): Promise<StopResult> {
   }
   process.kill(pid, 'SIGKILL');
   await waitUntil(() => !processExists(pid), 10_000);
-  return { status: 'stopped', pid, force, killed: true, cleaned: cleanStaleFiles(paths) };
+  return { status: 'stopped', pid, force, killed: true, cleaned: await cleanStaleFiles(paths) };
 }

@@ -13,7 +13,7 @@ import { StoreManager } from '../stores/factory.js';
 import { loadStoreKinds } from '../stores/optional-kinds.js';
 import { type StoreDriver, type StoreStats, walkStores } from '../stores/store.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { NcacheError, withContext } from '../util/errors.js';
+import { NcacheError, errorMessage, withContext } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { ncacheVersion } from '../util/version.js';
 import { AcServer, type AcInstance } from './ac-server.js';
@@ -22,7 +22,8 @@ import { CapabilitiesServer, type InstanceCapabilities } from './capabilities-se
 import { CasServer } from './cas-server.js';
 import { ExecutionServer } from './execution-server.js';
 import { CONTROL_METHODS } from './control/methods.js';
-import { type ControlServer, claimSocketPath, startControlServer } from './control/server.js';
+import { type ControlServer, startControlServer } from './control/server.js';
+import type { ControlContext } from './control/types.js';
 import { HealthServer } from './health-server.js';
 import { instrumentService } from './instrument.js';
 import { InstanceMap } from './instances.js';
@@ -90,23 +91,43 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { config } = opts;
   const startedAtMs = clock.now();
 
-  // Before anything else: refuse to start if another daemon owns this state dir's socket.
-  if (opts.control) await claimSocketPath(opts.control.socketPath, logger, opts.control.pidFile);
-  const catalog = openCatalog(opts, logger, clock);
+  // Before anything else, take the control socket: binding it is what makes a
+  // second daemon on this state dir fail at once, before it touches the
+  // catalog or the stores. Requests on it wait until the daemon is ready.
+  let settleReady!: { resolve: (ctx: ControlContext) => void; reject: (err: unknown) => void };
+  const ready = new Promise<ControlContext>((resolve, reject) => (settleReady = { resolve, reject }));
+  ready.catch(() => {}); // a failed start is reported by startDaemon's own rejection
+  const controlOpts = opts.control;
+  const control: ControlServer | undefined = controlOpts
+    ? await startControlServer({ socketPath: controlOpts.socketPath, pidFile: controlOpts.pidFile, logger, methods: CONTROL_METHODS, context: ready })
+    : undefined;
+  /** Start failed: clients waiting on the socket are told, and the socket goes away. */
+  const abandon = async (err: unknown): Promise<unknown> => {
+    settleReady.reject(new NcacheError('UNAVAILABLE', `the daemon failed to start: ${errorMessage(err)}`));
+    await control?.close();
+    return err;
+  };
+
+  let catalog: Catalog;
+  try {
+    catalog = openCatalog(opts, logger, clock);
+  } catch (err) {
+    throw await abandon(err);
+  }
   let stores: StoreManager;
   try {
     await loadStoreKinds(config.stores.map((s) => s.spec));
     stores = new StoreManager(config.stores, { logger, clock, catalog, env: opts.env ?? process.env });
   } catch (err) {
     catalog.close();
-    throw err;
+    throw await abandon(err);
   }
   try {
     await stores.start();
   } catch (err) {
     await stores.close().catch(() => {});
     catalog.close();
-    throw withContext('cannot start the stores', err);
+    throw await abandon(withContext('cannot start the stores', err));
   }
 
   const runtimes: ServerRuntime[] = [];
@@ -127,11 +148,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
     await stores.close().catch(() => {});
     catalog.close();
-    throw err;
+    throw await abandon(err);
   }
 
   let stopping: Promise<void> | undefined;
-  let control: ControlServer | undefined;
   const running: RunningDaemon = {
     addresses,
     stores,
@@ -159,41 +179,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     },
   };
 
-  if (opts.control) {
-    const controlOpts = opts.control;
-    try {
-      control = await startControlServer({
-        socketPath: controlOpts.socketPath,
-        pidFile: controlOpts.pidFile,
-        logger,
-        methods: CONTROL_METHODS,
-        context: {
-          config,
-          configSource: controlOpts.configSource ?? config.source,
-          stores,
-          catalog,
-          addresses,
-          startedAtMs,
-          pid: process.pid,
-          version: ncacheVersion(),
-          clock,
-          logger,
-          stateDir: stateDirFor(opts),
-          socketPath: controlOpts.socketPath,
-          metrics,
-          requestStop(stop) {
-            // After the reply is on its way: stop() closes the control socket.
-            setImmediate(() => {
-              if (controlOpts.requestStop) return controlOpts.requestStop(stop);
-              void running.stop(stop.force ? { graceMs: 0, flush: false } : {});
-            });
-          },
-        },
-      });
-    } catch (err) {
-      await running.stop({ graceMs: 0, flush: false }).catch(() => {});
-      throw err;
-    }
+  if (controlOpts) {
+    settleReady.resolve({
+      config,
+      configSource: controlOpts.configSource ?? config.source,
+      stores,
+      catalog,
+      addresses,
+      startedAtMs,
+      pid: process.pid,
+      version: ncacheVersion(),
+      clock,
+      logger,
+      stateDir: stateDirFor(opts),
+      socketPath: controlOpts.socketPath,
+      metrics,
+      requestStop(stop) {
+        // After the reply is on its way: stop() closes the control socket.
+        setImmediate(() => {
+          if (controlOpts.requestStop) return controlOpts.requestStop(stop);
+          void running.stop(stop.force ? { graceMs: 0, flush: false } : {});
+        });
+      },
+    });
+    logger.info(`control socket ready on ${controlOpts.socketPath}`);
   }
   return running;
 }

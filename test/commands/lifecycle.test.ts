@@ -165,6 +165,20 @@ describe('ncache start / status / stop', () => {
     expect(processExists(pid)).toBe(false);
   });
 
+  it('two starts at once end with one daemon, and both succeed', async () => {
+    const [a, b] = await Promise.all([
+      ncache(['start', '--config', configPath, '--json']),
+      ncache(['start', '--config', configPath, '--json']),
+    ]);
+    const ra = json<StartResult>(a);
+    const rb = json<StartResult>(b);
+    pids.add(ra.pid).add(rb.pid);
+    expect(ra.pid).toBe(rb.pid);
+    expect([ra.status, rb.status]).toContain('started');
+    expect(json<StatusResult>(await ncache(['status', '--json'])).pid).toBe(ra.pid);
+    expect(json<StopResult>(await ncache(['stop', '--json'])).status).toBe('stopped');
+  });
+
   it('stop cleans up after a crashed daemon too, and says nothing was running', async () => {
     const paths = controlPaths(env);
     const first = json<StartResult>(await ncache(['start', '--config', configPath, '--json']));

@@ -296,6 +296,31 @@ describe('control protocol over the socket', () => {
     expect(hash.digest('hex')).toBe(expected.digest('hex'));
   });
 
+  it('holds requests until the daemon is ready, and fails them if it never gets there', async () => {
+    let ready!: (ctx: ControlContext) => void;
+    const context = new Promise<ControlContext>((resolve) => (ready = resolve));
+    const server = await startControlServer({
+      socketPath,
+      context,
+      methods: { who: async (_p, ctx) => ctx.pid },
+      logger: silentLogger,
+    });
+    servers.push(server);
+    let answered = false;
+    const call = callControl(socketPath, 'who').then((v) => ((answered = true), v));
+    // The server has the request (its connection exists) but no context yet.
+    await new Promise((r) => setImmediate(r));
+    expect(answered).toBe(false);
+    ready({ pid: 4242 } as ControlContext);
+    expect(await call).toBe(4242);
+
+    const failing = Promise.reject(new NcacheError('UNAVAILABLE', 'the daemon failed to start: disk on fire'));
+    failing.catch(() => {});
+    const socket2 = join(dir, 'run', 'd.sock');
+    servers.push(await startControlServer({ socketPath: socket2, context: failing, methods: { echo }, logger: silentLogger }));
+    await expectError(callControl(socket2, 'echo'), 'UNAVAILABLE', /failed to start: disk on fire/);
+  });
+
   it('drops a client that connects and sends nothing', async () => {
     await startControlServer({ socketPath, context: {} as ControlContext, methods: { echo }, logger: silentLogger, requestTimeoutMs: 50 }).then(
       (s) => servers.push(s),
@@ -307,6 +332,29 @@ describe('control protocol over the socket', () => {
 });
 
 describe('status and shutdown through a daemon', () => {
+  it('a second daemon on the same socket fails before it opens a catalog or a store', async () => {
+    const config = parseConfigText(
+      JSON.stringify({
+        stores: [{ name: 'CAS', memory: {} }],
+        servers: [{ listener: { http: { socket_address: '127.0.0.1:0' } }, services: { cas: [{ instance_name: '', cas_store: 'CAS' }] } }],
+      }),
+      join(dir, 'c.json5'),
+      {},
+    );
+    const first = await startDaemon({ config, stateDir: join(dir, 'a'), control: { socketPath } });
+    try {
+      await expectError(
+        startDaemon({ config, stateDir: join(dir, 'b'), control: { socketPath } }),
+        'FAILED_PRECONDITION',
+        /another ncache daemon is already running/,
+      );
+      expect(existsSync(join(dir, 'b'))).toBe(false);
+      expect(((await callControl(socketPath, 'status')) as StatusResult).stateDir).toBe(join(dir, 'a'));
+    } finally {
+      await first.stop({ graceMs: 0 });
+    }
+  });
+
   const configText = (data: string) =>
     JSON.stringify({
       stores: [

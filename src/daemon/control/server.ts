@@ -23,7 +23,8 @@ export interface ControlServerOptions {
   socketPath: string;
   /** Read to name the daemon that already owns the socket, if one does. */
   pidFile?: string;
-  context: ControlContext;
+  /** The daemon's parts; a promise while it is starting (requests wait for it; a rejection is their error). */
+  context: ControlContext | Promise<ControlContext>;
   methods: Readonly<Record<string, ControlMethod>>;
   logger: Logger;
   /** A client that sends no complete request within this time is dropped. Default 10 s. */
@@ -67,7 +68,11 @@ export async function claimSocketPath(socketPath: string, logger: Logger, pidFil
         'stop it with `ncache stop`, or use another NCACHE_STATE_DIR',
     );
   }
-  unlinkSync(socketPath);
+  try {
+    unlinkSync(socketPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
   logger.info(`removed a stale control socket left by a daemon that is gone: ${socketPath}`);
 }
 
@@ -223,7 +228,8 @@ class Connection {
           `this daemon has no control method ${JSON.stringify(method)} (it has: ${known}); is the daemon older than the command?`,
         );
       }
-      const result = await handler(request.params, this.opts.context, this.output());
+      const context = await this.whenReady();
+      const result = await handler(request.params, context, this.output());
       this.send({ type: 'result', result: result ?? null });
       this.finish();
     } catch (err) {
@@ -233,6 +239,26 @@ class Connection {
       }
       this.fail(err);
     }
+  }
+
+  /** The context, once the daemon is ready; rejects if the client leaves or the daemon stops first. */
+  private whenReady(): Promise<ControlContext> {
+    const signal = this.controller.signal;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      Promise.resolve(this.opts.context).then(
+        (ctx) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(ctx);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
   }
 
   private output(): ControlOutput {
