@@ -45,14 +45,15 @@ function buildProgram(): Command {
     .option('--endpoint <url>', 'with --aws: an S3-compatible endpoint (MinIO, Ceph, R2) instead of AWS')
     .option('--insecure-allow-http', 'with --aws: allow an http:// --endpoint on another machine')
     .option('--no-check', 'with --aws: do not probe the bucket (put, get, list, delete of a small object)')
+    .option('--memory-tier <size>', 'with --aws: in-memory local tiers of this size each (e.g. 100mb) instead of directories under the cache dir')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nExample:\n  ncache init && ncache serve\n  ncache init --aws --bucket team-cache --region eu-central-1 --prefix prod/ && ncache serve',
+      '\nExample:\n  ncache init && ncache serve\n  ncache init --aws --bucket team-cache --region eu-central-1 --prefix prod/ && ncache serve\n  ncache init --aws --bucket team-cache --region eu-central-1 --memory-tier 100mb',
     )
     .action(async (opts: InitCliOptions, command: Command) => {
       if (opts.aws) return initAwsCommand(opts, command);
-      const s3Only = (['bucket', 'region', 'prefix', 'endpoint', 'insecureAllowHttp'] as const).filter((k) => opts[k] !== undefined);
+      const s3Only = (['bucket', 'region', 'prefix', 'endpoint', 'insecureAllowHttp', 'memoryTier'] as const).filter((k) => opts[k] !== undefined);
       if (s3Only.length > 0 || opts.check === false) {
         const flags = [...s3Only.map(optionFlag), ...(opts.check === false ? ['--no-check'] : [])];
         command.error(`error: ${flags.join(', ')} ${flags.length === 1 ? 'applies' : 'apply'} only with --aws`);

@@ -1,12 +1,15 @@
-// `ncache init --aws`: write a config that keeps a local filesystem tier in
-// front of an S3 bucket (templates/aws.json5), the IAM policy and lifecycle
-// rules for that bucket beside it, and (unless --no-check) probe the bucket.
+// `ncache init --aws`: write a config in the shape of NativeLink's S3 example
+// (templates/aws.json5: verify > dedup { index, compression > chunks }, and
+// the AC, each a fast tier in front of an S3 prefix), with filesystem fast
+// tiers by default or memory ones with --memory-tier; the IAM policy and
+// lifecycle rules for the bucket beside it; and (unless --no-check) probe the bucket.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseConfigText } from '../config/load.js';
 import type { CloudObjectStoreSpec, NcacheConfig } from '../config/types.js';
 import { internal } from '../util/errors.js';
 import { templatesDir } from '../util/paths.js';
+import { SizeParseError, parseSize } from '../util/sizes.js';
 import { checkOverwrite, initTargetPath, writeFileAtomic } from './init.js';
 import { probeBucket, type ProbeReport, type S3Target } from './s3-probe.js';
 
@@ -21,6 +24,8 @@ export interface AwsInitOptions {
   endpoint?: string;
   /** Allow an http:// endpoint that is not on this machine. */
   insecureAllowHttp?: boolean;
+  /** Memory fast tiers of this size each (size text, e.g. "100mb") instead of filesystem ones. */
+  memoryTier?: string;
   /** false = --no-check: do not probe the bucket. */
   check: boolean;
   path?: string;
@@ -36,6 +41,8 @@ export interface AwsInitResult {
   iamPolicyPath: string;
   lifecyclePath: string;
   s3: { bucket: string; region: string; prefix: string; endpoint: string | null };
+  /** The fast tiers written: "filesystem", or "memory" with their max_bytes each (--memory-tier). */
+  fastTier: { kind: 'filesystem' } | { kind: 'memory'; maxBytes: number };
   /** null with --no-check. */
   check: ProbeReport | null;
 }
@@ -47,12 +54,15 @@ export class AwsInitUsageError extends Error {
   }
 }
 
+/** The fast tier in front of each S3 prefix. */
+export type FastTier = { kind: 'filesystem' } | { kind: 'memory'; sizeText: string; maxBytes: number };
+
 /** Checks and normalizes the --aws arguments, collecting every problem. */
 export function checkAwsArgs(
   opts: Pick<AwsInitOptions, 'bucket' | 'region' | 'prefix' | 'endpoint' | 'insecureAllowHttp'>,
   env: NodeJS.ProcessEnv = {},
+  problems: string[] = [],
 ): S3Target {
-  const problems: string[] = [];
   const endpoint = opts.endpoint === undefined ? undefined : checkEndpoint(opts.endpoint, opts.insecureAllowHttp === true, problems);
   if (opts.bucket === undefined) problems.push('--aws needs --bucket <name>');
   else problems.push(...bucketNameProblems(opts.bucket).map((p) => `--bucket "${opts.bucket}": ${p}`));
@@ -63,6 +73,23 @@ export function checkAwsArgs(
   const target: S3Target = { bucket: opts.bucket!, region: opts.region!, prefix };
   if (endpoint !== undefined) target.endpoint = endpoint;
   return target;
+}
+
+/** --memory-tier SIZE: a size the config loader accepts, above zero (0 would mean "no limit"). */
+export function checkFastTier(memoryTier: string | undefined, problems: string[]): FastTier {
+  if (memoryTier === undefined) return { kind: 'filesystem' };
+  const where = `--memory-tier "${memoryTier}"`;
+  let maxBytes: number;
+  try {
+    maxBytes = parseSize(memoryTier);
+  } catch (err) {
+    if (!(err instanceof SizeParseError)) throw err;
+    problems.push(`${where}: ${err.message}; expected a size like 100mb or 2GiB`);
+    return { kind: 'filesystem' };
+  }
+  if (maxBytes === 0) problems.push(`${where}: must be more than 0 bytes (each memory tier holds up to this much)`);
+  // Written back as the user wrote it (trimmed), so the config reads as they said it.
+  return { kind: 'memory', sizeText: memoryTier.trim(), maxBytes };
 }
 
 /** S3's naming rules for general purpose buckets. */
@@ -131,13 +158,85 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
 }
 
+/** The local tier of each fast_slow, by the name of what it holds (index, dedup-cas, ac). */
+const FILESYSTEM_TIERS: Record<string, { maxBytes: string; comment: string[] }> = {
+  index: {
+    maxBytes: '1gb',
+    comment: ['The local tier: one small file per blob\'s chunk list, survives restarts.'],
+  },
+  'dedup-cas': {
+    maxBytes: '10gb',
+    comment: [
+      'The local tier: one file per compressed chunk, survives restarts.',
+      'Least-recently-used chunks are removed locally beyond max_bytes;',
+      'they stay in S3 and are fetched again when needed.',
+    ],
+  },
+  ac: { maxBytes: '500mb', comment: ['The local tier for action results.'] },
+};
+
+function fastTierLines(tier: FastTier, name: string): string[] {
+  if (tier.kind === 'memory') {
+    return [
+      '// The local tier: in memory (ncache init --aws --memory-tier), emptied',
+      '// when the daemon stops; least-recently-used entries go beyond max_bytes.',
+      'fast: {',
+      '  memory: {',
+      `    eviction_policy: { max_bytes: ${JSON.stringify(tier.sizeText)} },`,
+      '  },',
+      '},',
+    ];
+  }
+  const t = FILESYSTEM_TIERS[name];
+  if (t === undefined) throw internal(`templates/aws.json5: unknown fast tier ${JSON.stringify(name)}`);
+  return [
+    ...t.comment.map((c) => `// ${c}`),
+    'fast: {',
+    '  filesystem: {',
+    `    content_path: "\${NCACHE_CACHE_DIR}/${name}",`,
+    '    // Uploads are written here first and moved into place when complete;',
+    '    // must be on the same filesystem as content_path.',
+    `    temp_path: "\${NCACHE_CACHE_DIR}/tmp-${name}",`,
+    `    eviction_policy: { max_bytes: ${JSON.stringify(t.maxBytes)} },`,
+    '  },',
+    '},',
+  ];
+}
+
+/**
+ * Write-behind needs a fast tier that survives a restart (docs/s3.md): async
+ * over filesystem tiers, sync over memory ones.
+ */
+function slowWriteModeLines(tier: FastTier): string[] {
+  if (tier.kind === 'memory') {
+    return [
+      '// "sync": an upload is acknowledged once S3 has it too. Write-behind',
+      '// ("async") would lose acknowledged uploads with the memory tier when',
+      '// the daemon stops, so it is not used here.',
+      'slow_write_mode: "sync",',
+    ];
+  }
+  return [
+    '// "async" (write-behind): an upload is acknowledged once it is in the',
+    '// local tier and journaled; the copy to S3 happens in the background and',
+    '// survives a restart. Other machines see it once it is uploaded (an index',
+    '// entry whose chunks are not all there yet reads as missing, never wrong).',
+    '// "sync" waits for S3 before acknowledging.',
+    'slow_write_mode: "async",',
+  ];
+}
+
+const indent = (prefix: string, lines: string[]) => lines.map((l) => `${prefix}${l}\n`).join('');
+
 function template(name: string): string {
   return readFileSync(join(templatesDir(), name), 'utf8');
 }
 
-/** templates/aws.json5 with the bucket, region, prefix and endpoint written in. */
-export function renderAwsConfig(target: S3Target, insecureAllowHttp = false): string {
+/** templates/aws.json5 with the fast tiers, bucket, region, prefix and endpoint written in. */
+export function renderAwsConfig(target: S3Target, insecureAllowHttp = false, tier: FastTier = { kind: 'filesystem' }): string {
   return template('aws.json5')
+    .replace(/^( *)\/\/ \{\{fast ([a-z-]+)\}\}\n/gm, (_line, pad: string, name: string) => indent(pad, fastTierLines(tier, name)))
+    .replace(/^( *)\/\/ \{\{slow_write_mode\}\}\n/gm, (_line, pad: string) => indent(pad, slowWriteModeLines(tier)))
     .replace(/^( *)\/\/ \{\{endpoint\}\}\n/gm, (_line, indent: string) => endpointLines(indent, target.endpoint, insecureAllowHttp))
     .replaceAll('"{{region}}"', JSON.stringify(target.region))
     .replaceAll('"{{bucket}}"', JSON.stringify(target.bucket))
@@ -186,13 +285,15 @@ function firstS3Spec(stores: NcacheConfig['stores']): CloudObjectStoreSpec {
 
 export async function initAws(opts: AwsInitOptions): Promise<AwsInitResult> {
   const env = opts.env ?? process.env;
-  const target = checkAwsArgs(opts, env);
+  const problems: string[] = [];
+  const tier = checkFastTier(opts.memoryTier, problems);
+  const target = checkAwsArgs(opts, env, problems);
   const path = initTargetPath(opts.path, env);
   const iamPolicyPath = join(dirname(path), IAM_POLICY_FILE);
   const lifecyclePath = join(dirname(path), LIFECYCLE_FILE);
   const replaced = checkOverwrite([path, iamPolicyPath, lifecyclePath], opts.force);
 
-  const configText = renderAwsConfig(target, opts.insecureAllowHttp === true);
+  const configText = renderAwsConfig(target, opts.insecureAllowHttp === true, tier);
   // A template or argument bug must fail here, not when the daemon starts.
   const config = parseConfigText(configText, path, env);
 
@@ -208,6 +309,7 @@ export async function initAws(opts: AwsInitOptions): Promise<AwsInitResult> {
     iamPolicyPath,
     lifecyclePath,
     s3: { bucket: target.bucket, region: target.region, prefix: target.prefix, endpoint: target.endpoint ?? null },
+    fastTier: tier.kind === 'memory' ? { kind: 'memory', maxBytes: tier.maxBytes } : { kind: 'filesystem' },
     check,
   };
 }

@@ -7,12 +7,14 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.js';
-import type { CloudObjectStoreSpec, StoreSpec } from '../../src/config/types.js';
+import { storeShape, walkSpecs } from '../../src/config/store-tree.js';
+import type { CloudObjectStoreSpec, FastSlowSpec, FilesystemSpec, MemorySpec, NcacheConfig, StoreSpec } from '../../src/config/types.js';
 import { DaemonProcess, repoRoot } from '../helpers/daemon-process.js';
 import { createReapiClient } from '../helpers/grpc-client.js';
-import { digestKey } from '../../src/util/digest.js';
+import { digestKey, digestOf } from '../../src/util/digest.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { S3RVER_CREDENTIALS, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
@@ -37,6 +39,7 @@ interface InitAwsJson {
   iamPolicyPath: string;
   lifecyclePath: string;
   s3: { bucket: string; region: string; prefix: string; endpoint: string | null };
+  fastTier: { kind: 'filesystem' } | { kind: 'memory'; maxBytes: number };
   check: null | { ok: boolean; endpoint: string; key: string; leftBehind: boolean; steps: ProbeStepJson[] };
 }
 
@@ -81,6 +84,20 @@ function s3Specs(stores: { spec: StoreSpec }[]): CloudObjectStoreSpec[] {
   };
   for (const store of stores) walk(store.spec);
   return found;
+}
+
+const SEED_CONFIG = fileURLToPath(new URL('../fixtures/configs/nativelink-s3-example.json5', import.meta.url));
+
+/** Each top-level store's shape ("verify > dedup(...)"), in config order. */
+function shapes(config: NcacheConfig): string[] {
+  return config.stores.map((s) => storeShape(s.spec));
+}
+
+/** Every spec of a kind anywhere in the config's stores. */
+function specsOf<T extends StoreSpec>(config: NcacheConfig, kind: T['kind']): T[] {
+  const out: T[] = [];
+  config.stores.forEach((s, i) => walkSpecs(s.spec, `stores[${i}]`, (spec) => spec.kind === kind && out.push(spec as T)));
+  return out;
 }
 
 async function closedPort(): Promise<number> {
@@ -136,6 +153,7 @@ describe('ncache init --aws --no-check', () => {
       iamPolicyPath: join(configDir, 'iam-policy.json'),
       lifecyclePath: join(configDir, 's3-lifecycle.json'),
       s3: { bucket: 'team-cache', region: 'eu-central-1', prefix: 'prod/', endpoint: null },
+      fastTier: { kind: 'filesystem' },
       check: null,
     });
 
@@ -144,19 +162,23 @@ describe('ncache init --aws --no-check', () => {
     expect(JSON.parse(validate.stdout)).toMatchObject({
       ok: true,
       source: result.path,
-      summary: expect.stringContaining('CAS = verify > fast_slow(filesystem, s3)') as unknown,
+      summary: expect.stringContaining(
+        'CAS = verify > dedup(fast_slow(filesystem, s3), compression > fast_slow(filesystem, s3)), AC = fast_slow(filesystem, s3)',
+      ) as unknown,
+      warnings: [],
     });
 
     const text = await readFile(result.path, 'utf8');
     expect(text).not.toContain('{{');
-    expect(text).toContain('${NCACHE_CACHE_DIR}/cas');
+    expect(text).toContain('${NCACHE_CACHE_DIR}/dedup-cas');
     const config = await loadConfigFile(result.path, env);
     const specs = s3Specs(config.stores);
     expect(specs.map((s) => [s.bucket, s.region, s.key_prefix, s.endpoint, s.retry.max_retries])).toEqual([
-      ['team-cache', 'eu-central-1', 'prod/cas/', undefined, 6],
+      ['team-cache', 'eu-central-1', 'prod/index/', undefined, 6],
+      ['team-cache', 'eu-central-1', 'prod/dedup-cas/', undefined, 6],
       ['team-cache', 'eu-central-1', 'prod/ac/', undefined, 6],
     ]);
-    expect(JSON.stringify(config.stores)).toContain(join(dir, 'cache', 'ncache', 'cas'));
+    expect(JSON.stringify(config.stores)).toContain(join(dir, 'cache', 'ncache', 'dedup-cas'));
 
     const policy = JSON.parse(await readFile(result.iamPolicyPath, 'utf8')) as {
       Statement: { Action: string[]; Resource: string[] }[];
@@ -186,7 +208,8 @@ describe('ncache init --aws --no-check', () => {
     expect(run.stdout).toContain(`Start the daemon with: ncache serve --config ${path}`);
     const specs = s3Specs((await loadConfigFile(path, env)).stores);
     expect(specs.map((s) => [s.key_prefix, s.endpoint, s.force_path_style])).toEqual([
-      ['cas/', 'https://minio.example.com:9000', true],
+      ['index/', 'https://minio.example.com:9000', true],
+      ['dedup-cas/', 'https://minio.example.com:9000', true],
       ['ac/', 'https://minio.example.com:9000', true],
     ]);
   });
@@ -209,6 +232,47 @@ describe('ncache init --aws --no-check', () => {
   });
 });
 
+describe('ncache init --aws writes the shape of NativeLink\'s S3 example (the seed config)', () => {
+  it('by default: the seed\'s store trees with filesystem fast tiers, each in its own directories, writing behind', async () => {
+    const seed = await loadConfigFile(SEED_CONFIG, env);
+    const path = join(dir, 'fs.json5');
+    const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--no-check', '--path', path]);
+    expect(run.code, run.stderr).toBe(0);
+    const config = await loadConfigFile(path, env);
+    expect(shapes(seed)).toEqual([
+      'verify > dedup(fast_slow(memory, s3), compression > fast_slow(memory, s3))',
+      'fast_slow(memory, s3)',
+    ]);
+    expect(shapes(config)).toEqual(shapes(seed).map((s) => s.replaceAll('memory', 'filesystem')));
+    expect(config.schedulers.map((s) => s.name)).toEqual(seed.schedulers.map((s) => s.name));
+    expect(config.stores[0]!.spec).toMatchObject({ kind: 'verify', verify_size: true });
+
+    const tiers = specsOf<FilesystemSpec>(config, 'filesystem');
+    expect(tiers.map((t) => t.content_path)).toEqual(['index', 'dedup-cas', 'ac'].map((n) => join(dir, 'cache', 'ncache', n)));
+    expect(new Set(tiers.map((t) => t.temp_path)).size).toBe(3);
+    expect(tiers.every((t) => t.eviction_policy!.max_bytes > 0)).toBe(true);
+    // Filesystem tiers survive a restart, so uploads are written behind (docs/s3.md).
+    expect(specsOf<FastSlowSpec>(config, 'fast_slow').map((f) => f.slow_write_mode)).toEqual(['async', 'async', 'async']);
+    expect(s3Specs(config.stores).map((s) => s.key_prefix)).toEqual(['ncache/index/', 'ncache/dedup-cas/', 'ncache/ac/']);
+  });
+
+  it('with --memory-tier: exactly the seed\'s store trees, each memory tier bounded by that size, writing through', async () => {
+    const seed = await loadConfigFile(SEED_CONFIG, env);
+    const path = join(dir, 'mem.json5');
+    const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--no-check', '--path', path, '--memory-tier', '64MiB', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect((JSON.parse(run.stdout) as InitAwsJson).fastTier).toEqual({ kind: 'memory', maxBytes: 64 * 1024 * 1024 });
+    const config = await loadConfigFile(path, env);
+    expect(shapes(config)).toEqual(shapes(seed));
+    expect(specsOf<MemorySpec>(config, 'memory').map((m) => m.eviction_policy?.max_bytes)).toEqual([64 * 1024 * 1024, 64 * 1024 * 1024, 64 * 1024 * 1024]);
+    // A memory tier does not survive a restart: write-behind would lose acknowledged uploads.
+    expect(specsOf<FastSlowSpec>(config, 'fast_slow').map((f) => f.slow_write_mode ?? 'sync')).toEqual(['sync', 'sync', 'sync']);
+    const validate = await ncache(['validate', path, '--json']);
+    expect(validate.code).toBe(0);
+    expect(JSON.parse(validate.stdout)).toMatchObject({ ok: true, warnings: [] });
+  });
+});
+
 describe('ncache init --aws argument checks (exit 2, nothing written)', () => {
   const cases: [string, string[], string[]][] = [
     ['no --bucket or --region', ['--aws'], ['--aws needs --bucket', '--aws needs --region']],
@@ -219,6 +283,9 @@ describe('ncache init --aws argument checks (exit 2, nothing written)', () => {
     ['plain http to another machine', ['--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--endpoint', 'http://minio.lan:9000'], ['unencrypted http://', '--insecure-allow-http']],
     ['a prefix with an empty segment', ['--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--prefix', 'a//b'], ['--prefix "a//b": must not contain empty']],
     ['S3 options without --aws', ['--bucket', 'team-cache', '--region', 'eu-central-1'], ['--bucket, --region, --no-check apply only with --aws']],
+    ['a --memory-tier that is not a size', ['--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--memory-tier', 'lots'], ['--memory-tier "lots": not a size']],
+    ['a --memory-tier of zero', ['--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--memory-tier', '0'], ['--memory-tier "0": must be more than 0 bytes']],
+    ['--memory-tier without --aws', ['--memory-tier', '100mb'], ['--memory-tier, --no-check apply only with --aws']],
   ];
   for (const [name, args, messages] of cases) {
     it(name, async () => {
@@ -245,7 +312,7 @@ describe('ncache init --aws bucket check against a real S3 endpoint (s3rver)', (
       ['DeleteObject', 'ok'],
     ]);
     expect(await objectsIn('team-cache', 'probe-ok/')).toEqual([]);
-    expect(s3Specs((await loadConfigFile(result.path, env)).stores).map((s) => s.endpoint)).toEqual([s3.endpoint, s3.endpoint]);
+    expect(s3Specs((await loadConfigFile(result.path, env)).stores).map((s) => s.endpoint)).toEqual([s3.endpoint, s3.endpoint, s3.endpoint]);
   });
 
   it('uses AWS_ENDPOINT_URL_S3 when no --endpoint is given, as the store does', async () => {
@@ -347,9 +414,16 @@ describe('ncache init --aws bucket check against a real S3 endpoint (s3rver)', (
 });
 
 describe('the config init --aws writes, served', () => {
-  it('uploads through daemon A reach the bucket under <prefix>cas/, and daemon B with an empty local tier serves them', async () => {
+  // The seed's shape runs end to end: dedup + lz4 over fast tiers in front of s3rver.
+  it.each([
+    // One bucket for the whole file: each case under its own prefix.
+    ['filesystem fast tiers (default)', 'shared-fs', []],
+    ['memory fast tiers (--memory-tier 64mb)', 'shared-mem', ['--memory-tier', '64mb']],
+  ])('%s: uploads through daemon A reach the bucket as chunks and an index entry, and daemon B with empty local tiers serves them', async (_name, prefix, extra) => {
     const path = join(dir, 'aws.json5');
-    const init = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', s3.endpoint, '--prefix', 'shared/', '--path', path]);
+    const init = await ncache([
+      'init', '--aws', '--bucket', 'team-cache', '--region', 'us-east-1', '--endpoint', s3.endpoint, '--prefix', prefix, '--path', path, ...extra,
+    ]);
     expect(init.code, init.stderr).toBe(0);
     // Port 0, so tests never collide; everything else as init wrote it.
     await writeFile(path, (await readFile(path, 'utf8')).replaceAll('127.0.0.1:50051', '127.0.0.1:0'));
@@ -359,14 +433,21 @@ describe('the config init --aws writes, served', () => {
       NCACHE_CACHE_DIR: join(dir, name, 'cache'),
       NCACHE_STATE_DIR: join(dir, name, 'state'),
     });
-    const blob = Buffer.from(`a build output shared through S3 ${dir}\n`);
+    // Large enough for several chunks (64 KiB..512 KiB each), varied enough not to be one repeated chunk.
+    const blob = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < blob.length; i += 4) blob.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
+    const digest = digestOf(blob);
+    const actionDigest = digestOf(Buffer.from(`action ${dir}`));
 
     const a = await DaemonProcess.start({ configPath: path, env: laptop('a') });
-    let digest;
     try {
       const client = createReapiClient(a.address);
       try {
-        digest = await client.uploadBlob(blob);
+        expect(await client.uploadBlob(blob)).toEqual(digest);
+        await client.updateActionResult({
+          actionDigest,
+          actionResult: { exitCode: 0, outputFiles: [{ path: 'out.bin', digest }] },
+        });
       } finally {
         client.close();
       }
@@ -374,13 +455,18 @@ describe('the config init --aws writes, served', () => {
       // A graceful stop drains the write-behind backlog to S3.
       expect(await a.stop()).toMatchObject({ code: 0, forced: false });
     }
-    expect(await objectsIn('team-cache', 'shared/')).toEqual([`shared/cas/${digestKey(digest)}`]);
+    expect(await objectsIn('team-cache', `${prefix}/index/`)).toEqual([`${prefix}/index/${digestKey(digest)}`]);
+    expect((await objectsIn('team-cache', `${prefix}/dedup-cas/`)).length).toBeGreaterThan(1);
+    expect(await objectsIn('team-cache', `${prefix}/ac/`)).toEqual([`${prefix}/ac/${digestKey(actionDigest)}`]);
+    expect(await objectsIn('team-cache', `${prefix}/cas/`)).toEqual([]);
 
     const b = await DaemonProcess.start({ configPath: path, env: laptop('b') });
     try {
       const client = createReapiClient(b.address);
       try {
-        expect(await client.downloadBlob(digest)).toEqual(blob);
+        expect((await client.downloadBlob(digest)).equals(blob)).toBe(true);
+        const result = await client.getActionResult({ actionDigest });
+        expect(result.outputFiles.map((f) => f.digest)).toMatchObject([digest]);
       } finally {
         client.close();
       }
