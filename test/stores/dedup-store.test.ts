@@ -512,6 +512,51 @@ describe('DedupStore over memory stores', () => {
     expect(listed.sort()).toEqual(blobs.map((b) => digestOf(b).hash).sort());
   });
 
+  it('bounds what an upload holds: the source waits while chunk uploads are stuck', async () => {
+    const ctx: StoreContext = { logger: collectingLogger(), clock: new ManualClock(), storeByName: () => { throw new Error('none'); } };
+    // A real memory store behind a gate the test opens: chunk writes block until released.
+    const inner = new MemoryStore();
+    const blocked: (() => void)[] = [];
+    let onBlocked: (() => void) | undefined;
+    const gated: StoreDriver = {
+      kind: 'memory',
+      has: (keys) => inner.has(keys),
+      getPart: (key, offset, length) => inner.getPart(key, offset, length),
+      async update(key, source, size) {
+        await new Promise<void>((resolve) => {
+          blocked.push(resolve);
+          onBlocked?.();
+        });
+        return inner.update(key, source, size);
+      },
+    };
+    const store = new DedupStore(SPEC, new MemoryStore(), gated, ctx, 'gated');
+    const data = pseudoRandom(24 << 20, 60);
+    let pulled = 0;
+    async function* source(): ByteStream {
+      for (let off = 0; off < data.length; off += 256 << 10) {
+        const piece = data.subarray(off, off + (256 << 10));
+        pulled += piece.length;
+        yield piece;
+      }
+    }
+    const upload = store.update(digestOf(data), source(), data.length);
+    // Wait for the uploads in flight to fill up (4 at a time), then let everything else settle.
+    await new Promise<void>((resolve) => {
+      onBlocked = () => blocked.length >= 4 && resolve();
+      onBlocked();
+    });
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    expect(blocked.length).toBe(4);
+    // One window in flight, one filled: at most 2 x 16 chunks of <= 128 KiB, plus the chunker's tail and one source piece.
+    expect(pulled).toBeLessThanOrEqual(2 * 16 * SPEC.max_size + SPEC.max_size + (256 << 10));
+    expect(pulled).toBeLessThan(data.length / 4);
+    onBlocked = () => blocked.shift()!();
+    while (blocked.length > 0) blocked.shift()!();
+    await upload;
+    expect((await readBuffer(store, digestOf(data))).equals(data)).toBe(true);
+  });
+
   it('rejects chunk sizes that make no sense when built', () => {
     const ctx: StoreContext = { logger: collectingLogger(), clock: new ManualClock(), storeByName: () => { throw new Error('none'); } };
     expect(() => new DedupStore({ ...SPEC, min_size: 200, normal_size: 100 }, new MemoryStore(), new MemoryStore(), ctx, 'x')).toThrow(
