@@ -1,0 +1,132 @@
+// gc and verify over a real dedup store (index and chunks in filesystem
+// stores, the real catalog): evicting a blob's only index entry forgets it and
+// orphans its chunks, which a later gc frees after the grace period while
+// chunks shared with a live blob stay; a chunk or an index entry damaged on
+// disk is found, and --repair evicts it so the blob reads as missing and is
+// uploaded again.
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runGc } from '../../src/maintenance/gc.js';
+import { runVerify } from '../../src/maintenance/verify.js';
+import { hasOne, readBuffer } from '../../src/stores/store.js';
+import { digestKey, formatDigest } from '../../src/util/digest.js';
+import { type World, bytesOf, openWorld, putBlob, servers } from './harness.js';
+
+const worlds: World[] = [];
+afterEach(async () => {
+  for (const w of worlds.splice(0)) await w.close();
+});
+
+const fsStore = (name: string) => ({
+  filesystem: { content_path: `\${DIR}/${name}/content`, temp_path: `\${DIR}/${name}/tmp`, block_size: 1 },
+});
+
+async function dedupWorld(): Promise<World> {
+  const w = await openWorld({
+    stores: [
+      {
+        name: 'CAS',
+        dedup: {
+          index_store: fsStore('index'),
+          content_store: fsStore('chunks'),
+          min_size: 1024,
+          normal_size: 4096,
+          max_size: 16384,
+        },
+      },
+    ],
+    servers: servers('CAS'),
+  });
+  worlds.push(w);
+  return w;
+}
+
+const deps = (w: World) => ({ config: w.config, stores: w.stores, catalog: w.catalog, clock: w.clock });
+const chunkFiles = (w: World) => readdirSync(join(w.dir, 'chunks', 'content')).sort();
+
+describe('gc over a dedup store', () => {
+  it('forgets a blob whose only index entry it evicts; its unshared chunks go after the grace period', async () => {
+    const w = await dedupWorld();
+    const store = w.stores.get('CAS');
+    const shared = bytesOf(40_000, 1);
+    const own = bytesOf(40_000, 2);
+    const old = await putBlob(store, Buffer.concat([shared, own]));
+    w.clock.advance(60_000);
+    const live = await putBlob(store, Buffer.concat([shared, bytesOf(40_000, 3)]));
+    const chunksBefore = chunkFiles(w);
+    const oldChunks = w.catalog.dedup.chunksOf('CAS', old)!;
+    const liveChunks = new Set(w.catalog.dedup.chunksOf('CAS', live)!.map(digestKey));
+    const onlyOld = oldChunks.filter((c) => !liveChunks.has(digestKey(c)));
+    expect(onlyOld.length).toBeGreaterThan(0);
+    expect(onlyOld.length).toBeLessThan(oldChunks.length);
+
+    // Idle for an hour: the old blob's index entry goes; chunks other blobs use are only copies and stay.
+    w.clock.advance(3_600_000);
+    const first = await runGc(deps(w), { olderThanMs: 3_600_000 + 30_000 });
+    expect(first.forgottenBlobs).toBe(1);
+    expect(first.kept.onlyCopyChunk).toBeGreaterThan(0);
+    expect(await hasOne(store, old)).toBeUndefined();
+    expect(chunkFiles(w)).toEqual(chunksBefore);
+
+    // Still inside the grace period: the new orphans stay.
+    const early = await runGc(deps(w), { orphanGraceMs: 60_000 });
+    expect(early.tiers.find((t) => t.id.endsWith('content_store'))!.orphanChunks.count).toBe(0);
+
+    w.clock.advance(120_000);
+    const later = await runGc(deps(w), { orphanGraceMs: 60_000 });
+    const content = later.tiers.find((t) => t.id === 'CAS.dedup.content_store')!;
+    expect(content.orphanChunks.count).toBe(onlyOld.length);
+    expect(chunkFiles(w)).toEqual(chunksBefore.filter((name) => !onlyOld.some((c) => digestKey(c) === name)));
+    for (const c of onlyOld) expect(w.catalog.dedup.chunkRefs('CAS', c)).toBe(0);
+    expect(w.catalog.dedup.orphanChunks('CAS', w.clock.now() + 1, 100)).toEqual([]);
+    // The blob sharing chunks with the forgotten one still reads whole.
+    expect((await readBuffer(store, live)).equals(Buffer.concat([shared, bytesOf(40_000, 3)]))).toBe(true);
+  });
+});
+
+describe('verify over a dedup store', () => {
+  it('finds a damaged chunk; --repair evicts it, the blob reads as missing and can be uploaded again', async () => {
+    const w = await dedupWorld();
+    const store = w.stores.get('CAS');
+    const data = bytesOf(50_000, 7);
+    const key = await putBlob(store, data);
+    const chunk = w.catalog.dedup.chunksOf('CAS', key)![1]!;
+    const file = join(w.dir, 'chunks', 'content', digestKey(chunk));
+    const bytes = readFileSync(file);
+    bytes[10] = bytes[10]! ^ 1;
+    writeFileSync(file, bytes);
+
+    const found = await runVerify(deps(w), {});
+    expect(found.problems).toEqual([
+      expect.objectContaining({ tier: 'CAS.dedup.content_store', role: 'dedup_chunk', digest: formatDigest(chunk), problem: 'corrupt' }),
+    ]);
+
+    const fixed = await runVerify(deps(w), { repair: true });
+    expect(fixed.problems[0]).toMatchObject({ repair: 'evicted' });
+    expect(fixed.ok).toBe(true);
+    expect(await hasOne(store, key)).toBeUndefined();
+    await putBlob(store, data);
+    expect((await readBuffer(store, key)).equals(data)).toBe(true);
+    expect((await runVerify(deps(w), {})).found).toBe(0);
+  });
+
+  it('finds a damaged index entry; --repair evicts it and forgets the blob', async () => {
+    const w = await dedupWorld();
+    const store = w.stores.get('CAS');
+    const key = await putBlob(store, bytesOf(30_000, 8));
+    const file = join(w.dir, 'index', 'content', digestKey(key));
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 0x80;
+    writeFileSync(file, bytes);
+
+    const found = await runVerify(deps(w), {});
+    expect(found.problems).toEqual([
+      expect.objectContaining({ tier: 'CAS.dedup.index_store', role: 'dedup_index', digest: formatDigest(key), problem: 'corrupt' }),
+    ]);
+    const fixed = await runVerify(deps(w), { repair: true });
+    expect(fixed.problems[0]).toMatchObject({ repair: 'evicted' });
+    expect(w.catalog.dedup.chunksOf('CAS', key)).toBeUndefined();
+    expect(await hasOne(store, key)).toBeUndefined();
+  });
+});
