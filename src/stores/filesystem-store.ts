@@ -229,12 +229,16 @@ export class FilesystemStore implements StoreDriver {
     const state = index.indexState(this.storeId!);
     if (state !== undefined && state.location === location) {
       const t0 = performance.now();
+      let count = 0;
+      let bytes = 0;
       for (const row of index.rows(this.storeId!)) {
         this.files.set(digestKey(row.key), { key: row.key, size: row.storedSize }, this.charged(row.storedSize), row.accessedAt);
+        count += 1;
+        bytes += row.storedSize;
       }
       this.source = 'catalog';
       this.logger.info(
-        `${this.what}: loaded ${this.files.count} blobs, ${this.files.bytes} bytes from the catalog in ` +
+        `${this.what}: loaded ${count} blobs, ${bytes} bytes from the catalog in ` +
           `${Math.round(performance.now() - t0)} ms (no directory scan of ${this.contentPath})`,
       );
       return;
@@ -245,9 +249,10 @@ export class FilesystemStore implements StoreDriver {
     index.replaceAll(this.storeId!, location, rows, this.clock.now());
     this.source = 'directory';
     const why = state === undefined ? '' : ` (its index was of ${state.location})`;
+    const bytes = rows.reduce((sum, r) => sum + r.storedSize, 0);
     this.logger.info(
       `${this.what}: catalog has no index for ${this.contentPath}${why}; rebuilt it from the directory: ` +
-        `${rows.length} files, ${this.files.bytes} bytes in ${Math.round(performance.now() - t0)} ms`,
+        `${rows.length} files, ${bytes} bytes in ${Math.round(performance.now() - t0)} ms`,
     );
   }
 

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { startDaemon } from '../../src/daemon/daemon.js';
 import type { EvictionPolicy } from '../../src/config/types.js';
 import { FilesystemStore, type FilesystemStoreSpec, type StrayFile } from '../../src/stores/filesystem-store.js';
 import { type ByteStream, putBuffer, readBuffer } from '../../src/stores/store.js';
@@ -287,6 +289,41 @@ describe('FilesystemStore with a catalog index', () => {
     await writeBehindItsBack(blob(20, 2));
     const again = await openStore(undefined);
     expect(again.store.stats()).toMatchObject({ indexSource: 'directory', count: 2, bytes: 30 });
+  });
+});
+
+describe('the daemon builds filesystem stores on its catalog', () => {
+  it('first start rebuilds from the directory, a restart loads from the catalog, each store under its own id', async () => {
+    const text = JSON.stringify({
+      stores: [
+        { name: 'CAS', verify: { verify_size: true, backend: { filesystem: { content_path: join(dir, 'cas'), temp_path: join(dir, 'cas-tmp') } } } },
+        { name: 'AC', filesystem: { content_path: join(dir, 'ac'), temp_path: join(dir, 'ac-tmp') } },
+      ],
+      servers: [{ listener: { http: { socket_address: '127.0.0.1:0' } }, services: { cas: [{ cas_store: 'CAS' }], ac: [{ ac_store: 'AC' }] } }],
+    });
+    const config = parseConfigText(text, 'test.json5', {});
+    const stateDir = join(dir, 'state');
+    const data = blob(5000, 3);
+
+    const firstLog = collectingLogger();
+    const first = await startDaemon({ config, stateDir, logger: firstLog });
+    cleanups.push(() => first.stop({ graceMs: 1000 }));
+    await putBuffer(first.stores.get('CAS'), digestOf(data), data);
+    await first.stop({ graceMs: 1000 });
+    expect(firstLog.lines.filter((l) => l.includes('catalog has no index for')).sort()).toEqual([
+      expect.stringContaining(`filesystem store AC: catalog has no index for ${join(dir, 'ac')}`),
+      expect.stringContaining(`filesystem store CAS.verify.backend: catalog has no index for ${join(dir, 'cas')}`),
+    ]);
+
+    const secondLog = collectingLogger();
+    const second = await startDaemon({ config, stateDir, logger: secondLog });
+    cleanups.push(() => second.stop({ graceMs: 1000 }));
+    expect(secondLog.lines.filter((l) => l.includes('from the catalog')).sort()).toEqual([
+      expect.stringContaining('filesystem store AC: loaded 0 blobs, 0 bytes from the catalog'),
+      expect.stringContaining('filesystem store CAS.verify.backend: loaded 1 blobs, 5000 bytes from the catalog'),
+    ]);
+    expect(secondLog.lines.some((l) => l.includes('rebuilt'))).toBe(false);
+    expect((await readBuffer(second.stores.get('CAS'), digestOf(data))).equals(data)).toBe(true);
   });
 });
 
