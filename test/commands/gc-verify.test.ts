@@ -2,7 +2,9 @@
 // (serve in a child process) whose CAS and AC are a filesystem fast tier in
 // front of S3 (s3rver), with blobs uploaded over real gRPC.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,10 +13,12 @@ import type { VerifyReport } from '../../src/maintenance/verify.js';
 import { type Digest, digestKey, digestOf, formatDigest } from '../../src/util/digest.js';
 import { type CliDaemon, cliTestEnv, runNcache, shortTempDir, startCliDaemon } from '../helpers/cli-daemon.js';
 import { ReapiClient, blobName, uploadName } from '../helpers/grpc-client.js';
+import { repoRoot } from '../helpers/daemon-process.js';
 import { bucketClient, listObjects } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
 
 const BUCKET = 'ncache-gc-verify';
+const execFileAsync = promisify(execFile);
 
 function configText(endpoint: string): string {
   const tier = (name: string) => ({
@@ -200,6 +204,23 @@ describe('ncache gc and verify against a daemon with an S3 slow tier', () => {
       expect((await client.read(blobName('', { hash: hash!, sizeBytes: Number(size) }))).equals(bytes)).toBe(true);
     }
     expect(await objectCount()).toBe(objects + 1);
+  });
+
+  it('on a terminal (a pty from script(1)), verify draws a progress bar and colours only without NO_COLOR', async () => {
+    const inPty = async (extra: NodeJS.ProcessEnv) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, ...d.env, ...extra };
+      delete env.CI;
+      const cmd = `${process.execPath} ${join(repoRoot(), 'bin', 'ncache.js')} verify --tier fast`;
+      const { stdout } = await execFileAsync('script', ['-qfec', cmd, '/dev/null'], { env });
+      return stdout;
+    };
+    const colour = await inPty({});
+    expect(colour).toMatch(/verifying CAS\.verify\.backend\.fast_slow\.fast \[#+\] 100% \| (\d+)\/\1 \|/);
+    expect(colour).toContain('\u001b[32mall good');
+    const plain = await inPty({ NO_COLOR: '1' });
+    expect(plain).toMatch(/\[#+\] 100%/);
+    expect(plain).toContain('all good');
+    expect(plain).not.toMatch(/\u001b\[3\dm/);
   });
 
   it('bad flag values exit 2 naming the flag', async () => {
