@@ -147,7 +147,11 @@ function buildProgram(): Command {
     .action(async (opts: { force?: boolean; timeout: string; json?: boolean }, command: Command) => {
       const timeoutMs = secondsOption(opts.timeout, '--timeout', command);
       const { stop } = await import('./commands/stop.js');
-      const result = await stop({ force: opts.force === true, timeoutMs });
+      // Only a person at a terminal needs telling why it waits; piped output stays the result alone.
+      const live = process.stderr.isTTY && !process.env.CI;
+      const onWaiting = (pid: number) =>
+        process.stderr.write(`stopping ncache (pid ${pid})${opts.force ? '' : ': finishing in-flight requests and owed uploads'}...\n`);
+      const result = await stop({ force: opts.force === true, timeoutMs, ...(live ? { onWaiting } : {}) });
       if (opts.json) return printJson(result);
       const lines = result.cleaned.map((path) => `removed ${path} (left by a daemon that is gone)`);
       if (result.status === 'not-running') lines.push('no ncache daemon is running; nothing to stop');

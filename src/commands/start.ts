@@ -3,7 +3,7 @@
 // control socket. Idempotent: a daemon already answering is reported, not
 // doubled. A pid file or socket left by a crashed daemon is removed first.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { callControl } from '../daemon/control/client.js';
 import { controlPaths } from '../daemon/control/paths.js';
@@ -42,6 +42,9 @@ export const DEFAULT_START_TIMEOUT_MS = 60_000;
 /** Lines of the log shown when the daemon fails to start. */
 const LOG_TAIL_LINES = 20;
 
+/** A log past this size is moved to `daemon.log.1` (replacing the previous one) at the next start. */
+export const MAX_LOG_BYTES = 10_000_000;
+
 export async function start(opts: StartOptions = {}): Promise<StartResult> {
   const env = opts.env ?? process.env;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS;
@@ -65,6 +68,7 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
   const config = await resolveConfig(configPath, env);
 
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  rotateLog(paths.logFile);
   const logFd = openSync(paths.logFile, 'a', 0o600);
   const logStart = statSync(paths.logFile).size;
   let child;
@@ -141,6 +145,15 @@ function resultOf(status: StartResult['status'], s: StatusResult, logFile: strin
     bazelrcLines: cas !== undefined ? [`build --remote_cache=${cas.replace(/^grpc:\/\/0\.0\.0\.0:/, 'grpc://127.0.0.1:')}`] : [],
     cleaned,
   };
+}
+
+/** Keeps the log bounded across restarts; no daemon writes to it while start runs. */
+function rotateLog(logFile: string): void {
+  try {
+    if (statSync(logFile).size > MAX_LOG_BYTES) renameSync(logFile, `${logFile}.1`);
+  } catch {
+    // no log yet
+  }
 }
 
 /** The last lines the daemon wrote to its log since `from`. */

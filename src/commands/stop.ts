@@ -13,6 +13,8 @@ export interface StopOptions {
   force?: boolean;
   /** How long to wait for the process to exit. Default 60 s (the daemon's grace + upload flush fit in it). */
   timeoutMs?: number;
+  /** Called once the daemon has accepted the request and stop starts waiting for it to exit. */
+  onWaiting?(pid: number): void;
 }
 
 export interface StopResult {
@@ -52,6 +54,7 @@ export async function stop(opts: StopOptions = {}): Promise<StopResult> {
   }
 
   const pid = reply.pid;
+  opts.onWaiting?.(pid);
   const exited = await waitUntil(() => !processExists(pid), timeoutMs);
   if (exited) return { status: 'stopped', pid, force, killed: false, cleaned: [] };
   if (!force) {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { controlPaths } from '../../src/daemon/control/paths.js';
 import { processExists, readPidFile } from '../../src/daemon/control/pid-file.js';
-import type { StartResult } from '../../src/commands/start.js';
+import { MAX_LOG_BYTES, type StartResult } from '../../src/commands/start.js';
 import type { StatusResult } from '../../src/commands/status.js';
 import type { StopResult } from '../../src/commands/stop.js';
 import { type CliRun, cliTestEnv, runNcache, shortTempDir } from '../helpers/cli-daemon.js';
@@ -207,6 +207,19 @@ describe('ncache start / status / stop', () => {
       blocker.close();
     }
     expect(existsSync(controlPaths(env).pidFile)).toBe(false);
+  });
+
+  it('moves a log past its size limit aside when it starts', async () => {
+    const logFile = join(dir, 'state', 'daemon.log');
+    await mkdir(join(dir, 'state'), { recursive: true });
+    await writeFile(logFile, Buffer.alloc(MAX_LOG_BYTES + 1, 'x'));
+    const started = json<StartResult>(await ncache(['start', '--config', configPath, '--json']));
+    pids.add(started.pid);
+    expect(statSync(`${logFile}.1`).size).toBe(MAX_LOG_BYTES + 1);
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toContain('ncache listening on');
+    expect(log).not.toContain('xxxx');
+    expect(json<StopResult>(await ncache(['stop', '--json'])).status).toBe('stopped');
   });
 
   it('reports a bad config directly, before starting anything', async () => {
