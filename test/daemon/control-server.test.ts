@@ -376,6 +376,59 @@ describe('status and shutdown through a daemon', () => {
       ],
     });
 
+  it('reports uploads owed to a slow tier that cannot be reached', async () => {
+    const config = parseConfigText(
+      JSON.stringify({
+        stores: [
+          {
+            name: 'CAS',
+            fast_slow: {
+              fast: { memory: {} },
+              slow: {
+                experimental_cloud_object_store: {
+                  provider: 'aws',
+                  region: 'us-east-1',
+                  bucket: 'nowhere',
+                  // Nothing listens on the discard port: every upload fails.
+                  endpoint: 'http://127.0.0.1:9',
+                  force_path_style: true,
+                  retry: { max_retries: 0, delay: 0.01, jitter: 0 },
+                },
+              },
+              slow_write_mode: 'async',
+            },
+          },
+        ],
+        servers: [{ listener: { http: { socket_address: '127.0.0.1:0' } }, services: { cas: [{ instance_name: '', cas_store: 'CAS' }] } }],
+      }),
+      join(dir, 'config.json5'),
+      {},
+    );
+    const daemon = await startDaemon({
+      config,
+      stateDir: join(dir, 'state'),
+      env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
+      control: { socketPath },
+    });
+    try {
+      const { putBuffer } = await import('../../src/stores/store.js');
+      const { digestOf } = await import('../../src/util/digest.js');
+      const data = Buffer.alloc(5000, 7);
+      await putBuffer(daemon.stores.get('CAS'), digestOf(data), data);
+      // Poll status itself until the first failed attempt is on record.
+      let status = (await callControl(socketPath, 'status')) as StatusResult;
+      while (status.uploadBacklog.lastError === null) {
+        await new Promise((r) => setTimeout(r, 20)); // poll interval
+        status = (await callControl(socketPath, 'status')) as StatusResult;
+      }
+      expect(status.uploadBacklog).toMatchObject({ blobs: 1, bytes: 5000 });
+      expect(status.uploadBacklog.oldestAgeSeconds).toBeGreaterThanOrEqual(0);
+      expect(status.uploadBacklog.byStore).toEqual([expect.objectContaining({ path: 'CAS', blobs: 1, bytes: 5000 })]);
+    } finally {
+      await daemon.stop({ graceMs: 0, flush: false });
+    }
+  });
+
   it('reports pid, addresses, paths, tiers with used/max bytes and the upload backlog; shutdown asks the daemon to stop', async () => {
     const config = parseConfigText(configText(join(dir, 'data')), join(dir, 'config.json5'), {});
     const stopRequested = signal<{ force: boolean }>();
