@@ -14,9 +14,10 @@
 // from a remote tier (an S3 bucket is shared with teammates); a key an
 // in-flight request uses (pins, or a temp file being written) stays; a key the
 // upload journal still owes a slow tier stays in the fast one; a dedup chunk
-// that blobs still reference stays unless the slow side of a fast_slow above
-// it holds it too. Evicting a dedup index entry from its only copy forgets the
-// blob in the catalog, which turns chunks only it used into orphans.
+// is evicted by age or LRU only when the slow side of a fast_slow above it
+// holds it too (otherwise only as an orphan, after the grace period).
+// Evicting a dedup index entry from its only copy forgets the blob in the
+// catalog, which turns chunks only it used into orphans.
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
@@ -334,10 +335,12 @@ class GcRun {
   private async keepReason(leaf: Leaf, key: Digest): Promise<KeepReason | undefined> {
     if (this.isPinned(leaf, key)) return 'pinned';
     if (this.isOwed(leaf, key)) return 'owed';
-    if (leaf.role === 'dedup_chunk' && leaf.dedup !== undefined && this.dedup !== undefined) {
-      if (this.dedup.chunkRefs(leaf.dedup.storeId, key) > 0 && !(await this.heldElsewhere(leaf, key))) {
-        return 'onlyCopyChunk';
-      }
+    // A chunk is evicted by age or LRU only where a slow tier keeps a copy. The
+    // only copy of a referenced chunk must stay; an unreferenced one may be
+    // about to be used by an upload in progress, and goes through the orphan
+    // step, which waits out the catalog's grace period.
+    if (leaf.role === 'dedup_chunk' && leaf.dedup !== undefined && !(await this.heldElsewhere(leaf, key))) {
+      return 'onlyCopyChunk';
     }
     return undefined;
   }
