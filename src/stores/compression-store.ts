@@ -349,10 +349,10 @@ export class CompressionStore implements StoreDriver {
     if (this.backend.entries === undefined) return;
     for await (const entry of this.backend.entries()) {
       const logical = logicalSizeFromStoredSize(entry.key.sizeBytes, entry.size) ?? (await this.logicalSizeFromHeader(entry.key));
-      if (logical === undefined) continue;
+      // A value whose header cannot be read is still listed (gc can evict it, verify reports it), at its stored size.
       yield {
         key: entry.key,
-        size: logical,
+        size: logical ?? entry.size,
         storedSize: entry.storedSize ?? entry.size,
         ...(entry.lastAccessMs === undefined ? {} : { lastAccessMs: entry.lastAccessMs }),
       };
