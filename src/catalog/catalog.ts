@@ -20,6 +20,7 @@ import { dirname } from 'node:path';
 import { type Clock, systemClock } from '../util/clock.js';
 import { NcacheError, errorMessage, failedPrecondition } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
+import { LifetimeCounters } from './counters.js';
 import { DedupIndex } from './dedup-index.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { SlowTierPresence } from './slow-tier-presence.js';
@@ -46,6 +47,8 @@ export class Catalog {
    * last commits; the rows then lost are re-learned from the index store.
    */
   readonly dedup: DedupIndex;
+  /** Lifetime totals for stats (the `counters` table). */
+  readonly counters: LifetimeCounters;
   /**
    * A second connection with synchronous=NORMAL for changes that may be lost
    * in an OS crash without harm (presence: relearned, and corrected on read;
@@ -67,6 +70,7 @@ export class Catalog {
     this.presence = new SlowTierPresence(this.relaxed);
     this.storeEntries = new StoreEntries(this.relaxed);
     this.dedup = new DedupIndex(this.relaxed, () => clock.now());
+    this.counters = new LifetimeCounters(this.relaxed);
   }
 
   /**

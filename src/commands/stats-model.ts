@@ -61,6 +61,28 @@ export function buildStatsModel(result: StatsResult, previous?: StatsResult): St
     });
   }
 
+  const life = result.lifetime;
+  if (life !== null && life !== undefined) {
+    const names = Object.keys(life.services).sort((a, b) => order(a) - order(b) || a.localeCompare(b));
+    const lifeRow = (name: string, s: { requests: number; errors: number; hits?: number; misses?: number; bytesIn: number; bytesOut: number }) => {
+      const lookups = (s.hits ?? 0) + (s.misses ?? 0);
+      return [
+        name,
+        String(s.requests),
+        String(s.errors),
+        s.hits === undefined || lookups === 0 ? '-' : `${((s.hits / lookups) * 100).toFixed(1)}%`,
+        formatBytes(s.bytesIn),
+        formatBytes(s.bytesOut),
+      ];
+    };
+    tables.push({
+      title: 'Since the first start (this state dir)',
+      columns: ['service', 'requests', 'errors', 'hit rate', 'in', 'out'],
+      rows: [...names.map((n) => lifeRow(n, life.services[n]!)), lifeRow('all', life)],
+      rightAligned: new Set([1, 2, 3, 4, 5]),
+    });
+  }
+
   const tierRows: string[][] = [];
   for (const store of result.stores) {
     for (const t of store.tiers) {

@@ -77,6 +77,8 @@ export interface RunningDaemon {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+/** How often request counters are added to the catalog's lifetime totals. */
+const METRICS_FLUSH_MS = 60_000;
 
 /** One listening gRPC server and the services that hold state across calls. */
 interface ServerRuntime {
@@ -151,6 +153,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     throw await abandon(err);
   }
 
+  // Lifetime totals for stats survive restarts: flushed to the catalog every minute and at stop.
+  metrics.persistTo(catalog.counters);
+  const flushMetrics = () => {
+    try {
+      metrics.flush();
+    } catch (err) {
+      logger.warn(`could not save request counters to the catalog: ${errorMessage(err)}`);
+    }
+  };
+  const metricsTimer = setInterval(flushMetrics, METRICS_FLUSH_MS);
+  metricsTimer.unref();
+
   let stopping: Promise<void> | undefined;
   const running: RunningDaemon = {
     addresses,
@@ -174,7 +188,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         await control?.close();
         if (stopOpts.flush === false) skipUploadFlush(stores);
         await stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
-      })().finally(() => catalog.close());
+      })().finally(() => {
+        clearInterval(metricsTimer);
+        flushMetrics();
+        catalog.close();
+      });
       return stopping;
     },
   };

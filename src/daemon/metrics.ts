@@ -190,9 +190,40 @@ const HIT_UNITS: Record<string, HitUnit> = {
 
 const LONG_LIVED = new Set(['health/Watch', 'execution/Execute', 'execution/WaitExecution']);
 
+/** Where lifetime totals are kept (the catalog's `counters` table). */
+export interface CounterStore {
+  add(deltas: Readonly<Record<string, number>>): void;
+  read(prefix: string): Record<string, number>;
+}
+
+/** Lifetime totals of one service: everything counted by every daemon on this state dir. */
+export interface LifetimeService {
+  readonly requests: number;
+  readonly errors: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+export interface LifetimeSnapshot {
+  readonly requests: number;
+  readonly errors: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly services: Record<string, LifetimeService>;
+}
+
+/** Counter names: "grpc.<service>.<Method>.<field>". */
+const COUNTER_PREFIX = 'grpc.';
+const COUNTER_FIELDS = ['requests', 'errors', 'hits', 'misses', 'bytesIn', 'bytesOut'] as const;
+
 export class Metrics {
   readonly startedAtMs: number;
   private readonly methods = new Map<string, MethodMetrics>();
+  private counterStore: CounterStore | undefined;
+  /** Totals as of the last flush, by counter name. */
+  private readonly flushed = new Map<string, number>();
 
   constructor(private readonly clock: Clock) {
     this.startedAtMs = clock.now();
@@ -217,6 +248,61 @@ export class Metrics {
   /** Every method's counters (for persistence of lifetime totals). */
   all(): Iterable<MethodMetrics> {
     return this.methods.values();
+  }
+
+  /** Keeps lifetime totals in `store`: flush() adds what was counted since the last flush. */
+  persistTo(store: CounterStore): void {
+    this.counterStore = store;
+  }
+
+  /** Writes the counts since the last flush to the counter store (no-op without one). */
+  flush(): void {
+    const store = this.counterStore;
+    if (store === undefined) return;
+    const current = this.totalsByName();
+    const deltas: Record<string, number> = {};
+    for (const [name, value] of current) {
+      const delta = value - (this.flushed.get(name) ?? 0);
+      if (delta !== 0) deltas[name] = delta;
+    }
+    store.add(deltas);
+    for (const [name, value] of current) this.flushed.set(name, value);
+  }
+
+  /** Lifetime totals: what the store holds plus what this daemon counted since its last flush. */
+  lifetime(): LifetimeSnapshot | undefined {
+    const store = this.counterStore;
+    if (store === undefined) return undefined;
+    const totals = store.read(COUNTER_PREFIX);
+    for (const [name, value] of this.totalsByName()) totals[name] = (totals[name] ?? 0) + value - (this.flushed.get(name) ?? 0);
+    const services: Record<string, { -readonly [K in keyof LifetimeService]: number }> = {};
+    const all = { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0 };
+    for (const [name, value] of Object.entries(totals)) {
+      const parts = name.slice(COUNTER_PREFIX.length).split('.');
+      if (parts.length !== 3) continue;
+      const [service, , field] = parts as [string, string, string];
+      if (!(COUNTER_FIELDS as readonly string[]).includes(field)) continue;
+      const s = (services[service] ??= { requests: 0, errors: 0, hits: 0, misses: 0, bytesIn: 0, bytesOut: 0 });
+      s[field as keyof LifetimeService] += value;
+      if (field in all) all[field as keyof typeof all] += value;
+    }
+    return { ...all, services };
+  }
+
+  private totalsByName(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const m of this.methods.values()) {
+      const base = `${COUNTER_PREFIX}${m.service}.${m.method}.`;
+      let errors = 0;
+      for (let code = 1; code < m.byCode.length; code++) errors += m.byCode[code]!;
+      out.set(base + 'requests', m.requests);
+      out.set(base + 'errors', errors);
+      out.set(base + 'hits', m.hits);
+      out.set(base + 'misses', m.misses);
+      out.set(base + 'bytesIn', m.bytesIn);
+      out.set(base + 'bytesOut', m.bytesOut);
+    }
+    return out;
   }
 
   snapshot(): MetricsSnapshot {

@@ -1,8 +1,15 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { startDaemon } from '../../src/daemon/daemon.js';
 import { LatencyHistogram, Metrics } from '../../src/daemon/metrics.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { ReapiClient } from '../helpers/grpc-client.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { digestOf } from '../../src/util/digest.js';
-import { type Fixture, startFixture } from './fixture.js';
+import { type Fixture, fixtureConfig, startFixture } from './fixture.js';
 
 describe('LatencyHistogram', () => {
   it('reports percentiles within one bucket (~19%) of the true value', () => {
@@ -111,5 +118,63 @@ describe('gRPC instrumentation (real daemon)', () => {
     expect(snap.requests).toBe(3 + 4 + 3);
     expect(snap.errors).toBe(2);
     expect(snap.latencyMs.count).toBe(snap.requests);
+  });
+});
+
+describe('lifetime totals in the catalog', () => {
+  it('flush adds only what was counted since the last flush; lifetime() adds what is not flushed yet', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ncache-metrics-'));
+    const catalog = Catalog.open(join(dir, 'catalog.sqlite'));
+    try {
+      const first = new Metrics(new ManualClock());
+      first.persistTo(catalog.counters);
+      const get = first.forPath('/build.bazel.remote.execution.v2.ActionCache/GetActionResult');
+      get.requests = 3;
+      get.hits = 2;
+      get.misses = 1;
+      get.finish(5, 1);
+      first.flush();
+      get.requests = 4; // one more, not flushed
+      first.flush();
+      first.flush(); // nothing new: adds nothing
+      expect(catalog.counters.read('grpc.ac.GetActionResult.')).toEqual({
+        'grpc.ac.GetActionResult.requests': 4,
+        'grpc.ac.GetActionResult.hits': 2,
+        'grpc.ac.GetActionResult.misses': 1,
+        'grpc.ac.GetActionResult.errors': 1,
+        // Counters that never moved are not written.
+      });
+      // A second daemon's counts add to the first's.
+      const second = new Metrics(new ManualClock());
+      second.persistTo(catalog.counters);
+      second.forPath('/build.bazel.remote.execution.v2.ActionCache/GetActionResult').requests = 10;
+      expect(second.lifetime()).toMatchObject({ requests: 14, errors: 1, services: { ac: { requests: 14, hits: 2, misses: 1 } } });
+      expect(new Metrics(new ManualClock()).lifetime()).toBeUndefined();
+    } finally {
+      catalog.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a daemon saves its counts at stop, and the next one on the same state dir starts from them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ncache-metrics-'));
+    try {
+      const config = fixtureConfig(dir, { completeness: false });
+      const run = async (calls: number) => {
+        const daemon = await startDaemon({ config, logger: silentLogger, stateDir: join(dir, 'state') });
+        const client = new ReapiClient(daemon.addresses[0]!);
+        try {
+          for (let i = 0; i < calls; i++) await client.findMissingBlobs({ blobDigests: [digestOf(Buffer.from(`blob ${i}`))] });
+          return daemon.metrics.lifetime()!;
+        } finally {
+          client.close();
+          await daemon.stop({ graceMs: 1000 });
+        }
+      };
+      expect((await run(2)).services.cas).toMatchObject({ requests: 2, misses: 2, hits: 0 });
+      expect((await run(3)).services.cas).toMatchObject({ requests: 5, misses: 5, hits: 0 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@
 // ratios, S3 requests by operation, the upload backlog, latency percentiles
 // and uptime. Everything is read from memory; nothing touches a disk or S3.
 import type { StoreStats } from '../../stores/store.js';
-import type { Metrics, MetricsSnapshot } from '../metrics.js';
+import type { LifetimeSnapshot, Metrics, MetricsSnapshot } from '../metrics.js';
 import { flatten, storeTree } from './store-nodes.js';
 import type { ControlContext } from './types.js';
 
@@ -77,6 +77,8 @@ export interface StatsResult {
   };
   /** Null when the daemon has no request metrics. */
   readonly requests: Omit<MetricsSnapshot, 'startedAtMs' | 'uptimeMs'> | null;
+  /** Totals over every daemon run on this state dir (catalog counters, saved every minute and at stop); null without metrics. */
+  readonly lifetime: LifetimeSnapshot | null;
   readonly stores: { readonly name: string; readonly tiers: StatsTier[] }[];
   readonly dedup: StatsDedup[];
   readonly compression: StatsCompression[];
@@ -175,6 +177,7 @@ export function collectStats(ctx: StatsContext): StatsResult {
       addresses: ctx.addresses.map((a) => `grpc://${a}`),
     },
     requests: snapshot === undefined ? null : withoutTimes(snapshot),
+    lifetime: ctx.metrics?.lifetime() ?? null,
     stores,
     dedup,
     compression,
