@@ -36,24 +36,20 @@ export async function stop(opts: StopOptions = {}): Promise<StopResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   const paths = controlPaths(env);
 
-  let reply: ShutdownResult;
+  let pid: number;
   try {
-    reply = (await callControl(paths.socketPath, 'shutdown', { force })) as ShutdownResult;
+    pid = ((await callControl(paths.socketPath, 'shutdown', { force })) as ShutdownResult).pid;
   } catch (err) {
     if (errorCode(err) !== 'UNAVAILABLE') throw err;
-    // Nobody answers: nothing to stop, but a crash may have left files behind.
     const owner = readPidFile(paths.pidFile);
-    if (owner !== undefined && ncacheProcessAlive(owner.pid) && owner.pid !== process.pid) {
-      throw new NcacheError(
-        'UNAVAILABLE',
-        `the daemon's control socket does not answer, but its process ${owner.pid} (from ${paths.pidFile}) is alive; ` +
-          `it may be starting or stopping. Try again, or end it with: kill ${owner.pid}`,
-      );
+    if (owner === undefined || owner.pid === process.pid || !ncacheProcessAlive(owner.pid)) {
+      // Nobody answers: nothing to stop, but a crash may have left files behind.
+      return { status: 'not-running', pid: null, force, killed: false, cleaned: await cleanStaleFiles(paths) };
     }
-    return { status: 'not-running', pid: null, force, killed: false, cleaned: await cleanStaleFiles(paths) };
+    // Its process is alive but the socket is closed: it is already stopping; wait for it like for any stop.
+    pid = owner.pid;
   }
 
-  const pid = reply.pid;
   opts.onWaiting?.(pid);
   const exited = await waitUntil(() => !processExists(pid), timeoutMs);
   if (exited) return { status: 'stopped', pid, force, killed: false, cleaned: [] };

@@ -1,13 +1,14 @@
 // `ncache start / status / stop` as a user runs them: the BUILT bin/ncache.js,
 // a detached daemon with its own state dir and runtime dir, real files.
 // Build first (npm test does): npx tsc -p tsconfig.json
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { controlPaths } from '../../src/daemon/control/paths.js';
-import { processExists, readPidFile } from '../../src/daemon/control/pid-file.js';
+import { processExists, readPidFile, writePidFile } from '../../src/daemon/control/pid-file.js';
 import { MAX_LOG_BYTES, type StartResult } from '../../src/commands/start.js';
 import type { StatusResult } from '../../src/commands/status.js';
 import type { StopResult } from '../../src/commands/stop.js';
@@ -207,6 +208,30 @@ describe('ncache start / status / stop', () => {
       blocker.close();
     }
     expect(existsSync(controlPaths(env).pidFile)).toBe(false);
+  });
+
+  it('treats a live daemon process whose socket is closed as stopping: status says so, stop waits for it', async () => {
+    const paths = controlPaths(env);
+    // A process that looks like ncache (its command line says so) and never answers, like a daemon mid-stop.
+    const fake = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'ncache-stopping'], { stdio: 'ignore' });
+    pids.add(fake.pid!);
+    const exited = new Promise((resolve) => fake.once('exit', resolve));
+    await mkdir(paths.stateDir, { recursive: true });
+    writePidFile(paths.pidFile, { pid: fake.pid!, socketPath: paths.socketPath, startedAt: new Date().toISOString(), addresses: [] });
+
+    const status = await ncache(['status']);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toContain(`the ncache daemon (pid ${fake.pid}) does not answer on ${paths.socketPath}; it is probably stopping`);
+
+    const start = await ncache(['start', '--config', configPath]);
+    expect(start.code).toBe(1);
+    expect(start.stderr).toContain(`an ncache daemon (pid ${fake.pid}) is alive but does not answer`);
+
+    // It never exits by itself: --force ends it at the timeout.
+    const stop = json<StopResult>(await ncache(['stop', '--force', '--timeout', '0.5', '--json']));
+    expect(stop).toMatchObject({ status: 'stopped', pid: fake.pid, killed: true });
+    await exited;
+    expect(existsSync(paths.pidFile)).toBe(false);
   });
 
   it('moves a log past its size limit aside when it starts', async () => {
