@@ -29,7 +29,8 @@ import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey, formatDigest } from '../util/digest.js';
 import { errorMessage, invalidArgument, isNotFound } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
-import { dedupCatalog } from './store-access.js';
+import { RawFileView } from './raw-file-view.js';
+import { dedupCatalog, filesystemExtras } from './store-access.js';
 import { type Leaf, type ValueRole, classifyLeaves, otherSideLeaves } from './tiers.js';
 
 export type VerifyTier = 'fast' | 'slow' | 'all';
@@ -231,7 +232,8 @@ class VerifyRun {
   private viewOf(leaf: Leaf): StoreDriver {
     let view = this.views.get(leaf);
     if (view === undefined) {
-      view = leaf.store;
+      const fs = filesystemExtras(leaf.store);
+      view = fs === undefined ? leaf.store : new RawFileView(leaf.store, fs.contentPath);
       for (const layer of [...leaf.compression].reverse()) view = compressionView(layer.spec, view, { logger: this.logger });
       this.views.set(leaf, view);
     }

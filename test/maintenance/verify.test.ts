@@ -5,6 +5,7 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runGc } from '../../src/maintenance/gc.js';
 import { runVerify } from '../../src/maintenance/verify.js';
 import { ActionResultCodec } from '../../src/proto/reapi.js';
 import { hasOne, putBuffer, readBuffer } from '../../src/stores/store.js';
@@ -66,6 +67,16 @@ describe('verify', () => {
     expect(readFileSync(file).equals(good)).toBe(true);
     expect((await runVerify(deps(w), {})).found).toBe(0);
     expect(await hasOne(store, other)).toBe(500);
+  });
+
+  it('reading every blob does not count as using it: gc still sees them idle', async () => {
+    const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
+    await putBlob(w.stores.get('CAS'), bytesOf(1000, 11));
+    await putBlob(w.stores.get('CAS'), bytesOf(1000, 12));
+    w.clock.advance(3_600_000);
+    expect((await runVerify(deps(w), {})).checked.count).toBe(2);
+    const gc = await runGc(deps(w), { olderThanMs: 1_800_000, dryRun: true });
+    expect(gc.freed.count).toBe(2);
   });
 
   it('--tier fast checks only local leaves; --tier slow only remote ones (none here)', async () => {
