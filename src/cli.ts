@@ -256,7 +256,7 @@ function buildProgram(): Command {
         opts: { output?: string; ac?: boolean; decode?: boolean; type?: string; instance: string },
         command: Command,
       ) => {
-        const { get, parseBlobArgument, BlobArgumentError } = await import('./commands/get.js');
+        const { get, parseBlobArgument, BlobArgumentError, PipeClosedError } = await import('./commands/get.js');
         const { DECODE_TYPES, MESSAGE_NAMES } = await import('./commands/decode.js');
         let blob;
         try {
@@ -270,14 +270,26 @@ function buildProgram(): Command {
           command.error(`error: --type must be one of ${DECODE_TYPES.join(', ')}, got ${JSON.stringify(opts.type)}`);
         }
         if (opts.decode && opts.output !== undefined) command.error('error: --decode prints JSON to stdout; it does not combine with -o');
-        const outcome = await get({
-          blob,
-          ac: opts.ac === true,
-          instance: opts.instance,
-          output: opts.output,
-          decode: opts.decode === true,
-          type: opts.type as (typeof DECODE_TYPES)[number] | undefined,
-        });
+        // Ctrl-C hangs up cleanly, so a file being written is removed rather than left as a temp.
+        const interrupted = new AbortController();
+        process.once('SIGINT', () => interrupted.abort());
+        process.once('SIGTERM', () => interrupted.abort());
+        let outcome;
+        try {
+          outcome = await get({
+            blob,
+            ac: opts.ac === true,
+            instance: opts.instance,
+            output: opts.output,
+            decode: opts.decode === true,
+            type: opts.type as (typeof DECODE_TYPES)[number] | undefined,
+            signal: interrupted.signal,
+          });
+        } catch (err) {
+          // `ncache get ... | head`: the reader has what it wanted; nothing to say.
+          if (err instanceof PipeClosedError) throw new SilentFailure();
+          throw err;
+        }
         if (outcome.decoded !== undefined) {
           if (outcome.decoded.guessed) {
             process.stderr.write(`ncache: decoded as ${MESSAGE_NAMES[outcome.decoded.type]} (a guess; pass --type to choose)\n`);

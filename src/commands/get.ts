@@ -15,6 +15,9 @@ import { type DecodeType, type Decoded, decodeMessage } from './decode.js';
 /** A bad `<hash>[/<size>]` argument: a usage error (exit 2). */
 export class BlobArgumentError extends Error {}
 
+/** stdout was closed by its reader (`ncache get ... | head`): stop quietly. */
+export class PipeClosedError extends Error {}
+
 export interface BlobArgument {
   readonly hash: string;
   readonly size: number | undefined;
@@ -46,6 +49,8 @@ export interface GetOptions {
   readonly type?: DecodeType;
   readonly stdout?: Writable;
   readonly env?: NodeJS.ProcessEnv;
+  /** Aborting hangs up (Ctrl-C): a file being written is removed. */
+  readonly signal?: AbortSignal;
 }
 
 export interface GetOutcome {
@@ -67,6 +72,7 @@ export async function get(opts: GetOptions): Promise<GetOutcome> {
     const parts: Buffer[] = [];
     let total = 0;
     const result = await client.call<GetResult>('get', params, {
+      signal: opts.signal,
       onBytes: (buf) => {
         total += buf.length;
         if (total > MAX_DECODE_BYTES) throw new NcacheError('INVALID_ARGUMENT', `the value is over ${MAX_DECODE_BYTES} bytes, too big to be a REAPI message; drop --decode`);
@@ -80,8 +86,24 @@ export async function get(opts: GetOptions): Promise<GetOutcome> {
 
   if (opts.output === undefined) {
     const out = opts.stdout ?? process.stdout;
-    const result = await client.call<GetResult>('get', params, { onBytes: (buf) => writeWithBackpressure(out, buf) });
-    return { result, writtenTo: '-' };
+    // A reader that goes away (EPIPE) ends the call instead of crashing on an unhandled 'error'.
+    const hangUp = new AbortController();
+    let pipeClosed = false;
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') pipeClosed = true;
+      hangUp.abort();
+    };
+    out.on('error', onError);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, hangUp.signal]) : hangUp.signal;
+    try {
+      const result = await client.call<GetResult>('get', params, { signal, onBytes: (buf) => writeWithBackpressure(out, buf) });
+      return { result, writtenTo: '-' };
+    } catch (err) {
+      if (pipeClosed) throw new PipeClosedError('the reader of stdout went away');
+      throw err;
+    } finally {
+      out.off('error', onError);
+    }
   }
 
   const target = opts.output;
@@ -93,7 +115,10 @@ export async function get(opts: GetOptions): Promise<GetOutcome> {
   });
   try {
     await opened;
-    const result = await client.call<GetResult>('get', params, { onBytes: (buf) => writeWithBackpressure(file, buf) });
+    const result = await client.call<GetResult>('get', params, {
+      signal: opts.signal,
+      onBytes: (buf) => writeWithBackpressure(file, buf),
+    });
     await closeFile(file);
     // On disk before it gets its name, so not even a power cut leaves a short file there.
     const handle = await open(temp, 'r+');
