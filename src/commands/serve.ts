@@ -1,7 +1,6 @@
 // `ncache serve`: run the daemon in the foreground until SIGINT/SIGTERM.
 import { collectWarnings } from '../config/schema.js';
 import { controlPaths } from '../daemon/control/paths.js';
-import { removePidFile, writePidFile } from '../daemon/control/pid-file.js';
 import { startDaemon } from '../daemon/daemon.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { resolveConfig } from './config-source.js';
@@ -42,11 +41,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
   const stopped = new Promise<void>((resolve, reject) => (settleStopped = { resolve, reject }));
   let stopping: Promise<void> | undefined;
   const stop = (stopOpts: { force?: boolean } = {}): Promise<void> => {
-    stopping ??= daemon
-      .stop(stopOpts.force ? { graceMs: 0, flush: false } : { graceMs: opts.graceMs ?? 10_000 })
-      .finally(() => {
-        if (paths) removePidFile(paths.pidFile, process.pid);
-      });
+    stopping ??= daemon.stop(stopOpts.force ? { graceMs: 0, flush: false } : { graceMs: opts.graceMs ?? 10_000 });
     stopping.then(settleStopped.resolve, settleStopped.reject);
     return stopping;
   };
@@ -57,15 +52,6 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     env,
     ...(paths ? { control: { socketPath: paths.socketPath, pidFile: paths.pidFile, requestStop: (o: { force: boolean }) => void stop(o) } } : {}),
   });
-  if (paths) {
-    // Written once the daemon answers, so a pid file names a daemon that did start.
-    writePidFile(paths.pidFile, {
-      pid: process.pid,
-      socketPath: paths.socketPath,
-      startedAt: new Date().toISOString(),
-      addresses: daemon.addresses.map((a) => `grpc://${a}`),
-    });
-  }
 
   return {
     addresses: daemon.addresses,

@@ -22,6 +22,7 @@ import { CapabilitiesServer, type InstanceCapabilities } from './capabilities-se
 import { CasServer } from './cas-server.js';
 import { ExecutionServer } from './execution-server.js';
 import { CONTROL_METHODS } from './control/methods.js';
+import { removePidFile, writePidFile } from './control/pid-file.js';
 import { type ControlServer, startControlServer } from './control/server.js';
 import type { ControlContext } from './control/types.js';
 import { HealthServer } from './health-server.js';
@@ -47,7 +48,7 @@ export interface DaemonOptions {
 
 export interface ControlOptions {
   socketPath: string;
-  /** The pid file, read to name a daemon that already owns the socket. */
+  /** The pid file: read to name a daemon that already owns the socket; written once this one is ready, removed when it has stopped. */
   pidFile?: string;
   /** Shown by `status`: the config file, or what the built-in default is. Default: config.source. */
   configSource?: string;
@@ -189,6 +190,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         if (stopOpts.flush === false) skipUploadFlush(stores);
         await stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
       })().finally(() => {
+        if (controlOpts?.pidFile !== undefined) removePidFile(controlOpts.pidFile, process.pid);
         clearInterval(metricsTimer);
         flushMetrics();
         catalog.close();
@@ -198,6 +200,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   };
 
   if (controlOpts) {
+    // Before the first answer: whoever sees the daemon ready also finds its pid file.
+    if (controlOpts.pidFile !== undefined) {
+      writePidFile(controlOpts.pidFile, {
+        pid: process.pid,
+        socketPath: controlOpts.socketPath,
+        startedAt: new Date(startedAtMs).toISOString(),
+        addresses: addresses.map((a) => `grpc://${a}`),
+      });
+    }
     settleReady.resolve({
       config,
       configSource: controlOpts.configSource ?? config.source,

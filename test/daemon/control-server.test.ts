@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { callControl, noDaemonMessage } from '../../src/daemon/control/client.js';
 import { ensurePrivateDir } from '../../src/daemon/control/paths.js';
+import { readPidFile } from '../../src/daemon/control/pid-file.js';
 import { FRAME_JSON, FrameDecoder, encodeJsonFrame, type Frame } from '../../src/daemon/control/protocol.js';
 import { type ControlServer, startControlServer } from '../../src/daemon/control/server.js';
 import type { StatusResult } from '../../src/daemon/control/status.js';
@@ -341,8 +342,11 @@ describe('status and shutdown through a daemon', () => {
       join(dir, 'c.json5'),
       {},
     );
-    const first = await startDaemon({ config, stateDir: join(dir, 'a'), control: { socketPath } });
+    const pidFile = join(dir, 'daemon.pid');
+    const first = await startDaemon({ config, stateDir: join(dir, 'a'), control: { socketPath, pidFile } });
     try {
+      // Written before the daemon first answers.
+      expect(readPidFile(pidFile)).toMatchObject({ pid: process.pid, socketPath, addresses: first.addresses.map((a) => `grpc://${a}`) });
       await expectError(
         startDaemon({ config, stateDir: join(dir, 'b'), control: { socketPath } }),
         'FAILED_PRECONDITION',
@@ -353,6 +357,7 @@ describe('status and shutdown through a daemon', () => {
     } finally {
       await first.stop({ graceMs: 0 });
     }
+    expect(existsSync(pidFile)).toBe(false);
   });
 
   const configText = (data: string) =>
