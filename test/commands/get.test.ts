@@ -65,13 +65,13 @@ describe('ncache get', () => {
     const absent = digestOf(Buffer.from('never uploaded'));
     const target = join(d.dir, 'absent.bin');
     const r = await d.run(['get', name(absent), '-o', target]);
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(name(absent));
     expect(r.stderr).toMatch(/not found/);
     expect((await readdir(d.dir)).filter((f) => f.startsWith('.absent') || f === 'absent.bin')).toEqual([]);
 
     const byHash = await d.run(['get', absent.hash]);
-    expect(byHash.code).toBe(1);
+    expect(byHash.code, byHash.stderr).toBe(1);
     expect(byHash.stderr).toContain(absent.hash);
   });
 
