@@ -15,14 +15,14 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
 import type { StoreEntries } from '../catalog/store-entries.js';
 import type { FilesystemSpec } from '../config/types.js';
 import { systemClock } from '../util/clock.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey, formatDigest, parseDigestKey } from '../util/digest.js';
-import { NcacheError, errorMessage, failedPrecondition, internal, notFound } from '../util/errors.js';
+import { NcacheError, errorMessage, failedPrecondition, internal, invalidArgument, notFound } from '../util/errors.js';
 import { EvictingMap, type EvictionEntry } from '../util/eviction.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
@@ -548,6 +548,33 @@ export class FilesystemStore implements StoreDriver {
         yield { path, size: st.size, kind };
       }
     }
+  }
+
+  /**
+   * Deletes a file strayFiles() reported, unless it stopped being a stray
+   * meanwhile: a content file is checked and unlinked in the same per-name
+   * queue as uploads' renames, so an upload of that key committing at the
+   * same moment is never deleted. Returns whether the file was removed.
+   */
+  async removeStray(stray: Pick<StrayFile, 'path' | 'kind'>): Promise<boolean> {
+    this.assertStarted();
+    const name = basename(stray.path);
+    const dir = resolve(dirname(stray.path));
+    const ours = dir === resolve(this.contentPath) || (stray.kind === 'temp' && dir === resolve(this.tempPath));
+    if (!ours || (stray.kind === 'temp' ? !name.endsWith(TEMP_SUFFIX) : parseDigestKey(name) === undefined)) {
+      throw invalidArgument(`${this.what}: ${stray.path} is not a ${stray.kind} file of this store`);
+    }
+    const removeFile = async () => {
+      try {
+        await unlink(stray.path);
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw err;
+      }
+    };
+    if (stray.kind === 'temp') return this.activeTemps.has(stray.path) ? false : removeFile();
+    return this.serialize(name, async () => (this.files.peek(name) !== undefined ? false : removeFile()));
   }
 
   /** In the index, or a rename/unlink of it is in progress. Does not touch recency. */

@@ -281,6 +281,30 @@ describe('FilesystemStore with a catalog index', () => {
     expect(await strays(store)).toEqual([{ path: abandoned, size: 14, kind: 'temp' }]);
   });
 
+  it('removeStray deletes a stray, but not a file an upload committed since it was listed', async () => {
+    const catalog = openCatalog();
+    const { store } = await openStore(catalog);
+    const lost = await writeBehindItsBack(blob(300, 6));
+    const adopted = blob(400, 7);
+    await writeBehindItsBack(adopted);
+    const listed = await strays(store);
+    expect(listed.map((s) => s.kind)).toEqual(['unindexed', 'unindexed']);
+    // The same blob is uploaded (and indexed) after the listing.
+    await putBuffer(store, digestOf(adopted), adopted);
+    const removed = await Promise.all(listed.map((s) => store.removeStray(s)));
+    expect(listed.map((s, i) => [s.path, removed[i]])).toEqual(
+      expect.arrayContaining([
+        [join(content, digestKey(lost)), true],
+        [join(content, digestKey(digestOf(adopted))), false],
+      ]),
+    );
+    expect(await readdir(content)).toEqual([digestKey(digestOf(adopted))]);
+    expect((await readBuffer(store, digestOf(adopted))).equals(adopted)).toBe(true);
+    await expect(store.removeStray({ path: join(dir, 'elsewhere', digestKey(lost)), kind: 'unindexed' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+
   it('without a catalog it scans at every start, as before', async () => {
     await writeBehindItsBack(blob(10, 1));
     const { store, close } = await openStore(undefined);
