@@ -21,7 +21,7 @@ import type { DedupIndex, DedupIndexStats } from '../catalog/dedup-index.js';
 import type { DedupSpec } from '../config/types.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey, formatDigest, isEmptyDigest } from '../util/digest.js';
-import { errorMessage, invalidArgument, isNotFound, notFound, withContext } from '../util/errors.js';
+import { errorCode, errorMessage, invalidArgument, isNotFound, notFound, withContext } from '../util/errors.js';
 import { type ChunkSizes, createChunker } from '../util/fastcdc.js';
 import { DamagedIndexEntryError, MAX_INDEX_ENTRY_BYTES, decodeIndexEntry, encodeIndexEntry } from './dedup/index-entry.js';
 import type { StoreContext } from './store-context.js';
@@ -46,6 +46,14 @@ const CHUNK_UPLOADS = 4;
 const INDEX_READS = 8;
 /** Reads are recorded for LRU (gc) in one transaction at most this often. */
 const TOUCH_FLUSH_MS = 1000;
+/**
+ * Errors reading a chunk that mean its stored copy is bad, not that the store
+ * is unreachable for now (UNAVAILABLE, DEADLINE_EXCEEDED, ... pass through):
+ * compression reports a damaged value as INTERNAL, a truncated one as OUT_OF_RANGE.
+ */
+const UNREADABLE_CODES: ReadonlySet<string> = new Set(['INTERNAL', 'OUT_OF_RANGE', 'INVALID_ARGUMENT']);
+/** Chunks remembered as bad until rewritten (a bound, not an expected number). */
+const MAX_SUSPECT_CHUNKS = 10_000;
 /** How long stats() reuses the catalog's totals. */
 const STATS_CACHE_MS = 2000;
 
@@ -68,6 +76,12 @@ export class DedupStore implements StoreDriver {
   private touched = new Map<string, Digest>();
   private touchTimer: NodeJS.Timeout | undefined;
   private totalsCache: { atMs: number; totals: DedupIndexStats } | undefined;
+  /**
+   * Chunks this process found missing or damaged. Until an upload writes them
+   * again they count as absent whatever the content store says: a tier may
+   * still hold the bad copy (a fast tier fill racing with the removal).
+   */
+  private readonly suspectChunks = new Set<string>();
   /** This process's numbers (the catalog holds the totals). */
   private readonly counts = {
     blobsWritten: 0,
@@ -206,14 +220,16 @@ export class DedupStore implements StoreDriver {
       fresh.push(c);
     }
     if (fresh.length === 0) return;
-    const known = this.db?.knownChunks(this.storeId, fresh.map((c) => c.digest)) ?? fresh.map(() => false);
+    const suspect = fresh.filter((c) => this.suspectChunks.has(digestKey(c.digest)));
+    const trusted = fresh.filter((c) => !this.suspectChunks.has(digestKey(c.digest)));
+    const known = this.db?.knownChunks(this.storeId, trusted.map((c) => c.digest)) ?? trusted.map(() => false);
     const unknown: PendingChunk[] = [];
-    fresh.forEach((c, i) => (known[i] ? this.reused(c.digest) : unknown.push(c)));
-    if (unknown.length === 0) return;
+    trusted.forEach((c, i) => (known[i] ? this.reused(c.digest) : unknown.push(c)));
 
-    const sizes = await this.content.has(unknown.map((c) => c.digest));
+    const sizes = unknown.length > 0 ? await this.content.has(unknown.map((c) => c.digest)) : [];
     const present = unknown.filter((c, i) => sizes[i] === c.digest.sizeBytes);
-    const missing = unknown.filter((c, i) => sizes[i] !== c.digest.sizeBytes);
+    const missing = [...suspect, ...unknown.filter((c, i) => sizes[i] !== c.digest.sizeBytes)];
+    if (missing.length === 0 && present.length === 0) return;
     for (const c of present) this.reused(c.digest);
     await mapConcurrent(missing, CHUNK_UPLOADS, async (c) => {
       try {
@@ -223,6 +239,7 @@ export class DedupStore implements StoreDriver {
       }
       this.counts.chunksWritten += 1;
       this.counts.bytesWritten += c.digest.sizeBytes;
+      this.suspectChunks.delete(digestKey(c.digest));
     });
     this.db?.recordChunks(this.storeId, [...present, ...missing].map((c) => c.digest));
   }
@@ -261,7 +278,7 @@ export class DedupStore implements StoreDriver {
     const chunkSizes = chunkKeys.length > 0 ? await this.content.has(chunkKeys) : [];
     const present = new Set<string>();
     chunkKeys.forEach((c, j) => {
-      if (chunkSizes[j] === c.sizeBytes) present.add(digestKey(c));
+      if (chunkSizes[j] === c.sizeBytes && !this.suspectChunks.has(digestKey(c))) present.add(digestKey(c));
     });
 
     candidates.forEach((i, j) => {
@@ -326,7 +343,8 @@ export class DedupStore implements StoreDriver {
       data = await readBuffer(this.index, key, MAX_INDEX_ENTRY_BYTES);
     } catch (err) {
       if (isNotFound(err)) throw notFound(`dedup store ${this.storeId}: ${formatDigest(key)} not found`);
-      if (errorCodeIs(err, 'INVALID_ARGUMENT')) throw this.unreadable(key, new DamagedIndexEntryError(key, errorMessage(err)));
+      // Too large for an entry (INVALID_ARGUMENT from readBuffer), or a layer below found it damaged.
+      if (UNREADABLE_CODES.has(errorCode(err))) throw this.unreadable(key, new DamagedIndexEntryError(key, errorMessage(err)));
       throw withContext(`dedup store ${this.storeId}: reading the index entry of ${formatDigest(key)}`, err);
     }
     try {
@@ -352,6 +370,8 @@ export class DedupStore implements StoreDriver {
    */
   private async fetchChunk(blob: Digest, chunk: Digest, stop: { stopped: boolean }): Promise<Buffer> {
     const lost = async (reason: string): Promise<Error> => {
+      if (this.suspectChunks.size >= MAX_SUSPECT_CHUNKS) this.suspectChunks.clear();
+      this.suspectChunks.add(digestKey(chunk));
       const forgotten = this.db?.loseChunk(this.storeId, chunk) ?? [];
       this.db?.forgetBlob(this.storeId, blob);
       await Promise.resolve(this.content.remove?.(chunk)).catch((err: unknown) =>
@@ -375,6 +395,8 @@ export class DedupStore implements StoreDriver {
       }
     } catch (err) {
       if (isNotFound(err)) throw await lost('is missing from the content store');
+      // The content store holds something it cannot turn back into the chunk (a layer below found it damaged).
+      if (UNREADABLE_CODES.has(errorCode(err))) throw await lost(`cannot be read back: ${errorMessage(err)}`);
       throw withContext(`dedup store ${this.storeId}: reading chunk ${formatDigest(chunk)} of ${formatDigest(blob)}`, err);
     }
     const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, Math.min(received, chunk.sizeBytes));
@@ -460,10 +482,6 @@ export class DedupStore implements StoreDriver {
     this.touched = new Map();
     this.db?.touch(this.storeId, blobs, this.ctx.clock.now());
   }
-}
-
-function errorCodeIs(err: unknown, code: string): boolean {
-  return (err as { code?: unknown } | undefined)?.code === code;
 }
 
 /**
