@@ -1,23 +1,26 @@
 // The reference config (test/fixtures/configs/nativelink-s3-example.json5, the
-// seed's "Complete Configuration" block verbatim) run EXACTLY AS WRITTEN by
-// `ncache serve`: verify -> dedup {index: fast_slow(memory, S3), content:
-// compression(lz4) -> fast_slow(memory, S3)} for the CAS, fast_slow(memory,
-// S3) for the AC, instance "main", listener 0.0.0.0:50051. Nothing in the file
-// is rewritten; S3 is s3rver (behind the counting proxy) through
-// AWS_ENDPOINT_URL_S3, with s3rver's credentials in the standard AWS
-// variables; the region is the file's own.
+// seed's "Complete Configuration" block verbatim): verify -> dedup {index:
+// fast_slow(memory, S3), content: compression(lz4) -> fast_slow(memory, S3)}
+// for the CAS, fast_slow(memory, S3) for the AC, instance "main". S3 is
+// s3rver (behind the counting proxy) through AWS_ENDPOINT_URL_S3, with
+// s3rver's credentials in the standard AWS variables; the region is the
+// file's own.
 //
-// Port: the file says 0.0.0.0:50051, so this test uses that port. Runs of this
-// file (other workers, other engineers) serialize on a lock directory in the
-// temp dir; if something else holds 50051 the test waits for it, bounded, and
-// then FAILS naming the port (it does not skip, and it does not move the port).
-//
-// Laptop A serves the config: Health, Capabilities, Execution (UNIMPLEMENTED,
-// with its message), a cold Bazel build, a multi-MB blob over ByteStream. A is
-// stopped; laptop B (a fresh process, its own state dir and catalog, empty
-// memory tiers, same bucket) with a fresh Bazel output base gets every
-// cacheable action as a remote cache hit, and reads the blob back byte for
-// byte (rebuilt from index entry + chunks found in S3).
+// Port: the file listens on 0.0.0.0:50051, a port other things use too (any
+// ncache daemon on its default config holds 127.0.0.1:50051, and Linux will
+// not let 0.0.0.0:50051 be bound then). So:
+// - The first suite runs the file ITSELF, unchanged, on 0.0.0.0:50051: Health,
+//   Capabilities, Execution (UNIMPLEMENTED, with its message) and a multi-chunk
+//   blob through ByteStream into S3 and back. Runs of this file serialize on a
+//   lock directory; if another process holds 50051 the suite waits for it,
+//   bounded, then FAILS naming the port (it never skips and never moves it).
+// - The Bazel suite runs a copy in which only `socket_address` differs
+//   ("0.0.0.0:0": the daemon reports the port it got), checked line by line,
+//   so it can run beside anything. Laptop A serves it for a cold Bazel build
+//   and a 13 MB blob; A stops; laptop B (a fresh process, its own state dir
+//   and catalog, empty memory tiers, same bucket) with a fresh Bazel output
+//   base gets every cacheable action as a remote cache hit and reads the blob
+//   back byte for byte, rebuilt from the index entry and chunks in S3.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -34,7 +37,9 @@ import { type BazelRun, BazelWorkspace } from '../helpers/bazel.js';
 import { bazelOrSkip, cacheable, describeRun, labels } from '../helpers/bazel-gate.js';
 import { DaemonProcess } from '../helpers/daemon-process.js';
 import { blobName, createReapiClient, type ReapiClient, uploadName } from '../helpers/grpc-client.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import { bucketClient, listObjects, s3DaemonEnv } from '../helpers/s3-daemon.js';
+import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
 import { S3World } from '../helpers/s3-world.js';
 
 const bazel = bazelOrSkip('test/e2e/seed-config.test.ts', 'seed config end to end');
@@ -153,55 +158,159 @@ async function readHashed(client: ReapiClient, digest: Digest): Promise<{ hash: 
   return { hash: hash.digest('hex'), bytes, messages };
 }
 
-describe.skipIf(!bazel)('the seed config, as written, against s3rver (real Bazel, two daemons, one bucket)', () => {
+/** The standard AWS variables with s3rver's credentials, S3 at `endpoint`; the region stays the file's own. */
+function seedEnv(stateDir: string, endpoint: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...s3DaemonEnv(stateDir), AWS_ENDPOINT_URL_S3: endpoint };
+  delete env.AWS_REGION;
+  return env;
+}
+
+function prefixOf(stores: CloudObjectStoreSpec[], hint: string): string {
+  const found = stores.map((s) => s.key_prefix).find((p) => p.includes(hint));
+  if (found === undefined) throw new Error(`the seed config has no S3 store whose key_prefix contains "${hint}"`);
+  return found;
+}
+
+/** The one bucket the seed's S3 stores share (index, chunks and action results). */
+function seedBucket(stores: CloudObjectStoreSpec[]): string {
+  const buckets = [...new Set(stores.map((s) => s.bucket))];
+  expect(buckets).toHaveLength(1);
+  return buckets[0]!;
+}
+
+const names = (objects: { key: string }[], prefix: string) => new Set(objects.map((o) => o.key.slice(prefix.length)));
+
+describe('the seed config file itself, unchanged, on 0.0.0.0:50051', () => {
   let releaseLock: (() => Promise<void>) | undefined;
+  let s3: S3rverHandle | undefined;
+  let proxy: FaultProxy | undefined;
+  let dir: string | undefined;
+  let daemon: DaemonProcess | undefined;
+  let client: ReapiClient | undefined;
+  let stores: CloudObjectStoreSpec[];
+
+  beforeAll(async () => {
+    releaseLock = await lockSeedPort(20 * 60_000);
+    dir = await mkdtemp(join(tmpdir(), 'ncache-seed-verbatim-'));
+    stores = await seedS3Stores();
+    s3 = await startS3rver({ buckets: [seedBucket(stores)] });
+    proxy = await FaultProxy.start(s3.endpoint);
+    await waitForFreePort(60_000);
+    daemon = await DaemonProcess.start({ configPath: SEED_CONFIG, env: seedEnv(join(dir, 'state'), proxy.endpoint) });
+    client = createReapiClient(`127.0.0.1:${SEED_PORT}`);
+  }, STEP_TIMEOUT);
+
+  afterAll(async () => {
+    client?.close();
+    await daemon?.stop({ timeoutMs: 30_000 });
+    await proxy?.close();
+    await s3?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    await releaseLock?.();
+  }, STEP_TIMEOUT);
+
+  it('listens on port 50051; Health and Capabilities answer, Execution is UNIMPLEMENTED with a message', async () => {
+    expect(daemon!.address, daemon!.stdout()).toMatch(new RegExp(`:${SEED_PORT}$`));
+    expect((await client!.healthCheck('')).status).toBe(1); // SERVING
+    const caps = await client!.getCapabilities(INSTANCE);
+    expect(caps.cacheCapabilities?.digestFunctions).toContain(SHA256);
+    expect(caps.cacheCapabilities?.actionCacheUpdateCapabilities?.updateEnabled).toBe(true);
+    expect(caps.lowApiVersion?.major).toBe(2);
+    const err = await client!.execute({ instanceName: INSTANCE, actionDigest: { hash: 'a'.repeat(64), sizeBytes: 1 } }).then(
+      () => undefined,
+      (e: { code: number; details: string }) => e,
+    );
+    expect(err, 'Execute should fail').toBeDefined();
+    expect(err!.code).toBe(status.UNIMPLEMENTED);
+    expect(err!.details).toMatch(/remote execution is not implemented/);
+  });
+
+  it('a multi-chunk blob goes through verify, dedup and lz4 into S3 and back; an action result lands under the AC prefix', async () => {
+    const blob = makeBigBlob().subarray(0, 4 * 1024 * 1024 + 99);
+    const digest: Digest = { hash: sha256(blob), sizeBytes: blob.length };
+    await client!.write(uploadName(INSTANCE, digest), blob);
+    const back = await readHashed(client!, digest);
+    expect(back).toMatchObject({ bytes: blob.length, hash: digest.hash });
+    const action: Digest = { hash: sha256(Buffer.from('seed e2e action')), sizeBytes: 15 };
+    const result = { exitCode: 0, outputFiles: [{ path: 'out/blob.bin', digest }] };
+    await client!.updateActionResult({ instanceName: INSTANCE, actionDigest: action, actionResult: result });
+    const got = await client!.getActionResult({ instanceName: INSTANCE, actionDigest: action });
+    expect(got.outputFiles.map((f) => f.digest)).toEqual([digest]);
+
+    const bucket = seedBucket(stores);
+    const objects = bucketClient(s3!.endpoint);
+    try {
+      const index = await listObjects(objects, bucket, prefixOf(stores, 'index'));
+      const chunks = await listObjects(objects, bucket, prefixOf(stores, 'dedup-cas'));
+      const ac = await listObjects(objects, bucket, prefixOf(stores, 'ac'));
+      expect([...names(index, prefixOf(stores, 'index'))]).toEqual([digestKey(digest)]);
+      // 4 MiB with FastCDC's 512 KiB maximum is at least 8 chunks; the text part compresses.
+      expect(chunks.length).toBeGreaterThanOrEqual(8);
+      expect(chunks.reduce((sum, o) => sum + o.size, 0)).toBeLessThan(blob.length);
+      expect([...names(ac, prefixOf(stores, 'ac'))]).toEqual([digestKey(action)]);
+    } finally {
+      objects.destroy();
+    }
+  });
+});
+
+/** A copy of the seed config in which only the listener's socket_address differs ("0.0.0.0:0"), checked line by line. */
+async function portZeroCopy(dir: string): Promise<string> {
+  const text = await readFile(SEED_CONFIG, 'utf8');
+  const from = `socket_address: "0.0.0.0:${SEED_PORT}"`;
+  expect(text.split(from)).toHaveLength(2);
+  const copy = text.replace(from, 'socket_address: "0.0.0.0:0"');
+  const before = text.split('\n');
+  const after = copy.split('\n');
+  expect(after).toHaveLength(before.length);
+  expect(before.flatMap((line, i) => (line === after[i] ? [] : [[line.trim(), after[i]!.trim()]]))).toEqual([
+    [`${from},`, 'socket_address: "0.0.0.0:0",'],
+  ]);
+  const path = join(dir, 'nativelink-s3-example.port-0.json5');
+  await writeFile(path, copy);
+  return path;
+}
+
+describe.skipIf(!bazel)('the seed config (only its port set to 0) with real Bazel: two daemons, one bucket', () => {
   let world: S3World;
   let wsB: BazelWorkspace | undefined;
   let dir: string;
-  let s3Stores: CloudObjectStoreSpec[];
+  let configPath: string;
+  let stores: CloudObjectStoreSpec[];
   let bucket: string;
   const daemons: DaemonProcess[] = [];
   const clients: ReapiClient[] = [];
   let cold: BazelRun;
   const big = makeBigBlob();
   const bigDigest: Digest = { hash: sha256(big), sizeBytes: big.length };
-  // Bazel reaches the 0.0.0.0 listener through loopback.
-  const url = `grpc://127.0.0.1:${SEED_PORT}`;
-  const bazelFlags = [`--remote_cache=${url}`, `--remote_instance_name=${INSTANCE}`, '//...'];
 
-  /** `ncache serve --config <the fixture file itself>` with its own state dir (catalog), S3 at the proxy. */
+  /** `ncache serve` on the copy with its own state dir (catalog), S3 at the proxy. */
   async function serveSeed(name: string): Promise<DaemonProcess> {
-    await waitForFreePort(2 * 60_000);
     const stateDir = join(dir, name, 'state');
     await mkdir(stateDir, { recursive: true });
-    const env: NodeJS.ProcessEnv = { ...s3DaemonEnv(stateDir), AWS_ENDPOINT_URL_S3: world.proxy.endpoint };
-    // The region comes from the file (eu-central-1), not from the environment.
-    delete env.AWS_REGION;
-    const daemon = await DaemonProcess.start({ configPath: SEED_CONFIG, env });
+    const daemon = await DaemonProcess.start({ configPath, env: seedEnv(stateDir, world.proxy.endpoint) });
     daemons.push(daemon);
     return daemon;
   }
 
-  const connect = (): ReapiClient => {
-    const client = createReapiClient(`127.0.0.1:${SEED_PORT}`);
+  // The listener is 0.0.0.0:PORT; clients (Bazel too) reach it through loopback.
+  const port = (daemon: DaemonProcess): string => /:(\d+)$/.exec(daemon.address)![1]!;
+  const bazelFlags = (daemon: DaemonProcess) => [
+    `--remote_cache=grpc://127.0.0.1:${port(daemon)}`,
+    `--remote_instance_name=${INSTANCE}`,
+    '//...',
+  ];
+  const connect = (daemon: DaemonProcess): ReapiClient => {
+    const client = createReapiClient(`127.0.0.1:${port(daemon)}`);
     clients.push(client);
     return client;
   };
 
-  const prefixOf = (hint: string): string => {
-    const found = s3Stores.map((s) => s.key_prefix).find((p) => p.includes(hint));
-    if (found === undefined) throw new Error(`the seed config has no S3 store whose key_prefix contains "${hint}"`);
-    return found;
-  };
-
   beforeAll(async () => {
-    releaseLock = await lockSeedPort(20 * 60_000);
     dir = await mkdtemp(join(tmpdir(), 'ncache-seed-e2e-'));
-    s3Stores = await seedS3Stores();
-    const buckets = [...new Set(s3Stores.map((s) => s.bucket))];
-    // One bucket for index, chunks and action results, as the seed has it.
-    expect(buckets).toHaveLength(1);
-    bucket = buckets[0]!;
+    configPath = await portZeroCopy(dir);
+    stores = await seedS3Stores();
+    bucket = seedBucket(stores);
     world = await S3World.start(bucket);
   }, STEP_TIMEOUT);
 
@@ -211,50 +320,26 @@ describe.skipIf(!bazel)('the seed config, as written, against s3rver (real Bazel
     await wsB?.cleanup();
     await world?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
-    await releaseLock?.();
   }, STEP_TIMEOUT);
 
   it(
-    'laptop A starts the file unchanged on 0.0.0.0:50051; Health and Capabilities answer, Execution is UNIMPLEMENTED with a message',
+    'cold Bazel build and a 13 MB ByteStream upload through laptop A land in S3 under index/, dedup-cas/ and ac/',
     async () => {
       const a = await serveSeed('a');
-      expect(a.address, a.stdout()).toMatch(new RegExp(`:${SEED_PORT}$`));
-      const client = connect();
-
-      expect((await client.healthCheck('')).status).toBe(1); // SERVING
-      const caps = await client.getCapabilities(INSTANCE);
-      expect(caps.cacheCapabilities?.digestFunctions).toContain(SHA256);
-      expect(caps.cacheCapabilities?.actionCacheUpdateCapabilities?.updateEnabled).toBe(true);
-      expect(caps.lowApiVersion?.major).toBe(2);
-
-      const err = await client.execute({ instanceName: INSTANCE, actionDigest: bigDigest }).then(
-        () => undefined,
-        (e: { code: number; details: string }) => e,
-      );
-      expect(err, 'Execute should fail').toBeDefined();
-      expect(err!.code).toBe(status.UNIMPLEMENTED);
-      expect(err!.details).toMatch(/remote execution is not implemented/);
-    },
-    STEP_TIMEOUT,
-  );
-
-  it(
-    'cold Bazel build and a multi-MB ByteStream upload through A land in S3 under index/, dedup-cas/ and ac/',
-    async () => {
-      cold = await world.ws.run('test', bazelFlags, { executionLog: true });
+      expect(a.address, a.stdout()).toMatch(/^0\.0\.0\.0:\d+$/);
+      cold = await world.ws.run('test', bazelFlags(a), { executionLog: true });
       expect(cold.summary, describeRun(cold)).toBeDefined();
       expect(cold.summary!.remoteCacheHits, describeRun(cold)).toBe(0);
       expect(cold.summary!.executed, describeRun(cold)).toBe(cacheable(cold.spawns!).length);
       expect(cold.stdout + cold.stderr).toMatch(/\/\/:outputs_test\s+PASSED/);
 
-      const client = clients[0]!;
+      const client = connect(a);
       const written = await client.write(uploadName(INSTANCE, bigDigest), big, { chunkSize: 64 * 1024 });
       expect(written.committedSize).toBe(big.length);
       const missing = await client.findMissingBlobs({ instanceName: INSTANCE, blobDigests: [bigDigest] });
       expect(missing.missingBlobDigests).toEqual([]);
 
       // The seed's fast_slow tiers write S3 synchronously; a graceful stop must still exit 0.
-      const a = daemons[0]!;
       client.close();
       const stopped = await a.stop({ timeoutMs: 60_000 });
       expect(stopped, a.stderr()).toEqual({ code: 0, signal: null, forced: false });
@@ -262,9 +347,8 @@ describe.skipIf(!bazel)('the seed config, as written, against s3rver (real Bazel
       const s3 = bucketClient(world.s3.endpoint);
       try {
         const [index, chunks, ac] = await Promise.all(
-          ['index', 'dedup-cas', 'ac'].map((hint) => listObjects(s3, bucket, prefixOf(hint))),
+          ['index', 'dedup-cas', 'ac'].map((hint) => listObjects(s3, bucket, prefixOf(stores, hint))),
         );
-        const names = (objects: { key: string }[], prefix: string) => new Set(objects.map((o) => o.key.slice(prefix.length)));
         // Every non-empty output of the cold build has an index entry, and so does the big blob.
         const outputs = new Set(
           cold.spawns!
@@ -272,13 +356,13 @@ describe.skipIf(!bazel)('the seed config, as written, against s3rver (real Bazel
             .filter((o) => o.digest !== undefined && o.digest.sizeBytes !== '0')
             .map((o) => `${o.digest!.hash}-${o.digest!.sizeBytes}`),
         );
-        const indexNames = names(index!, prefixOf('index'));
+        const indexNames = names(index!, prefixOf(stores, 'index'));
         expect([...outputs].filter((n) => !indexNames.has(n))).toEqual([]);
         expect(indexNames.has(digestKey(bigDigest))).toBe(true);
         // Index entries are small chunk lists, not the blobs themselves.
         const bigIndex = index!.find((o) => o.key.endsWith(digestKey(bigDigest)))!;
         expect(bigIndex.size).toBeLessThan(64 * 1024);
-        // The 8 MiB fixture output and the 11+ MB blob are many chunks.
+        // The 8 MiB fixture output and the 13 MB blob are many chunks.
         expect(chunks!.length).toBeGreaterThan(20);
         // Chunks are stored compressed: the compressible ones take fewer bytes than their names say.
         const chunkLogical = chunks!.reduce((sum, o) => sum + Number(/-(\d+)$/.exec(o.key)?.[1] ?? NaN), 0);
@@ -302,10 +386,10 @@ describe.skipIf(!bazel)('the seed config, as written, against s3rver (real Bazel
     'laptop B (fresh process and catalog, empty memory tiers, fresh Bazel output base): every cacheable action is a remote cache hit',
     async () => {
       expect(cold, 'the cold build must have run').toBeDefined();
-      await serveSeed('b');
+      const b = await serveSeed('b');
       wsB = await BazelWorkspace.create({ fixture: 'bazel-workspace' });
       world.proxy.resetCounts();
-      const warm = await wsB.run('test', bazelFlags, { executionLog: true });
+      const warm = await wsB.run('test', bazelFlags(b), { executionLog: true });
       expect(warm.summary, describeRun(warm)).toBeDefined();
       expect(warm.summary!.executed, describeRun(warm)).toBe(0);
       expect(warm.summary!.remoteCacheHits, describeRun(warm)).toBe(cacheable(cold.spawns!).length);
@@ -322,10 +406,10 @@ describe.skipIf(!bazel)('the seed config, as written, against s3rver (real Bazel
   );
 
   it(
-    'the multi-MB blob uploaded to A reads back from B byte for byte, whole and ranged',
+    'the 13 MB blob uploaded to A reads back from B byte for byte, whole and ranged',
     async () => {
       expect(daemons).toHaveLength(2);
-      const client = connect();
+      const client = connect(daemons[1]!);
       const missing = await client.findMissingBlobs({ instanceName: INSTANCE, blobDigests: [bigDigest] });
       expect(missing.missingBlobDigests).toEqual([]);
       const whole = await readHashed(client, bigDigest);
