@@ -54,10 +54,24 @@ const TOUCH_FLUSH_MS = 1000;
 const UNREADABLE_CODES: ReadonlySet<string> = new Set(['INTERNAL', 'OUT_OF_RANGE', 'INVALID_ARGUMENT']);
 /** Chunks remembered as bad until rewritten (a bound, not an expected number). */
 const MAX_SUSPECT_CHUNKS = 10_000;
+/** Lifetime counters are added to the catalog this often (and at close). */
+const COUNTERS_FLUSH_MS = 60_000;
 /** How long stats() reuses the catalog's totals. */
 const STATS_CACHE_MS = 2000;
 
 /** A blob as dedup lists it: its size and how many chunks it is made of. */
+const NO_COUNTS = {
+  blobsWritten: 0,
+  logicalBytesWritten: 0,
+  chunksReused: 0,
+  bytesReused: 0,
+  chunksWritten: 0,
+  bytesWritten: 0,
+  uploadsRejected: 0,
+  unreadableBlobs: 0,
+};
+type DedupCounts = { -readonly [K in keyof typeof NO_COUNTS]: number };
+
 export interface DedupEntry extends StoreEntry {
   /** Known from the catalog; absent without one. */
   readonly chunkCount?: number;
@@ -83,16 +97,10 @@ export class DedupStore implements StoreDriver {
    */
   private readonly suspectChunks = new Set<string>();
   /** This process's numbers (the catalog holds the totals). */
-  private readonly counts = {
-    blobsWritten: 0,
-    logicalBytesWritten: 0,
-    chunksReused: 0,
-    bytesReused: 0,
-    chunksWritten: 0,
-    bytesWritten: 0,
-    uploadsRejected: 0,
-    unreadableBlobs: 0,
-  };
+  private readonly counts: DedupCounts = { ...NO_COUNTS };
+  /** What of `counts` is already added to the catalog's lifetime counters. */
+  private flushedCounts: DedupCounts = { ...NO_COUNTS };
+  private countersTimer: NodeJS.Timeout | undefined;
 
   constructor(
     spec: DedupSpec,
@@ -120,6 +128,8 @@ export class DedupStore implements StoreDriver {
   async start(): Promise<void> {
     const db = this.db;
     if (db === undefined) return;
+    this.countersTimer = setInterval(() => this.flushCounters(), COUNTERS_FLUSH_MS);
+    this.countersTimer.unref();
     const pending = db.pendingBlobs(this.storeId);
     if (pending.length === 0) return;
     const sizes = await this.index.has(pending);
@@ -136,7 +146,45 @@ export class DedupStore implements StoreDriver {
   }
 
   async close(): Promise<void> {
+    if (this.countersTimer !== undefined) clearInterval(this.countersTimer);
+    this.countersTimer = undefined;
     this.flushTouches();
+    this.flushCounters();
+  }
+
+  /** Adds what this process counted since the last flush to the catalog's lifetime totals. */
+  private flushCounters(): void {
+    const catalog = this.ctx.catalog;
+    if (catalog === undefined || catalog.isClosed) return;
+    catalog.counters.add(this.unflushed());
+    this.flushedCounts = { ...this.counts };
+  }
+
+  /** Counts not yet in the catalog, under their counter names. */
+  private unflushed(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const k of Object.keys(NO_COUNTS) as (keyof DedupCounts)[]) {
+      out[`${this.counterPrefix}${k}`] = this.counts[k] - this.flushedCounts[k];
+    }
+    return out;
+  }
+
+  private get counterPrefix(): string {
+    return `dedup.${this.storeId}.`;
+  }
+
+  /** Totals since the catalog was created: flushed counters plus what is not flushed yet. */
+  private lifetime(): DedupCounts | undefined {
+    const catalog = this.ctx.catalog;
+    if (catalog === undefined || catalog.isClosed) return undefined;
+    const stored = catalog.counters.read(this.counterPrefix);
+    const pending = this.unflushed();
+    const out: DedupCounts = { ...NO_COUNTS };
+    for (const k of Object.keys(NO_COUNTS) as (keyof DedupCounts)[]) {
+      const name = `${this.counterPrefix}${k}`;
+      out[k] = (stored[name] ?? 0) + (pending[name] ?? 0);
+    }
+    return out;
   }
 
   // --- writes --------------------------------------------------------------
@@ -449,6 +497,8 @@ export class DedupStore implements StoreDriver {
       count: totals.blobs,
       dedupRatio: totals.chunkBytes > 0 ? totals.logicalBytes / totals.chunkBytes : 1,
       ...c,
+      /** The same counts since the catalog was created (all daemons on this state dir). */
+      lifetime: this.lifetime(),
       minSize: this.sizes.minSize,
       normalSize: this.sizes.normalSize,
       maxSize: this.sizes.maxSize,
