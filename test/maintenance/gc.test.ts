@@ -1,14 +1,14 @@
 // gc over real stores (filesystem files in a temp dir, memory, a real catalog,
 // s3rver as the remote tier): LRU to a target merged across leaves, idle
 // eviction, dry run, and the safety rules (pins, owed uploads, remote tiers).
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runGc } from '../../src/maintenance/gc.js';
 import { PinRegistry } from '../../src/maintenance/pins.js';
 import { hasOne, readBuffer } from '../../src/stores/store.js';
-import { type Digest, digestKey } from '../../src/util/digest.js';
+import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { S3RVER_CREDENTIALS, type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
 import { type World, bytesOf, openWorld, putBlob, servers } from './harness.js';
 
@@ -156,6 +156,24 @@ describe('gc over local tiers', () => {
     for await (const entry of w.stores.get('CAS').entries!()) listed.push(digestKey(entry.key));
     expect(listed).not.toContain(digestKey(cas[1]!));
     expect(listed).toHaveLength(3);
+  });
+
+  it('removes stray files: temp files of no upload in progress and unindexed blob files; leaves foreign names alone', async () => {
+    const w = await world(localConfig());
+    await fill(w);
+    const stray = bytesOf(300, 77);
+    const strayKey = `${digestOf(stray).hash}-${stray.length}`;
+    writeFileSync(join(w.dir, 'cas', 'tmp', `${strayKey}.0000-dead.ncache-tmp`), stray);
+    writeFileSync(join(w.dir, 'cas', 'content', strayKey), stray);
+    writeFileSync(join(w.dir, 'cas', 'content', 'README.txt'), 'not ours');
+    const dry = await runGc(deps(w), { dryRun: true });
+    expect(dry.tiers.find((t) => t.id === 'CAS')!.strayFiles).toEqual({ count: 2, bytes: 600 });
+    expect(existsSync(join(w.dir, 'cas', 'content', strayKey))).toBe(true);
+    const report = await runGc(deps(w), {});
+    expect(report.tiers.find((t) => t.id === 'CAS')!.strayFiles).toEqual({ count: 2, bytes: 600 });
+    expect(readdirSync(join(w.dir, 'cas', 'tmp'))).toEqual([]);
+    expect(existsSync(join(w.dir, 'cas', 'content', strayKey))).toBe(false);
+    expect(existsSync(join(w.dir, 'cas', 'content', 'README.txt'))).toBe(true);
   });
 
   it('compacts the catalog', async () => {
