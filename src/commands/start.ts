@@ -77,7 +77,8 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
       // Its own session: closing this terminal or Ctrl-C here does not reach it.
       detached: true,
       stdio: ['ignore', logFd, logFd],
-      cwd: paths.stateDir,
+      // The same directory as this command, so relative paths in the environment mean the same to it.
+      cwd: process.cwd(),
       env,
     });
   } finally {

@@ -234,6 +234,18 @@ describe('ncache start / status / stop', () => {
     expect(existsSync(paths.pidFile)).toBe(false);
   });
 
+  it('works with a relative NCACHE_STATE_DIR, resolved against the current directory', async () => {
+    const rel = (args: string[]) => runNcache(args, { env: { ...env, NCACHE_STATE_DIR: 'state' }, cwd: dir });
+    const started = json<StartResult>(await rel(['start', '--config', configPath, '--json']));
+    pids.add(started.pid);
+    expect(started.socketPath).toBe(controlPaths(env).socketPath);
+    expect(json<StatusResult>(await rel(['status', '--json'])).pid).toBe(started.pid);
+    // The absolute spelling names the same daemon.
+    expect(json<StatusResult>(await ncache(['status', '--json'])).pid).toBe(started.pid);
+    expect(existsSync(join(dir, 'state', 'catalog.sqlite'))).toBe(true);
+    expect(json<StopResult>(await rel(['stop', '--json'])).status).toBe('stopped');
+  });
+
   it('moves a log past its size limit aside when it starts', async () => {
     const logFile = join(dir, 'state', 'daemon.log');
     await mkdir(join(dir, 'state'), { recursive: true });

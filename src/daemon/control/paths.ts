@@ -2,7 +2,7 @@
 // different state directories get different sockets, so they can coexist.
 import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { configEnv } from '../../config/dirs.js';
 import { failedPrecondition, invalidArgument } from '../../util/errors.js';
 
@@ -27,7 +27,8 @@ export function stateDirOf(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export function controlPaths(env: NodeJS.ProcessEnv = process.env): ControlPaths {
-  const stateDir = stateDirOf(env);
+  // Absolute, so "./state" and "$PWD/state" name the same daemon.
+  const stateDir = resolve(stateDirOf(env));
   const xdg = env.XDG_RUNTIME_DIR;
   // XDG says a relative XDG_RUNTIME_DIR is invalid and must be ignored.
   const runtimeDir = xdg !== undefined && xdg !== '' && isAbsolute(xdg) ? join(xdg, 'ncache') : join(stateDir, 'run');
