@@ -21,6 +21,7 @@
 //   and catalog, empty memory tiers, same bucket) with a fresh Bazel output
 //   base gets every cacheable action as a remote cache hit and reads the blob
 //   back byte for byte, rebuilt from the index entry and chunks in S3.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -111,9 +112,15 @@ async function waitForFreePort(timeoutMs: number): Promise<void> {
     });
     if (free) return;
     if (Date.now() > deadline) {
+      let holder = '';
+      try {
+        holder = execFileSync('ss', ['-ltnpH', `sport = :${SEED_PORT}`], { encoding: 'utf8' }).trim();
+      } catch {
+        holder = `(run \`ss -ltnp sport = :${SEED_PORT}\` to see who holds it)`;
+      }
       throw new Error(
         `port ${SEED_PORT} has been in use by another process for ${timeoutMs} ms: the seed config listens on ` +
-          `0.0.0.0:${SEED_PORT} as written and this test runs it unchanged (check \`ss -ltnp sport = :${SEED_PORT}\`)`,
+          `0.0.0.0:${SEED_PORT} as written and this test runs it unchanged. Holder: ${holder}`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 1_000));
