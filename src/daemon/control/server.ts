@@ -3,6 +3,7 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { NcacheError, errorCode, errorMessage, failedPrecondition } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { checkSocketPathLength, ensurePrivateDir } from './paths.js';
@@ -140,7 +141,8 @@ function listenPrivately(server: Server, socketPath: string): Promise<void> {
       );
     };
     server.once('error', onError);
-    const previous = process.umask(0o177);
+    // Worker threads may not change the umask; there the directory (0700) and the chmod below protect it.
+    const previous = isMainThread ? process.umask(0o177) : undefined;
     try {
       server.listen(socketPath, () => {
         server.off('error', onError);
@@ -153,7 +155,7 @@ function listenPrivately(server: Server, socketPath: string): Promise<void> {
         }
       });
     } finally {
-      process.umask(previous);
+      if (previous !== undefined) process.umask(previous);
     }
   });
 }
