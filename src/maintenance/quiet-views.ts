@@ -1,8 +1,8 @@
-// A filesystem leaf as verify reads it: straight from its files, so checking
-// every blob does not count as using it (the store's own reads move a blob to
-// the recent end of its LRU, and a verify would leave gc with no idea what is
-// really in use). Writes and removals (repair) go through the store itself,
-// which keeps its index and budget right.
+// Leaves as verify reads them: without counting the reads as use. A store's
+// own reads move a value to the recent end of its LRU, so a verify reading
+// everything would leave gc with no idea what is really in use. Writes and
+// removals (repair) go through the store itself, which keeps its index and
+// budget right.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { checkRange } from '../stores/store.js';
 import { type Digest, digestKey, formatDigest } from '../util/digest.js';
 import { notFound } from '../util/errors.js';
 
+/** A filesystem leaf, read straight from its files. */
 export class RawFileView implements StoreDriver {
   readonly kind = 'filesystem';
 
@@ -56,5 +57,49 @@ export class RawFileView implements StoreDriver {
     const { start, end } = checkRange(`read of ${path}`, size, offset, length);
     if (end <= start) return (async function* () {})();
     return createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+  }
+}
+
+/** A store that can read a value without touching its recency (MemoryStore.peekPart). */
+export interface Peekable extends StoreDriver {
+  peekPart(key: Digest, offset: number, length?: number): Promise<ByteStream>;
+}
+
+export function isPeekable(store: StoreDriver): store is Peekable {
+  return typeof (store as Partial<Peekable>).peekPart === 'function';
+}
+
+/** A peekable leaf (memory), read with peekPart. */
+export class PeekingView implements StoreDriver {
+  readonly kind: string;
+
+  constructor(private readonly store: Peekable) {
+    this.kind = store.kind;
+  }
+
+  async has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
+    return Promise.all(
+      keys.map(async (key) => {
+        try {
+          let size = 0;
+          for await (const chunk of await this.store.peekPart(key, 0)) size += chunk.length;
+          return size;
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+  }
+
+  update(key: Digest, source: ByteStream, size: number): Promise<void> {
+    return this.store.update(key, source, size);
+  }
+
+  async remove(key: Digest): Promise<boolean> {
+    return (await this.store.remove?.(key)) ?? false;
+  }
+
+  getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
+    return this.store.peekPart(key, offset, length);
   }
 }

@@ -68,6 +68,14 @@ export class MemoryStore implements StoreDriver {
     return sliceChunks(entry.value.chunks, start, end);
   }
 
+  /** getPart without counting as an access (verify reads every value; that is not use). */
+  async peekPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
+    const entry = this.values.peek(digestKey(key));
+    if (entry === undefined) throw notFound(`memory store: ${formatDigest(key)} not found`);
+    const { start, end } = checkRange(`memory store read of ${formatDigest(key)}`, entry.size, offset, length);
+    return sliceChunks(entry.value.chunks, start, end);
+  }
+
   async remove(key: Digest): Promise<boolean> {
     return this.values.delete(digestKey(key)) !== undefined;
   }

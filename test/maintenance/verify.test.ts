@@ -69,8 +69,11 @@ describe('verify', () => {
     expect(await hasOne(store, other)).toBe(500);
   });
 
-  it('reading every blob does not count as using it: gc still sees them idle', async () => {
-    const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
+  it.each([
+    ['filesystem', fsStore('cas')],
+    ['memory', { memory: {} }],
+  ])('reading every blob of a %s tier does not count as using it: gc still sees them idle', async (_kind, spec) => {
+    const w = await world({ stores: [{ name: 'CAS', ...spec }], servers: servers('CAS') });
     await putBlob(w.stores.get('CAS'), bytesOf(1000, 11));
     await putBlob(w.stores.get('CAS'), bytesOf(1000, 12));
     w.clock.advance(3_600_000);
