@@ -33,6 +33,8 @@ export interface StatsDedup {
   readonly dedupRatio: number | null;
   readonly chunksReused: number | null;
   readonly chunksWritten: number | null;
+  /** The dedup store's own lifetime counts (catalog), when it reports them: numbers by name. */
+  readonly lifetime: Record<string, number> | null;
 }
 
 export interface StatsCompression {
@@ -132,6 +134,7 @@ export function collectStats(ctx: StatsContext): StatsResult {
           dedupRatio: num(st.dedupRatio),
           chunksReused: num(st.chunksReused),
           chunksWritten: num(st.chunksWritten),
+          lifetime: numbers(st.lifetime),
         });
       } else if (st.kind === 'compression') {
         compression.push({ ...where, logicalBytes: num(st.logicalBytes), storedBytes: num(st.storedBytes), ratio: num(st.ratio) });
@@ -198,6 +201,14 @@ function withoutTimes(s: MetricsSnapshot): Omit<MetricsSnapshot, 'startedAtMs' |
 
 function num(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** The numeric fields of an object, or null when it is not one. */
+function numbers(v: unknown): Record<string, number> | null {
+  if (v === null || typeof v !== 'object') return null;
+  const out: Record<string, number> = {};
+  for (const [k, x] of Object.entries(v)) if (typeof x === 'number' && Number.isFinite(x)) out[k] = x;
+  return out;
 }
 
 function str(v: unknown): string | null {
