@@ -107,6 +107,13 @@ describe('verify', () => {
     const report = await runVerify(deps(w), {});
     expect(report.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), problem: 'missing' })]);
     expect(report.unrepaired).toBe(1);
+    // No other copy: --repair drops the index entry, so the blob reads as absent and is uploaded again.
+    const fixed = await runVerify(deps(w), { repair: true });
+    expect(fixed.problems).toEqual([expect.objectContaining({ problem: 'missing', repair: 'evicted' })]);
+    const listed = [];
+    for await (const entry of w.stores.get('CAS').entries!()) listed.push(entry.key);
+    expect(listed).toEqual([]);
+    expect((await runVerify(deps(w), {})).found).toBe(0);
   });
 
   it('checks that action cache values decode as ActionResult', async () => {
