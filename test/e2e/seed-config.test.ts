@@ -197,7 +197,7 @@ describe('the seed config file itself, unchanged, on 0.0.0.0:50051', () => {
   let stores: CloudObjectStoreSpec[];
 
   beforeAll(async () => {
-    releaseLock = await lockSeedPort(20 * 60_000);
+    releaseLock = await lockSeedPort(5 * 60_000);
     dir = await mkdtemp(join(tmpdir(), 'ncache-seed-verbatim-'));
     stores = await seedS3Stores();
     s3 = await startS3rver({ buckets: [seedBucket(stores)] });
