@@ -29,6 +29,7 @@ import { type Digest, digestKey } from '../util/digest.js';
 import { errorMessage } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { PinRegistry } from './pins.js';
+import { quietView } from './quiet-views.js';
 import { type DedupCatalog, dedupCatalog, filesystemExtras, isActiveTemp, keysBeingWritten } from './store-access.js';
 import { type Leaf, classifyLeaves } from './tiers.js';
 
@@ -405,7 +406,7 @@ class GcRun {
         this.checkAborted();
         if (this.dryRun) {
           for (const leaf of local) {
-            const [size] = await leaf.store.has([chunk]);
+            const [size] = await quietView(leaf.store).has([chunk]);
             if (size === undefined || this.gone.get(leaf)!.has(digestKey(chunk))) continue;
             this.tiers.get(leaf)!.orphanChunks.count += 1;
             this.tiers.get(leaf)!.orphanChunks.bytes += size;
@@ -414,7 +415,7 @@ class GcRun {
           // The catalog forgot it first (or, with a bucket keeping its copy, still
           // has no reference to it): nothing can start relying on the local copies.
           for (const leaf of local) {
-            const [size] = await leaf.store.has([chunk]);
+            const [size] = await quietView(leaf.store).has([chunk]);
             if (size === undefined) continue;
             if (await this.removeIfFree(leaf, chunk)) {
               this.tiers.get(leaf)!.orphanChunks.count += 1;

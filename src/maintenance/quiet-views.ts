@@ -10,6 +10,7 @@ import type { ByteStream, StoreDriver } from '../stores/store.js';
 import { checkRange } from '../stores/store.js';
 import { type Digest, digestKey, formatDigest } from '../util/digest.js';
 import { notFound } from '../util/errors.js';
+import { filesystemExtras } from './store-access.js';
 
 /** A filesystem leaf, read straight from its files. */
 export class RawFileView implements StoreDriver {
@@ -102,4 +103,11 @@ export class PeekingView implements StoreDriver {
   getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
     return this.store.peekPart(key, offset, length);
   }
+}
+
+/** The leaf read without touching recency where the store allows it, else the store itself. */
+export function quietView(store: StoreDriver): StoreDriver {
+  const fs = filesystemExtras(store);
+  if (fs !== undefined) return new RawFileView(store, fs.contentPath);
+  return isPeekable(store) ? new PeekingView(store) : store;
 }

@@ -29,8 +29,8 @@ import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey, formatDigest } from '../util/digest.js';
 import { errorMessage, invalidArgument, isNotFound } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
-import { PeekingView, RawFileView, isPeekable } from './quiet-views.js';
-import { dedupCatalog, filesystemExtras } from './store-access.js';
+import { quietView } from './quiet-views.js';
+import { dedupCatalog } from './store-access.js';
 import { type Leaf, type ValueRole, classifyLeaves, otherSideLeaves } from './tiers.js';
 
 export type VerifyTier = 'fast' | 'slow' | 'all';
@@ -232,13 +232,7 @@ class VerifyRun {
   private viewOf(leaf: Leaf): StoreDriver {
     let view = this.views.get(leaf);
     if (view === undefined) {
-      const fs = filesystemExtras(leaf.store);
-      view =
-        fs !== undefined
-          ? new RawFileView(leaf.store, fs.contentPath)
-          : isPeekable(leaf.store)
-            ? new PeekingView(leaf.store)
-            : leaf.store;
+      view = quietView(leaf.store);
       for (const layer of [...leaf.compression].reverse()) view = compressionView(layer.spec, view, { logger: this.logger });
       this.views.set(leaf, view);
     }
