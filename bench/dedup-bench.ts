@@ -12,15 +12,18 @@
 //    vs stored per tier and per S3 prefix, the lz4 ratio, and reads: warm
 //    (same process, memory tiers) and cold (a second "laptop": fresh stores
 //    and catalog, empty memory tiers, everything from S3).
-// 2. dedup + lz4 + filesystem (the laptop shape without S3), in process:
+// 2. The same stack behind `ncache serve` over gRPC ByteStream (a copy of the
+//    file whose only change is the listener's port, 0).
+// 3. dedup + lz4 + filesystem (the laptop shape without S3), in process:
 //    write and read MB/s per version.
 //
 // Versions are written to temp files first (hashed on the way) and streamed
 // from there, so generating the corpus is not timed and no version is held
 // in memory whole.
 import { createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -38,6 +41,9 @@ import { fixturesDir } from '../test/helpers/bazel.js';
 import { FaultProxy, type S3Operation } from '../test/helpers/fault-proxy.js';
 import { bucketClient, listObjects } from '../test/helpers/s3-daemon.js';
 import { s3rverEnv, startS3rver } from '../test/helpers/s3rver.js';
+import { DaemonProcess } from '../test/helpers/daemon-process.js';
+import { s3DaemonEnv } from '../test/helpers/s3-daemon.js';
+import { ReapiClient } from './reapi-client.js';
 import { ArchiveCorpus, buildOutputBytes, buildOutputs, DEFAULT_ARCHIVE, type BuildOutput } from './corpus.js';
 import type { BenchSettings } from './env.js';
 import { mb, mbPerSecond, seconds, table } from './format.js';
@@ -80,6 +86,7 @@ export async function runDedupBench(settings: BenchSettings, print: Print): Prom
     print(`(corpus generated in ${seconds(performance.now() - started)}, not timed below)`);
 
     if (opts.stacks.has('seed')) await seedStack(dir, versions, outputs, print);
+    if (opts.stacks.has('daemon')) await seedDaemon(dir, versions, settings.writeChunkBytes, print);
     if (opts.stacks.has('local')) await localStack(dir, versions, outputs, print);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -329,6 +336,62 @@ async function seedStack(dir: string, versions: VersionFile[], outputs: BuildOut
     await a?.close();
     await b?.close();
     await proxy.close();
+    await s3.stop();
+  }
+}
+
+/**
+ * The seed stack behind `ncache serve` (a child process), driven over gRPC
+ * ByteStream the way Bazel drives it: the seed file with only its listener's
+ * socket_address changed to 0.0.0.0:0 (50051 may be taken), S3 = s3rver.
+ */
+async function seedDaemon(dir: string, versions: VersionFile[], writeChunkBytes: number, print: Print): Promise<void> {
+  const seedPath = join(fixturesDir(), 'configs', 'nativelink-s3-example.json5');
+  print('');
+  print(`### the full seed stack behind \`ncache serve\` (child process), over gRPC ByteStream, ${writeChunkBytes / 1024} KiB per WriteRequest`);
+  const text = await readFile(seedPath, 'utf8');
+  const listener = /socket_address: "0\.0\.0\.0:50051"/;
+  if (!listener.test(text)) throw new Error(`${seedPath}: no socket_address "0.0.0.0:50051" to replace`);
+  const configPath = join(dir, 'seed-port-0.json5');
+  await writeFile(configPath, text.replace(listener, 'socket_address: "0.0.0.0:0"'));
+  const probe = await loadConfigFile(configPath, {});
+  const buckets: string[] = [];
+  walkSpecs(probe.stores[0]!.spec, probe.stores[0]!.name, (spec) => {
+    if (spec.kind === 'experimental_cloud_object_store') buckets.push(spec.bucket);
+  });
+  const s3 = await startS3rver({ buckets: [buckets[0]!] });
+  let daemon: DaemonProcess | undefined;
+  let client: ReapiClient | undefined;
+  try {
+    const env = { ...s3DaemonEnv(join(dir, 'daemon-state')), AWS_ENDPOINT_URL_S3: s3.endpoint, NCACHE_LOG_LEVEL: 'warn' };
+    daemon = await DaemonProcess.start({ configPath, env });
+    const port = /:(\d+)$/.exec(daemon.address)![1]!;
+    client = new ReapiClient(`127.0.0.1:${port}`, 'main');
+    const rows: string[][] = [];
+    let later = { bytes: 0, ms: 0 };
+    for (const v of versions) {
+      const t = performance.now();
+      const res = await client.write(v.digest, createReadStream(v.path, { highWaterMark: writeChunkBytes }) as AsyncIterable<Buffer>, randomUUID());
+      const ms = performance.now() - t;
+      if (res.committedSize !== v.digest.sizeBytes) throw new Error(`dedup bench: ByteStream write of v${v.version} committed ${res.committedSize} bytes`);
+      if (v.version > 1) later = { bytes: later.bytes + v.digest.sizeBytes, ms: later.ms + ms };
+      rows.push([`v${v.version}`, mbPerSecond(v.digest.sizeBytes, ms)]);
+    }
+    const last = versions[versions.length - 1]!;
+    const hash = createHash('sha256');
+    const t = performance.now();
+    const got = await client.read(last.digest, (chunk) => hash.update(chunk));
+    const readMs = performance.now() - t;
+    if (got !== last.digest.sizeBytes || hash.digest('hex') !== last.digest.hash) throw new Error(`dedup bench: ByteStream read of v${last.version} came back wrong`);
+    print(table(['version', 'write'], rows));
+    if (later.ms > 0) print(`v2..v${versions.length} together: write ${mbPerSecond(later.bytes, later.ms)}`);
+    print(`read v${last.version} (warm, SHA-256 checked): ${mbPerSecond(last.digest.sizeBytes, readMs)}`);
+  } finally {
+    client?.close();
+    if (daemon) {
+      const exit = await daemon.stop({ timeoutMs: 60_000 });
+      if (exit.code !== 0) print(`WARNING: ncache serve exited with ${JSON.stringify(exit)}: ${daemon.stderr().slice(-2000)}`);
+    }
     await s3.stop();
   }
 }

@@ -30,7 +30,7 @@ export interface BenchSettings {
     archiveMiB: number;
     versions: number;
     outputsMiB: number;
-    /** Which stacks to measure: "seed" (the seed config over s3rver), "local" (dedup + lz4 + filesystem). */
+    /** Which stacks: "seed" (the seed config over s3rver, in process), "daemon" (the same behind ncache serve, over gRPC), "local" (dedup + lz4 + filesystem). */
     stacks: Set<string>;
   };
 }
@@ -54,9 +54,11 @@ function listVar(env: NodeJS.ProcessEnv, name: string, fallback: number[]): numb
 }
 
 function dedupStacks(env: NodeJS.ProcessEnv): Set<string> {
-  const stacks = new Set((env.NCACHE_BENCH_DEDUP_STACKS ?? 'seed,local').split(',').map((s) => s.trim()).filter(Boolean));
+  const stacks = new Set((env.NCACHE_BENCH_DEDUP_STACKS ?? 'seed,daemon,local').split(',').map((s) => s.trim()).filter(Boolean));
   for (const stack of stacks) {
-    if (stack !== 'seed' && stack !== 'local') throw new Error(`NCACHE_BENCH_DEDUP_STACKS: unknown stack "${stack}" (use seed, local)`);
+    if (stack !== 'seed' && stack !== 'daemon' && stack !== 'local') {
+      throw new Error(`NCACHE_BENCH_DEDUP_STACKS: unknown stack "${stack}" (use seed, daemon, local)`);
+    }
   }
   return stacks;
 }
@@ -102,5 +104,5 @@ export const SETTINGS_HELP = [
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
   'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',
   'NCACHE_BENCH_BAZEL_{SMALL=280,SMALL_KIB=64,MEDIUM=56,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3}',
-  'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48,STACKS=seed,local}',
+  'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48,STACKS=seed,daemon,local}',
 ];
