@@ -63,6 +63,8 @@ export class FastSlowStore implements StoreDriver {
   private readonly logger: Logger;
   /** Fills of the fast tier in progress, by key: the single flight other readers join. */
   private readonly fills = new Map<string, Promise<void>>();
+  /** Keys removed while a fill was writing them: the fill's copy is removed once it lands. */
+  private readonly removedWhileFilling = new Set<string>();
   private counters = { fastHits: 0, slowHits: 0, misses: 0, fills: 0, fillFailures: 0, presenceHits: 0, staleCorrected: 0, slowHasFailures: 0 };
   private slowHasFailing = false;
   private readonly clock: Clock;
@@ -290,6 +292,7 @@ export class FastSlowStore implements StoreDriver {
     this.fills.set(name, fillDone);
     const finish = () => {
       if (this.fills.get(name) === fillDone) this.fills.delete(name);
+      this.removedWhileFilling.delete(name);
       settleFill();
     };
 
@@ -338,6 +341,8 @@ export class FastSlowStore implements StoreDriver {
         })
         .finally(async () => {
           await toFast.return?.();
+          // A remove() during the fill must not be undone by the fill landing after it.
+          if (this.removedWhileFilling.has(name)) await this.fast.remove?.(key).catch(() => false);
           finish();
         });
       return new RangeOf(toCaller, from, end);
@@ -350,6 +355,7 @@ export class FastSlowStore implements StoreDriver {
   }
 
   async remove(key: Digest): Promise<boolean> {
+    if (this.fills.has(digestKey(key))) this.removedWhileFilling.add(digestKey(key));
     const [a, b] = await Promise.all([this.fast.remove?.(key), this.slow.remove?.(key)]);
     if (this.knowledge && !this.knowledge.catalog.isClosed && this.slow.remove) {
       this.knowledge.catalog.presence.forget(this.knowledge.storeId, key);

@@ -75,6 +75,15 @@ async function fastHas(fast: StoreDriver, key: Digest): Promise<void> {
   throw new Error('fast tier never got the blob');
 }
 
+/** Waits until the fast tier no longer holds `key`, failing if it keeps it. */
+async function fastLacks(fast: CountingStore, key: Digest): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (fast.updates > 0 && (await fast.has([key]))[0] === undefined) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('the fast tier kept a blob removed during its fill');
+}
+
 describe('FastSlowStore', () => {
   it('asks the slow tier only about what the fast tier lacks', async () => {
     const { fast, slow, store } = tiers();
@@ -135,6 +144,20 @@ describe('FastSlowStore', () => {
     await stream[Symbol.asyncIterator]().return!();
     await fastHas(fast, digestOf(a));
     expect((await readBuffer(fast, digestOf(a), 64 << 20)).equals(a)).toBe(true);
+  });
+
+  it('a remove during a fill is not undone when the fill lands', async () => {
+    const { fast, slow, store } = tiers();
+    const a = blob(4 * 1024 * 1024);
+    await putBuffer(slow, digestOf(a), a);
+    // The fill is in flight while the caller still holds the stream.
+    const stream = await store.getPart(digestOf(a), 0);
+    expect(await store.remove(digestOf(a))).toBe(true);
+    expect((await collect(stream)).equals(a)).toBe(true);
+    // The fill lands after the remove; the copy it wrote is removed in turn.
+    await fastLacks(fast, digestOf(a));
+    await expect(readBuffer(store, digestOf(a))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(fast.updates).toBe(1);
   });
 
   it('reports NOT_FOUND when neither tier has it and OUT_OF_RANGE past the end', async () => {
