@@ -26,7 +26,7 @@ import type { StoreManager } from '../stores/factory.js';
 import type { Clock } from '../util/clock.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey } from '../util/digest.js';
-import { errorMessage } from '../util/errors.js';
+import { errorMessage, isNotFound } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { PinRegistry } from './pins.js';
 import { quietView } from './quiet-views.js';
@@ -226,21 +226,21 @@ class GcRun {
       this.checkAborted();
       const report = this.tiers.get(leaf)!;
       for (const key of vanished) {
-        // Written again since the stat? Then it is not vanished any more.
-        if (keysBeingWritten(leaf.store).has(digestKey(key))) continue;
         if (this.dryRun) {
           this.gone.get(leaf)!.add(digestKey(key));
           report.vanishedRows += 1;
           continue;
         }
+        // The store's own read drops an entry whose file is gone, and only that
+        // entry: one an upload committed since the stat is read, never deleted.
         try {
-          await stat(join(fs.contentPath, digestKey(key)));
-          continue;
-        } catch {
-          // still gone
+          for await (const _ of await leaf.store.getPart(key, 0, 0)) {
+            // a zero-length read: nothing arrives
+          }
+        } catch (err) {
+          if (isNotFound(err)) report.vanishedRows += 1;
+          else this.logger.warn(`gc: could not check ${digestKey(key)} in ${leaf.id}: ${errorMessage(err)}`);
         }
-        await leaf.store.remove?.(key);
-        report.vanishedRows += 1;
       }
     }
   }
@@ -442,10 +442,15 @@ class GcRun {
         if (stray.kind === 'temp' && isActiveTemp(leaf.store, stray.path)) continue;
         if (!isInside(stray.path, [fs.contentPath, fs.tempPath])) continue;
         if (!this.dryRun) {
-          // Checked again: an upload may have started with this very name meanwhile (uuid: practically never).
-          if (stray.kind === 'temp' && isActiveTemp(leaf.store, stray.path)) continue;
           try {
-            await rm(stray.path, { force: true });
+            // The store deletes it in the same per-name queue as uploads' renames,
+            // so a file an upload committed since the listing stays.
+            if (fs.removeStray !== undefined) {
+              if (!(await fs.removeStray(stray))) continue;
+            } else {
+              if (stray.kind === 'temp' && isActiveTemp(leaf.store, stray.path)) continue;
+              await rm(stray.path, { force: true });
+            }
           } catch (err) {
             this.logger.warn(`gc: could not remove stray file ${stray.path}: ${errorMessage(err)}`);
             continue;

@@ -26,6 +26,8 @@ export interface FilesystemExtras {
   readonly tempPath: string;
   activeTempFiles?(): ReadonlySet<string>;
   strayFiles?(): AsyncIterable<StrayFile>;
+  /** Deletes a reported stray unless an upload made it a real entry meanwhile; true if removed. */
+  removeStray?(stray: Pick<StrayFile, 'path' | 'kind'>): Promise<boolean>;
 }
 
 export function filesystemExtras(store: StoreDriver): FilesystemExtras | undefined {

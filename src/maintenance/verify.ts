@@ -305,7 +305,8 @@ class VerifyRun {
           'delete the object by hand or upload a good copy';
         return;
       }
-      await leaf.store.remove?.(key);
+      if (problem.problem === 'missing') await dropIfStillMissing(leaf.store, key);
+      else await leaf.store.remove?.(key);
       this.forgetKnowledge(leaf, key);
       problem.repair = 'evicted';
     } catch (err) {
@@ -394,6 +395,20 @@ class VerifyRun {
         this.progress({ phase: `checking catalog of ${storeId}`, done, total: blobs.length });
       }
     }
+  }
+}
+
+/**
+ * Lets the store drop its entry for a file that is gone: its own read does
+ * that, and unlike remove() never deletes a file an upload committed since.
+ */
+async function dropIfStillMissing(store: StoreDriver, key: Digest): Promise<void> {
+  try {
+    for await (const _ of await store.getPart(key, 0, 0)) {
+      // a zero-length read: nothing arrives
+    }
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
   }
 }
 
