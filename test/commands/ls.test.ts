@@ -71,6 +71,15 @@ describe('ncache ls', () => {
     expect(hashes).toEqual([...hashes].sort());
   });
 
+  it('--sort atime puts the most recently read blob first', async () => {
+    // Other ls runs have happened since the uploads, so this read is strictly later than every upload.
+    expect(await client.downloadBlob(digests[1]!)).toEqual(medium);
+    const { entries } = await lsJson(['--cas', '--sort', 'atime']);
+    expect(entries[0]!.digest).toBe(`${digests[1]!.hash}/${digests[1]!.sizeBytes}`);
+    const times = entries.map((e) => e.lastAccessMs!);
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+  });
+
   it('prints an aligned table with human sizes', async () => {
     const r = await d.run(['ls', '--cas', '--sort', 'size']);
     expect(r.code).toBe(0);
