@@ -27,9 +27,8 @@ export interface DedupIndexStats {
   readonly logicalBytes: number;
   /** Distinct chunks known to be in the content store (orphans included). */
   readonly chunks: number;
+  /** Logical bytes of those chunks (what they occupy after compression is the compression store's number). */
   readonly chunkBytes: number;
-  /** Bytes the chunks occupy where that is known (compression below), else 0. */
-  readonly storedChunkBytes: number;
 }
 
 type Key3 = [string, string, number];
@@ -120,9 +119,8 @@ export class DedupIndex {
       blobTotals: db.prepare<[string], { n: number; bytes: number }>(
         `SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM dedup_blobs WHERE store_id = ? AND state = 'committed'`,
       ),
-      chunkTotals: db.prepare<[string], { n: number; bytes: number; stored: number }>(
-        `SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes, COALESCE(SUM(stored_size), 0) AS stored
-         FROM dedup_chunks WHERE store_id = ?`,
+      chunkTotals: db.prepare<[string], { n: number; bytes: number }>(
+        `SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM dedup_chunks WHERE store_id = ?`,
       ),
     };
 
@@ -292,6 +290,6 @@ export class DedupIndex {
   stats(storeId: string): DedupIndexStats {
     const b = this.s.blobTotals.get(storeId)!;
     const c = this.s.chunkTotals.get(storeId)!;
-    return { blobs: b.n, logicalBytes: b.bytes, chunks: c.n, chunkBytes: c.bytes, storedChunkBytes: c.stored };
+    return { blobs: b.n, logicalBytes: b.bytes, chunks: c.n, chunkBytes: c.bytes };
   }
 }

@@ -40,8 +40,12 @@ import {
 const WINDOW_CHUNKS = 16;
 /** ...or fewer, when they reach this many bytes. One window is checked/uploaded while the next fills. */
 const WINDOW_BYTES = 8 << 20;
-/** Chunk uploads in flight per blob upload. */
-const CHUNK_UPLOADS = 4;
+/**
+ * Chunk uploads in flight per blob upload. With an S3 content store each is a
+ * PUT of tens of ms, so this (not bandwidth) bounds one large upload; memory
+ * stays bounded by the window either way.
+ */
+const CHUNK_UPLOADS = 8;
 /** Index entries read at once when has() meets blobs the catalog does not know. */
 const INDEX_READS = 8;
 /** Reads are recorded for LRU (gc) in one transaction at most this often. */
@@ -489,7 +493,6 @@ export class DedupStore implements StoreDriver {
       logicalBytes: c.logicalBytesWritten,
       chunks: c.chunksWritten,
       chunkBytes: c.bytesWritten,
-      storedChunkBytes: 0,
     };
     return {
       kind: this.kind,

@@ -123,7 +123,6 @@ describe('catalog dedup index', () => {
       logicalBytes: 1203 * 1000,
       chunks: 2,
       chunkBytes: 1000,
-      storedChunkBytes: 0,
     });
     expect(catalog.dedup.chunkRefs(S, d(1, 600))).toBe(1203);
     expect(catalog.dedup.chunkRefs('AC.dedup', d(1, 600))).toBe(1);
