@@ -45,7 +45,7 @@ const WINDOW_BYTES = 8 << 20;
  * PUT of tens of ms, so this (not bandwidth) bounds one large upload; memory
  * stays bounded by the window either way.
  */
-const CHUNK_UPLOADS = 8;
+export const CHUNK_UPLOADS = 8;
 /** Index entries read at once when has() meets blobs the catalog does not know. */
 const INDEX_READS = 8;
 /** Reads are recorded for LRU (gc) in one transaction at most this often. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import type { DedupSpec } from '../../src/config/types.js';
-import { DedupStore } from '../../src/stores/dedup-store.js';
+import { CHUNK_UPLOADS, DedupStore } from '../../src/stores/dedup-store.js';
 import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import type { StoreContext } from '../../src/stores/store-context.js';
@@ -547,13 +547,13 @@ describe('DedupStore over memory stores', () => {
       }
     }
     const upload = store.update(digestOf(data), source(), data.length);
-    // Wait for the uploads in flight to fill up (4 at a time), then let everything else settle.
+    // Wait for the uploads in flight to fill up (CHUNK_UPLOADS at a time), then let everything else settle.
     await new Promise<void>((resolve) => {
-      onBlocked = () => blocked.length >= 4 && resolve();
+      onBlocked = () => blocked.length >= CHUNK_UPLOADS && resolve();
       onBlocked();
     });
     for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-    expect(blocked.length).toBe(4);
+    expect(blocked.length).toBe(CHUNK_UPLOADS);
     // One window in flight, one filled: at most 2 x 16 chunks of <= 128 KiB, plus the chunker's tail and one source piece.
     expect(pulled).toBeLessThanOrEqual(2 * 16 * SPEC.max_size + SPEC.max_size + (256 << 10));
     expect(pulled).toBeLessThan(data.length / 4);
