@@ -23,6 +23,7 @@ import { type Digest, EMPTY_DIGEST, digestKey, digestOf } from '../../src/util/d
 import { errorCode } from '../../src/util/errors.js';
 import type { Logger } from '../../src/util/logger.js';
 import { dedupRefsConsistency } from '../helpers/dedup-consistency.js';
+import { pseudoRandom } from '../helpers/pseudo-random.js';
 
 const SPEC: DedupSpec = {
   kind: 'dedup',
@@ -34,19 +35,6 @@ const SPEC: DedupSpec = {
   max_concurrent_fetch_per_get: 3,
 };
 const STORE_ID = 'CAS.dedup';
-
-/** Deterministic pseudo-random bytes (xorshift32). */
-function pseudoRandom(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed | 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 function collectingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];

@@ -1,19 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type ChunkSizes, FastCdc, chunkBoundaries, createChunker } from '../../src/util/fastcdc.js';
-
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-function pseudoRandom(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed | 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+import { pseudoRandom } from '../helpers/pseudo-random.js';
 
 const SMALL: ChunkSizes = { minSize: 2048, normalSize: 8192, maxSize: 16384 };
 const DEFAULTS: ChunkSizes = { minSize: 64 << 10, normalSize: 256 << 10, maxSize: 512 << 10 };
