@@ -16,6 +16,7 @@ import { ReapiClient, blobName, uploadName } from '../helpers/grpc-client.js';
 import { repoRoot } from '../helpers/daemon-process.js';
 import { bucketClient, listObjects } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
+import { loopbackServers } from '../helpers/config-servers.js';
 
 const BUCKET = 'ncache-gc-verify';
 const execFileAsync = promisify(execFile);
@@ -47,17 +48,7 @@ function configText(endpoint: string): string {
       { name: 'CAS', verify: { verify_size: true, verify_hash: true, backend: tier('cas') } },
       { name: 'AC', ...tier('ac') },
     ],
-    servers: [
-      {
-        listener: { http: { socket_address: '127.0.0.1:0' } },
-        services: {
-          cas: [{ instance_name: '', cas_store: 'CAS' }],
-          ac: [{ instance_name: '', ac_store: 'AC' }],
-          bytestream: { cas_stores: { '': 'CAS' } },
-          capabilities: [{ instance_name: '' }],
-        },
-      },
-    ],
+    servers: loopbackServers(),
   });
 }
 

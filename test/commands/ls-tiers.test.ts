@@ -11,6 +11,7 @@ import type { StatsResult } from '../../src/daemon/control/stats.js';
 import { type Digest, digestOf } from '../../src/util/digest.js';
 import { type CliDaemon, startCliDaemon } from '../helpers/cli-daemon.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
+import { loopbackServers } from '../helpers/config-servers.js';
 
 const fs = (name: string) => ({
   filesystem: {
@@ -40,17 +41,7 @@ const CONFIG = {
     },
     { name: 'AC', fast_slow: { fast: { memory: {} }, slow: fs('ac') } },
   ],
-  servers: [
-    {
-      listener: { http: { socket_address: '127.0.0.1:0' } },
-      services: {
-        cas: [{ instance_name: '', cas_store: 'CAS' }],
-        ac: [{ instance_name: '', ac_store: 'AC' }],
-        bytestream: { cas_stores: { '': 'CAS' } },
-        capabilities: [{ instance_name: '' }],
-      },
-    },
-  ],
+  servers: loopbackServers(),
 };
 
 describe('ncache ls / stats over dedup, compression and fast_slow tiers', () => {

@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DaemonProcess, type StartDaemonOptions } from './daemon-process.js';
 import { S3RVER_CREDENTIALS } from './s3rver.js';
+import { loopbackServers } from './config-servers.js';
 
 export interface S3ConfigOptions {
   /** Holds the fast tiers (cas/, ac/ with their temp dirs). */
@@ -56,18 +57,7 @@ export function s3ConfigText(opts: S3ConfigOptions): string {
       { name: 'CAS', verify: { verify_size: true, verify_hash: true, backend: tiers('cas') } },
       { name: 'AC', completeness_checking: { backend: tiers('ac'), cas_store: { ref_store: { name: 'CAS' } } } },
     ],
-    servers: [
-      {
-        listener: { http: { socket_address: '127.0.0.1:0' } },
-        services: {
-          cas: [{ instance_name: '', cas_store: 'CAS' }],
-          ac: [{ instance_name: '', ac_store: 'AC' }],
-          bytestream: { cas_stores: { '': 'CAS' } },
-          capabilities: [{ instance_name: '' }],
-          health: {},
-        },
-      },
-    ],
+    servers: loopbackServers(),
   };
   return `// ncache S3 test config (written by test/helpers/s3-daemon.ts)\n${JSON.stringify(config, null, 2)}\n`;
 }
