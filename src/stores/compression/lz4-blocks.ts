@@ -35,10 +35,19 @@
 // LZ4 itself does not detect damage (a flipped byte can decode to the right
 // number of wrong bytes), hence the CRC per block: every check failure is an
 // error naming the blob, never bytes handed on.
+import { createRequire } from 'node:module';
 import { crc32 } from 'node:zlib';
-import { compress, compressSync, uncompress, uncompressSync } from 'lz4-napi';
 import { errorMessage, internal } from '../../util/errors.js';
 import type { ByteStream } from '../store.js';
+
+// lz4-napi's native module costs ~11 MB of RSS once loaded, so it is loaded on
+// the first compression or decode, not when the store factory is imported: a
+// daemon whose config has no compression store never pays for it.
+type Lz4 = typeof import('lz4-napi');
+let lz4Module: Lz4 | undefined;
+function lz4(): Lz4 {
+  return (lz4Module ??= createRequire(import.meta.url)('lz4-napi') as Lz4);
+}
 
 export const HEADER_SIZE = 32;
 export const INDEX_ENTRY_SIZE = 8;
@@ -103,12 +112,12 @@ export function blockLength(layout: FormatHeader, i: number): number {
 
 /** Compresses one block, keeping it raw when LZ4 does not make it smaller. `data` is kept (callers hand over a buffer they will not reuse). */
 export function encodeBlock(data: Buffer): EncodedBlock {
-  return encoded(data, compressSync(data));
+  return encoded(data, lz4().compressSync(data));
 }
 
 /** encodeBlock on the libuv thread pool, so several blocks compress at once and the event loop stays free. */
 export async function encodeBlockAsync(data: Buffer): Promise<EncodedBlock> {
-  return encoded(data, await compress(data));
+  return encoded(data, await lz4().compress(data));
 }
 
 function encoded(data: Buffer, compressed: Buffer): EncodedBlock {
@@ -252,7 +261,7 @@ export function decodeBlock(layout: BlobLayout, i: number, stored: Buffer, blob:
   if (fail === undefined) return stored;
   let out: Buffer;
   try {
-    out = uncompressSync(stored);
+    out = lz4().uncompressSync(stored);
   } catch (err) {
     throw fail(errorMessage(err));
   }
@@ -265,7 +274,7 @@ export async function decodeBlockAsync(layout: BlobLayout, i: number, stored: Bu
   if (fail === undefined) return stored;
   let out: Buffer;
   try {
-    out = await uncompress(stored);
+    out = await lz4().uncompress(stored);
   } catch (err) {
     throw fail(errorMessage(err));
   }
