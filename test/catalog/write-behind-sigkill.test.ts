@@ -2,8 +2,6 @@
 // uploads toward an unreachable slow tier and is killed mid-stream; a store
 // started on the same catalog and fast tier delivers every acknowledged blob
 // to a reachable slow tier.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +13,7 @@ import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { readBuffer } from '../../src/stores/store.js';
 import { digestOf } from '../../src/util/digest.js';
 import { repoRoot } from '../helpers/daemon-process.js';
+import { requireBuilt, runUntilKilled } from '../helpers/kill-child.js';
 // @ts-expect-error plain ESM helper shared with the child process
 import { childBlob } from './write-behind-blobs.mjs';
 
@@ -31,38 +30,18 @@ describe('write-behind across a SIGKILL', () => {
   });
 
   it('delivers every acknowledged blob after a restart', async () => {
-    const root = repoRoot();
-    if (!existsSync(join(root, 'dist', 'src', 'stores', 'write-behind.js'))) {
-      throw new Error('dist/ is not built: run npx tsc -p tsconfig.json first (the child process runs the compiled code)');
-    }
+    requireBuilt('src/stores/write-behind.js');
     const stateDir = join(dir, 'state');
     const fastDir = join(dir, 'fast');
     const script = fileURLToPath(new URL('./write-behind-child.mjs', import.meta.url));
-    const child = spawn(process.execPath, [script, root, stateDir, fastDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-
     // Kill as soon as enough acknowledgements arrived, while the child keeps writing.
     let acked = -1;
-    await new Promise<void>((resolve, reject) => {
-      let buffer = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => {
-        buffer += s;
-        const lines = buffer.split('\n');
-        buffer = lines.pop()!;
-        for (const line of lines) {
-          const m = /^acked (\d+)$/.exec(line);
-          if (m) acked = Number(m[1]);
-        }
-        if (acked + 1 >= ACKS_BEFORE_KILL) {
-          child.kill('SIGKILL');
-          resolve();
-        }
-      });
-      child.once('exit', () => reject(new Error(`child exited early: ${stderr}`)));
+    const { signal } = await runUntilKilled(script, [repoRoot(), stateDir, fastDir], (line) => {
+      const m = /^acked (\d+)$/.exec(line);
+      if (m) acked = Number(m[1]);
+      return acked + 1 >= ACKS_BEFORE_KILL;
     });
-    expect(await exited).toBe('SIGKILL');
+    expect(signal).toBe('SIGKILL');
 
     const catalog = Catalog.open(join(stateDir, 'catalog.sqlite'));
     const owed = catalog.journal.summary('CAS').count;

@@ -3,8 +3,6 @@
 // or stalled right before or right after an index entry write. A store
 // reopened on the same files must never hold a committed row for a blob that
 // cannot be read, and every chunk's reference count must match the rows.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +18,7 @@ import { systemClock } from '../../src/util/clock.js';
 import { type Digest, digestOf } from '../../src/util/digest.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { repoRoot } from '../helpers/daemon-process.js';
+import { requireBuilt, runUntilKilled } from '../helpers/kill-child.js';
 import { dedupRefsConsistency } from '../helpers/dedup-consistency.js';
 // @ts-expect-error plain ESM helper shared with the child process
 import { CRASH_SPEC, crashBlob } from './dedup-crash-blobs.mjs';
@@ -30,35 +29,15 @@ const STORE_ID = 'CAS.dedup';
 
 /** Runs the child until `killWhen` says so on one of its lines, then SIGKILLs it. Returns the last acked index. */
 async function runChildUntil(dir: string, args: string[], killWhen: (line: string) => boolean): Promise<number> {
-  const root = repoRoot();
-  if (!existsSync(join(root, 'dist', 'src', 'stores', 'dedup-store.js'))) {
-    throw new Error('dist/ is not built: run npx tsc -p tsconfig.json first (the child process runs the compiled code)');
-  }
+  requireBuilt('src/stores/dedup-store.js');
   const script = fileURLToPath(new URL('./dedup-crash-child.mjs', import.meta.url));
-  const child = spawn(process.execPath, [script, root, dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   let acked = -1;
-  await new Promise<void>((resolve, reject) => {
-    let buffer = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      buffer += s;
-      const lines = buffer.split('\n');
-      buffer = lines.pop()!;
-      for (const line of lines) {
-        const m = /^acked (\d+)$/.exec(line);
-        if (m) acked = Number(m[1]);
-        if (killWhen(line)) {
-          child.kill('SIGKILL');
-          resolve();
-          return;
-        }
-      }
-    });
-    child.once('exit', () => reject(new Error(`child exited before it was killed: ${stderr}`)));
+  const { signal } = await runUntilKilled(script, [repoRoot(), dir, ...args], (line) => {
+    const m = /^acked (\d+)$/.exec(line);
+    if (m) acked = Number(m[1]);
+    return killWhen(line);
   });
-  expect(await exited).toBe('SIGKILL');
+  expect(signal).toBe('SIGKILL');
   return acked;
 }
 

@@ -1,5 +1,4 @@
 // FilesystemStore indexed by the catalog: real files, a real SQLite catalog.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
@@ -17,6 +16,7 @@ import { ManualClock } from '../../src/util/clock.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import type { Logger } from '../../src/util/logger.js';
 import { repoRoot } from '../helpers/daemon-process.js';
+import { requireBuilt, runUntilKilled } from '../helpers/kill-child.js';
 const STORE_ID = 'CAS.verify.backend';
 const noLimits: EvictionPolicy = { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 };
 
@@ -355,27 +355,14 @@ describe('FilesystemStore catalog index across SIGKILLs', () => {
   /** Runs the child from blob `first` on, kills it after `writes` acknowledged writes. */
   async function runAndKill(stateDir: string, first: number, writes: number): Promise<void> {
     const script = fileURLToPath(new URL('./filesystem-catalog-child.mjs', import.meta.url));
-    const child = spawn(process.execPath, [script, repoRoot(), stateDir, dir, String(first)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanups.push(() => child.kill('SIGKILL'));
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
     let wrote = 0;
-    await new Promise<void>((resolve, reject) => {
-      let buffer = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => {
-        buffer += s;
-        const lines = buffer.split('\n');
-        buffer = lines.pop()!;
-        wrote += lines.filter((l) => l.startsWith('wrote ')).length;
-        if (wrote >= writes) {
-          child.kill('SIGKILL');
-          resolve();
-        }
-      });
-      child.once('exit', () => reject(new Error(`child exited early: ${stderr}`)));
-    });
-    expect(await exited).toBe('SIGKILL');
+    const { signal } = await runUntilKilled(
+      script,
+      [repoRoot(), stateDir, dir, String(first)],
+      (line) => line.startsWith('wrote ') && ++wrote >= writes,
+      (child) => cleanups.push(() => child.kill('SIGKILL')),
+    );
+    expect(signal).toBe('SIGKILL');
   }
 
   /** No row without its file, and each file holds exactly the blob its row names. */
@@ -391,9 +378,7 @@ describe('FilesystemStore catalog index across SIGKILLs', () => {
   }
 
   it('never leaves a row without its file, and every row reads back intact', async () => {
-    if (!existsSync(join(repoRoot(), 'dist', 'src', 'catalog', 'store-entries.js'))) {
-      throw new Error('dist/ is not built: run npx tsc -p tsconfig.json first (the child process runs the compiled code)');
-    }
+    requireBuilt('src/catalog/store-entries.js');
     const stateDir = join(dir, 'state');
     // Several kills at random points of a write/evict/remove mix (max_count 40, well below the writes).
     for (let round = 0; round < 6; round++) {
