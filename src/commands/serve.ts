@@ -1,10 +1,10 @@
 // `ncache serve`: run the daemon in the foreground until SIGINT/SIGTERM.
+import { bazelrcLines } from '../config/bazelrc.js';
 import { collectWarnings } from '../config/schema.js';
 import { controlPaths } from '../daemon/control/paths.js';
 import { startDaemon } from '../daemon/daemon.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { resolveConfig } from './config-source.js';
-import type { NcacheConfig } from '../config/types.js';
 
 export interface ServeOptions {
   configPath?: string;
@@ -62,16 +62,4 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     controlSocket: daemon.controlSocket,
     stop,
   };
-}
-
-/** The flags a Bazel user needs for the first server that has a CAS and an AC. */
-export function bazelrcLines(config: NcacheConfig, addresses: string[]): string[] {
-  const index = config.servers.findIndex((s) => (s.services.cas?.length ?? 0) > 0 && (s.services.ac?.length ?? 0) > 0);
-  if (index < 0 || addresses[index] === undefined) return ['# no server in this config offers both a CAS and an action cache'];
-  // Bazel connects to a concrete address: a wildcard listener is reached on loopback.
-  const address = addresses[index]!.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
-  const lines = [`build --remote_cache=grpc://${address}`];
-  const instance = config.servers[index]!.services.cas![0]!.instance_name;
-  if (instance !== '') lines.push(`build --remote_instance_name=${instance}`);
-  return lines;
 }

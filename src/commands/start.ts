@@ -13,7 +13,6 @@ import { NcacheError, errorCode, errorMessage } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
 import { resolveConfig } from './config-source.js';
 import { cleanStaleFiles, waitUntil } from './daemon-files.js';
-import { bazelrcLines } from './serve.js';
 
 export interface StartOptions {
   configPath?: string;
@@ -31,7 +30,7 @@ export interface StartResult {
   configSource: string;
   socketPath: string;
   logFile: string;
-  /** Lines to paste into .bazelrc (as `serve` prints them). */
+  /** Lines to paste into .bazelrc (as `serve` prints them; the daemon computes them from its config). */
   bazelrcLines: string[];
   /** Files a crashed daemon left behind, removed before starting. */
   cleaned: string[];
@@ -65,7 +64,7 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
 
   // A config the daemon would refuse is reported here, directly, not through its log.
   const configPath = opts.configPath !== undefined ? resolve(opts.configPath) : undefined;
-  const config = await resolveConfig(configPath, env);
+  await resolveConfig(configPath, env);
 
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   rotateLog(paths.logFile);
@@ -119,9 +118,7 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
         ` (stop it with \`ncache stop\`):\n${logTail(paths.logFile, logStart)}`,
     );
   }
-  const result = resultOf('started', status, paths.logFile, cleaned);
-  result.bazelrcLines = bazelrcLines(config, status.addresses.map((a) => a.replace(/^grpc:\/\//, '')));
-  return result;
+  return resultOf('started', status, paths.logFile, cleaned);
 }
 
 /** The daemon's status, or undefined when none answers on the socket within `timeoutMs`. */
@@ -135,7 +132,6 @@ async function askStatus(socketPath: string, timeoutMs: number): Promise<StatusR
 }
 
 function resultOf(status: StartResult['status'], s: StatusResult, logFile: string, cleaned: string[]): StartResult {
-  const cas = s.addresses[0];
   return {
     status,
     pid: s.pid,
@@ -143,7 +139,7 @@ function resultOf(status: StartResult['status'], s: StatusResult, logFile: strin
     configSource: s.configSource,
     socketPath: s.socketPath,
     logFile,
-    bazelrcLines: cas !== undefined ? [`build --remote_cache=${cas.replace(/^grpc:\/\/0\.0\.0\.0:/, 'grpc://127.0.0.1:')}`] : [],
+    bazelrcLines: s.bazelrcLines,
     cleaned,
   };
 }

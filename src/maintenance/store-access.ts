@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
 import type { DedupIndex } from '../catalog/dedup-index.js';
 import type { StoreDriver } from '../stores/store.js';
-import { type Digest, parseDigestKey } from '../util/digest.js';
+import { parseDigestKey } from '../util/digest.js';
 
 /** The catalog's dedup index (absent only on a closed catalog). */
 export type DedupCatalog = DedupIndex;

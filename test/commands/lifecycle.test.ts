@@ -95,6 +95,7 @@ describe('ncache start / status / stop', () => {
       socketPath: paths.socketPath,
       stateDir: join(dir, 'state'),
       catalogPath: join(dir, 'state', 'catalog.sqlite'),
+      bazelrcLines: started.bazelrcLines,
     });
     expect(status.version).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
     expect(Date.parse(status.startedAt)).not.toBeNaN();
@@ -116,7 +117,7 @@ describe('ncache start / status / stop', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain(`ncache is already running (pid ${started.pid}) on ${started.addresses[0]}`);
     const againJson = json<StartResult>(await ncache(['start', '--json']));
-    expect(againJson).toMatchObject({ status: 'already-running', pid: started.pid });
+    expect(againJson).toMatchObject({ status: 'already-running', pid: started.pid, bazelrcLines: started.bazelrcLines });
 
     const stopped = json<StopResult>(await ncache(['stop', '--json']));
     expect(stopped).toEqual({ status: 'stopped', pid: started.pid, force: false, killed: false, cleaned: [] });

@@ -3,6 +3,7 @@
 // to slow tiers.
 import type { StoreDriver, StoreStats } from '../../stores/store.js';
 import type { ControlContext, ControlMethod } from './types.js';
+import { bazelrcLines } from '../../config/bazelrc.js';
 
 export interface StatusTier {
   /** Position in the store's tree: the store's name, then one segment per level ("CAS/fast_slow/fast:filesystem"). */
@@ -33,6 +34,8 @@ export interface StatusResult {
   configSource: string;
   /** grpc://HOST:PORT per servers[] entry. */
   addresses: string[];
+  /** Lines to paste into .bazelrc for this daemon (its config's CAS/AC server and instance name). */
+  bazelrcLines: string[];
   socketPath: string;
   stateDir: string;
   catalogPath: string;
@@ -78,6 +81,7 @@ export function status(ctx: ControlContext): StatusResult {
     uptimeSeconds: Math.max(0, Math.floor((now - ctx.startedAtMs) / 1000)),
     configSource: ctx.configSource,
     addresses: ctx.addresses.map((a) => `grpc://${a}`),
+    bazelrcLines: bazelrcLines(ctx.config, ctx.addresses),
     socketPath: ctx.socketPath,
     stateDir: ctx.stateDir,
     catalogPath: ctx.catalog.path,
