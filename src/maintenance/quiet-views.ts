@@ -61,13 +61,15 @@ export class RawFileView implements StoreDriver {
   }
 }
 
-/** A store that can read a value without touching its recency (MemoryStore.peekPart). */
+/** A store that can size and read a value without touching its recency (MemoryStore.peekSize/peekPart). */
 export interface Peekable extends StoreDriver {
+  peekSize(key: Digest): number | undefined;
   peekPart(key: Digest, offset: number, length?: number): Promise<ByteStream>;
 }
 
 export function isPeekable(store: StoreDriver): store is Peekable {
-  return typeof (store as Partial<Peekable>).peekPart === 'function';
+  const s = store as Partial<Peekable>;
+  return typeof s.peekPart === 'function' && typeof s.peekSize === 'function';
 }
 
 /** A peekable leaf (memory), read with peekPart. */
@@ -79,17 +81,7 @@ export class PeekingView implements StoreDriver {
   }
 
   async has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
-    return Promise.all(
-      keys.map(async (key) => {
-        try {
-          let size = 0;
-          for await (const chunk of await this.store.peekPart(key, 0)) size += chunk.length;
-          return size;
-        } catch {
-          return undefined;
-        }
-      }),
-    );
+    return keys.map((key) => this.store.peekSize(key));
   }
 
   update(key: Digest, source: ByteStream, size: number): Promise<void> {

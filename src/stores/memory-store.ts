@@ -68,6 +68,11 @@ export class MemoryStore implements StoreDriver {
     return sliceChunks(entry.value.chunks, start, end);
   }
 
+  /** The size of a value, without counting as an access (has() does count). */
+  peekSize(key: Digest): number | undefined {
+    return this.values.peek(digestKey(key))?.size;
+  }
+
   /** getPart without counting as an access (verify reads every value; that is not use). */
   async peekPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
     const entry = this.values.peek(digestKey(key));

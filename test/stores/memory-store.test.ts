@@ -77,6 +77,18 @@ describe('MemoryStore', () => {
     expect(store.stats()).toMatchObject({ kind: 'memory', bytes: 30, count: 3, maxBytes: 30, evictions: 1 });
   });
 
+  it('peekSize and peekPart do not count as use: the least recently used value is still evicted first', async () => {
+    const store = new MemoryStore({ kind: 'memory', eviction_policy: { ...policy, max_bytes: 30 } });
+    const blobs = ['a', 'b', 'c', 'd'].map((c) => Buffer.alloc(10, c));
+    const keys = blobs.map(digestOf);
+    for (let i = 0; i < 3; i++) await putBuffer(store, keys[i]!, blobs[i]!);
+    expect(store.peekSize(keys[0]!)).toBe(10);
+    expect(store.peekSize(keys[3]!)).toBeUndefined();
+    expect((await collect(await store.peekPart(keys[0]!, 0))).equals(blobs[0]!)).toBe(true);
+    await putBuffer(store, keys[3]!, blobs[3]!);
+    expect(await store.has(keys)).toEqual([undefined, 10, 10, 10]);
+  });
+
   it('evicts by age with an injected clock', async () => {
     const clock = new ManualClock();
     const store = new MemoryStore({ kind: 'memory', eviction_policy: { ...policy, max_seconds: 10 } }, { clock });
