@@ -10,17 +10,7 @@ import { type CliDaemon, startCliDaemon } from '../helpers/cli-daemon.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
 import { s3ConfigText, s3DaemonEnv } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
-
-/** Polls `check` (state in another process) until it returns a value, at most `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { waitFor } from '../helpers/wait-for.js';
 
 describe('ncache stats / ls over an S3 slow tier', () => {
   let s3: S3rverHandle;

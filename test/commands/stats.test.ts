@@ -12,20 +12,10 @@ import { type Digest, digestOf } from '../../src/util/digest.js';
 import { type CliDaemon, startCliDaemon } from '../helpers/cli-daemon.js';
 import { repoRoot } from '../helpers/daemon-process.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const execFileAsync = promisify(execFile);
 const bin = join(repoRoot(), 'bin', 'ncache.js');
-
-/** Polls `check` until it returns a value (readiness of something outside this process), at most `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
