@@ -6,13 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { SCHEMA_VERSION } from '../../src/catalog/migrations.js';
 import { ManualClock } from '../../src/util/clock.js';
-import type { Logger } from '../../src/util/logger.js';
-
-function collectingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const log = (level: string) => (msg: string) => lines.push(`${level} ${msg}`);
-  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-}
+import { collectingLogger } from '../helpers/collecting-logger.js';
 
 const key = (n: number) => ({ hash: n.toString(16).padStart(64, '0'), sizeBytes: n * 10 });
 

@@ -21,9 +21,9 @@ import {
 import { ManualClock } from '../../src/util/clock.js';
 import { type Digest, EMPTY_DIGEST, digestKey, digestOf } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
-import type { Logger } from '../../src/util/logger.js';
 import { dedupRefsConsistency } from '../helpers/dedup-consistency.js';
 import { pseudoRandom } from '../helpers/pseudo-random.js';
+import { collectingLogger } from '../helpers/collecting-logger.js';
 
 const SPEC: DedupSpec = {
   kind: 'dedup',
@@ -35,12 +35,6 @@ const SPEC: DedupSpec = {
   max_concurrent_fetch_per_get: 3,
 };
 const STORE_ID = 'CAS.dedup';
-
-function collectingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const log = (level: string) => (msg: string) => lines.push(`${level} ${msg}`);
-  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-}
 
 /**
  * Instrumentation around a real store: counts the calls and keys that pass

@@ -13,6 +13,7 @@ import type { WriteBehindOptions, WriteBehindStats } from '../../src/stores/writ
 import { type Digest, digestOf } from '../../src/util/digest.js';
 import { isNotFound, unavailable } from '../../src/util/errors.js';
 import type { Logger } from '../../src/util/logger.js';
+import { collectingLogger } from '../helpers/collecting-logger.js';
 
 /** A filesystem store that can be switched "down" (every call UNAVAILABLE), counting calls. */
 class SwitchableSlowTier extends FilesystemStore {
@@ -38,12 +39,6 @@ class SwitchableSlowTier extends FilesystemStore {
     this.check();
     return super.update(key, source, size);
   }
-}
-
-function collectingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const log = (level: string) => (msg: string) => lines.push(`${level} ${msg}`);
-  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }
 
 function blob(size: number, seed: number): Buffer {

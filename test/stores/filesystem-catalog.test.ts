@@ -17,14 +17,9 @@ import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import type { Logger } from '../../src/util/logger.js';
 import { repoRoot } from '../helpers/daemon-process.js';
 import { requireBuilt, runUntilKilled } from '../helpers/kill-child.js';
+import { collectingLogger } from '../helpers/collecting-logger.js';
 const STORE_ID = 'CAS.verify.backend';
 const noLimits: EvictionPolicy = { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 };
-
-function collectingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const log = (level: string) => (msg: string) => lines.push(`${level} ${msg}`);
-  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-}
 
 function blob(size: number, seed: number): Buffer {
   const b = Buffer.alloc(size);
