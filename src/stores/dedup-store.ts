@@ -97,7 +97,8 @@ export class DedupStore implements StoreDriver {
   /**
    * Chunks this process found missing or damaged. Until an upload writes them
    * again they count as absent whatever the content store says: a tier may
-   * still hold the bad copy (a fast tier fill racing with the removal).
+   * still hold the bad copy when removing it failed or is not allowed (a
+   * bucket policy without s3:DeleteObject, a read_only direction).
    */
   private readonly suspectChunks = new Set<string>();
   /** This process's numbers (the catalog holds the totals). */
