@@ -17,6 +17,7 @@ import { repoRoot } from '../helpers/daemon-process.js';
 import { bucketClient, listObjects } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
 import { loopbackServers } from '../helpers/config-servers.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 const BUCKET = 'ncache-gc-verify';
 const execFileAsync = promisify(execFile);
@@ -52,17 +53,6 @@ function configText(endpoint: string): string {
   });
 }
 
-/** Distinct pseudo-random bytes (incompressible), deterministic per seed. */
-function blob(size: number, seed: number): Buffer {
-  const b = Buffer.alloc(size);
-  let x = seed * 7919 + 17;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
 const FAST_CAS = 'CAS.verify.backend.fast_slow.fast';
 const SLOW_CAS = 'CAS.verify.backend.fast_slow.slow';
 
@@ -95,7 +85,7 @@ describe('ncache gc and verify against a daemon with an S3 slow tier', () => {
     d = await startCliDaemon({ configText: configText(s3.endpoint), env: s3rverEnv() });
     client = new ReapiClient(d.address);
     // 100 KiB each, multiples of the 4 KiB block so stored bytes equal sizes.
-    for (let i = 0; i < 6; i++) await upload(blob(100 * 1024, i + 1));
+    for (let i = 0; i < 6; i++) await upload(deterministicBytes(100 * 1024, i + 1));
     await client.updateActionResult({
       actionDigest: digestOf(Buffer.from('an action for gc')),
       actionResult: { exitCode: 0, stdoutRaw: Buffer.from('built') },
@@ -162,7 +152,7 @@ describe('ncache gc and verify against a daemon with an S3 slow tier', () => {
     const objects = await objectCount();
     expect(objects).toBe(7);
     // An upload that starts before gc and finishes after it.
-    const data = blob(3 * 1024 * 1024, 99);
+    const data = deterministicBytes(3 * 1024 * 1024, 99);
     const digest = digestOf(data);
     const name = uploadName('', digest);
     const h = client.openWrite();

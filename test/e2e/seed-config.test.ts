@@ -42,6 +42,7 @@ import { FaultProxy } from '../helpers/fault-proxy.js';
 import { bucketClient, listObjects, s3DaemonEnv } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
 import { S3World } from '../helpers/s3-world.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 const bazel = bazelOrSkip('test/e2e/seed-config.test.ts', 'seed config end to end');
 const STEP_TIMEOUT = 10 * 60_000;
@@ -129,24 +130,13 @@ async function waitForFreePort(timeoutMs: number): Promise<void> {
 
 /** A deterministic multi-MB blob: compressible text, random bytes, and repeats of both (several dedup chunks, some shared). */
 function makeBigBlob(): Buffer {
-  const parts: Buffer[] = [];
-  let x = 0x2545f491;
-  const random = (n: number) => {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      b[i] = x & 0xff;
-    }
-    return b;
-  };
+  const MIB = 1024 * 1024;
+  const random = deterministicBytes(6 * MIB, 0x2545f491);
   const text = Buffer.from(
     Array.from({ length: 60_000 }, (_, i) => `line ${i}: the seed config stores each chunk once\n`).join(''),
   );
-  const noise = random(3 * 1024 * 1024);
-  parts.push(text, noise, random(2 * 1024 * 1024), text, noise.subarray(0, 1024 * 1024), random(1024 * 1024));
-  return Buffer.concat(parts);
+  const noise = random.subarray(0, 3 * MIB);
+  return Buffer.concat([text, noise, random.subarray(3 * MIB, 5 * MIB), text, noise.subarray(0, MIB), random.subarray(5 * MIB)]);
 }
 
 function sha256(data: Buffer): string {

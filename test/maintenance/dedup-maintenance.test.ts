@@ -11,7 +11,8 @@ import { runGc } from '../../src/maintenance/gc.js';
 import { runVerify } from '../../src/maintenance/verify.js';
 import { hasOne, readBuffer } from '../../src/stores/store.js';
 import { digestKey, formatDigest } from '../../src/util/digest.js';
-import { type World, bytesOf, openWorld, putBlob, servers } from './harness.js';
+import { type World, openWorld, putBlob, servers } from './harness.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 const worlds: World[] = [];
 afterEach(async () => {
@@ -49,11 +50,11 @@ describe('gc over a dedup store', () => {
   it('forgets a blob whose only index entry it evicts; its unshared chunks go after the grace period', async () => {
     const w = await dedupWorld();
     const store = w.stores.get('CAS');
-    const shared = bytesOf(40_000, 1);
-    const own = bytesOf(40_000, 2);
+    const shared = deterministicBytes(40_000, 1);
+    const own = deterministicBytes(40_000, 2);
     const old = await putBlob(store, Buffer.concat([shared, own]));
     w.clock.advance(60_000);
-    const live = await putBlob(store, Buffer.concat([shared, bytesOf(40_000, 3)]));
+    const live = await putBlob(store, Buffer.concat([shared, deterministicBytes(40_000, 3)]));
     const chunksBefore = chunkFiles(w);
     const oldChunks = w.catalog.dedup.chunksOf('CAS', old)!;
     const liveChunks = new Set(w.catalog.dedup.chunksOf('CAS', live)!.map(digestKey));
@@ -81,7 +82,7 @@ describe('gc over a dedup store', () => {
     for (const c of onlyOld) expect(w.catalog.dedup.chunkRefs('CAS', c)).toBe(0);
     expect(w.catalog.dedup.orphanChunks('CAS', w.clock.now() + 1, 100)).toEqual([]);
     // The blob sharing chunks with the forgotten one still reads whole.
-    expect((await readBuffer(store, live)).equals(Buffer.concat([shared, bytesOf(40_000, 3)]))).toBe(true);
+    expect((await readBuffer(store, live)).equals(Buffer.concat([shared, deterministicBytes(40_000, 3)]))).toBe(true);
   });
 });
 
@@ -89,7 +90,7 @@ describe('verify over a dedup store', () => {
   it('finds a damaged chunk; --repair evicts it, the blob reads as missing and can be uploaded again', async () => {
     const w = await dedupWorld();
     const store = w.stores.get('CAS');
-    const data = bytesOf(50_000, 7);
+    const data = deterministicBytes(50_000, 7);
     const key = await putBlob(store, data);
     const chunk = w.catalog.dedup.chunksOf('CAS', key)![1]!;
     const file = join(w.dir, 'chunks', 'content', digestKey(chunk));
@@ -114,7 +115,7 @@ describe('verify over a dedup store', () => {
   it('finds a damaged index entry; --repair evicts it and forgets the blob', async () => {
     const w = await dedupWorld();
     const store = w.stores.get('CAS');
-    const key = await putBlob(store, bytesOf(30_000, 8));
+    const key = await putBlob(store, deterministicBytes(30_000, 8));
     const file = join(w.dir, 'index', 'content', digestKey(key));
     const bytes = readFileSync(file);
     bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 0x80;

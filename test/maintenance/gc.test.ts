@@ -10,7 +10,8 @@ import { PinRegistry } from '../../src/maintenance/pins.js';
 import { hasOne, readBuffer } from '../../src/stores/store.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { S3RVER_CREDENTIALS, type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
-import { type World, bytesOf, openWorld, putBlob, servers } from './harness.js';
+import { type World, openWorld, putBlob, servers } from './harness.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 const worlds: World[] = [];
 afterEach(async () => {
@@ -48,10 +49,10 @@ async function fill(w: World): Promise<{ cas: Digest[]; ac: Digest[] }> {
   const at = (ms: number) => w.clock.advance(start + ms - w.clock.now());
   for (let i = 0; i < 4; i++) {
     at(i * 1000);
-    cas.push(await putBlob(w.stores.get('CAS'), bytesOf(4000, i + 1)));
+    cas.push(await putBlob(w.stores.get('CAS'), deterministicBytes(4000, i + 1)));
     if (i === 0 || i === 2) {
       at(i * 1000 + 500);
-      ac.push(await putBlob(w.stores.get('AC'), bytesOf(100, 100 + i)));
+      ac.push(await putBlob(w.stores.get('AC'), deterministicBytes(100, 100 + i)));
     }
   }
   return { cas, ac };
@@ -120,7 +121,7 @@ describe('gc over local tiers', () => {
     const keys: Digest[] = [];
     for (let i = 0; i < 3; i++) {
       w.clock.advance(1000);
-      keys.push(await putBlob(store, bytesOf(1000, 10 + i)));
+      keys.push(await putBlob(store, deterministicBytes(1000, 10 + i)));
     }
     const pins = new PinRegistry();
     const release = pins.pin(keys[0]!);
@@ -161,7 +162,7 @@ describe('gc over local tiers', () => {
   it('removes stray files: temp files of no upload in progress and unindexed blob files; leaves foreign names alone', async () => {
     const w = await world(localConfig());
     await fill(w);
-    const stray = bytesOf(300, 77);
+    const stray = deterministicBytes(300, 77);
     const strayKey = `${digestOf(stray).hash}-${stray.length}`;
     writeFileSync(join(w.dir, 'cas', 'tmp', `${strayKey}.0000-dead.ncache-tmp`), stray);
     writeFileSync(join(w.dir, 'cas', 'content', strayKey), stray);
@@ -235,7 +236,7 @@ describe('gc with an S3 slow tier', () => {
     const keys: Digest[] = [];
     for (let i = 0; i < 4; i++) {
       w.clock.advance(1000);
-      keys.push(await putBlob(w.stores.get('CAS'), bytesOf(2000, 50 + i)));
+      keys.push(await putBlob(w.stores.get('CAS'), deterministicBytes(2000, 50 + i)));
     }
     const before = await objectCount();
     expect(before).toBe(4);
@@ -246,7 +247,7 @@ describe('gc with an S3 slow tier', () => {
     expect(report.freed).toEqual({ count: 4, bytes: 8000 });
     expect(await objectCount()).toBe(before);
     // Read back through fast_slow: served (and refilled) from S3.
-    expect((await readBuffer(w.stores.get('CAS'), keys[0]!)).equals(bytesOf(2000, 50))).toBe(true);
+    expect((await readBuffer(w.stores.get('CAS'), keys[0]!)).equals(deterministicBytes(2000, 50))).toBe(true);
     expect(await hasOne(w.stores.get('CAS'), keys[3]!)).toBe(2000);
   });
 });

@@ -61,17 +61,6 @@ export function servers(cas: string, ac?: string): Record<string, unknown>[] {
   ];
 }
 
-/** Deterministic, distinct bytes per seed. */
-export function bytesOf(size: number, seed: number): Buffer {
-  const b = Buffer.alloc(size);
-  let x = seed * 2654435761 + 1;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
 /** Stores `data` under its digest and returns the digest. */
 export async function putBlob(store: StoreDriver, data: Buffer): Promise<Digest> {
   const key = digestOf(data);

@@ -13,7 +13,8 @@ import { readBuffer } from '../../src/stores/store.js';
 import { digestKey, formatDigest } from '../../src/util/digest.js';
 import { bucketClient, listObjects } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
-import { type World, bytesOf, openWorld, putBlob, servers } from './harness.js';
+import { type World, openWorld, putBlob, servers } from './harness.js';
+import { deterministicBytes, textBlob } from '../helpers/data.js';
 
 const BUCKET = 'ncache-seed-shape';
 
@@ -85,11 +86,6 @@ async function seedWorld(prefix: string): Promise<World> {
 
 const deps = (w: World) => ({ config: w.config, stores: w.stores, catalog: w.catalog, clock: w.clock });
 
-/** Compressible but not trivial: text with numbers. */
-function text(seed: number, lines: number): Buffer {
-  return Buffer.from(Array.from({ length: lines }, (_, i) => `line ${i} of build output ${seed} value ${(i * seed) % 977}\n`).join(''));
-}
-
 describe('gc and verify over the seed config shape', () => {
   it('classifies every leaf: local memory vs remote S3, its side, dedup part and compression', async () => {
     const w = await seedWorld('classify/');
@@ -115,9 +111,9 @@ describe('gc and verify over the seed config shape', () => {
   it('verify --tier slow finds a damaged chunk object and --repair restores it from the memory tier', async () => {
     const w = await seedWorld('repair/');
     const cas = w.stores.get('CAS_MAIN_STORE');
-    const data = text(1, 3000);
+    const data = textBlob(112_000, 1);
     const key = await putBlob(cas, data);
-    await putBlob(cas, text(2, 1000));
+    await putBlob(cas, textBlob(36_000, 2));
     const clean = await runVerify(deps(w), {});
     expect(clean.found).toBe(0);
     expect(clean.tiers.map((t) => t.id)).toContain(`${CONTENT}.slow`);
@@ -146,7 +142,7 @@ describe('gc and verify over the seed config shape', () => {
   it('gc empties the memory tiers (S3 holds every chunk and index entry), deletes no object, and blobs read from S3', async () => {
     const w = await seedWorld('gc/');
     const cas = w.stores.get('CAS_MAIN_STORE');
-    const blobs = [text(3, 2000), bytesOf(30_000, 4), text(5, 500)];
+    const blobs = [textBlob(74_000, 3), deterministicBytes(30_000, 4), textBlob(18_000, 5)];
     const keys = [];
     for (const b of blobs) {
       w.clock.advance(1000);

@@ -10,7 +10,8 @@ import { runVerify } from '../../src/maintenance/verify.js';
 import { ActionResultCodec } from '../../src/proto/reapi.js';
 import { hasOne, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { digestKey, digestOf, formatDigest } from '../../src/util/digest.js';
-import { type World, bytesOf, openWorld, putBlob, servers } from './harness.js';
+import { type World, openWorld, putBlob, servers } from './harness.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 const worlds: World[] = [];
 afterEach(async () => {
@@ -42,9 +43,9 @@ describe('verify', () => {
       servers: servers('CAS'),
     });
     const store = w.stores.get('CAS');
-    const good = bytesOf(3000, 1);
+    const good = deterministicBytes(3000, 1);
     const key = await putBlob(store, good);
-    const other = await putBlob(store, bytesOf(500, 2));
+    const other = await putBlob(store, deterministicBytes(500, 2));
     const file = join(w.dir, 'fast', 'content', digestKey(key));
     flipByte(file, 1234);
 
@@ -74,8 +75,8 @@ describe('verify', () => {
     ['memory', { memory: {} }],
   ])('reading every blob of a %s tier does not count as using it: gc still sees them idle', async (_kind, spec) => {
     const w = await world({ stores: [{ name: 'CAS', ...spec }], servers: servers('CAS') });
-    await putBlob(w.stores.get('CAS'), bytesOf(1000, 11));
-    await putBlob(w.stores.get('CAS'), bytesOf(1000, 12));
+    await putBlob(w.stores.get('CAS'), deterministicBytes(1000, 11));
+    await putBlob(w.stores.get('CAS'), deterministicBytes(1000, 12));
     w.clock.advance(3_600_000);
     expect((await runVerify(deps(w), {})).checked.count).toBe(2);
     const gc = await runGc(deps(w), { olderThanMs: 1_800_000, dryRun: true });
@@ -84,7 +85,7 @@ describe('verify', () => {
 
   it('--tier fast checks only local leaves; --tier slow only remote ones (none here)', async () => {
     const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
-    await putBlob(w.stores.get('CAS'), bytesOf(100, 3));
+    await putBlob(w.stores.get('CAS'), deterministicBytes(100, 3));
     expect((await runVerify(deps(w), { tier: 'fast' })).checked.count).toBe(1);
     expect((await runVerify(deps(w), { tier: 'slow' })).tiers).toEqual([]);
   });
@@ -92,7 +93,7 @@ describe('verify', () => {
   it('evicts a corrupt blob that has no good copy anywhere, so the client uploads it again', async () => {
     const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
     const store = w.stores.get('CAS');
-    const key = await putBlob(store, bytesOf(2000, 4));
+    const key = await putBlob(store, deterministicBytes(2000, 4));
     flipByte(join(w.dir, 'cas', 'content', digestKey(key)), 0);
     const report = await runVerify(deps(w), { repair: true });
     expect(report.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), repair: 'evicted' })]);
@@ -102,7 +103,7 @@ describe('verify', () => {
 
   it('reports a blob whose file vanished as missing', async () => {
     const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
-    const key = await putBlob(w.stores.get('CAS'), bytesOf(2000, 5));
+    const key = await putBlob(w.stores.get('CAS'), deterministicBytes(2000, 5));
     unlinkSync(join(w.dir, 'cas', 'content', digestKey(key)));
     const report = await runVerify(deps(w), {});
     expect(report.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), problem: 'missing' })]);

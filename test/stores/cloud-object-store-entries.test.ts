@@ -7,7 +7,8 @@ import { createS3Client } from '../../src/stores/s3/client.js';
 import { putBuffer } from '../../src/stores/store.js';
 import { digestKey } from '../../src/util/digest.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
-import { FaultProxy, blob, keyOf, openStore, storeSpec } from './s3/harness.js';
+import { FaultProxy, keyOf, openStore, storeSpec } from './s3/harness.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 let s3: S3rverHandle;
 let proxy: FaultProxy;
@@ -29,12 +30,12 @@ describe('CloudObjectStore.entries', () => {
     const keys = [];
     // 1005 objects: more than one ListObjectsV2 page (1000).
     for (let i = 0; i < 1005; i++) {
-      const data = blob(10 + (i % 7), i + 1);
+      const data = deterministicBytes(10 + (i % 7), i + 1);
       const key = keyOf(data);
       keys.push(digestKey(key));
       await putBuffer(store, key, data);
     }
-    await putBuffer(other, keyOf(blob(5, 9999)), blob(5, 9999));
+    await putBuffer(other, keyOf(deterministicBytes(5, 9999)), deterministicBytes(5, 9999));
     const client = createS3Client(storeSpec(s3.bucket, { endpoint: proxy.endpoint }), s3rverEnv());
     await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'mine/README.txt', Body: 'not a blob' }));
     client.destroy();

@@ -8,7 +8,8 @@ import { putBuffer } from '../../src/stores/store.js';
 import { sha256 } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
-import { FaultProxy, blob, chunked, collect, keyOf, openStore } from './s3/harness.js';
+import { FaultProxy, chunked, collect, keyOf, openStore } from './s3/harness.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 const MIB = 1024 * 1024;
 let s3: S3rverHandle;
@@ -51,7 +52,7 @@ function expectFirstFaultedThenClean(faults: (string | undefined)[], fault: stri
 describe('retries through injected faults', () => {
   it('a PutObject answered 500 then 503 SlowDown is retried and lands intact', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket);
-    const data = blob(4000, 21);
+    const data = deterministicBytes(4000, 21);
     proxy.inject({ ops: ['PutObject'], fault: { type: 'status', status: 500 } });
     proxy.inject({ ops: ['PutObject'], fault: { type: 'status', status: 503 } });
     await putBuffer(store, keyOf(data), data);
@@ -63,7 +64,7 @@ describe('retries through injected faults', () => {
 
   it('HeadObject throttled with SlowDown still answers has()', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket);
-    const data = blob(100, 22);
+    const data = deterministicBytes(100, 22);
     await putBuffer(store, keyOf(data), data);
     proxy.resetCounts();
     proxy.inject({ ops: ['HeadObject'], times: 2, fault: { type: 'status', status: 503, code: 'SlowDown' } });
@@ -74,7 +75,7 @@ describe('retries through injected faults', () => {
 
   it('a GET body reset mid-way resumes with a ranged GET from the last byte received', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket);
-    const data = blob(3 * MIB, 23);
+    const data = deterministicBytes(3 * MIB, 23);
     await store.update(keyOf(data), chunked(data), data.length);
     proxy.resetCounts();
     proxy.inject({ ops: ['GetObject'], times: 2, fault: { type: 'reset', afterBytes: 700_000 } });
@@ -86,7 +87,7 @@ describe('retries through injected faults', () => {
 
   it('an UploadPart reset mid-body is retried alone; the 40 MiB blob reads back intact', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, { tuning: { partSizeBytes: 5 * MIB } });
-    const data = blob(40 * MIB, 24);
+    const data = deterministicBytes(40 * MIB, 24);
     proxy.inject({ ops: ['UploadPart'], times: 2, fault: { type: 'reset' } });
     proxy.inject({ ops: ['UploadPart'], fault: { type: 'status', status: 500 } });
     await store.update(keyOf(data), chunked(data, 256 * 1024), data.length);
@@ -98,7 +99,7 @@ describe('retries through injected faults', () => {
 
   it('latency beyond the request timeout fails the attempt and the retry succeeds', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, { client: { requestTimeoutMs: 1000 } });
-    const data = blob(2000, 25);
+    const data = deterministicBytes(2000, 25);
     proxy.inject({ ops: ['PutObject'], fault: { type: 'latency', ms: 10_000 } });
     await putBuffer(store, keyOf(data), data);
     expectFirstFaultedThenClean(proxy.requests.filter((r) => r.op === 'PutObject').map((r) => r.fault), 'latency');
@@ -108,7 +109,7 @@ describe('retries through injected faults', () => {
 
   it('a stalled GET times out and is retried', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, { client: { requestTimeoutMs: 1000, socketTimeoutMs: 1000 } });
-    const data = blob(5000, 26);
+    const data = deterministicBytes(5000, 26);
     await putBuffer(store, keyOf(data), data);
     proxy.resetCounts();
     proxy.inject({ ops: ['GetObject'], fault: { type: 'stall' } });
@@ -122,7 +123,7 @@ describe('retries through injected faults', () => {
 
   it('a GET body that goes silent mid-way times out and resumes from the last byte received', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, { client: { socketTimeoutMs: 1000 } });
-    const data = blob(2 * MIB, 34);
+    const data = deterministicBytes(2 * MIB, 34);
     await store.update(keyOf(data), chunked(data), data.length);
     proxy.resetCounts();
     proxy.inject({ ops: ['GetObject'], fault: { type: 'stall-body', afterBytes: 300_000 } });
@@ -138,7 +139,7 @@ describe('retries through injected faults', () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, {
       spec: { retry: { max_retries: 3, delay: 0.001, jitter: 0, retry_on_errors: ['DeadlineExceeded'] } },
     });
-    const data = blob(100, 35);
+    const data = deterministicBytes(100, 35);
     proxy.inject({ ops: ['PutObject'], times: 5, fault: { type: 'status', status: 503 } });
     const err = await putBuffer(store, keyOf(data), data).catch((e: unknown) => e);
     expect(errorCode(err)).toBe('UNAVAILABLE');
@@ -153,7 +154,7 @@ describe('failures that must not leave anything behind', () => {
       spec: { retry: { max_retries: 2, delay: 0.001, jitter: 0 } },
       tuning: { partSizeBytes: MIB },
     });
-    const data = blob(4 * MIB + 5, 27);
+    const data = deterministicBytes(4 * MIB + 5, 27);
     const key = keyOf(data);
     proxy.inject({ ops: ['UploadPart'], pathIncludes: 'partNumber=2&', times: 10, fault: { type: 'status', status: 500 } });
     const err = await store.update(key, chunked(data), data.length).catch((e: unknown) => e);
@@ -172,7 +173,7 @@ describe('failures that must not leave anything behind', () => {
 
   it('a source failing mid-way aborts the multipart upload', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, { tuning: { partSizeBytes: MIB } });
-    const data = blob(3 * MIB, 28);
+    const data = deterministicBytes(3 * MIB, 28);
     const key = keyOf(data);
     async function* breaking() {
       yield data.subarray(0, 2 * MIB + 10);
@@ -189,7 +190,7 @@ describe('failures that must not leave anything behind', () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, {
       spec: { retry: { max_retries: 3, delay: 0.001, jitter: 0 } },
     });
-    const data = blob(1234, 29);
+    const data = deterministicBytes(1234, 29);
     proxy.setDown(true);
     const err = await putBuffer(store, keyOf(data), data).catch((e: unknown) => e);
     expect(errorCode(err)).toBe('UNAVAILABLE');
@@ -209,7 +210,7 @@ describe('failures that must not leave anything behind', () => {
 describe('answers that are never retried', () => {
   it('403 AccessDenied names the missing IAM action and is not retried', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket);
-    const data = blob(10, 30);
+    const data = deterministicBytes(10, 30);
     proxy.inject({ ops: ['PutObject'], times: 5, fault: { type: 'status', status: 403, code: 'AccessDenied' } });
     const err = await putBuffer(store, keyOf(data), data).catch((e: unknown) => e);
     expect(errorCode(err)).toBe('PERMISSION_DENIED');
@@ -227,7 +228,7 @@ describe('answers that are never retried', () => {
 
   it('400 is not retried; a wrong region says which region the bucket is in', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket);
-    const data = blob(10, 31);
+    const data = deterministicBytes(10, 31);
     proxy.inject({
       ops: ['PutObject'],
       times: 5,
@@ -252,7 +253,7 @@ describe('answers that are never retried', () => {
       accessKeyId: 'WRONG',
       secretAccessKey: 'WRONG',
     });
-    const err = await store.has([keyOf(blob(5, 32))]).catch((e: unknown) => e);
+    const err = await store.has([keyOf(deterministicBytes(5, 32))]).catch((e: unknown) => e);
     expect(errorCode(err)).toBe('PERMISSION_DENIED');
     await store.close();
   });
@@ -261,7 +262,7 @@ describe('answers that are never retried', () => {
 describe('bounded concurrency', () => {
   it('requests in flight never exceed additional_max_concurrent_requests', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, { spec: { additional_max_concurrent_requests: 2 } });
-    const keys = Array.from({ length: 10 }, (_, i) => keyOf(blob(10, 100 + i)));
+    const keys = Array.from({ length: 10 }, (_, i) => keyOf(deterministicBytes(10, 100 + i)));
     proxy.inject({ ops: ['HeadObject'], times: 10, fault: { type: 'latency', ms: 30 } });
     expect(await store.has(keys)).toEqual(keys.map(() => undefined));
     expect(proxy.count('HeadObject')).toBe(10);
@@ -274,7 +275,7 @@ describe('bounded concurrency', () => {
       spec: { multipart_max_concurrent_uploads: 2, additional_max_concurrent_requests: 10 },
       tuning: { partSizeBytes: MIB },
     });
-    const data = blob(6 * MIB, 33);
+    const data = deterministicBytes(6 * MIB, 33);
     proxy.inject({ ops: ['UploadPart'], times: 6, fault: { type: 'latency', ms: 30 } });
     await store.update(keyOf(data), chunked(data), data.length);
     expect(proxy.count('UploadPart')).toBe(6);

@@ -7,7 +7,8 @@ import { sha256 } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { putBuffer } from '../../src/stores/store.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
-import { FaultProxy, blob, chunked, collect, keyOf, openStore } from './s3/harness.js';
+import { FaultProxy, chunked, collect, keyOf, openStore } from './s3/harness.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 let s3: S3rverHandle;
 let proxy: FaultProxy;
@@ -25,7 +26,7 @@ afterAll(async () => {
 describe('CloudObjectStore against s3rver', () => {
   it('round-trips a small blob with one PutObject and one GetObject', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket);
-    const data = blob(1000, 1);
+    const data = deterministicBytes(1000, 1);
     const key = keyOf(data);
     proxy.resetCounts();
     expect(await store.has([key])).toEqual([undefined]);
@@ -40,7 +41,7 @@ describe('CloudObjectStore against s3rver', () => {
 
   it('stores objects under key_prefix + "<hash>-<size>"', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, { spec: { key_prefix: 'prod/cas/' } });
-    const data = blob(10, 2);
+    const data = deterministicBytes(10, 2);
     const key = keyOf(data);
     proxy.resetCounts();
     await putBuffer(store, key, data);
@@ -60,7 +61,7 @@ describe('CloudObjectStore against s3rver', () => {
 
   it('uploads a large blob in parts, streamed, and reads it back whole and by range', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, { tuning: { partSizeBytes: 1024 * 1024 } });
-    const data = blob(5 * 1024 * 1024 + 12345, 3);
+    const data = deterministicBytes(5 * 1024 * 1024 + 12345, 3);
     const key = keyOf(data);
     proxy.resetCounts();
     await store.update(key, chunked(data, 100_000), data.length);
@@ -78,7 +79,7 @@ describe('CloudObjectStore against s3rver', () => {
 
   it('a missing object is NOT_FOUND naming the bucket and key; has() says undefined', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket);
-    const key = keyOf(blob(77, 99));
+    const key = keyOf(deterministicBytes(77, 99));
     expect(await store.has([key, key])).toEqual([undefined, undefined]);
     const err = await store.getPart(key, 0).catch((e: unknown) => e);
     expect(errorCode(err)).toBe('NOT_FOUND');
@@ -89,9 +90,9 @@ describe('CloudObjectStore against s3rver', () => {
 
   it('answers has() for many keys at once with the right sizes', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket);
-    const present = [blob(11, 5), blob(22, 6), blob(33, 7)];
+    const present = [deterministicBytes(11, 5), deterministicBytes(22, 6), deterministicBytes(33, 7)];
     for (const d of present) await putBuffer(store, keyOf(d), d);
-    const missing = keyOf(blob(44, 8));
+    const missing = keyOf(deterministicBytes(44, 8));
     proxy.resetCounts();
     expect(await store.has([keyOf(present[0]!), missing, keyOf(present[1]!), keyOf(present[2]!)])).toEqual([
       11,
@@ -106,7 +107,7 @@ describe('CloudObjectStore against s3rver', () => {
   it('treats objects older than consider_expired_after_s as missing', async () => {
     const clock = new ManualClock(Date.now());
     const { store } = openStore(proxy.endpoint, s3.bucket, { spec: { consider_expired_after_s: 3600 }, clock });
-    const data = blob(500, 9);
+    const data = deterministicBytes(500, 9);
     const key = keyOf(data);
     await putBuffer(store, key, data);
     expect(await store.has([key])).toEqual([500]);
@@ -118,7 +119,7 @@ describe('CloudObjectStore against s3rver', () => {
 
   it('removes objects', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket);
-    const data = blob(300, 10);
+    const data = deterministicBytes(300, 10);
     const key = keyOf(data);
     await putBuffer(store, key, data);
     expect(await store.remove(key)).toBe(true);
@@ -130,7 +131,7 @@ describe('CloudObjectStore against s3rver', () => {
   it('a short or long source commits nothing, single PUT or multipart', async () => {
     const { store } = openStore(proxy.endpoint, s3.bucket, { tuning: { partSizeBytes: 1024 * 1024 } });
     for (const size of [1000, 3 * 1024 * 1024]) {
-      const data = blob(size, 11);
+      const data = deterministicBytes(size, 11);
       const key = keyOf(data);
       const short = store.update(key, chunked(data.subarray(0, size - 1)), size);
       await expect(short).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
@@ -143,7 +144,7 @@ describe('CloudObjectStore against s3rver', () => {
 
   it('names the missing bucket plainly', async () => {
     const { store } = openStore(proxy.endpoint, 'no-such-bucket');
-    const data = blob(10, 12);
+    const data = deterministicBytes(10, 12);
     const err = await putBuffer(store, keyOf(data), data).catch((e: unknown) => e);
     expect(errorCode(err)).toBe('FAILED_PRECONDITION');
     expect(String(err)).toMatch(/bucket "no-such-bucket" does not exist/);

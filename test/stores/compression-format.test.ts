@@ -15,21 +15,9 @@ import {
   parseIndex,
 } from '../../src/stores/compression/lz4-blocks.js';
 import { type ByteStream, bufferStream } from '../../src/stores/store.js';
+import { textBlob } from '../helpers/data.js';
 
 const BLOB = 'abc/123';
-
-/** Build-output-like text: repetitive but not trivially so. */
-function text(size: number): Buffer {
-  const line = (i: number) => `src/lib/module_${i % 97}.o: warning: unused variable 'x${i % 13}' [-Wunused]\n`;
-  const parts: string[] = [];
-  let total = 0;
-  for (let i = 0; total < size; i++) {
-    const l = line(i);
-    parts.push(l);
-    total += l.length;
-  }
-  return Buffer.from(parts.join('')).subarray(0, size);
-}
 
 async function* chunked(data: Buffer, sizes: number[]): ByteStream {
   let pos = 0;
@@ -71,7 +59,7 @@ describe('lz4 block format', () => {
   it('round-trips sizes around the block size, however the source is chunked', async () => {
     const bs = 1024;
     for (const size of [0, 1, bs - 1, bs, bs + 1, 3 * bs, 5 * bs + 17]) {
-      const data = text(size);
+      const data = textBlob(size);
       for (const sizes of [[size || 1], [1], [7, 1000, 3], [bs], [2 * bs + 5]]) {
         const { stored, index } = await encodeAll(data, bs, size, chunked(data, sizes));
         expect(index).toHaveLength(blockCountFor(size, bs));
@@ -81,7 +69,7 @@ describe('lz4 block format', () => {
   });
 
   it('shrinks text and stores incompressible blocks raw at the cost of their index entry', async () => {
-    const compressible = await encodeAll(text(64 * 1024), 4096);
+    const compressible = await encodeAll(textBlob(64 * 1024), 4096);
     expect(compressible.index.every((e) => !e.raw)).toBe(true);
     expect(compressible.stored.length).toBeLessThan(64 * 1024 / 4);
 
@@ -95,7 +83,7 @@ describe('lz4 block format', () => {
 
   it('makes the stored size even exactly when the logical size is the key size', async () => {
     for (const size of [0, 1, 2, 100, 4097]) {
-      const data = text(size);
+      const data = textBlob(size);
       const asCas = await encodeAll(data, 1024, size);
       expect(asCas.stored.length % 2).toBe(0);
       expect(logicalSizeFromStoredSize(size, asCas.stored.length)).toBe(size);
@@ -107,7 +95,7 @@ describe('lz4 block format', () => {
   });
 
   it('detects a flipped byte in a compressed block that LZ4 alone would decode to garbage', async () => {
-    const data = text(8192);
+    const data = textBlob(8192);
     const { stored } = await encodeAll(data, 4096);
     const header = parseHeader(stored, BLOB, 1 << 30);
     const layout = parseIndex(stored.subarray(HEADER_SIZE, HEADER_SIZE + header.blockCount * INDEX_ENTRY_SIZE), header, BLOB);
@@ -117,7 +105,7 @@ describe('lz4 block format', () => {
   });
 
   it('checks the size prefix before decoding, so a lying block cannot make the decoder allocate', async () => {
-    const data = text(4096);
+    const data = textBlob(4096);
     const { stored, index } = await encodeAll(data, 4096);
     const block = Buffer.from(stored.subarray(HEADER_SIZE + INDEX_ENTRY_SIZE, HEADER_SIZE + INDEX_ENTRY_SIZE + index[0]!.storedLength));
     block.writeUInt32LE(0x7fff_ffff, 0);
@@ -128,7 +116,7 @@ describe('lz4 block format', () => {
   });
 
   it('rejects damaged headers and indexes with a message naming the blob', async () => {
-    const { stored } = await encodeAll(text(5000), 1024);
+    const { stored } = await encodeAll(textBlob(5000), 1024);
     const flip = (at: number) => {
       const copy = Buffer.from(stored);
       copy[at]! ^= 1;

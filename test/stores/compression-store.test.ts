@@ -24,6 +24,7 @@ import { systemClock } from '../../src/util/clock.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { textBlob } from '../helpers/data.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -35,18 +36,6 @@ function spec(blockSize = 64 * KIB, maxDecode = blockSize): CompressionSpec {
     backend: { kind: 'memory' },
     compression_algorithm: { lz4: { block_size: blockSize, max_decode_block_size: maxDecode } },
   };
-}
-
-/** Build-output-like text: compiler lines with varying numbers. */
-function text(size: number, seed = 0): Buffer {
-  const parts: string[] = [];
-  let total = 0;
-  for (let i = 0; total < size; i++) {
-    const l = `bazel-out/k8-fastbuild/bin/pkg${(i + seed) % 31}/lib_${(i * 7 + seed) % 101}.o: T symbol_${i % 211} 0x${(i * 4099).toString(16)}\n`;
-    parts.push(l);
-    total += l.length;
-  }
-  return Buffer.from(parts.join('')).subarray(0, size);
 }
 
 async function collect(stream: ByteStream): Promise<Buffer> {
@@ -120,7 +109,7 @@ describe.each(backends)('CompressionStore over %s', (_name, makeBackend) => {
   it('round-trips empty, 1 byte, exactly one block, and multi-block values', async () => {
     const backend = await makeBackend();
     const store = new CompressionStore(spec(4 * KIB), backend, { logger: silentLogger }, { spoolDir: spoolDir() });
-    for (const data of [Buffer.alloc(0), Buffer.from('x'), text(4 * KIB), text(4 * KIB + 1), text(37 * KIB + 5), randomBytes(9 * KIB)]) {
+    for (const data of [Buffer.alloc(0), Buffer.from('x'), textBlob(4 * KIB), textBlob(4 * KIB + 1), textBlob(37 * KIB + 5), randomBytes(9 * KIB)]) {
       const key = digestOf(data);
       await putBuffer(store, key, data);
       expect(await hasOne(store, key)).toBe(data.length);
@@ -132,7 +121,7 @@ describe.each(backends)('CompressionStore over %s', (_name, makeBackend) => {
   it('shrinks compressible text and stores random data raw at a small overhead', async () => {
     const backend = await makeBackend();
     const store = new CompressionStore(spec(), backend, {}, { spoolDir: spoolDir() });
-    const textData = text(1 * MIB);
+    const textData = textBlob(1 * MIB);
     const textKey = digestOf(textData);
     await putBuffer(store, textKey, textData);
     const textStored = (await backend.has([textKey]))[0]!;
@@ -154,12 +143,12 @@ describe.each(backends)('CompressionStore over %s', (_name, makeBackend) => {
   it('reports uncompressed sizes from has(), for CAS keys and for values whose size differs from the key', async () => {
     const backend = await makeBackend();
     const store = new CompressionStore(spec(KIB), backend, {}, { spoolDir: spoolDir() });
-    const cas = text(10 * KIB);
+    const cas = textBlob(10 * KIB);
     const casKey = digestOf(cas);
     await putBuffer(store, casKey, cas);
     // An action-cache-like value: the key is the action's digest, the value something else.
     const actionKey = digestOf(Buffer.from('some action'));
-    const acValue = text(3 * KIB + 7, 5);
+    const acValue = textBlob(3 * KIB + 7, 5);
     await putBuffer(store, actionKey, acValue);
     const absent = digestOf(Buffer.from('absent'));
     expect(await store.has([casKey, actionKey, absent])).toEqual([cas.length, acValue.length, undefined]);
@@ -173,7 +162,7 @@ describe.each(backends)('CompressionStore over %s', (_name, makeBackend) => {
   it('commits nothing when the source is shorter or longer than declared', async () => {
     const backend = await makeBackend();
     const store = new CompressionStore(spec(KIB), backend, {}, { spoolDir: spoolDir() });
-    const data = text(5000);
+    const data = textBlob(5000);
     const key = digestOf(data);
     await expect(store.update(key, bufferStream(data.subarray(0, 4999)), 5000)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(store.update(key, bufferStream(data), 4999)).rejects.toThrow(/more than the declared 4999 bytes/);
@@ -190,7 +179,7 @@ describe.each(backends)('CompressionStore over %s', (_name, makeBackend) => {
   it('checks read ranges against the uncompressed size', async () => {
     const backend = await makeBackend();
     const store = new CompressionStore(spec(KIB), backend, {}, { spoolDir: spoolDir() });
-    const data = text(3000);
+    const data = textBlob(3000);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     expect((await collect(await store.getPart(key, 3000))).length).toBe(0);
@@ -202,11 +191,11 @@ describe.each(backends)('CompressionStore over %s', (_name, makeBackend) => {
   it('lists entries with logical and stored sizes, and removes through the backend', async () => {
     const backend = await makeBackend();
     const store = new CompressionStore(spec(KIB), backend, {}, { spoolDir: spoolDir() });
-    const data = text(8 * KIB);
+    const data = textBlob(8 * KIB);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     const actionKey = digestOf(Buffer.from('action'));
-    await putBuffer(store, actionKey, text(500, 3));
+    await putBuffer(store, actionKey, textBlob(500, 3));
     const listed = new Map<string, StoreEntry>();
     for await (const e of store.entries()) listed.set(digestKey(e.key), e);
     expect(listed.get(digestKey(key))).toMatchObject({ size: 8 * KIB, storedSize: (await backend.has([key]))[0] });
@@ -221,7 +210,7 @@ describe('CompressionStore ranged reads', () => {
     const backend = new CountingStore(await filesystem());
     const bs = 4 * KIB;
     const store = new CompressionStore(spec(bs), backend, {}, { spoolDir: spoolDir() });
-    const data = text(20 * bs);
+    const data = textBlob(20 * bs);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     const storedSize = (await backend.has([key]))[0]!;
@@ -258,7 +247,7 @@ describe('CompressionStore ranged reads', () => {
     const backend = new CountingStore(new MemoryStore());
     const store = new CompressionStore(spec(KIB), backend, {}, { spoolDir: spoolDir() });
     const key = digestOf(Buffer.from('small action key'));
-    const value = text(50 * KIB);
+    const value = textBlob(50 * KIB);
     await putBuffer(store, key, value);
     backend.reads = [];
     expect((await collect(await store.getPart(key, 40 * KIB, 10))).equals(value.subarray(40 * KIB, 40 * KIB + 10))).toBe(true);
@@ -267,7 +256,7 @@ describe('CompressionStore ranged reads', () => {
 
   it('reads values written with another block size (up to max_decode_block_size)', async () => {
     const backend = new MemoryStore();
-    const data = text(300 * KIB);
+    const data = textBlob(300 * KIB);
     const key = digestOf(data);
     await putBuffer(new CompressionStore(spec(128 * KIB), backend), key, data);
     const reader = new CompressionStore(spec(64 * KIB, 128 * KIB), backend);
@@ -286,7 +275,7 @@ describe('CompressionStore with large values', () => {
     const store = new CompressionStore(spec(), backend, {}, { spoolDir: dir });
     // Mixed: mostly text, with incompressible stretches.
     const parts: Buffer[] = [];
-    for (let i = 0; i < 40; i++) parts.push(i % 5 === 4 ? randomBytes(MIB) : text(MIB, i));
+    for (let i = 0; i < 40; i++) parts.push(i % 5 === 4 ? randomBytes(MIB) : textBlob(MIB, i));
     const data = Buffer.concat(parts);
     const key = digestOf(data);
     await store.update(key, bufferStream(data, 16 * KIB), data.length);
@@ -321,7 +310,7 @@ describe('CompressionStore over damaged files', () => {
   async function storedFile(blockSize = 4 * KIB) {
     const fs = await filesystem();
     const store = new CompressionStore(spec(blockSize), fs, { logger: silentLogger }, { spoolDir: spoolDir() });
-    const data = text(10 * blockSize);
+    const data = textBlob(10 * blockSize);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     const file = join(fs.contentPath, digestKey(key));
@@ -378,7 +367,7 @@ describe('CompressionStore over damaged files', () => {
     const fs = await filesystem();
     const store = new CompressionStore(spec(KIB), fs, { logger: silentLogger }, { spoolDir: spoolDir() });
     const key = digestOf(Buffer.from('an action'));
-    await putBuffer(store, key, text(2000));
+    await putBuffer(store, key, textBlob(2000));
     await flip(join(fs.contentPath, digestKey(key)), 5);
     expect(await store.has([key])).toEqual([undefined]);
   });
@@ -389,7 +378,7 @@ describe('compression in the factory and as a view', () => {
     const ctx = { logger: silentLogger, clock: systemClock, storeByName: () => { throw new Error('none'); } };
     const built = createStore({ ...spec(KIB), backend: { kind: 'memory' } }, ctx, 'stores[0]');
     expect(built.kind).toBe('compression');
-    const data = text(5 * KIB);
+    const data = textBlob(5 * KIB);
     const key = digestOf(data);
     await putBuffer(built, key, data);
     const tier = built.children!()[0]!;
@@ -419,10 +408,10 @@ describe('compression in the factory and as a view', () => {
       return store;
     };
     const first = await open();
-    const data = text(100 * KIB);
+    const data = textBlob(100 * KIB);
     const key = digestOf(data);
     const actionKey = digestOf(Buffer.from('an action'));
-    const acValue = text(700, 9);
+    const acValue = textBlob(700, 9);
     await putBuffer(first, key, data);
     await putBuffer(first, actionKey, acValue);
 

@@ -18,19 +18,7 @@ import { digestOf } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
-
-function pseudoRandom(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed | 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    // Mostly text-like bytes so lz4 has something to do, with random runs.
-    out[i] = i % 4096 < 2048 ? 97 + ((x >>> 8) % 16) : x & 0xff;
-  }
-  return out;
-}
+import { mixedBytes } from '../helpers/data.js';
 
 const s3 = (bucket: string, prefix: string) => `{
   experimental_cloud_object_store: {
@@ -102,7 +90,7 @@ describe('dedup in the seed stack, two laptops sharing one bucket', () => {
     return { root, catalog, dedup };
   }
 
-  const base = pseudoRandom(5 << 20, 77);
+  const base = mixedBytes(5 << 20, 77);
   const v2 = Buffer.concat([base.subarray(0, 2_000_000), Buffer.from('one small edit'), base.subarray(2_000_000)]);
 
   it('uploads on laptop A; laptop B, with nothing local, finds and reads the blobs whole and in ranges', async () => {

@@ -22,7 +22,7 @@ import { ManualClock } from '../../src/util/clock.js';
 import { type Digest, EMPTY_DIGEST, digestKey, digestOf } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { dedupRefsConsistency } from '../helpers/dedup-consistency.js';
-import { pseudoRandom } from '../helpers/pseudo-random.js';
+import { deterministicBytes } from '../helpers/data.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
 
 const SPEC: DedupSpec = {
@@ -150,7 +150,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('round-trips multi-megabyte blobs, whole and in ranges', async () => {
     const { store, content } = await openStore();
-    const data = pseudoRandom(6 << 20, 1);
+    const data = deterministicBytes(6 << 20, 1);
     const key = digestOf(data);
     await store.update(key, bufferStream(data, 100_000), data.length);
     expect(await hasOne(store, key)).toBe(data.length);
@@ -179,7 +179,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('stores the chunks two similar blobs share once', async () => {
     const { store, content } = await openStore();
-    const a = pseudoRandom(8 << 20, 2);
+    const a = deterministicBytes(8 << 20, 2);
     const b = Buffer.concat([a.subarray(0, 3_000_000), Buffer.from('a small insertion'), a.subarray(3_000_000, 7_000_000), a.subarray(7_000_100)]);
     await putBuffer(store, digestOf(a), a);
     const writesForA = content.updates.length;
@@ -204,7 +204,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('without a catalog, skips chunks the content store already has (one has() per window)', async () => {
     const { store, content } = await openStore({ catalog: null });
-    const a = pseudoRandom(4 << 20, 3);
+    const a = deterministicBytes(4 << 20, 3);
     await putBuffer(store, digestOf(a), a);
     content.reset();
     const b = Buffer.concat([Buffer.from('prefix!'), a]);
@@ -217,7 +217,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('a ranged read fetches only the chunks it needs, with bounded read-ahead', async () => {
     const { store, content } = await openStore();
-    const data = pseudoRandom(5 << 20, 4);
+    const data = deterministicBytes(5 << 20, 4);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     const chunks = catalog.dedup.chunksOf(STORE_ID, key)!;
@@ -242,7 +242,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('rejects an upload whose bytes do not hash to its digest, committing nothing', async () => {
     const { store, index } = await openStore();
-    const data = pseudoRandom(1 << 20, 5);
+    const data = deterministicBytes(1 << 20, 5);
     const claimed = { hash: createHash('sha256').update('something else').digest('hex'), sizeBytes: data.length };
     await expectRejectsWith(putBuffer(store, claimed, data), 'INVALID_ARGUMENT', new RegExp(`${claimed.hash}.*hash to ${digestOf(data).hash}`));
     expect(await hasOne(store, claimed)).toBeUndefined();
@@ -257,7 +257,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('commits nothing when the source fails midway', async () => {
     const { store, index } = await openStore();
-    const data = pseudoRandom(2 << 20, 6);
+    const data = deterministicBytes(2 << 20, 6);
     const key = digestOf(data);
     async function* failing(): ByteStream {
       yield data.subarray(0, 1 << 20);
@@ -272,7 +272,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('a damaged index entry on disk makes the blob read as missing, never as wrong bytes', async () => {
     const { store } = await openStore();
-    const data = pseudoRandom(2 << 20, 7);
+    const data = deterministicBytes(2 << 20, 7);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     // Another machine (or a lost catalog) must go by the index entry alone.
@@ -306,7 +306,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('a missing chunk file makes the blob missing: the read fails cleanly, has() reports it, a re-upload repairs it', async () => {
     const { store } = await openStore();
-    const data = pseudoRandom(3 << 20, 8);
+    const data = deterministicBytes(3 << 20, 8);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     const chunks = catalog.dedup.chunksOf(STORE_ID, key)!;
@@ -335,7 +335,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('a chunk file deleted while stopped: after a restart has() reports the blob missing', async () => {
     const first = await openStore();
-    const data = pseudoRandom(2 << 20, 9);
+    const data = deterministicBytes(2 << 20, 9);
     const key = digestOf(data);
     await putBuffer(first.store, key, data);
     const victim = catalog.dedup.chunksOf(STORE_ID, key)!.at(-1)!;
@@ -352,7 +352,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('never serves a chunk whose bytes do not match its key, names the blob, and heals on re-upload', async () => {
     const { store, content } = await openStore();
-    const data = pseudoRandom(2 << 20, 10);
+    const data = deterministicBytes(2 << 20, 10);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     const chunks = catalog.dedup.chunksOf(STORE_ID, key)!;
@@ -377,7 +377,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('a damaged chunk in the middle fails the stream before its bytes, after serving only verified bytes', async () => {
     const { store } = await openStore();
-    const data = pseudoRandom(2 << 20, 11);
+    const data = deterministicBytes(2 << 20, 11);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     const chunks = catalog.dedup.chunksOf(STORE_ID, key)!;
@@ -400,7 +400,7 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('restart answers from the catalog without re-reading index entries', async () => {
     const first = await openStore();
-    const blobs = [1, 2, 3].map((i) => pseudoRandom((1 << 20) + i * 1000, 20 + i));
+    const blobs = [1, 2, 3].map((i) => deterministicBytes((1 << 20) + i * 1000, 20 + i));
     for (const b of blobs) await putBuffer(first.store, digestOf(b), b);
     await first.store.close();
     catalog.close();
@@ -429,8 +429,8 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('lists committed blobs with their chunk counts and access times; remove forgets a blob', async () => {
     const { store, index } = await openStore();
-    const a = pseudoRandom(600_000, 30);
-    const b = pseudoRandom(300_000, 31);
+    const a = deterministicBytes(600_000, 30);
+    const b = deterministicBytes(300_000, 31);
     await putBuffer(store, digestOf(a), a);
     await putBuffer(store, digestOf(b), b);
     clock.advance(10_000);
@@ -466,11 +466,11 @@ describe('DedupStore over filesystem stores and a catalog', () => {
 
   it('settles a blob left pending at start: committed when its index entry exists, rolled back otherwise', async () => {
     const { store } = await openStore();
-    const data = pseudoRandom(500_000, 40);
+    const data = deterministicBytes(500_000, 40);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     const chunks = catalog.dedup.chunksOf(STORE_ID, key)!;
-    const ghost = digestOf(pseudoRandom(1000, 41));
+    const ghost = digestOf(deterministicBytes(1000, 41));
     // Simulate the two crash points: a row still pending with and without an index entry.
     catalog.dedup.beginBlob(STORE_ID, key, chunks);
     catalog.dedup.beginBlob(STORE_ID, ghost, [chunks[0]!]);
@@ -488,7 +488,7 @@ describe('DedupStore over memory stores', () => {
     const ctx: StoreContext = { logger: collectingLogger(), clock: new ManualClock(), storeByName: () => { throw new Error('none'); } };
     const content = new Counting(new MemoryStore());
     const store = new DedupStore(SPEC, new MemoryStore(), content, ctx, 'm');
-    const base = pseudoRandom(3 << 20, 50);
+    const base = deterministicBytes(3 << 20, 50);
     const blobs = [0, 1, 2, 3].map((i) => Buffer.concat([base.subarray(0, 1_000_000 * i), Buffer.from(`edit ${i}`), base.subarray(1_000_000 * i)]));
     await Promise.all(blobs.map((b) => putBuffer(store, digestOf(b), b)));
     for (const b of blobs) expect((await readBuffer(store, digestOf(b))).equals(b)).toBe(true);
@@ -519,7 +519,7 @@ describe('DedupStore over memory stores', () => {
       },
     };
     const store = new DedupStore(SPEC, new MemoryStore(), gated, ctx, 'gated');
-    const data = pseudoRandom(24 << 20, 60);
+    const data = deterministicBytes(24 << 20, 60);
     let pulled = 0;
     async function* source(): ByteStream {
       for (let off = 0; off < data.length; off += 256 << 10) {

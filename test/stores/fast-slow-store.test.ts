@@ -8,6 +8,7 @@ import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { type ByteStream, type StoreDriver, bufferStream, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 /** A real MemoryStore that counts the calls made to it. */
 class CountingStore extends MemoryStore {
@@ -47,12 +48,6 @@ class FailingStore extends MemoryStore {
   }
 }
 
-function blob(size: number, seed = 1): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 11 + seed) & 0xff;
-  return b;
-}
-
 async function collect(stream: ByteStream): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of stream) parts.push(c);
@@ -88,9 +83,9 @@ async function fastLacks(fast: CountingStore, key: Digest): Promise<void> {
 describe('FastSlowStore', () => {
   it('asks the slow tier only about what the fast tier lacks', async () => {
     const { fast, slow, store } = tiers();
-    const a = blob(10, 1);
-    const b = blob(20, 2);
-    const c = blob(30, 3);
+    const a = deterministicBytes(10, 1);
+    const b = deterministicBytes(20, 2);
+    const c = deterministicBytes(30, 3);
     await putBuffer(fast, digestOf(a), a);
     await putBuffer(slow, digestOf(b), b);
     expect(await store.has([digestOf(a), digestOf(b), digestOf(c)])).toEqual([10, 20, undefined]);
@@ -99,7 +94,7 @@ describe('FastSlowStore', () => {
 
   it('serves from the fast tier without touching the slow one', async () => {
     const { fast, slow, store } = tiers();
-    const a = blob(100);
+    const a = deterministicBytes(100, 1);
     await putBuffer(fast, digestOf(a), a);
     expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
     expect(slow.reads).toBe(0);
@@ -107,7 +102,7 @@ describe('FastSlowStore', () => {
 
   it('fills the fast tier from the slow one on a miss', async () => {
     const { fast, slow, store } = tiers();
-    const a = blob(3 * 1024 * 1024);
+    const a = deterministicBytes(3 * 1024 * 1024, 1);
     await putBuffer(slow, digestOf(a), a);
     expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
     await fastHas(fast, digestOf(a));
@@ -118,7 +113,7 @@ describe('FastSlowStore', () => {
 
   it('shares one slow read among concurrent readers of a missing blob', async () => {
     const { fast, slow, store } = tiers();
-    const a = blob(5 * 1024 * 1024);
+    const a = deterministicBytes(5 * 1024 * 1024, 1);
     await putBuffer(slow, digestOf(a), a);
     const results = await Promise.all(Array.from({ length: 6 }, () => readBuffer(store, digestOf(a))));
     for (const r of results) expect(r.equals(a)).toBe(true);
@@ -128,7 +123,7 @@ describe('FastSlowStore', () => {
 
   it('fills the whole blob on a ranged read and returns only the range', async () => {
     const { fast, store } = tiers();
-    const a = blob(2 * 1024 * 1024);
+    const a = deterministicBytes(2 * 1024 * 1024, 1);
     const slowStore = (store.children()[1] as MemoryStore);
     await putBuffer(slowStore, digestOf(a), a);
     const part = await collect(await store.getPart(digestOf(a), 1000, 5000));
@@ -139,7 +134,7 @@ describe('FastSlowStore', () => {
 
   it('finishes the fill when the first reader abandons its stream', async () => {
     const { fast, slow, store } = tiers();
-    const a = blob(20 * 1024 * 1024); // more than the tee's buffer
+    const a = deterministicBytes(20 * 1024 * 1024, 1); // more than the tee's buffer
     await putBuffer(slow, digestOf(a), a);
     const stream = await store.getPart(digestOf(a), 0);
     await stream[Symbol.asyncIterator]().return!();
@@ -149,7 +144,7 @@ describe('FastSlowStore', () => {
 
   it('a remove during a fill is not undone when the fill lands', async () => {
     const { fast, slow, store } = tiers();
-    const a = blob(4 * 1024 * 1024);
+    const a = deterministicBytes(4 * 1024 * 1024, 1);
     await putBuffer(slow, digestOf(a), a);
     // The fill is in flight while the caller still holds the stream.
     const stream = await store.getPart(digestOf(a), 0);
@@ -163,8 +158,8 @@ describe('FastSlowStore', () => {
 
   it('reports NOT_FOUND when neither tier has it and OUT_OF_RANGE past the end', async () => {
     const { slow, store } = tiers();
-    await expect(store.getPart(digestOf(blob(5)), 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    const a = blob(100);
+    await expect(store.getPart(digestOf(deterministicBytes(5, 1)), 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const a = deterministicBytes(100, 1);
     await putBuffer(slow, digestOf(a), a);
     await expect(store.getPart(digestOf(a), 101)).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
     // A failed attempt does not block the next reader.
@@ -173,7 +168,7 @@ describe('FastSlowStore', () => {
 
   it('writes both tiers on update, streaming through a tee', async () => {
     const { fast, slow, store } = tiers();
-    const a = blob(20 * 1024 * 1024);
+    const a = deterministicBytes(20 * 1024 * 1024, 1);
     await store.update(digestOf(a), bufferStream(a, 16 * 1024), a.length);
     expect((await readBuffer(fast, digestOf(a), 64 << 20)).equals(a)).toBe(true);
     expect((await readBuffer(slow, digestOf(a), 64 << 20)).equals(a)).toBe(true);
@@ -182,7 +177,7 @@ describe('FastSlowStore', () => {
   it('fails the update and commits nothing when the fast tier fails mid-way', async () => {
     const slow = new CountingStore();
     const store = new FastSlowStore(new FailingStore(1024 * 1024), slow);
-    const a = blob(20 * 1024 * 1024);
+    const a = deterministicBytes(20 * 1024 * 1024, 1);
     await expect(store.update(digestOf(a), bufferStream(a, 64 * 1024), a.length)).rejects.toThrow('disk full');
     expect(await store.has([digestOf(a)])).toEqual([undefined]);
     expect(await slow.has([digestOf(a)])).toEqual([undefined]);
@@ -191,14 +186,14 @@ describe('FastSlowStore', () => {
   it('fails the update when the slow tier fails (sync mode)', async () => {
     const fast = new CountingStore();
     const store = new FastSlowStore(fast, new FailingStore(100), { slowWriteMode: 'sync' });
-    const a = blob(4 * 1024 * 1024);
+    const a = deterministicBytes(4 * 1024 * 1024, 1);
     await expect(store.update(digestOf(a), bufferStream(a, 64 * 1024), a.length)).rejects.toThrow('disk full');
     expect(await fast.has([digestOf(a)])).toEqual([undefined]);
   });
 
   it('rejects a short source in both tiers', async () => {
     const { fast, slow, store } = tiers();
-    const a = blob(1000);
+    const a = deterministicBytes(1000, 1);
     await expect(store.update(digestOf(a), bufferStream(a.subarray(0, 999)), 1000)).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
@@ -209,7 +204,7 @@ describe('FastSlowStore', () => {
   describe('directions', () => {
     it('fast "get": uploads skip the fast tier, reads fill it', async () => {
       const { fast, slow, store } = tiers('get', 'both');
-      const a = blob(100);
+      const a = deterministicBytes(100, 1);
       await putBuffer(store, digestOf(a), a);
       expect(fast.updates).toBe(0);
       expect(slow.updates).toBe(1);
@@ -219,20 +214,20 @@ describe('FastSlowStore', () => {
 
     it('fast "update": uploads write the fast tier, reads do not fill it', async () => {
       const { fast, slow, store } = tiers('update', 'both');
-      const a = blob(100);
+      const a = deterministicBytes(100, 1);
       await putBuffer(slow, digestOf(a), a);
       expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
       expect((await readBuffer(store, digestOf(a))).equals(a)).toBe(true);
       expect(fast.updates).toBe(0);
       expect(slow.reads).toBe(2);
-      const b = blob(50, 2);
+      const b = deterministicBytes(50, 2);
       await putBuffer(store, digestOf(b), b);
       expect(fast.updates).toBe(1);
     });
 
     it('slow "read_only": uploads only reach the fast tier', async () => {
       const { fast, slow, store } = tiers('both', 'read_only');
-      const a = blob(100);
+      const a = deterministicBytes(100, 1);
       await putBuffer(store, digestOf(a), a);
       expect(slow.updates).toBe(0);
       expect(fast.updates).toBe(1);
@@ -240,13 +235,13 @@ describe('FastSlowStore', () => {
 
     it('slow "get" is not written by uploads either', async () => {
       const { slow, store } = tiers('both', 'get');
-      await putBuffer(store, digestOf(blob(10)), blob(10));
+      await putBuffer(store, digestOf(deterministicBytes(10, 1)), deterministicBytes(10, 1));
       expect(slow.updates).toBe(0);
     });
 
     it('both "read_only": uploads are accepted and dropped', async () => {
       const { fast, slow, store } = tiers('read_only', 'read_only');
-      const a = blob(100);
+      const a = deterministicBytes(100, 1);
       await putBuffer(store, digestOf(a), a);
       expect(fast.updates + slow.updates).toBe(0);
       expect(await store.has([digestOf(a)])).toEqual([undefined]);
@@ -260,7 +255,7 @@ describe('FastSlowStore', () => {
     try {
       const slow = new CountingStore();
       const store = new FastSlowStore(fast, slow);
-      const a = blob(6 * 1024 * 1024);
+      const a = deterministicBytes(6 * 1024 * 1024, 1);
       await putBuffer(slow, digestOf(a), a);
       const ranges: [number, number][] = [
         [0, 100],

@@ -14,6 +14,7 @@ import { type Digest, digestOf } from '../../src/util/digest.js';
 import { isNotFound, unavailable } from '../../src/util/errors.js';
 import type { Logger } from '../../src/util/logger.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 /** A filesystem store that can be switched "down" (every call UNAVAILABLE), counting calls. */
 class SwitchableSlowTier extends FilesystemStore {
@@ -39,12 +40,6 @@ class SwitchableSlowTier extends FilesystemStore {
     this.check();
     return super.update(key, source, size);
   }
-}
-
-function blob(size: number, seed: number): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 31 + seed * 7) & 0xff;
-  return b;
 }
 
 const FAST_RETRIES: WriteBehindOptions = { retryBaseMs: 5, retryMaxMs: 20, flushTimeoutMs: 0 };
@@ -102,7 +97,7 @@ describe('fast_slow write-behind', () => {
 
   it('acknowledges once the fast tier and the journal have it, then uploads in the background', async () => {
     const t = await tiers();
-    const a = blob(300_000, 1);
+    const a = deterministicBytes(300_000, 1);
     await putBuffer(t.store, digestOf(a), a);
     await t.store.drained();
     expect((await readBuffer(t.slow, digestOf(a))).equals(a)).toBe(true);
@@ -112,7 +107,7 @@ describe('fast_slow write-behind', () => {
 
   it('journals the upload durably before update() resolves (a second connection sees it without any close)', async () => {
     const t = await tiers({ slowDown: true });
-    const a = blob(1000, 2);
+    const a = deterministicBytes(1000, 2);
     await putBuffer(t.store, digestOf(a), a);
     // Like a crash right after the acknowledgement: nothing is closed or flushed.
     const other = Catalog.open(join(dir, 'state', 'catalog.sqlite'));
@@ -122,7 +117,7 @@ describe('fast_slow write-behind', () => {
 
   it('journals concurrent uploads in one commit', async () => {
     const t = await tiers({ slowDown: true });
-    const blobs = Array.from({ length: 20 }, (_, i) => blob(500 + i, i));
+    const blobs = Array.from({ length: 20 }, (_, i) => deterministicBytes(500 + i, i));
     await Promise.all(blobs.map((b) => putBuffer(t.store, digestOf(b), b)));
     expect(t.wb()).toMatchObject({ backlogCount: 20, journalCommits: 1 });
     for (const b of blobs) expect(t.catalog.journal.get('CAS', digestOf(b))).toBeDefined();
@@ -131,7 +126,7 @@ describe('fast_slow write-behind', () => {
   it('logs when the backlog passes a threshold', async () => {
     const logger = collectingLogger();
     const t = await tiers({ slowDown: true, logger });
-    const blobs = Array.from({ length: 100 }, (_, i) => blob(100 + i, i));
+    const blobs = Array.from({ length: 100 }, (_, i) => deterministicBytes(100 + i, i));
     await Promise.all(blobs.map((b) => putBuffer(t.store, digestOf(b), b)));
     expect(logger.lines.filter((l) => l.includes('backlog passed 100 blobs'))).toHaveLength(1);
   });
@@ -139,11 +134,11 @@ describe('fast_slow write-behind', () => {
   it('keeps serving while the slow tier is down, grows the backlog, and drains it when it returns', async () => {
     const logger = collectingLogger();
     const t = await tiers({ slowDown: true, logger });
-    const blobs = Array.from({ length: 12 }, (_, i) => blob(10_000 + i, i));
+    const blobs = Array.from({ length: 12 }, (_, i) => deterministicBytes(10_000 + i, i));
     for (const b of blobs) await putBuffer(t.store, digestOf(b), b);
     for (const b of blobs) expect((await readBuffer(t.store, digestOf(b))).equals(b)).toBe(true);
     // Existence checks go on: what the fast tier holds is present, the rest reads as missing (not an error).
-    const other = blob(777, 99);
+    const other = deterministicBytes(777, 99);
     expect(await t.store.has([digestOf(blobs[0]!), digestOf(other)])).toEqual([blobs[0]!.length, undefined]);
     const during = t.wb();
     expect(during.backlogCount).toBe(12);
@@ -163,7 +158,7 @@ describe('fast_slow write-behind', () => {
 
   it('resumes uploads owed from a previous run that stopped without flushing', async () => {
     const first = await tiers({ slowDown: true });
-    const blobs = [blob(5000, 1), blob(70_000, 2), blob(1, 3)];
+    const blobs = [deterministicBytes(5000, 1), deterministicBytes(70_000, 2), deterministicBytes(1, 3)];
     for (const b of blobs) await putBuffer(first.store, digestOf(b), b);
     expect(first.wb().backlogCount).toBe(3);
     await first.close(); // flushTimeoutMs 0: leave them journaled
@@ -193,7 +188,7 @@ describe('fast_slow write-behind', () => {
   it('stops flushing at close when the slow tier is down, leaving the rows journaled', async () => {
     const logger = collectingLogger();
     const t = await tiers({ slowDown: true, logger, writeBehind: { flushTimeoutMs: 600_000 } });
-    const a = blob(100, 1);
+    const a = deterministicBytes(100, 1);
     await putBuffer(t.store, digestOf(a), a);
     await t.store.close(); // would hang for 10 minutes if it waited for the timeout
     expect(t.catalog.journal.get('CAS', digestOf(a))).toBeDefined();
@@ -203,7 +198,7 @@ describe('fast_slow write-behind', () => {
   it('falls back to writing both tiers synchronously when the backlog is full', async () => {
     const logger = collectingLogger();
     const t = await tiers({ slowDown: true, logger, writeBehind: { maxBacklogBlobs: 2, retryBaseMs: 60_000, retryMaxMs: 60_000 } });
-    const [a, b, c] = [blob(100, 1), blob(200, 2), blob(300, 3)];
+    const [a, b, c] = [deterministicBytes(100, 1), deterministicBytes(200, 2), deterministicBytes(300, 3)];
     await putBuffer(t.store, digestOf(a), a);
     await putBuffer(t.store, digestOf(b), b);
     while (t.wb().uploadFailures === 0) await new Promise((r) => setTimeout(r, 1)); // the uploader is now backing off
@@ -221,7 +216,7 @@ describe('fast_slow write-behind', () => {
 
   it('writes a blob larger than the byte bound to both tiers at once', async () => {
     const t = await tiers({ writeBehind: { maxBacklogBytes: 1000 } });
-    const big = blob(5000, 8);
+    const big = deterministicBytes(5000, 8);
     await putBuffer(t.store, digestOf(big), big);
     expect(t.slow.updates).toBe(1);
     expect((await readBuffer(t.slow, digestOf(big))).equals(big)).toBe(true);
@@ -230,7 +225,7 @@ describe('fast_slow write-behind', () => {
 
   it('with a full backlog and the slow tier down, a write fails rather than being acknowledged unjournaled', async () => {
     const t = await tiers({ slowDown: true, writeBehind: { maxBacklogBlobs: 1 } });
-    const [a, b] = [blob(100, 1), blob(200, 2)];
+    const [a, b] = [deterministicBytes(100, 1), deterministicBytes(200, 2)];
     await putBuffer(t.store, digestOf(a), a);
     await expect(putBuffer(t.store, digestOf(b), b)).rejects.toThrow(/unreachable/);
     expect(t.catalog.journal.get('CAS', digestOf(b))).toBeUndefined();
@@ -239,7 +234,7 @@ describe('fast_slow write-behind', () => {
   it('drops, logs and counts an owed blob the fast tier lost before it could be uploaded', async () => {
     const logger = collectingLogger();
     const t = await tiers({ slowDown: true, logger });
-    const a = blob(4000, 9);
+    const a = deterministicBytes(4000, 9);
     await putBuffer(t.store, digestOf(a), a);
     await t.fast.remove(digestOf(a)); // as an eviction would
     t.slow.down = false;
@@ -253,14 +248,14 @@ describe('fast_slow write-behind', () => {
   it('fails the upload, before the fast tier is written, when the journal cannot record it', async () => {
     const t = await tiers({ slowDown: true });
     t.catalog.close(); // as if the catalog's disk failed
-    const a = blob(1000, 6);
+    const a = deterministicBytes(1000, 6);
     await expect(putBuffer(t.store, digestOf(a), a)).rejects.toThrow(/cannot record the upload in the catalog's journal/);
     expect(await t.fast.has([digestOf(a)])).toEqual([undefined]);
   });
 
   it('a failed fast-tier write leaves no journal row behind', async () => {
     const t = await tiers({ slowDown: true });
-    const a = blob(1000, 4);
+    const a = deterministicBytes(1000, 4);
     async function* short(): ByteStream {
       yield a.subarray(0, 500);
     }
@@ -303,7 +298,7 @@ describe('fast_slow existence knowledge', () => {
 
   it('a warm build with everything in the fast tier makes no slow-tier request', async () => {
     const t = await syncTiers();
-    const blobs = Array.from({ length: 20 }, (_, i) => blob(1000 + i, i));
+    const blobs = Array.from({ length: 20 }, (_, i) => deterministicBytes(1000 + i, i));
     for (const b of blobs) await putBuffer(t.store, digestOf(b), b);
     const before = { has: t.slow.hasCalls, reads: t.slow.reads, updates: t.slow.updates };
     expect(await t.store.has(blobs.map(digestOf))).toEqual(blobs.map((b) => b.length));
@@ -314,7 +309,7 @@ describe('fast_slow existence knowledge', () => {
 
   it('answers existence of blobs known to be in the slow tier without asking it', async () => {
     const t = await syncTiers();
-    const a = blob(5000, 1);
+    const a = deterministicBytes(5000, 1);
     await putBuffer(t.store, digestOf(a), a); // sync write: both tiers, presence recorded
     await t.fast.remove(digestOf(a));
     const before = t.slow.hasCalls;
@@ -325,7 +320,7 @@ describe('fast_slow existence knowledge', () => {
 
   it('fills the fast tier from the slow one with a single GET once an existence check has confirmed the blob', async () => {
     const t = await syncTiers();
-    const a = blob(6000, 4);
+    const a = deterministicBytes(6000, 4);
     await putBuffer(t.slow, digestOf(a), a); // another machine uploaded it
     expect(await t.store.has([digestOf(a)])).toEqual([6000]); // e.g. completeness checking
     const before = { has: t.slow.hasCalls, reads: t.slow.reads };
@@ -336,7 +331,7 @@ describe('fast_slow existence knowledge', () => {
 
   it('remembers what the slow tier confirmed, across a restart', async () => {
     const first = await syncTiers();
-    const a = blob(3000, 2);
+    const a = deterministicBytes(3000, 2);
     await putBuffer(first.slow, digestOf(a), a); // another machine uploaded it
     expect(await first.store.has([digestOf(a)])).toEqual([3000]);
     expect(first.slow.hasCalls).toBe(1);
@@ -349,7 +344,7 @@ describe('fast_slow existence knowledge', () => {
 
   it('corrects stale knowledge on read: NOT_FOUND, never a false hit, and the next check asks the slow tier', async () => {
     const t = await syncTiers();
-    const a = blob(8000, 3);
+    const a = deterministicBytes(8000, 3);
     await putBuffer(t.store, digestOf(a), a);
     await t.fast.remove(digestOf(a));
     await t.slow.remove(digestOf(a)); // a bucket lifecycle rule removed it
@@ -369,7 +364,7 @@ describe('fast_slow existence knowledge', () => {
 
   it('forgets knowledge about a slow tier whose config changed', async () => {
     const first = await syncTiers();
-    const a = blob(100, 5);
+    const a = deterministicBytes(100, 5);
     await putBuffer(first.store, digestOf(a), a);
     await first.close();
     const catalog = Catalog.open(join(dir, 'catalog.sqlite'));

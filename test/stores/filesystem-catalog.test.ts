@@ -18,14 +18,9 @@ import type { Logger } from '../../src/util/logger.js';
 import { repoRoot } from '../helpers/daemon-process.js';
 import { requireBuilt, runUntilKilled } from '../helpers/kill-child.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
+import { deterministicBytes } from '../helpers/data.js';
 const STORE_ID = 'CAS.verify.backend';
 const noLimits: EvictionPolicy = { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 };
-
-function blob(size: number, seed: number): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 7 + seed * 13) & 0xff;
-  return b;
-}
 
 let dir: string;
 let content: string;
@@ -103,7 +98,7 @@ async function writeBehindItsBack(data: Buffer): Promise<Digest> {
 
 describe('FilesystemStore with a catalog index', () => {
   it('first start: scans the directory once, records every file and says so', async () => {
-    const existing = [blob(300, 1), blob(5000, 2)];
+    const existing = [deterministicBytes(300, 1), deterministicBytes(5000, 2)];
     for (const b of existing) await writeBehindItsBack(b);
     const catalog = openCatalog();
     const { store, logger } = await openStore(catalog);
@@ -120,7 +115,7 @@ describe('FilesystemStore with a catalog index', () => {
     const clock = new ManualClock();
     const catalog = openCatalog(undefined, clock);
     const first = await openStore(catalog, { clock });
-    const blobs = [1, 2, 3].map((seed) => blob(2000, seed));
+    const blobs = [1, 2, 3].map((seed) => deterministicBytes(2000, seed));
     for (const b of blobs) {
       await putBuffer(first.store, digestOf(b), b);
       clock.advance(1000);
@@ -129,7 +124,7 @@ describe('FilesystemStore with a catalog index', () => {
     await first.close(); // flushes access times to the catalog
 
     // A valid blob file appears behind the store's back: only a directory scan could find it.
-    const sneaked = await writeBehindItsBack(blob(700, 9));
+    const sneaked = await writeBehindItsBack(deterministicBytes(700, 9));
     const second = await openStore(catalog, { clock });
     expect(second.store.stats()).toMatchObject({ indexSource: 'catalog', contentScans: 0, count: 3, bytes: 6000 });
     expect(second.logger.lines.some((l) => l.includes('loaded 3 blobs, 6000 bytes from the catalog'))).toBe(true);
@@ -147,7 +142,7 @@ describe('FilesystemStore with a catalog index', () => {
   ])('a file deleted behind its back (%s) reads as NOT_FOUND and leaves the index', async (_how, size) => {
     const catalog = openCatalog();
     const { store, logger } = await openStore(catalog);
-    const data = blob(size, 4);
+    const data = deterministicBytes(size, 4);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     expect(rowsOf(catalog)).toHaveLength(1);
@@ -161,7 +156,7 @@ describe('FilesystemStore with a catalog index', () => {
   it('a deleted catalog: the next start rebuilds the index from the directory, saying so', async () => {
     const catalog = openCatalog();
     const first = await openStore(catalog);
-    const blobs = [blob(100, 1), blob(200, 2)];
+    const blobs = [deterministicBytes(100, 1), deterministicBytes(200, 2)];
     for (const b of blobs) await putBuffer(first.store, digestOf(b), b);
     await first.close();
     catalog.close();
@@ -178,7 +173,7 @@ describe('FilesystemStore with a catalog index', () => {
   it('a corrupt catalog: moved aside by Catalog.open, and the index is rebuilt from the directory', async () => {
     const catalog = openCatalog();
     const first = await openStore(catalog);
-    const blobs = [blob(100, 1), blob(200, 2), blob(300, 3)];
+    const blobs = [deterministicBytes(100, 1), deterministicBytes(200, 2), deterministicBytes(300, 3)];
     for (const b of blobs) await putBuffer(first.store, digestOf(b), b);
     await first.close();
     catalog.close();
@@ -198,11 +193,11 @@ describe('FilesystemStore with a catalog index', () => {
   it('a changed content_path under the same store id is rescanned, not trusted', async () => {
     const catalog = openCatalog();
     const first = await openStore(catalog);
-    await putBuffer(first.store, digestOf(blob(100, 1)), blob(100, 1));
+    await putBuffer(first.store, digestOf(deterministicBytes(100, 1)), deterministicBytes(100, 1));
     await first.close();
     const oldContent = content;
     content = join(dir, 'moved-content');
-    const other = blob(50, 2);
+    const other = deterministicBytes(50, 2);
     await writeBehindItsBack(other);
     const second = await openStore(catalog);
     expect(second.store.stats()).toMatchObject({ indexSource: 'directory', count: 1, bytes: 50 });
@@ -214,7 +209,7 @@ describe('FilesystemStore with a catalog index', () => {
     const catalog = openCatalog();
     const clock = new ManualClock();
     const { store, close } = await openStore(catalog, { clock, policy: { max_count: 2 } });
-    const blobs = [1, 2, 3, 4].map((seed) => blob(100, seed));
+    const blobs = [1, 2, 3, 4].map((seed) => deterministicBytes(100, seed));
     for (const b of blobs.slice(0, 3)) {
       await putBuffer(store, digestOf(b), b);
       clock.advance(1000);
@@ -231,7 +226,7 @@ describe('FilesystemStore with a catalog index', () => {
     const clock = new ManualClock();
     const catalog = openCatalog(undefined, clock);
     const first = await openStore(catalog, { clock, policy: { max_count: 3 } });
-    const blobs = [1, 2, 3, 4].map((seed) => blob(100, seed));
+    const blobs = [1, 2, 3, 4].map((seed) => deterministicBytes(100, seed));
     for (const b of blobs.slice(0, 3)) {
       await putBuffer(first.store, digestOf(b), b);
       clock.advance(1000);
@@ -250,7 +245,7 @@ describe('FilesystemStore with a catalog index', () => {
   it('reports temp files of writes in progress as active, and only abandoned ones as strays', async () => {
     const catalog = openCatalog();
     const { store } = await openStore(catalog);
-    const data = blob(64 * 1024, 5);
+    const data = deterministicBytes(64 * 1024, 5);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let firstChunkTaken!: () => void;
@@ -279,8 +274,8 @@ describe('FilesystemStore with a catalog index', () => {
   it('removeStray deletes a stray, but not a file an upload committed since it was listed', async () => {
     const catalog = openCatalog();
     const { store } = await openStore(catalog);
-    const lost = await writeBehindItsBack(blob(300, 6));
-    const adopted = blob(400, 7);
+    const lost = await writeBehindItsBack(deterministicBytes(300, 6));
+    const adopted = deterministicBytes(400, 7);
     await writeBehindItsBack(adopted);
     const listed = await strays(store);
     expect(listed.map((s) => s.kind)).toEqual(['unindexed', 'unindexed']);
@@ -301,11 +296,11 @@ describe('FilesystemStore with a catalog index', () => {
   });
 
   it('without a catalog it scans at every start, as before', async () => {
-    await writeBehindItsBack(blob(10, 1));
+    await writeBehindItsBack(deterministicBytes(10, 1));
     const { store, close } = await openStore(undefined);
     expect(store.stats()).toMatchObject({ indexSource: 'directory', contentScans: 1, count: 1 });
     await close();
-    await writeBehindItsBack(blob(20, 2));
+    await writeBehindItsBack(deterministicBytes(20, 2));
     const again = await openStore(undefined);
     expect(again.store.stats()).toMatchObject({ indexSource: 'directory', count: 2, bytes: 30 });
   });
@@ -322,7 +317,7 @@ describe('the daemon builds filesystem stores on its catalog', () => {
     });
     const config = parseConfigText(text, 'test.json5', {});
     const stateDir = join(dir, 'state');
-    const data = blob(5000, 3);
+    const data = deterministicBytes(5000, 3);
 
     const firstLog = collectingLogger();
     const first = await startDaemon({ config, stateDir, logger: firstLog });

@@ -8,6 +8,7 @@ import { FilesystemStore, type FilesystemStoreSpec, SYNC_READ_MAX_BYTES } from '
 import { type ByteStream, bufferStream, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 const noLimits: EvictionPolicy = { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 };
 
@@ -52,12 +53,6 @@ async function collect(stream: ByteStream): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-function blob(size: number, seed = 1): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 7 + seed * 13) & 0xff;
-  return b;
-}
-
 async function* failAfter(first: Buffer): ByteStream {
   yield first;
   throw new Error('client went away');
@@ -69,12 +64,12 @@ const tempNames = () => readdir(temp);
 describe('FilesystemStore', () => {
   it('writes values as <hash>-<size> files and reads them back', async () => {
     const store = await openStore();
-    const data = blob(1000);
+    const data = deterministicBytes(1000, 1);
     const key = digestOf(data);
     await store.update(key, bufferStream(data, 100), data.length);
     expect(await contentNames()).toEqual([digestKey(key)]);
     expect((await readFile(join(content, digestKey(key)))).equals(data)).toBe(true);
-    expect(await store.has([key, digestOf(blob(3))])).toEqual([1000, undefined]);
+    expect(await store.has([key, digestOf(deterministicBytes(3, 1))])).toEqual([1000, undefined]);
     expect((await readBuffer(store, key)).equals(data)).toBe(true);
     expect(await tempNames()).toEqual([]);
   });
@@ -85,7 +80,7 @@ describe('FilesystemStore', () => {
     ['streamed in chunks', SYNC_READ_MAX_BYTES + 2_000_000],
   ])('serves ranged reads (%s), an empty read at the end, OUT_OF_RANGE past it and NOT_FOUND when missing', async (_path, size) => {
     const store = await openStore({ read_buffer_size: 1 }); // floor applies: still correct across chunks
-    const data = blob(size);
+    const data = deterministicBytes(size, 1);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     expect((await collect(await store.getPart(key, 123_456, 300_000))).equals(data.subarray(123_456, 423_456))).toBe(
@@ -95,7 +90,7 @@ describe('FilesystemStore', () => {
     expect((await collect(await store.getPart(key, 10, size * 2))).equals(data.subarray(10))).toBe(true);
     expect((await collect(await store.getPart(key, size))).length).toBe(0);
     await expect(store.getPart(key, size + 1)).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
-    await expect(store.getPart(digestOf(blob(5)), 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.getPart(digestOf(deterministicBytes(5, 1)), 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('stores a value whose size differs from the key size (action cache entries)', async () => {
@@ -113,7 +108,7 @@ describe('FilesystemStore', () => {
 
   it('leaves no file and no entry when the source fails mid-way', async () => {
     const store = await openStore();
-    const data = blob(3 * 1024 * 1024);
+    const data = deterministicBytes(3 * 1024 * 1024, 1);
     const key = digestOf(data);
     await expect(store.update(key, failAfter(data.subarray(0, 2 * 1024 * 1024)), data.length)).rejects.toThrow(
       'client went away',
@@ -126,7 +121,7 @@ describe('FilesystemStore', () => {
 
   it('rejects short and long sources with INVALID_ARGUMENT and keeps nothing', async () => {
     const store = await openStore();
-    const data = blob(5000);
+    const data = deterministicBytes(5000, 1);
     const key = digestOf(data);
     await expect(store.update(key, bufferStream(data.subarray(0, 4999)), 5000)).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
@@ -140,7 +135,7 @@ describe('FilesystemStore', () => {
   it('keeps content and LRU order across a restart', async () => {
     const clock = new ManualClock();
     const first = await openStore({}, clock);
-    const blobs = [1, 2, 3].map((seed) => blob(100, seed));
+    const blobs = [1, 2, 3].map((seed) => deterministicBytes(100, seed));
     const keys = blobs.map(digestOf);
     for (let i = 0; i < 3; i++) {
       await putBuffer(first, keys[i]!, blobs[i]!);
@@ -159,7 +154,7 @@ describe('FilesystemStore', () => {
   it('restores the read-refreshed order and evicts the true LRU after restart', async () => {
     const clock = new ManualClock();
     const first = await openStore({ policy: { max_count: 3 } }, clock);
-    const blobs = [1, 2, 3, 4].map((seed) => blob(100, seed));
+    const blobs = [1, 2, 3, 4].map((seed) => deterministicBytes(100, seed));
     const keys = blobs.map(digestOf);
     for (let i = 0; i < 3; i++) {
       await putBuffer(first, keys[i]!, blobs[i]!);
@@ -182,7 +177,7 @@ describe('FilesystemStore', () => {
 
   it('evicts by bytes down to the low watermark and deletes the files', async () => {
     const store = await openStore({ policy: { max_bytes: 1000, evict_bytes: 300 } });
-    const blobs = [1, 2, 3, 4, 5].map((seed) => blob(250, seed));
+    const blobs = [1, 2, 3, 4, 5].map((seed) => deterministicBytes(250, seed));
     const keys = blobs.map(digestOf);
     for (let i = 0; i < 4; i++) await putBuffer(store, keys[i]!, blobs[i]!);
     expect(store.stats()).toMatchObject({ bytes: 1000, count: 4, evictions: 0 });
@@ -195,18 +190,18 @@ describe('FilesystemStore', () => {
 
   it('charges whole filesystem blocks against max_bytes', async () => {
     const store = await openStore({ block_size: 4096, policy: { max_bytes: 8192 } });
-    await putBuffer(store, digestOf(blob(1, 1)), blob(1, 1));
-    await putBuffer(store, digestOf(blob(1, 2)), blob(1, 2));
+    await putBuffer(store, digestOf(deterministicBytes(1, 1)), deterministicBytes(1, 1));
+    await putBuffer(store, digestOf(deterministicBytes(1, 2)), deterministicBytes(1, 2));
     expect(store.stats()).toMatchObject({ bytes: 8192, count: 2 });
-    await putBuffer(store, digestOf(blob(1, 3)), blob(1, 3));
+    await putBuffer(store, digestOf(deterministicBytes(1, 3)), deterministicBytes(1, 3));
     expect(store.stats()).toMatchObject({ count: 2 });
   });
 
   it('evicts by age with an injected clock, also across a restart', async () => {
     const clock = new ManualClock();
     const store = await openStore({ policy: { max_seconds: 60 } }, clock);
-    const a = blob(10, 1);
-    const b = blob(10, 2);
+    const a = deterministicBytes(10, 1);
+    const b = deterministicBytes(10, 2);
     await putBuffer(store, digestOf(a), a);
     clock.advance(50_000);
     await putBuffer(store, digestOf(b), b);
@@ -227,7 +222,7 @@ describe('FilesystemStore', () => {
     const stale = join(temp, `${'b'.repeat(64)}-10.0000-1111.ncache-tmp`);
     await writeFile(stale, 'half an upload');
     await writeFile(join(content, 'README.txt'), 'not a blob');
-    const data = blob(42);
+    const data = deterministicBytes(42, 1);
     await writeFile(join(content, digestKey(digestOf(data))), data);
     const store = await openStore();
     expect(existsSync(stale)).toBe(false);
@@ -238,8 +233,8 @@ describe('FilesystemStore', () => {
 
   it('keeps serving an open read when the value is evicted meanwhile', async () => {
     const store = await openStore({ policy: { max_count: 1 } });
-    const a = blob(600_000, 1);
-    const b = blob(10, 2);
+    const a = deterministicBytes(600_000, 1);
+    const b = deterministicBytes(10, 2);
     await putBuffer(store, digestOf(a), a);
     const stream = await store.getPart(digestOf(a), 0);
     await putBuffer(store, digestOf(b), b); // evicts a
@@ -249,7 +244,7 @@ describe('FilesystemStore', () => {
 
   it('closes the file when a stream is abandoned, even before the first chunk', async () => {
     const store = await openStore();
-    const data = blob(2 * 1024 * 1024);
+    const data = deterministicBytes(2 * 1024 * 1024, 1);
     const key = digestOf(data);
     await putBuffer(store, key, data);
     const file = join(content, digestKey(key));
@@ -271,7 +266,7 @@ describe('FilesystemStore', () => {
 
   it('handles concurrent uploads of the same key', async () => {
     const store = await openStore();
-    const data = blob(300_000);
+    const data = deterministicBytes(300_000, 1);
     const key = digestOf(data);
     await Promise.all(Array.from({ length: 8 }, () => store.update(key, bufferStream(data, 10_000), data.length)));
     expect(await contentNames()).toEqual([digestKey(key)]);
@@ -282,7 +277,7 @@ describe('FilesystemStore', () => {
 
   it('removes values and lists entries', async () => {
     const store = await openStore();
-    const a = blob(10, 1);
+    const a = deterministicBytes(10, 1);
     await putBuffer(store, digestOf(a), a);
     const listed = [];
     for await (const e of store.entries()) listed.push(e);

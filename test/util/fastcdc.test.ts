@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type ChunkSizes, FastCdc, chunkBoundaries, createChunker } from '../../src/util/fastcdc.js';
-import { pseudoRandom } from '../helpers/pseudo-random.js';
+import { deterministicBytes } from '../helpers/data.js';
 
 const SMALL: ChunkSizes = { minSize: 2048, normalSize: 8192, maxSize: 16384 };
 const DEFAULTS: ChunkSizes = { minSize: 64 << 10, normalSize: 256 << 10, maxSize: 512 << 10 };
@@ -15,7 +15,7 @@ const hashes = (chunks: Buffer[]) => chunks.map((c) => createHash('sha256').upda
 
 describe('FastCDC chunker', () => {
   it('is deterministic: the same bytes give the same boundaries, run after run', () => {
-    const data = pseudoRandom(1 << 20, 7);
+    const data = deterministicBytes(1 << 20, 7);
     const a = chunkBoundaries(data, SMALL);
     const b = chunkBoundaries(Buffer.from(data), SMALL);
     expect(a).toEqual(b);
@@ -26,7 +26,7 @@ describe('FastCDC chunker', () => {
   it('pins the boundaries of a known input (the gear table and masks must never drift)', () => {
     // Changing the gear seed, the masks or the cut rule would change every
     // chunk hash already stored in a shared bucket; this catches that.
-    const ends = chunkBoundaries(pseudoRandom(64 << 10, 12345), SMALL);
+    const ends = chunkBoundaries(deterministicBytes(64 << 10, 12345), SMALL);
     const fingerprint = createHash('sha256').update(ends.join(',')).digest('hex').slice(0, 16);
     expect({ count: ends.length, fingerprint }).toMatchInlineSnapshot(`
       {
@@ -41,7 +41,7 @@ describe('FastCDC chunker', () => {
       [SMALL, 3 << 20, 1],
       [DEFAULTS, 24 << 20, 2],
     ] as const) {
-      const chunks = chunksOf(pseudoRandom(length, seed), sizes);
+      const chunks = chunksOf(deterministicBytes(length, seed), sizes);
       chunks.slice(0, -1).forEach((c, i) => {
         expect(c.length, `chunk ${i}`).toBeGreaterThanOrEqual(sizes.minSize);
         expect(c.length, `chunk ${i}`).toBeLessThanOrEqual(sizes.maxSize);
@@ -52,7 +52,7 @@ describe('FastCDC chunker', () => {
   });
 
   it('cuts near the normal size on random data (normalized chunking)', () => {
-    const chunks = chunksOf(pseudoRandom(48 << 20, 3), DEFAULTS);
+    const chunks = chunksOf(deterministicBytes(48 << 20, 3), DEFAULTS);
     const mean = (48 << 20) / chunks.length;
     expect(mean).toBeGreaterThan(DEFAULTS.minSize + (DEFAULTS.normalSize - DEFAULTS.minSize) / 2);
     expect(mean).toBeLessThan(DEFAULTS.maxSize - (DEFAULTS.maxSize - DEFAULTS.normalSize) / 4);
@@ -64,12 +64,12 @@ describe('FastCDC chunker', () => {
   });
 
   it('concatenating the chunks gives back the input', () => {
-    const data = pseudoRandom(2 << 20, 11);
+    const data = deterministicBytes(2 << 20, 11);
     expect(Buffer.concat(chunksOf(data, SMALL)).equals(data)).toBe(true);
   });
 
   it('gives the same chunks whether the stream arrives in one piece or in random pieces', () => {
-    const data = pseudoRandom(3 << 20, 5);
+    const data = deterministicBytes(3 << 20, 5);
     const whole = hashes(chunksOf(data, SMALL));
     let seed = 99;
     const rand = (n: number) => {
@@ -91,7 +91,7 @@ describe('FastCDC chunker', () => {
   });
 
   it('keeps boundaries stable under an insertion far away: most chunks stay identical', () => {
-    const data = pseudoRandom(8 << 20, 21);
+    const data = deterministicBytes(8 << 20, 21);
     const edited = Buffer.concat([data.subarray(0, 5_000_000), Buffer.from('an insertion of a few bytes'), data.subarray(5_000_000)]);
     const before = hashes(chunksOf(data, SMALL));
     const after = hashes(chunksOf(edited, SMALL));
@@ -106,7 +106,7 @@ describe('FastCDC chunker', () => {
   });
 
   it('keeps most chunks under a deletion and an overwrite', () => {
-    const data = pseudoRandom(4 << 20, 31);
+    const data = deterministicBytes(4 << 20, 31);
     const edited = Buffer.from(data);
     edited.fill(0x41, 1_000_000, 1_000_010);
     const shortened = Buffer.concat([edited.subarray(0, 3_000_000), edited.subarray(3_000_500)]);
@@ -126,7 +126,7 @@ describe('FastCDC chunker', () => {
 
   it('holds less than maxSize bytes between pushes', () => {
     const c = createChunker(SMALL);
-    const data = pseudoRandom(1 << 20, 8);
+    const data = deterministicBytes(1 << 20, 8);
     let pushed = 0;
     let emitted = 0;
     for (let off = 0; off < data.length; off += 1000) {

@@ -9,7 +9,8 @@ import { putBuffer, readBuffer } from '../../../src/stores/store.js';
 import { systemClock } from '../../../src/util/clock.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../../helpers/s3rver.js';
-import { blob, keyOf, storeSpec } from './harness.js';
+import { keyOf, storeSpec } from './harness.js';
+import { deterministicBytes } from '../../helpers/data.js';
 
 describe('endpoint and region resolution', () => {
   const spec = storeSpec('b-1');
@@ -75,7 +76,7 @@ describe('the factory with an endpoint from the environment', () => {
       'stores[0]',
     );
     expect(store.kind).toBe('experimental_cloud_object_store');
-    const data = blob(2048, 40);
+    const data = deterministicBytes(2048, 40);
     await putBuffer(store, keyOf(data), data);
     expect((await readBuffer(store, keyOf(data))).equals(data)).toBe(true);
     await store.close?.();

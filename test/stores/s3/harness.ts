@@ -59,21 +59,6 @@ export function openStore(
   return { store, spec };
 }
 
-/** Deterministic pseudo-random bytes (not compressible, distinct per seed). */
-export function blob(size: number, seed = 1): Buffer {
-  const b = Buffer.alloc(size);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b.writeUInt32LE(x, i + 4 <= size ? i : size - 4 < 0 ? 0 : size - 4);
-  }
-  return b;
-}
-
 export function keyOf(data: Buffer): Digest {
   return digestOf(data);
 }

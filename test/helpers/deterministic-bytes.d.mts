@@ -1,0 +1,1 @@
+export function deterministicBytes(size: number, seed: number): Buffer;
