@@ -81,15 +81,6 @@ export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
 }
 
 /**
- * A `verify` store with verify_hash rejects a mismatching upload before its
- * backend commits, so hashing in the session as well would only cost CPU.
- */
-function verifiesHashItself(store: StoreDriver): boolean {
-  if (store.kind !== 'verify') return false;
-  return (store.stats?.() as { verifyHash?: unknown } | undefined)?.verifyHash === true;
-}
-
-/**
  * Lowers how many messages a grpc-js call stream buffers before it stops
  * pulling from HTTP/2 (its Readable high-water mark, fixed at construction).
  * Uses Node's stream state; if that ever changes this does nothing.
@@ -275,7 +266,9 @@ export class ByteStreamServer {
             '(committed size 0); start again from offset 0',
         );
       }
-      session = new UploadSession(resource.uploadKey, digest, store, UPLOAD_QUEUE_BYTES, !verifiesHashItself(store));
+      // A store that checks the hash itself (verify with verify_hash) rejects a mismatch before committing:
+      // hashing in the session as well would only cost CPU.
+      session = new UploadSession(resource.uploadKey, digest, store, UPLOAD_QUEUE_BYTES, store.checksUploadHash?.() !== true);
       const created = session;
       this.sessions.set(resource.uploadKey, created);
       created.committed.then(

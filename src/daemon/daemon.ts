@@ -240,7 +240,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
 function skipUploadFlush(stores: StoreManager): void {
   for (const name of stores.names()) {
     for (const store of walkStores(stores.get(name))) {
-      (store as { skipFlushOnClose?: () => void }).skipFlushOnClose?.();
+      store.skipFlushOnClose?.();
     }
   }
 }

@@ -18,7 +18,7 @@
 // holds it too (otherwise only as an orphan, after the grace period).
 // Evicting a dedup index entry from its only copy forgets the blob in the
 // catalog, which turns chunks only it used into orphans.
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
 import type { NcacheConfig } from '../config/types.js';
@@ -30,7 +30,7 @@ import { errorMessage, isNotFound } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { PinRegistry } from './pins.js';
 import { quietView } from './quiet-views.js';
-import { type DedupCatalog, dedupCatalog, filesystemExtras, isActiveTemp, keysBeingWritten } from './store-access.js';
+import { type DedupCatalog, dedupCatalog, isActiveTemp, keysBeingWritten } from './store-access.js';
 import { type Leaf, classifyLeaves } from './tiers.js';
 
 /** Orphaned chunks younger than this stay: an upload in progress counts its chunks only once it has them all. */
@@ -208,7 +208,7 @@ class GcRun {
 
   private async dropVanishedRows(): Promise<void> {
     for (const leaf of this.local) {
-      const fs = filesystemExtras(leaf.store);
+      const fs = leaf.store.localFiles?.();
       if (fs === undefined || leaf.store.entries === undefined) continue;
       const keys: Digest[] = [];
       for await (const entry of leaf.store.entries()) keys.push(entry.key);
@@ -434,8 +434,8 @@ class GcRun {
 
   private async removeStrays(): Promise<void> {
     for (const leaf of this.local) {
-      const fs = filesystemExtras(leaf.store);
-      if (fs?.strayFiles === undefined) continue;
+      const fs = leaf.store.localFiles?.();
+      if (fs === undefined) continue;
       const report = this.tiers.get(leaf)!;
       for await (const stray of fs.strayFiles()) {
         this.checkAborted();
@@ -445,12 +445,7 @@ class GcRun {
           try {
             // The store deletes it in the same per-name queue as uploads' renames,
             // so a file an upload committed since the listing stays.
-            if (fs.removeStray !== undefined) {
-              if (!(await fs.removeStray(stray))) continue;
-            } else {
-              if (stray.kind === 'temp' && isActiveTemp(leaf.store, stray.path)) continue;
-              await rm(stray.path, { force: true });
-            }
+            if (!(await fs.removeStray(stray))) continue;
           } catch (err) {
             this.logger.warn(`gc: could not remove stray file ${stray.path}: ${errorMessage(err)}`);
             continue;

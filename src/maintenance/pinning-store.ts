@@ -25,6 +25,8 @@ export class PinningStore implements StoreDriver {
   readonly remove?: (key: Digest) => Promise<boolean>;
   readonly entries?: () => AsyncIterable<StoreEntry>;
   readonly stats?: () => StoreStats;
+  /** Forwarded: ByteStream skips its own hashing when the store checks uploads. */
+  readonly checksUploadHash?: () => boolean;
   readonly children?: () => readonly StoreDriver[];
 
   constructor(
@@ -35,6 +37,7 @@ export class PinningStore implements StoreDriver {
     if (inner.remove) this.remove = (key) => inner.remove!(key);
     if (inner.entries) this.entries = () => inner.entries!();
     if (inner.stats) this.stats = () => inner.stats!();
+    if (inner.checksUploadHash) this.checksUploadHash = () => inner.checksUploadHash!();
     if (inner.children) this.children = () => inner.children!();
   }
 

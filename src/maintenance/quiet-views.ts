@@ -6,11 +6,10 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ByteStream, StoreDriver } from '../stores/store.js';
+import type { ByteStream, QuietReads, StoreDriver } from '../stores/store.js';
 import { checkRange } from '../stores/store.js';
 import { type Digest, digestKey, formatDigest } from '../util/digest.js';
 import { notFound } from '../util/errors.js';
-import { filesystemExtras } from './store-access.js';
 
 /** A filesystem leaf, read straight from its files. */
 export class RawFileView implements StoreDriver {
@@ -61,27 +60,19 @@ export class RawFileView implements StoreDriver {
   }
 }
 
-/** A store that can size and read a value without touching its recency (MemoryStore.peekSize/peekPart). */
-export interface Peekable extends StoreDriver {
-  peekSize(key: Digest): number | undefined;
-  peekPart(key: Digest, offset: number, length?: number): Promise<ByteStream>;
-}
-
-export function isPeekable(store: StoreDriver): store is Peekable {
-  const s = store as Partial<Peekable>;
-  return typeof s.peekPart === 'function' && typeof s.peekSize === 'function';
-}
-
-/** A peekable leaf (memory), read with peekPart. */
+/** A leaf that reads quietly (memory), read through its QuietReads. */
 export class PeekingView implements StoreDriver {
   readonly kind: string;
 
-  constructor(private readonly store: Peekable) {
+  constructor(
+    private readonly store: StoreDriver,
+    private readonly reads: QuietReads,
+  ) {
     this.kind = store.kind;
   }
 
   async has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
-    return keys.map((key) => this.store.peekSize(key));
+    return keys.map((key) => this.reads.peekSize(key));
   }
 
   update(key: Digest, source: ByteStream, size: number): Promise<void> {
@@ -93,13 +84,14 @@ export class PeekingView implements StoreDriver {
   }
 
   getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
-    return this.store.peekPart(key, offset, length);
+    return this.reads.peekPart(key, offset, length);
   }
 }
 
 /** The leaf read without touching recency where the store allows it, else the store itself. */
 export function quietView(store: StoreDriver): StoreDriver {
-  const fs = filesystemExtras(store);
-  if (fs !== undefined) return new RawFileView(store, fs.contentPath);
-  return isPeekable(store) ? new PeekingView(store) : store;
+  const files = store.localFiles?.();
+  if (files !== undefined) return new RawFileView(store, files.contentPath);
+  const reads = store.quietReads?.();
+  return reads !== undefined ? new PeekingView(store, reads) : store;
 }

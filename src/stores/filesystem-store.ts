@@ -12,7 +12,6 @@
 // as corrupt, content_path changed) the directory is scanned once and the
 // result recorded. Without a catalog (tools, tests) every start scans, and
 // recency is written back to the files' atimes instead.
-import { randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -27,7 +26,17 @@ import { EvictingMap, type EvictionEntry } from '../util/eviction.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
 import { FileChunks, singleChunk, writeStream } from './filesystem/file-io.js';
-import { type ByteStream, type StoreDriver, type StoreEntry, type StoreStats, checkRange, exactSize } from './store.js';
+import { isTempName, probeTempName, uploadTempName } from './filesystem/temp-names.js';
+import {
+  type ByteStream,
+  type LocalFiles,
+  type StoreDriver,
+  type StoreEntry,
+  type StoreStats,
+  type StrayFile,
+  checkRange,
+  exactSize,
+} from './store.js';
 
 /**
  * Smallest read chunk we use. NativeLink's default is smaller, but every chunk
@@ -48,7 +57,6 @@ const ATIME_FLUSH_CONCURRENCY = 16;
  * hundreds of small outputs and that overhead dominated its daemon time.
  */
 export const SYNC_READ_MAX_BYTES = 1024 * 1024;
-const TEMP_SUFFIX = '.ncache-tmp';
 
 export type FilesystemStoreSpec = Pick<FilesystemSpec, 'content_path' | 'temp_path'> &
   Partial<Omit<FilesystemSpec, 'kind' | 'content_path' | 'temp_path'>>;
@@ -59,18 +67,10 @@ interface FileValue {
   readonly size: number;
 }
 
-/** A file in the store's directories that its index does not account for (for gc). */
-export interface StrayFile {
-  readonly path: string;
-  readonly size: number;
-  /** 'temp': an upload that is not in progress; 'unindexed': a "<hash>-<size>" content file without an index entry. */
-  readonly kind: 'temp' | 'unindexed';
-}
-
 /** Where the index came from at the last start. */
 export type IndexSource = 'catalog' | 'directory';
 
-export class FilesystemStore implements StoreDriver {
+export class FilesystemStore implements StoreDriver, LocalFiles {
   readonly kind = 'filesystem';
   readonly contentPath: string;
   readonly tempPath: string;
@@ -186,7 +186,7 @@ export class FilesystemStore implements StoreDriver {
     if (this.catalog !== undefined && resolve(this.tempPath) === resolve(this.contentPath)) dirs.length = 0;
     for (const dir of new Set(dirs)) {
       for (const name of await readdir(dir)) {
-        if (!name.endsWith(TEMP_SUFFIX)) continue;
+        if (!isTempName(name)) continue;
         await rm(join(dir, name), { force: true });
         removed += 1;
       }
@@ -196,7 +196,7 @@ export class FilesystemStore implements StoreDriver {
 
   /** A value is published by rename(), which only works within one filesystem. */
   private async checkSameFilesystem(): Promise<void> {
-    const probe = `probe-${randomUUID()}${TEMP_SUFFIX}`;
+    const probe = probeTempName();
     const from = join(this.tempPath, probe);
     const to = this.contentFile(probe);
     await (await open(from, 'wx')).close();
@@ -392,7 +392,7 @@ export class FilesystemStore implements StoreDriver {
   private async write(key: Digest, source: ByteStream, size: number): Promise<void> {
     const name = digestKey(key);
     const what = `${this.what}: upload of ${formatDigest(key)}`;
-    const temp = join(this.tempPath, `${name}.${randomUUID()}${TEMP_SUFFIX}`);
+    const temp = join(this.tempPath, uploadTempName(key));
     this.activeTemps.add(temp);
     let fh: FileHandle;
     try {
@@ -515,6 +515,11 @@ export class FilesystemStore implements StoreDriver {
     }
   }
 
+  /** gc and verify work on the files themselves. */
+  localFiles(): LocalFiles {
+    return this;
+  }
+
   /** Temp files of writes in progress: gc must not delete these. */
   activeTempFiles(): ReadonlySet<string> {
     return new Set(this.activeTemps);
@@ -537,7 +542,7 @@ export class FilesystemStore implements StoreDriver {
       for (const name of await readdir(dir)) {
         const path = join(dir, name);
         let kind: StrayFile['kind'];
-        if (name.endsWith(TEMP_SUFFIX)) kind = 'temp';
+        if (isTempName(name)) kind = 'temp';
         else if (isContent && parseDigestKey(name) !== undefined) kind = 'unindexed';
         else continue;
         const st = await stat(path).catch(() => undefined);
@@ -559,7 +564,7 @@ export class FilesystemStore implements StoreDriver {
     const name = basename(stray.path);
     const dir = resolve(dirname(stray.path));
     const ours = dir === resolve(this.contentPath) || (stray.kind === 'temp' && dir === resolve(this.tempPath));
-    if (!ours || (stray.kind === 'temp' ? !name.endsWith(TEMP_SUFFIX) : parseDigestKey(name) === undefined)) {
+    if (!ours || (stray.kind === 'temp' ? !isTempName(name) : parseDigestKey(name) === undefined)) {
       throw invalidArgument(`${this.what}: ${stray.path} is not a ${stray.kind} file of this store`);
     }
     const removeFile = async () => {

@@ -7,6 +7,7 @@ import { EvictingMap } from '../util/eviction.js';
 import type { StoreContext } from './store-context.js';
 import {
   type ByteStream,
+  type QuietReads,
   type StoreDriver,
   type StoreEntry,
   type StoreStats,
@@ -22,7 +23,7 @@ interface MemoryValue {
   readonly chunks: readonly Buffer[];
 }
 
-export class MemoryStore implements StoreDriver {
+export class MemoryStore implements StoreDriver, QuietReads {
   readonly kind = 'memory';
   private readonly values: EvictingMap<MemoryValue>;
 
@@ -66,6 +67,11 @@ export class MemoryStore implements StoreDriver {
     if (entry === undefined) throw notFound(`memory store: ${formatDigest(key)} not found`);
     const { start, end } = checkRange(`memory store read of ${formatDigest(key)}`, entry.size, offset, length);
     return sliceChunks(entry.value.chunks, start, end);
+  }
+
+  /** verify sizes and reads values through peekSize/peekPart. */
+  quietReads(): QuietReads {
+    return this;
   }
 
   /** The size of a value, without counting as an access (has() does count). */

@@ -29,6 +29,37 @@ export interface StoreStats {
   readonly [extra: string]: unknown;
 }
 
+/** A file in a store's directories that its index does not account for (for gc). */
+export interface StrayFile {
+  readonly path: string;
+  readonly size: number;
+  /** 'temp': an upload that is not in progress; 'unindexed': a "<hash>-<size>" content file without an index entry. */
+  readonly kind: 'temp' | 'unindexed';
+}
+
+/**
+ * A store that keeps each value in a file of its own, "<hash>-<size>" under
+ * contentPath, written through temp files in tempPath (filesystem): gc checks
+ * those files, removes strays and spares the temp files of uploads in
+ * progress; verify reads the files directly.
+ */
+export interface LocalFiles {
+  readonly contentPath: string;
+  readonly tempPath: string;
+  /** Temp files (paths) of writes in progress: gc must not delete these. */
+  activeTempFiles(): ReadonlySet<string>;
+  /** Files the index does not account for. */
+  strayFiles(): AsyncIterable<StrayFile>;
+  /** Deletes a reported stray unless an upload made it a real entry meanwhile; true if removed. */
+  removeStray(stray: Pick<StrayFile, 'path' | 'kind'>): Promise<boolean>;
+}
+
+/** Sizes and reads that do not count as use (memory): a verify reading everything must not reorder the LRU. */
+export interface QuietReads {
+  peekSize(key: Digest): number | undefined;
+  peekPart(key: Digest, offset: number, length?: number): Promise<ByteStream>;
+}
+
 export interface StoreDriver {
   /** The config kind, e.g. "filesystem"; used in logs and error messages. */
   readonly kind: string;
@@ -71,6 +102,28 @@ export interface StoreDriver {
 
   /** Finishes in-flight work and releases resources. */
   close?(): Promise<void>;
+
+  // Capabilities only some kinds have. Each is one optional member, as remove
+  // and entries are above, rather than a capabilities() record: a caller asks
+  // for the one it needs (`store.localFiles?.()`) and TypeScript narrows, a
+  // wrapper that must pass one through forwards that member, and a kind gains
+  // one by implementing it. One that is several operations, meaningful only
+  // together, is one member returning an interface.
+
+  /**
+   * True when update() itself rejects bytes that do not hash to their key,
+   * before committing (verify with verify_hash): a caller need not hash them too.
+   */
+  checksUploadHash?(): boolean;
+
+  /** `ncache stop --force`: close() leaves owed uploads in the journal (for the next start) instead of delivering them. */
+  skipFlushOnClose?(): void;
+
+  /** Reads that leave recency alone. */
+  quietReads?(): QuietReads;
+
+  /** The store's files, for gc and verify. */
+  localFiles?(): LocalFiles;
 }
 
 // ---------------------------------------------------------------------------

@@ -76,6 +76,10 @@ export class VerifyStore implements StoreDriver {
     return this.backend.entries?.() ?? (async function* () {})();
   }
 
+  checksUploadHash(): boolean {
+    return this.options.verifyHash;
+  }
+
   stats(): StoreStats {
     return { kind: this.kind, verifySize: this.options.verifySize, verifyHash: this.options.verifyHash, rejected: this.rejected };
   }

@@ -5,6 +5,7 @@ import { PinRegistry } from '../../src/maintenance/pins.js';
 import { PinningStore } from '../../src/maintenance/pinning-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { putBuffer } from '../../src/stores/store.js';
+import { VerifyStore } from '../../src/stores/verify-store.js';
 import { digestOf } from '../../src/util/digest.js';
 
 describe('PinningStore', () => {
@@ -57,5 +58,14 @@ describe('PinningStore', () => {
     expect(pins.isPinned(key)).toBe(true);
     b();
     expect(pins.isPinned(key)).toBe(false);
+  });
+
+  it('passes a store\'s upload hash check through (ByteStream relies on it), and claims none for a store without one', () => {
+    const pins = new PinRegistry();
+    const checking = new PinningStore(new VerifyStore(new MemoryStore(), { verifySize: true, verifyHash: true }), pins);
+    const sizeOnly = new PinningStore(new VerifyStore(new MemoryStore(), { verifySize: true, verifyHash: false }), pins);
+    expect(checking.checksUploadHash?.()).toBe(true);
+    expect(sizeOnly.checksUploadHash?.()).toBe(false);
+    expect(new PinningStore(new MemoryStore(), pins).checksUploadHash).toBeUndefined();
   });
 });
