@@ -24,6 +24,11 @@ export async function cleanStaleFiles(paths: ControlPaths): Promise<string[]> {
   return removed;
 }
 
+/** How start and stop report what cleanStaleFiles removed. */
+export function cleanedLines(cleaned: readonly string[]): string[] {
+  return cleaned.map((path) => `removed ${path} (left by a daemon that is gone)`);
+}
+
 function tryUnlink(path: string): boolean {
   try {
     unlinkSync(path);

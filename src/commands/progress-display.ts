@@ -102,3 +102,13 @@ async function liveDisplay(stream: NodeJS.WriteStream): Promise<ProgressDisplay>
     },
   };
 }
+
+/** Runs a daemon job, showing its progress frames on stderr (a bar on a terminal, plain lines otherwise). */
+export async function withProgress<T>(command: string, run: (onProgress: (p: ProgressUpdate) => void) => Promise<T>): Promise<T> {
+  const display = await progressDisplay(command, { live: liveProgressWanted() });
+  try {
+    return await run((p) => display.update(p));
+  } finally {
+    display.stop();
+  }
+}

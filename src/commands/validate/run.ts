@@ -1,7 +1,7 @@
 // `ncache validate [file]`: load a config and summarize it, or throw a
 // ConfigError listing every problem with its field path.
-import { collectWarnings, summarizeConfig } from '../config/schema.js';
-import { resolveConfig } from './config-source.js';
+import { collectWarnings, summarizeConfig } from '../../config/schema.js';
+import { resolveConfig } from '../config-source.js';
 
 export interface ValidateResult {
   source: string;

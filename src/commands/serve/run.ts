@@ -1,10 +1,10 @@
 // `ncache serve`: run the daemon in the foreground until SIGINT/SIGTERM.
-import { bazelrcLines } from '../config/bazelrc.js';
-import { collectWarnings } from '../config/schema.js';
-import { controlPaths } from '../daemon/control/paths.js';
-import { startDaemon } from '../daemon/daemon.js';
-import { createLogger, type Logger } from '../util/logger.js';
-import { resolveConfig } from './config-source.js';
+import { bazelrcLines } from '../../config/bazelrc.js';
+import { collectWarnings } from '../../config/schema.js';
+import { controlPaths } from '../../daemon/control/paths.js';
+import { startDaemon } from '../../daemon/daemon.js';
+import { createLogger, type Logger } from '../../util/logger.js';
+import { resolveConfig } from '../config-source.js';
 
 export interface ServeOptions {
   configPath?: string;

@@ -2,8 +2,8 @@
 // method), once or every interval with --watch. Printing is cli.ts's job (plain
 // text or JSON) or the ink view's (stats-view.tsx).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { StatsResult } from '../daemon/control/stats.js';
-import { connectToDaemon } from './daemon-client.js';
+import type { StatsResult } from '../../daemon/control/stats.js';
+import { connectToDaemon } from '../daemon-client.js';
 
 export interface StatsOptions {
   env?: NodeJS.ProcessEnv;

@@ -3,8 +3,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { defaultConfigPath, defaultConfigText } from '../config/defaults.js';
-import { failedPrecondition } from '../util/errors.js';
+import { defaultConfigPath, defaultConfigText } from '../../config/defaults.js';
+import { failedPrecondition } from '../../util/errors.js';
 
 export interface InitOptions {
   path?: string;

@@ -1,9 +1,9 @@
 // `ncache ls` as an aligned table: digest, sizes (human), tiers, last access
 // and the chunk count of deduplicated blobs.
-import type { LsEntry } from '../daemon/control/ls.js';
-import { formatDuration } from '../util/durations.js';
-import { formatBytes } from '../util/sizes.js';
-import { alignTable } from './stats-model.js';
+import type { LsEntry } from '../../daemon/control/ls.js';
+import { formatDuration } from '../../util/durations.js';
+import { formatBytes } from '../../util/sizes.js';
+import { alignTable } from '../stats/model.js';
 
 /** The table as text lines (header first); `nowMs` turns access times into ages. */
 export function formatLsTable(entries: readonly LsEntry[], nowMs: number): string {

@@ -1,11 +1,11 @@
 // `ncache stop`: asks the daemon to stop through its control socket and waits
 // for its process to exit. Idempotent: no daemon is not an error.
-import { callControl } from '../daemon/control/client.js';
-import { controlPaths } from '../daemon/control/paths.js';
-import { ncacheProcessAlive, processExists, readPidFile } from '../daemon/control/pid-file.js';
-import type { ShutdownResult } from '../daemon/control/shutdown.js';
-import { NcacheError, errorCode } from '../util/errors.js';
-import { cleanStaleFiles, waitUntil } from './daemon-files.js';
+import { callControl } from '../../daemon/control/client.js';
+import { controlPaths } from '../../daemon/control/paths.js';
+import { ncacheProcessAlive, processExists, readPidFile } from '../../daemon/control/pid-file.js';
+import type { ShutdownResult } from '../../daemon/control/shutdown.js';
+import { NcacheError, errorCode } from '../../util/errors.js';
+import { cleanStaleFiles, waitUntil } from '../daemon-files.js';
 
 export interface StopOptions {
   env?: NodeJS.ProcessEnv;

@@ -1,7 +1,7 @@
 // How `ncache status` looks on a terminal (plain text; --json prints the result as is).
-import type { StatusResult, StatusTier } from '../daemon/control/status.js';
-import { formatDuration } from '../util/durations.js';
-import { formatBytes } from '../util/sizes.js';
+import type { StatusResult, StatusTier } from '../../daemon/control/status.js';
+import { formatDuration } from '../../util/durations.js';
+import { formatBytes } from '../../util/sizes.js';
 
 export function formatStatus(s: StatusResult): string {
   const lines = [

@@ -1,10 +1,10 @@
 // What `ncache stats` shows, as titled tables of strings: built once from the
 // daemon's StatsResult and drawn either as plain text (piped, CI, no --watch)
 // or by the ink view (stats-view.tsx), so both always show the same numbers.
-import type { StatsResult } from '../daemon/control/stats.js';
-import type { ServiceSnapshot } from '../daemon/metrics.js';
-import { formatDuration } from '../util/durations.js';
-import { formatBytes } from '../util/sizes.js';
+import type { StatsResult } from '../../daemon/control/stats.js';
+import type { ServiceSnapshot } from '../../daemon/metrics.js';
+import { formatDuration } from '../../util/durations.js';
+import { formatBytes } from '../../util/sizes.js';
 
 export interface StatsTable {
   readonly title: string;

@@ -7,13 +7,11 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import type { GetResult } from '../daemon/control/get.js';
-import { NcacheError } from '../util/errors.js';
-import { connectToDaemon } from './daemon-client.js';
+import type { GetResult } from '../../daemon/control/get.js';
+import { NcacheError } from '../../util/errors.js';
+import { connectToDaemon } from '../daemon-client.js';
+import { UsageError } from '../exit.js';
 import { type DecodeType, type Decoded, decodeMessage } from './decode.js';
-
-/** A bad `<hash>[/<size>]` argument: a usage error (exit 2). */
-export class BlobArgumentError extends Error {}
 
 /** stdout was closed by its reader (`ncache get ... | head`): stop quietly. */
 export class PipeClosedError extends Error {}
@@ -23,16 +21,16 @@ export interface BlobArgument {
   readonly size: number | undefined;
 }
 
-/** Parses `<hash>` or `<hash>/<size>` (a SHA-256 in hex, a byte count). */
+/** Parses `<hash>` or `<hash>/<size>` (a SHA-256 in hex, a byte count); anything else is a usage error (exit 2). */
 export function parseBlobArgument(text: string): BlobArgument {
   const m = /^([0-9a-fA-F]{64})(?:\/(\d{1,16}))?$/.exec(text.trim());
   if (m === null) {
-    throw new BlobArgumentError(
+    throw new UsageError(
       `${JSON.stringify(text)} is not a blob digest; expected <hash> or <hash>/<size>, the hash being 64 hex digits (SHA-256)`,
     );
   }
   const size = m[2] === undefined ? undefined : Number(m[2]);
-  if (size !== undefined && !Number.isSafeInteger(size)) throw new BlobArgumentError(`${JSON.stringify(text)}: size ${m[2]} is too large`);
+  if (size !== undefined && !Number.isSafeInteger(size)) throw new UsageError(`${JSON.stringify(text)}: size ${m[2]} is too large`);
   return { hash: m[1]!.toLowerCase(), size };
 }
 

@@ -1,8 +1,8 @@
 // `ncache gc`: asks the daemon to collect garbage (src/maintenance/gc.ts runs
 // there, where the stores and the in-flight requests are).
-import type { ProgressUpdate } from '../daemon/control/protocol.js';
-import type { GcReport } from '../maintenance/gc.js';
-import { connectToDaemon } from './daemon-client.js';
+import type { ProgressUpdate } from '../../daemon/control/protocol.js';
+import type { GcReport } from '../../maintenance/gc.js';
+import { connectToDaemon } from '../daemon-client.js';
 
 export interface GcCommandOptions {
   targetBytes?: number;

@@ -5,14 +5,14 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { callControl } from '../daemon/control/client.js';
-import { controlPaths } from '../daemon/control/paths.js';
-import { ncacheProcessAlive, readPidFile } from '../daemon/control/pid-file.js';
-import type { StatusResult } from '../daemon/control/status.js';
-import { NcacheError, errorCode, errorMessage } from '../util/errors.js';
-import { packageRoot } from '../util/paths.js';
-import { resolveConfig } from './config-source.js';
-import { cleanStaleFiles, waitUntil } from './daemon-files.js';
+import { callControl } from '../../daemon/control/client.js';
+import { controlPaths } from '../../daemon/control/paths.js';
+import { ncacheProcessAlive, readPidFile } from '../../daemon/control/pid-file.js';
+import type { StatusResult } from '../../daemon/control/status.js';
+import { NcacheError, errorCode, errorMessage } from '../../util/errors.js';
+import { packageRoot } from '../../util/paths.js';
+import { resolveConfig } from '../config-source.js';
+import { cleanStaleFiles, waitUntil } from '../daemon-files.js';
 
 export interface StartOptions {
   configPath?: string;

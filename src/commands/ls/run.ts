@@ -1,7 +1,7 @@
 // `ncache ls`: what the daemon's CAS and action cache hold (the `ls` control
 // method streams one item per entry, already sorted and limited by the daemon).
-import type { LsEntry, LsKind, LsResult, LsSort } from '../daemon/control/ls.js';
-import { connectToDaemon } from './daemon-client.js';
+import type { LsEntry, LsKind, LsResult, LsSort } from '../../daemon/control/ls.js';
+import { connectToDaemon } from '../daemon-client.js';
 
 export interface LsOptions {
   /** Only the CAS or only the action cache; default both. */

@@ -14,8 +14,8 @@ import {
   type MessageCodec,
   type Tree,
   TreeCodec,
-} from '../proto/reapi.js';
-import { invalidArgument } from '../util/errors.js';
+} from '../../proto/reapi.js';
+import { invalidArgument } from '../../util/errors.js';
 
 export const DECODE_TYPES = ['action', 'command', 'directory', 'tree', 'actionresult'] as const;
 export type DecodeType = (typeof DECODE_TYPES)[number];

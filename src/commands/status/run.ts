@@ -1,9 +1,9 @@
 // `ncache status`: asks the running daemon who it is and how full its tiers are.
-import { ncacheProcessAlive, readPidFile } from '../daemon/control/pid-file.js';
-import type { StatusResult } from '../daemon/control/status.js';
-import { NcacheError, errorCode } from '../util/errors.js';
-import { connectToDaemon } from './daemon-client.js';
-import { controlPaths } from '../daemon/control/paths.js';
+import { ncacheProcessAlive, readPidFile } from '../../daemon/control/pid-file.js';
+import type { StatusResult } from '../../daemon/control/status.js';
+import { NcacheError, errorCode } from '../../util/errors.js';
+import { connectToDaemon } from '../daemon-client.js';
+import { controlPaths } from '../../daemon/control/paths.js';
 
 export type { StatusResult };
 

@@ -12,8 +12,8 @@ import {
   type S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import type { CloudObjectStoreSpec } from '../config/types.js';
-import { createS3Client, resolveEndpoint } from '../stores/s3/client.js';
+import type { CloudObjectStoreSpec } from '../../config/types.js';
+import { createS3Client, resolveEndpoint } from '../../stores/s3/client.js';
 
 export interface S3Target {
   bucket: string;

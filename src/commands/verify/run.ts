@@ -1,8 +1,8 @@
 // `ncache verify`: asks the daemon to re-hash every blob of the chosen tiers
 // (src/maintenance/verify.ts runs there, reading the tiers' own files/objects).
-import type { ProgressUpdate } from '../daemon/control/protocol.js';
-import type { VerifyReport, VerifyTier } from '../maintenance/verify.js';
-import { connectToDaemon } from './daemon-client.js';
+import type { ProgressUpdate } from '../../daemon/control/protocol.js';
+import type { VerifyReport, VerifyTier } from '../../maintenance/verify.js';
+import { connectToDaemon } from '../daemon-client.js';
 
 export interface VerifyCommandOptions {
   tier?: VerifyTier;

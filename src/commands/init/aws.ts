@@ -5,12 +5,13 @@
 // lifecycle rules for the bucket beside it; and (unless --no-check) probe the bucket.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseConfigText } from '../config/load.js';
-import type { CloudObjectStoreSpec, NcacheConfig } from '../config/types.js';
-import { internal } from '../util/errors.js';
-import { templatesDir } from '../util/paths.js';
-import { SizeParseError, parseSize } from '../util/sizes.js';
-import { checkOverwrite, initTargetPath, writeFileAtomic } from './init.js';
+import { parseConfigText } from '../../config/load.js';
+import type { CloudObjectStoreSpec, NcacheConfig } from '../../config/types.js';
+import { internal } from '../../util/errors.js';
+import { templatesDir } from '../../util/paths.js';
+import { SizeParseError, parseSize } from '../../util/sizes.js';
+import { UsageError } from '../exit.js';
+import { checkOverwrite, initTargetPath, writeFileAtomic } from './run.js';
 import { probeBucket, type ProbeReport, type S3Target } from './s3-probe.js';
 
 export const DEFAULT_PREFIX = 'ncache/';
@@ -47,13 +48,6 @@ export interface AwsInitResult {
   check: ProbeReport | null;
 }
 
-/** Bad command-line values; the CLI reports these as usage errors (exit 2). */
-export class AwsInitUsageError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-  }
-}
-
 /** The fast tier in front of each S3 prefix. */
 export type FastTier = { kind: 'filesystem' } | { kind: 'memory'; sizeText: string; maxBytes: number };
 
@@ -69,7 +63,7 @@ export function checkAwsArgs(
   if (opts.region === undefined) problems.push('--aws needs --region <region> (e.g. eu-central-1)');
   else checkRegion(opts.region, endpoint !== undefined || Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL), problems);
   const prefix = normalizePrefix(opts.prefix ?? DEFAULT_PREFIX, problems);
-  if (problems.length > 0) throw new AwsInitUsageError(problems);
+  if (problems.length > 0) throw new UsageError(problems);
   const target: S3Target = { bucket: opts.bucket!, region: opts.region!, prefix };
   if (endpoint !== undefined) target.endpoint = endpoint;
   return target;

@@ -4,9 +4,9 @@
 // set it draws without colour or bold.
 import { Box, Text, render, useApp, useInput } from 'ink';
 import { useEffect, useState } from 'react';
-import type { StatsResult } from '../daemon/control/stats.js';
-import { errorMessage } from '../util/errors.js';
-import { alignTable, buildStatsModel } from './stats-model.js';
+import type { StatsResult } from '../../daemon/control/stats.js';
+import { errorMessage } from '../../util/errors.js';
+import { alignTable, buildStatsModel } from './model.js';
 
 export interface StatsViewOptions {
   readonly intervalMs: number;

@@ -1,0 +1,47 @@
+// `ncache init [--aws ...]` from the command line: checks the flags, writes
+// the files (run.ts, aws.ts) and prints the outcome (view.ts).
+import { ReportedFailure, UsageError } from '../exit.js';
+import { printJson } from '../output.js';
+import type { AwsInitOptions } from './aws.js';
+import { init } from './run.js';
+import { formatAwsCheckFailure, formatAwsInit, formatAwsNextStep, formatInit } from './view.js';
+
+/** What commander hands the init action: the --aws options plus the flags only the CLI reads. */
+export type InitFlags = Omit<AwsInitOptions, 'force' | 'env'> & { force?: boolean; aws?: boolean; json?: boolean };
+
+const AWS_ONLY = ['bucket', 'region', 'prefix', 'endpoint', 'insecureAllowHttp', 'memoryTier'] as const;
+
+export async function initCommand(flags: InitFlags): Promise<void> {
+  if (flags.aws) return initAwsCommand(flags);
+  const s3Only = AWS_ONLY.filter((k) => flags[k] !== undefined);
+  if (s3Only.length > 0 || flags.check === false) {
+    const given = [...s3Only.map(optionFlag), ...(flags.check === false ? ['--no-check'] : [])];
+    throw new UsageError(`${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} only with --aws`);
+  }
+  const result = await init({ path: flags.path, force: flags.force === true });
+  if (flags.json) return printJson(result);
+  process.stdout.write(formatInit(result));
+}
+
+/** `--insecureAllowHttp` -> `--insecure-allow-http`. */
+function optionFlag(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** `ncache init --aws`: bad arguments exit 2; a failed bucket check exits 1 after the files are written. */
+async function initAwsCommand(flags: InitFlags): Promise<void> {
+  // Only --aws needs the S3 client (and the AWS SDK behind it).
+  const { initAws } = await import('./aws.js');
+  const result = await initAws({ ...flags, force: flags.force === true, check: flags.check });
+  if (flags.json) {
+    printJson(result);
+    if (!result.ok) throw new ReportedFailure();
+    return;
+  }
+  process.stdout.write(formatAwsInit(result));
+  if (!result.ok) {
+    process.stderr.write(formatAwsCheckFailure(result));
+    throw new ReportedFailure();
+  }
+  process.stdout.write(formatAwsNextStep(result, flags.path !== undefined));
+}
