@@ -6,6 +6,15 @@ import { ncacheProcessAlive, readPidFile } from '../daemon/control/pid-file.js';
 import { socketAnswers } from '../daemon/control/server.js';
 
 /**
+ * The pid of another live ncache process that the pid file names (a daemon
+ * that is running, starting or stopping), or undefined when there is none.
+ */
+export function liveDaemonPid(paths: Pick<ControlPaths, 'pidFile'>): number | undefined {
+  const owner = readPidFile(paths.pidFile);
+  return owner !== undefined && owner.pid !== process.pid && ncacheProcessAlive(owner.pid) ? owner.pid : undefined;
+}
+
+/**
  * Removes the pid file and control socket of a daemon that is gone (crashed,
  * killed): the pid file when its process is gone, the socket when nobody
  * accepts on it (a daemon that is starting has a socket but no pid file yet).

@@ -7,12 +7,11 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync } fr
 import { join, resolve } from 'node:path';
 import { callControl } from '../../daemon/control/client.js';
 import { controlPaths } from '../../daemon/control/paths.js';
-import { ncacheProcessAlive, readPidFile } from '../../daemon/control/pid-file.js';
 import type { StatusResult } from '../../daemon/control/status.js';
 import { NcacheError, errorCode, errorMessage } from '../../util/errors.js';
 import { packageRoot } from '../../util/paths.js';
 import { resolveConfig } from '../config-source.js';
-import { cleanStaleFiles, waitUntil } from '../daemon-files.js';
+import { cleanStaleFiles, liveDaemonPid, waitUntil } from '../daemon-files.js';
 
 export interface StartOptions {
   configPath?: string;
@@ -52,12 +51,12 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
   const running = await askStatus(paths.socketPath, timeoutMs);
   if (running !== undefined) return resultOf('already-running', running, paths.logFile, []);
 
-  const owner = readPidFile(paths.pidFile);
-  if (owner !== undefined && owner.pid !== process.pid && ncacheProcessAlive(owner.pid)) {
+  const alive = liveDaemonPid(paths);
+  if (alive !== undefined) {
     throw new NcacheError(
       'UNAVAILABLE',
-      `an ncache daemon (pid ${owner.pid}) is alive but does not answer on ${paths.socketPath}; it may be stopping. ` +
-        `Wait for it to exit, or end it with: kill ${owner.pid}`,
+      `an ncache daemon (pid ${alive}) is alive but does not answer on ${paths.socketPath}; it may be stopping. ` +
+        `Wait for it to exit, or end it with: kill ${alive}`,
     );
   }
   const cleaned = await cleanStaleFiles(paths);

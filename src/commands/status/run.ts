@@ -1,8 +1,8 @@
 // `ncache status`: asks the running daemon who it is and how full its tiers are.
-import { ncacheProcessAlive, readPidFile } from '../../daemon/control/pid-file.js';
 import type { StatusResult } from '../../daemon/control/status.js';
 import { NcacheError, errorCode } from '../../util/errors.js';
 import { connectToDaemon } from '../daemon-client.js';
+import { liveDaemonPid } from '../daemon-files.js';
 import { controlPaths } from '../../daemon/control/paths.js';
 
 export type { StatusResult };
@@ -22,12 +22,12 @@ export async function status(opts: StatusOptions = {}): Promise<StatusResult> {
     return await client.call<StatusResult>('status');
   } catch (err) {
     if (errorCode(err) !== 'UNAVAILABLE') throw err;
-    const { pidFile, socketPath } = controlPaths(env);
-    const owner = readPidFile(pidFile);
-    if (owner !== undefined && owner.pid !== process.pid && ncacheProcessAlive(owner.pid)) {
+    const paths = controlPaths(env);
+    const pid = liveDaemonPid(paths);
+    if (pid !== undefined) {
       throw new NcacheError(
         'UNAVAILABLE',
-        `the ncache daemon (pid ${owner.pid}) does not answer on ${socketPath}; it is probably stopping (run status again, or \`ncache stop\` to wait for it)`,
+        `the ncache daemon (pid ${pid}) does not answer on ${paths.socketPath}; it is probably stopping (run status again, or \`ncache stop\` to wait for it)`,
       );
     }
     throw err;

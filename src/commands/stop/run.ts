@@ -2,10 +2,10 @@
 // for its process to exit. Idempotent: no daemon is not an error.
 import { callControl } from '../../daemon/control/client.js';
 import { controlPaths } from '../../daemon/control/paths.js';
-import { ncacheProcessAlive, processExists, readPidFile } from '../../daemon/control/pid-file.js';
+import { processExists } from '../../daemon/control/pid-file.js';
 import type { ShutdownResult } from '../../daemon/control/shutdown.js';
 import { NcacheError, errorCode } from '../../util/errors.js';
-import { cleanStaleFiles, waitUntil } from '../daemon-files.js';
+import { cleanStaleFiles, liveDaemonPid, waitUntil } from '../daemon-files.js';
 
 export interface StopOptions {
   env?: NodeJS.ProcessEnv;
@@ -41,13 +41,13 @@ export async function stop(opts: StopOptions = {}): Promise<StopResult> {
     pid = ((await callControl(paths.socketPath, 'shutdown', { force })) as ShutdownResult).pid;
   } catch (err) {
     if (errorCode(err) !== 'UNAVAILABLE') throw err;
-    const owner = readPidFile(paths.pidFile);
-    if (owner === undefined || owner.pid === process.pid || !ncacheProcessAlive(owner.pid)) {
+    const alive = liveDaemonPid(paths);
+    if (alive === undefined) {
       // Nobody answers: nothing to stop, but a crash may have left files behind.
       return { status: 'not-running', pid: null, force, killed: false, cleaned: await cleanStaleFiles(paths) };
     }
     // Its process is alive but the socket is closed: it is already stopping; wait for it like for any stop.
-    pid = owner.pid;
+    pid = alive;
   }
 
   opts.onWaiting?.(pid);
