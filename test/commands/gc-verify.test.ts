@@ -12,7 +12,7 @@ import type { GcReport } from '../../src/maintenance/gc.js';
 import type { VerifyReport } from '../../src/maintenance/verify.js';
 import { type Digest, digestKey, digestOf, formatDigest } from '../../src/util/digest.js';
 import { type CliDaemon, cliTestEnv, runNcache, shortTempDir, startCliDaemon } from '../helpers/cli-daemon.js';
-import { ReapiClient, blobName, uploadName } from '../helpers/grpc-client.js';
+import { ReapiClient, blobName, openPartialUpload, uploadName } from '../helpers/grpc-client.js';
 import { repoRoot } from '../helpers/daemon-process.js';
 import { bucketClient, listObjects } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
@@ -155,13 +155,7 @@ describe('ncache gc and verify against a daemon with an S3 slow tier', () => {
     const data = deterministicBytes(3 * 1024 * 1024, 99);
     const digest = digestOf(data);
     const name = uploadName('', digest);
-    const h = client.openWrite();
-    await h.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 1024 * 1024) });
-    for (;;) {
-      const st = await client.queryWriteStatus(name).catch(() => undefined);
-      if (st && st.committedSize > 0) break;
-      await new Promise((r) => setImmediate(r));
-    }
+    const h = await openPartialUpload(client, name, data);
 
     const target = 250 * 1024;
     const report = await json<GcReport>(['gc', '--target-size', `${target}`], 0);

@@ -15,6 +15,7 @@ import type { StopResult } from '../../src/commands/stop/run.js';
 import { type CliRun, cliTestEnv, runNcache, shortTempDir } from '../helpers/cli-daemon.js';
 import { testConfigText } from '../helpers/daemon-process.js';
 import { createReapiClient } from '../helpers/grpc-client.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -48,9 +49,7 @@ function json<T>(run: CliRun): T {
 
 /** Resolves once `pid` has exited (polling is the only signal for a process that is not our child). */
 async function exitOf(pid: number): Promise<void> {
-  for (let delay = 10; processExists(pid); delay = Math.min(delay * 2, 200)) {
-    await new Promise((r) => setTimeout(r, delay));
-  }
+  await waitFor(() => !processExists(pid), { what: `pid ${pid} to exit`, intervalMs: 50 });
 }
 
 describe('ncache start / status / stop', () => {

@@ -42,11 +42,11 @@ describe('ncache stats / ls over an S3 slow tier', () => {
   };
 
   it('shows S3 PUTs per store and the backlog draining to zero', async () => {
-    const s = await waitFor('the CAS uploads to reach S3', async () => {
+    const s = await waitFor(async () => {
       const now = await stats();
       const cas = now.uploadBacklog.stores.find((b) => b.store === 'CAS');
       return cas !== undefined && cas.uploaded === 2 && cas.blobs === 0 ? now : undefined;
-    });
+    }, { what: 'the CAS uploads to reach S3' });
     expect(s.uploadBacklog.blobs).toBe(0);
     expect(s.uploadBacklog.stores.map((b) => b.path).sort()).toEqual([
       'AC.completeness_checking.backend',

@@ -108,7 +108,7 @@ describe('ncache stats', () => {
       child.stdout.on('data', (b: Buffer) => (out += b.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       const count = () => (json ? out.split('\n').filter((l) => l.startsWith('{')).length : (out.match(/^ncache /gm) ?? []).length);
-      await waitFor('three refreshes', async () => (count() >= 3 ? true : undefined));
+      await waitFor(() => count() >= 3, { what: 'three refreshes' });
       child.kill('SIGINT');
       expect(await exited).toBe(0);
       if (json) {
@@ -137,7 +137,7 @@ describe('ncache stats', () => {
         const cmd = `env -u CI ${vars} ${shellQuote(process.execPath)} ${shellQuote(bin)} stats --watch --interval 0.3 2>${shellQuote(exitFile + '.err')}; echo "exit=$?" > ${shellQuote(exitFile)}`;
         await tmux('new-session', '-d', '-s', 'stats', '-x', '120', '-y', '40', cmd);
         let last = '';
-        const frame = await waitFor('the ink view to draw a frame', async () => {
+        const frame = await waitFor(async () => {
           const { stdout } = await tmux('capture-pane', '-p', '-e', '-t', 'stats').catch(async (err: Error) => ({
             stdout: `(${err.message}) ${await readFile(exitFile + '.err', 'utf8').catch(() => '')}`,
           }));
@@ -145,9 +145,7 @@ describe('ncache stats', () => {
           // At least two refreshes: the second one has a rate in the req/s column.
           const text = stdout.replace(/\x1b\[[0-9;]*m/g, '');
           return text.includes('refreshing every') && / ac +\d+ +\d+\.\d /.test(text) ? stdout : undefined;
-        }).catch((err: Error) => {
-          throw new Error(`${err.message}; the pane showed:\n${last}`);
-        });
+        }, { what: () => `the ink view to draw a frame; the pane showed:\n${last}` });
         const plain = frame.replace(/\x1b\[[0-9;]*m/g, '');
         expect(plain).toMatch(/ncache \S+ {2}pid \d+/);
         expect(plain).toMatch(/Requests/);
@@ -161,7 +159,7 @@ describe('ncache stats', () => {
         // Refreshes in place: the header is drawn once, not once per refresh.
         expect(plain.match(/Requests/g)).toHaveLength(1);
         await tmux('send-keys', '-t', 'stats', 'q');
-        const exit = await waitFor('the view to quit', async () => (existsSync(exitFile) ? readFile(exitFile, 'utf8') : undefined));
+        const exit = await waitFor(async () => (existsSync(exitFile) ? readFile(exitFile, 'utf8') : undefined), { what: 'the view to quit' });
         expect(exit.trim()).toBe('exit=0');
         // Nothing on stderr but ink's cursor show/hide.
         expect((await readFile(exitFile + '.err', 'utf8')).replace(/\x1b\[\?25[hl]/g, '')).toBe('');

@@ -5,19 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMPTY_DIGEST, digestOf } from '../../src/util/digest.js';
 import { blobName, uploadName } from '../helpers/grpc-client.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { type Fixture, startFixture } from './fixture.js';
 
 const grpcError = (code: number, details?: RegExp) =>
   expect.objectContaining({ code, ...(details ? { details: expect.stringMatching(details) } : {}) });
-
-/** Polls a condition (a readiness signal from the server), failing after `ms`. */
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 /** committed_size of an upload, or -1 while the server knows nothing of it yet. */
 async function committed(f: Fixture, name: string): Promise<number> {
@@ -216,7 +208,7 @@ describe('ByteStream Write', () => {
       await h.send({ resourceName: off === 0 ? name : '', writeOffset: off, data: data.subarray(off, off + 256 * 1024) });
     }
     // The server has seen (some of) the bytes: wait until QueryWriteStatus shows progress.
-    await waitFor('the server to receive data', async () => (await committed(f, name)) > 0);
+    await waitFor(async () => (await committed(f, name)) > 0, { what: 'the server to receive data', intervalMs: 0 });
     h.cancel();
     await expect(h.response).rejects.toEqual(grpcError(status.CANCELLED));
 
@@ -257,7 +249,7 @@ describe('ByteStream Write', () => {
     const name = uploadName('', d);
     const stalled = f.client.openWrite();
     await stalled.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 200_000) });
-    await waitFor('the first bytes', async () => (await committed(f, name)) === 200_000);
+    await waitFor(async () => (await committed(f, name)) === 200_000, { what: 'the first bytes', intervalMs: 0 });
     const res = await f.client.write(name, data.subarray(200_000), { offset: 200_000 });
     expect(res.committedSize).toBe(data.length);
     await expect(stalled.response).rejects.toEqual(grpcError(status.ABORTED, /took over/));
@@ -287,12 +279,12 @@ describe('ByteStream abandoned uploads', () => {
       const name = uploadName('', d);
       const h = f.client.openWrite();
       await h.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 512 * 1024) });
-      await waitFor('the server to receive data', async () => (await committed(f, name)) > 0);
+      await waitFor(async () => (await committed(f, name)) > 0, { what: 'the server to receive data', intervalMs: 0 });
       h.cancel();
-      await waitFor('the upload to be dropped', async () => (await committed(f, name)) === -1);
+      await waitFor(async () => (await committed(f, name)) === -1, { what: 'the upload to be dropped', intervalMs: 0 });
       expect((await f.client.findMissingBlobs({ blobDigests: [d] })).missingBlobDigests).toHaveLength(1);
       // The store let go of its partial temp file.
-      await waitFor('the temp file to be removed', async () => (await readdir(join(f.dir, 'cas', 'tmp'))).length === 0);
+      await waitFor(async () => (await readdir(join(f.dir, 'cas', 'tmp'))).length === 0, { what: 'the temp file to be removed', intervalMs: 0 });
       // A fresh upload from 0 works.
       expect((await f.client.write(name, data)).committedSize).toBe(data.length);
     } finally {

@@ -21,6 +21,7 @@ import { startDaemon } from '../../src/daemon/daemon.js';
 import { NcacheError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { shortTempDir } from '../helpers/cli-daemon.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 let dir: string;
 let socketPath: string;
@@ -421,11 +422,13 @@ describe('status and shutdown through a daemon', () => {
       const data = Buffer.alloc(5000, 7);
       await putBuffer(daemon.stores.get('CAS'), digestOf(data), data);
       // Poll status itself until the first failed attempt is on record.
-      let status = (await callControl(socketPath, 'status')) as StatusResult;
-      while (status.uploadBacklog.lastError === null) {
-        await new Promise((r) => setTimeout(r, 20)); // poll interval
-        status = (await callControl(socketPath, 'status')) as StatusResult;
-      }
+      const status = await waitFor(
+        async () => {
+          const s = (await callControl(socketPath, 'status')) as StatusResult;
+          return s.uploadBacklog.lastError !== null && s;
+        },
+        { what: 'status to record a failed upload attempt', intervalMs: 20 },
+      );
       expect(status.uploadBacklog).toMatchObject({ blobs: 1, bytes: 5000 });
       expect(status.uploadBacklog.oldestAgeSeconds).toBeGreaterThanOrEqual(0);
       expect(status.uploadBacklog.byStore).toEqual([expect.objectContaining({ path: 'CAS', blobs: 1, bytes: 5000 })]);

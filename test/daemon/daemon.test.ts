@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { NcacheConfig } from '../../src/config/types.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { digestOf } from '../../src/util/digest.js';
-import { ReapiClient, blobName, uploadName } from '../helpers/grpc-client.js';
+import { ReapiClient, blobName, openPartialUpload, uploadName } from '../helpers/grpc-client.js';
 import { fixtureConfig } from './fixture.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -106,17 +106,6 @@ describe('startDaemon', () => {
     await daemon.stop();
   });
 });
-
-/** Starts a ByteStream upload with the first MiB of `data` and waits until the server reports holding it. */
-async function openPartialUpload(c: ReapiClient, name: string, data: Buffer) {
-  const h = c.openWrite();
-  await h.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 1024 * 1024) });
-  for (;;) {
-    const st = await c.queryWriteStatus(name).catch(() => undefined);
-    if (st && st.committedSize > 0) return h;
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 describe('RunningDaemon.stop', () => {
   it('lets an in-flight upload finish, and the filesystem store keeps it across a restart', async () => {

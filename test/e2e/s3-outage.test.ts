@@ -14,13 +14,13 @@ import type { FaultProxy } from '../helpers/fault-proxy.js';
 import {
   bucketClient,
   listObjects,
-  pollUntil,
   stopAndCheckFlushed,
   unfinishedMultipartUploads,
   verifyObjects,
 } from '../helpers/s3-daemon.js';
 import type { S3rverHandle } from '../helpers/s3rver.js';
 import { S3World } from '../helpers/s3-world.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const bazel = bazelOrSkip('test/e2e/s3-outage.test.ts', 'S3 outage end to end');
 const STEP_TIMEOUT = 12 * 60_000;
@@ -68,12 +68,17 @@ describe.skipIf(!bazel)('builds while S3 is down (real Bazel, s3rver, fault prox
       return { cas: [...wanted].filter((n) => !cas.has(n)), ac: Math.max(0, acWanted - ac) };
     };
     const started = Date.now();
-    await pollUntil(
+    await waitFor(
       async () => {
         const m = await missing();
         return m.cas.length === 0 && m.ac === 0;
       },
-      { timeoutMs: DELIVERY_BOUND_MS, describe: async () => `still missing in the bucket: ${JSON.stringify(await missing())}` },
+      {
+        what: async () => `the owed uploads; still missing in the bucket: ${JSON.stringify(await missing())}`,
+        timeoutMs: DELIVERY_BOUND_MS,
+        // A pause between listings so the poll does not spin s3rver.
+        intervalMs: 250,
+      },
     );
     console.log(`[s3 e2e] owed uploads arrived ${Date.now() - started} ms after S3 came back`);
     // Nothing partial or corrupt: every object hashes to its name.

@@ -43,6 +43,7 @@ import { bucketClient, listObjects, s3DaemonEnv } from '../helpers/s3-daemon.js'
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
 import { S3World } from '../helpers/s3-world.js';
 import { deterministicBytes } from '../helpers/data.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const bazel = bazelOrSkip('test/e2e/seed-config.test.ts', 'seed config end to end');
 const STEP_TIMEOUT = 10 * 60_000;
@@ -79,53 +80,57 @@ const alive = (pid: number): boolean => {
 async function lockSeedPort(timeoutMs: number): Promise<() => Promise<void>> {
   const dir = join(tmpdir(), `ncache-e2e-port-${SEED_PORT}.lock`);
   const pidFile = join(dir, 'pid');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  let owner = 0;
+  const take = async (): Promise<(() => Promise<void>) | undefined> => {
     try {
       await mkdir(dir);
       await writeFile(pidFile, String(process.pid));
       return () => rm(dir, { recursive: true, force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return undefined;
     }
-    const owner = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+  };
+  const takeOrTakeOver = async () => {
+    const release = await take();
+    if (release) return release;
+    owner = Number(await readFile(pidFile, 'utf8').catch(() => ''));
     // No pid yet: the owner is between mkdir and writeFile, unless the directory is old.
     const young = Date.now() - (await stat(dir).catch(() => ({ mtimeMs: 0 }))).mtimeMs < 10_000;
-    if (owner > 0 ? !alive(owner) : !young) {
-      await rm(dir, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`another run of this test (pid ${owner || '?'}) held ${dir} for ${timeoutMs} ms; port ${SEED_PORT} is still theirs`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-  }
+    const stale = owner > 0 ? !alive(owner) : !young;
+    if (!stale) return undefined;
+    await rm(dir, { recursive: true, force: true });
+    return take();
+  };
+  return waitFor(takeOrTakeOver, {
+    what: () => `another run of this test (pid ${owner || '?'}) to release ${dir}; port ${SEED_PORT} is still theirs`,
+    timeoutMs,
+    intervalMs: 1_000,
+  });
 }
 
-/** Resolves once 0.0.0.0:50051 can be bound (checked by binding it), or fails after timeoutMs naming the port. */
+/** Resolves once 0.0.0.0:50051 can be bound (checked by binding it), or fails after timeoutMs naming the port and its holder. */
 async function waitForFreePort(timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const free = await new Promise<boolean>((resolve) => {
+  const portIsFree = () =>
+    new Promise<boolean>((resolve) => {
       const probe = createServer();
       probe.once('error', () => resolve(false));
       probe.listen({ port: SEED_PORT, host: '0.0.0.0', exclusive: true }, () => probe.close(() => resolve(true)));
     });
-    if (free) return;
-    if (Date.now() > deadline) {
-      let holder = '';
-      try {
-        holder = execFileSync('ss', ['-ltnpH', `sport = :${SEED_PORT}`], { encoding: 'utf8' }).trim();
-      } catch {
-        holder = `(run \`ss -ltnp sport = :${SEED_PORT}\` to see who holds it)`;
-      }
-      throw new Error(
-        `port ${SEED_PORT} has been in use by another process for ${timeoutMs} ms: the seed config listens on ` +
-          `0.0.0.0:${SEED_PORT} as written and this test runs it unchanged. Holder: ${holder}`,
-      );
+  const holder = () => {
+    try {
+      return execFileSync('ss', ['-ltnpH', `sport = :${SEED_PORT}`], { encoding: 'utf8' }).trim();
+    } catch {
+      return `(run \`ss -ltnp sport = :${SEED_PORT}\` to see who holds it)`;
     }
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-  }
+  };
+  await waitFor(portIsFree, {
+    what: () =>
+      `port ${SEED_PORT} to be free: the seed config listens on 0.0.0.0:${SEED_PORT} as written and this test runs it unchanged. ` +
+      `Holder: ${holder()}`,
+    timeoutMs,
+    intervalMs: 1_000,
+  });
 }
 
 /** A deterministic multi-MB blob: compressible text, random bytes, and repeats of both (several dedup chunks, some shared). */

@@ -37,6 +37,7 @@ import {
   serviceDefinition,
 } from '../../src/proto/reapi.js';
 import { type Digest, digestOf } from '../../src/util/digest.js';
+import { waitFor } from './wait-for.js';
 
 export type { ServiceError };
 
@@ -278,6 +279,17 @@ export function blobName(instanceName: string, d: Digest): string {
 /** `{instance}/uploads/{uuid}/blobs/{hash}/{size}` with a fresh uuid unless given. */
 export function uploadName(instanceName: string, d: Digest, uuid: string = randomUUID()): string {
   return `${instanceName ? instanceName + '/' : ''}uploads/${uuid}/blobs/${d.hash}/${d.sizeBytes}`;
+}
+
+/** Starts a ByteStream upload with the first MiB of `data` and waits until the server reports holding it. */
+export async function openPartialUpload(client: ReapiClient, name: string, data: Buffer): Promise<WriteHandle> {
+  const h = client.openWrite();
+  await h.send({ resourceName: name, writeOffset: 0, data: data.subarray(0, 1024 * 1024) });
+  await waitFor(async () => ((await client.queryWriteStatus(name).catch(() => undefined))?.committedSize ?? 0) > 0, {
+    what: `the server to hold the first bytes of ${name}`,
+    intervalMs: 0,
+  });
+  return h;
 }
 
 async function* chunks(data: Buffer, size: number): AsyncIterable<Buffer> {

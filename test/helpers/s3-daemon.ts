@@ -215,21 +215,3 @@ export async function verifyObjects(
   }
   return { checked: objects.length, bad };
 }
-
-/**
- * Polls until `check` returns true, between attempts waiting on something
- * real (the next S3 listing), bounded by `timeoutMs`; throws with `describe()`
- * when the bound passes. Used to wait for write-behind uploads to land.
- */
-export async function pollUntil(
-  check: () => Promise<boolean>,
-  opts: { timeoutMs: number; intervalMs?: number; describe: () => Promise<string> | string },
-): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`gave up after ${opts.timeoutMs} ms: ${await opts.describe()}`);
-    // A short pause between listings so the poll does not spin s3rver.
-    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 250));
-  }
-}

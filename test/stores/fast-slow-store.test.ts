@@ -9,6 +9,7 @@ import { MemoryStore } from '../../src/stores/memory-store.js';
 import { type ByteStream, type StoreDriver, bufferStream, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { deterministicBytes } from '../helpers/data.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** A real MemoryStore that counts the calls made to it. */
 class CountingStore extends MemoryStore {
@@ -63,21 +64,16 @@ function tiers(fastDirection: StoreDirection = 'both', slowDirection: StoreDirec
 
 /** Waits until the fast tier holds `key` (fills land in the background). */
 async function fastHas(fast: StoreDriver, key: Digest): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if ((await fast.has([key]))[0] !== undefined) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error('fast tier never got the blob');
+  await waitFor(async () => (await fast.has([key]))[0] !== undefined, { what: 'the fast tier to get the blob', intervalMs: 0 });
 }
 
 /** Waits until the fast tier no longer holds `key`, failing if it keeps it. */
 async function fastLacks(fast: CountingStore, key: Digest): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (fast.updates > 0 && (await fast.has([key]))[0] === undefined) return;
-    // Timers, not setImmediate: under load the fill needs real time to land.
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error('the fast tier kept a blob removed during its fill');
+  // Timers, not the next turn: under load the fill needs real time to land.
+  await waitFor(async () => fast.updates > 0 && (await fast.has([key]))[0] === undefined, {
+    what: 'the fast tier to drop a blob removed during its fill',
+    intervalMs: 10,
+  });
 }
 
 describe('FastSlowStore', () => {

@@ -15,6 +15,7 @@ import { isNotFound, unavailable } from '../../src/util/errors.js';
 import type { Logger } from '../../src/util/logger.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
 import { deterministicBytes } from '../helpers/data.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** A filesystem store that can be switched "down" (every call UNAVAILABLE), counting calls. */
 class SwitchableSlowTier extends FilesystemStore {
@@ -145,7 +146,7 @@ describe('fast_slow write-behind', () => {
     expect(during.backlogBytes).toBe(blobs.reduce((n, b) => n + b.length, 0));
     expect(during.oldestAgeMs).toBeGreaterThanOrEqual(0);
     // Wait for at least one failed attempt to be recorded.
-    while (t.wb().uploadFailures === 0) await new Promise((r) => setTimeout(r, 1));
+    await waitFor(() => t.wb().uploadFailures > 0, { what: 'a failed upload attempt', intervalMs: 1 });
     expect(t.wb().lastError).toMatch(/slow tier unreachable/);
     expect(logger.lines.some((l) => l.startsWith('warn') && l.includes('failed') && l.includes('retrying'))).toBe(true);
 
@@ -201,7 +202,7 @@ describe('fast_slow write-behind', () => {
     const [a, b, c] = [deterministicBytes(100, 1), deterministicBytes(200, 2), deterministicBytes(300, 3)];
     await putBuffer(t.store, digestOf(a), a);
     await putBuffer(t.store, digestOf(b), b);
-    while (t.wb().uploadFailures === 0) await new Promise((r) => setTimeout(r, 1)); // the uploader is now backing off
+    await waitFor(() => t.wb().uploadFailures > 0, { what: 'a failed upload attempt', intervalMs: 1 }); // the uploader is now backing off
     t.slow.down = false;
     const updatesBefore = t.slow.updates;
     await putBuffer(t.store, digestOf(c), c); // backlog full: both tiers now, before the ack
