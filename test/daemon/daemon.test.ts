@@ -5,7 +5,9 @@ import { type AddressInfo, createServer, type Server as NetServer } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { NcacheConfig } from '../../src/config/types.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { STORE_KINDS } from '../../src/config/schema-stores.js';
+import type { NcacheConfig, StoreKind } from '../../src/config/types.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { digestOf } from '../../src/util/digest.js';
 import { ReapiClient, blobName, openPartialUpload, uploadName } from '../helpers/grpc-client.js';
@@ -90,19 +92,47 @@ describe('startDaemon', () => {
     await closeNet(again);
   });
 
-  it('starts with a dedup store (every store kind is implemented)', async () => {
+  it('starts a config that uses every store kind the schema knows, and builds a driver of each kind', async () => {
     const dir = await tempDir();
-    const config = fixtureConfig(dir);
-    config.stores[0]!.spec = {
-      kind: 'dedup',
-      index_store: { kind: 'memory' },
-      content_store: { kind: 'memory' },
-      min_size: 65536,
-      normal_size: 262144,
-      max_size: 524288,
-      max_concurrent_fetch_per_get: 10,
+    const memory = { memory: {} };
+    // A Record over StoreKind: a kind added to the config types without an example here does not compile.
+    const exampleOf: Record<StoreKind, Record<string, unknown>> = {
+      memory,
+      filesystem: { filesystem: { content_path: join(dir, 'fs', 'content'), temp_path: join(dir, 'fs', 'tmp') } },
+      fast_slow: { fast_slow: { fast: memory, slow: memory } },
+      verify: { verify: { backend: memory, verify_size: true, verify_hash: true } },
+      noop: { noop: {} },
+      size_partitioning: { size_partitioning: { size: 1000, lower_store: memory, upper_store: memory } },
+      completeness_checking: { completeness_checking: { backend: memory, cas_store: memory } },
+      existence_cache: { existence_cache: { backend: memory } },
+      ref_store: { ref_store: { name: 'memory' } },
+      shard: { shard: { stores: [{ store: memory, weight: 1 }] } },
+      dedup: { dedup: { index_store: memory, content_store: memory } },
+      compression: { compression: { compression_algorithm: { lz4: {} }, backend: memory } },
+      experimental_cloud_object_store: {
+        experimental_cloud_object_store: {
+          provider: 'aws',
+          region: 'us-east-1',
+          bucket: 'never-contacted',
+          endpoint: 'http://127.0.0.1:9',
+          force_path_style: true,
+        },
+      },
     };
-    const daemon = await startDaemon({ config, stateDir: join(dir, 'state') });
+    const env = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+    // One top-level store per kind the schema reads, named after its kind.
+    const configText = JSON.stringify({
+      stores: STORE_KINDS.map((kind) => ({ name: kind, ...exampleOf[kind] })),
+      servers: [{ listener: { http: { socket_address: '127.0.0.1:0' } }, services: { health: {} } }],
+    });
+    const config = parseConfigText(configText, join(dir, 'config.json5'), env);
+    const daemon = await startDaemon({ config, stateDir: join(dir, 'state'), env });
+    cleanups.push(() => daemon.stop({ graceMs: 0 }));
+
+    expect(daemon.stores.names().sort()).toEqual([...STORE_KINDS].sort());
+    for (const kind of STORE_KINDS) {
+      expect(daemon.stores.get(kind).kind, `the driver built for the store named ${kind}`).toBe(kind);
+    }
     await daemon.stop();
   });
 });
@@ -153,7 +183,14 @@ describe('RunningDaemon.stop', () => {
   it('is idempotent', async () => {
     const dir = await tempDir();
     const daemon = await startDaemon({ config: fixtureConfig(dir) });
-    await Promise.all([daemon.stop(), daemon.stop()]);
-    await daemon.stop();
+    const c = client(daemon.addresses[0]!);
+    expect((await c.healthCheck('')).status).toBe(1);
+    // Concurrent callers share one shutdown; a later call finds it done.
+    const [first, second] = [daemon.stop(), daemon.stop()];
+    expect(second).toBe(first);
+    await expect(Promise.all([first, second])).resolves.toEqual([undefined, undefined]);
+    await expect(daemon.stop()).resolves.toBeUndefined();
+    // And the daemon did stop: nothing answers on its address any more.
+    await expect(c.healthCheck('')).rejects.toMatchObject({ code: status.UNAVAILABLE });
   });
 });
