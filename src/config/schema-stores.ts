@@ -14,6 +14,7 @@ import type {
   StoreKind,
   StoreSpec,
 } from './types.js';
+import { type SpecOf, type StoreField, storeKindRow } from './store-kinds.js';
 import {
   array,
   bool,
@@ -34,6 +35,7 @@ import {
   refName,
   size,
   str,
+  type Fields,
   url,
 } from './reader.js';
 
@@ -183,7 +185,7 @@ function readStoreKind(ctx: ReadContext, kind: StoreKind, body: unknown, path: s
     case 'verify':
       return object((f) => ({
         kind,
-        backend: f.req('backend', storeSpec, 'a store'),
+        ...childStores(f, kind),
         verify_size: f.opt('verify_size', bool, false),
         verify_hash: f.opt('verify_hash', bool, false),
       }))(ctx, body, path);
@@ -193,19 +195,14 @@ function readStoreKind(ctx: ReadContext, kind: StoreKind, body: unknown, path: s
       return object((f) => ({
         kind,
         size: f.req('size', size(), 'a size like "128mib"'),
-        lower_store: f.req('lower_store', storeSpec, 'a store'),
-        upper_store: f.req('upper_store', storeSpec, 'a store'),
+        ...childStores(f, kind),
       }))(ctx, body, path);
     case 'completeness_checking':
-      return object((f) => ({
-        kind,
-        backend: f.req('backend', storeSpec, 'a store'),
-        cas_store: f.req('cas_store', storeSpec, 'a store, usually { ref_store: { name: "CAS" } }'),
-      }))(ctx, body, path);
+      return object((f) => ({ kind, ...childStores(f, kind) }))(ctx, body, path);
     case 'existence_cache':
       return object((f) => ({
         kind,
-        backend: f.req('backend', storeSpec, 'a store'),
+        ...childStores(f, kind),
         eviction_policy: f.maybe('eviction_policy', evictionPolicy),
       }))(ctx, body, path);
     case 'ref_store':
@@ -233,6 +230,21 @@ function readStoreKind(ctx: ReadContext, kind: StoreKind, body: unknown, path: s
     case 'experimental_cloud_object_store':
       return cloudObjectStore(ctx, body, path);
   }
+}
+
+/**
+ * The child store fields of `kind` (`backend`, `fast`, ...), read where the
+ * table of store kinds says they are. A list of children (shard's `stores`)
+ * has entry fields of its own and is read by its kind.
+ */
+function childStores<K extends StoreKind>(f: Fields, kind: K): Pick<SpecOf<K>, StoreField<SpecOf<K>>> {
+  const row = storeKindRow(kind);
+  const out: Partial<Record<string, StoreSpec>> = {};
+  if (row.role === 'wrapper' || row.role === 'split') {
+    for (const slot of row.children) if ('field' in slot) out[slot.field] = f.req(slot.field, storeSpec, slot.hint);
+  }
+  // The table's fields are exactly the spec's store fields (test/config/store-kinds.test.ts checks each kind).
+  return out as Pick<SpecOf<K>, StoreField<SpecOf<K>>>;
 }
 
 export const evictionPolicy: Reader<EvictionPolicy> = (ctx, value, path) => {
@@ -268,8 +280,7 @@ const filesystem: Reader<FilesystemSpec> = object<FilesystemSpec>((f) => {
 const fastSlow: Reader<FastSlowSpec> = object<FastSlowSpec>((f) => {
   const out: FastSlowSpec = {
     kind: 'fast_slow',
-    fast: f.req('fast', storeSpec, 'a store'),
-    slow: f.req('slow', storeSpec, 'a store'),
+    ...childStores(f, 'fast_slow'),
     fast_direction: f.opt('fast_direction', oneOf(DIRECTIONS), 'both'),
     slow_direction: f.opt('slow_direction', oneOf(DIRECTIONS), 'both'),
     // ncache extension: "async" acknowledges a write once the fast tier has it.
@@ -283,8 +294,7 @@ const fastSlow: Reader<FastSlowSpec> = object<FastSlowSpec>((f) => {
 const dedup: Reader<DedupSpec> = (ctx, value, path) => {
   const spec = object<DedupSpec>((f) => ({
     kind: 'dedup',
-    index_store: f.req('index_store', storeSpec, 'a store'),
-    content_store: f.req('content_store', storeSpec, 'a store'),
+    ...childStores(f, 'dedup'),
     min_size: f.opt('min_size', size({ min: 1 }), DEDUP_DEFAULTS.min_size),
     normal_size: f.opt('normal_size', size({ min: 1 }), DEDUP_DEFAULTS.normal_size),
     max_size: f.opt('max_size', size({ min: 1 }), DEDUP_DEFAULTS.max_size),
@@ -302,7 +312,7 @@ const dedup: Reader<DedupSpec> = (ctx, value, path) => {
 
 const compression: Reader<CompressionSpec> = object<CompressionSpec>((f) => ({
   kind: 'compression',
-  backend: f.req('backend', storeSpec, 'a store'),
+  ...childStores(f, 'compression'),
   compression_algorithm: f.req('compression_algorithm', compressionAlgorithm, '{ lz4: {} }'),
 }));
 

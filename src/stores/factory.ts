@@ -1,7 +1,10 @@
-// Builds store trees from config specs: one exhaustive switch over the kind,
-// recursing into children. StoreManager owns the named top-level stores.
+// Builds store trees from config specs: children through the table of store
+// kinds (config/store-kinds.ts), then one exhaustive switch from kind to
+// driver. StoreManager owns the named top-level stores and records what it built.
 import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog/catalog.js';
+import type { ChildRole } from '../config/store-kinds.js';
+import { childPath, childSpecs, referencedStoreNames } from '../config/store-tree.js';
 import type { NamedStoreSpec, StoreSpec } from '../config/types.js';
 import type { Clock } from '../util/clock.js';
 import { failedPrecondition, unimplemented } from '../util/errors.js';
@@ -22,57 +25,87 @@ import type { StoreContext } from './store-context.js';
 import { VerifyStore } from './verify-store.js';
 import { type StoreDriver, closeTree, startTree } from './store.js';
 
+/** A store the factory built: its driver with the spec, config path and catalog id it was built from. */
+export interface BuiltStore {
+  readonly driver: StoreDriver;
+  readonly spec: StoreSpec;
+  /** Where the spec sits in the config, for messages: "stores[0].verify.backend". */
+  readonly path: string;
+  /** Its id in the catalog (see catalogStoreId): "CAS.verify.backend". */
+  readonly catalogId: string;
+  /** The field it sits in below its parent ("backend", "stores[0].store"); "" for a named store. */
+  readonly field: string;
+  /** What it holds for its parent (store-kinds.ts); undefined for a named store. */
+  readonly role: ChildRole | undefined;
+  /** Its children, in the order driver.children() lists them; none for ref_store (see RefStore). */
+  readonly children: readonly BuiltStore[];
+}
+
 /**
  * Builds the store described by `spec`. `path` is where the spec sits in the
  * config (e.g. `stores[0].verify.backend`), used in error messages.
  */
 export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): StoreDriver {
-  const child = (childSpec: StoreSpec, field: string) => createStore(childSpec, ctx, `${path}.${spec.kind}.${field}`);
+  return buildStore(spec, ctx, path, '', undefined).driver;
+}
+
+/** Builds a store tree: the children the table of store kinds lists first, then the store over them. */
+function buildStore(spec: StoreSpec, ctx: StoreContext, path: string, field: string, role: ChildRole | undefined): BuiltStore {
+  const children = childSpecs(spec).map((c) => buildStore(c.spec, ctx, childPath(path, spec.kind, c.suffix), c.suffix, c.role));
+  const catalogId = catalogStoreId(path, ctx.storeName);
+  const driver = createDriver(spec, ctx, path, catalogId, (suffix) => {
+    const child = children.find((c) => c.field === suffix);
+    if (child === undefined) throw unimplemented(`${path}: ${spec.kind} has no child store at ${suffix}`);
+    return child.driver;
+  });
+  return { driver, spec, path, catalogId, field, role, children };
+}
+
+/** The one switch over kinds: constructs a kind's driver over its already built children (by field). */
+function createDriver(
+  spec: StoreSpec,
+  ctx: StoreContext,
+  path: string,
+  catalogId: string,
+  child: (suffix: string) => StoreDriver,
+): StoreDriver {
   switch (spec.kind) {
     case 'memory':
       return new MemoryStore(spec, ctx);
     case 'noop':
       return new NoopStore();
     case 'size_partitioning':
-      return new SizePartitioningStore(spec.size, child(spec.lower_store, 'lower_store'), child(spec.upper_store, 'upper_store'));
+      return new SizePartitioningStore(spec.size, child('lower_store'), child('upper_store'));
     case 'ref_store':
       return new RefStore(spec.name, ctx);
     case 'filesystem':
-      return new FilesystemStore(spec, ctx, catalogStoreId(path, ctx.storeName));
+      return new FilesystemStore(spec, ctx, catalogId);
     case 'fast_slow':
-      return new FastSlowStore(child(spec.fast, 'fast'), child(spec.slow, 'slow'), {
+      return new FastSlowStore(child('fast'), child('slow'), {
         fastDirection: spec.fast_direction,
         slowDirection: spec.slow_direction,
         slowWriteMode: spec.slow_write_mode ?? 'sync',
         logger: ctx.logger,
         clock: ctx.clock,
         catalog: ctx.catalog,
-        storeId: catalogStoreId(path, ctx.storeName),
+        storeId: catalogId,
         slowTier: createHash('sha256').update(JSON.stringify(spec.slow)).digest('hex').slice(0, 16),
       });
     case 'verify':
-      return new VerifyStore(child(spec.backend, 'backend'), {
+      return new VerifyStore(child('backend'), {
         verifySize: spec.verify_size,
         verifyHash: spec.verify_hash,
       });
     case 'completeness_checking':
-      return new CompletenessCheckingStore(child(spec.backend, 'backend'), child(spec.cas_store, 'cas_store'), ctx);
+      return new CompletenessCheckingStore(child('backend'), child('cas_store'), ctx);
     case 'existence_cache':
-      return new ExistenceCacheStore(child(spec.backend, 'backend'), spec.eviction_policy, ctx);
+      return new ExistenceCacheStore(child('backend'), spec.eviction_policy, ctx);
     case 'shard':
-      return new ShardStore(
-        spec.stores.map((entry, i) => ({ store: child(entry.store, `stores[${i}].store`), weight: entry.weight })),
-      );
+      return new ShardStore(spec.stores.map((entry, i) => ({ store: child(`stores[${i}].store`), weight: entry.weight })));
     case 'dedup':
-      return new DedupStore(
-        spec,
-        child(spec.index_store, 'index_store'),
-        child(spec.content_store, 'content_store'),
-        ctx,
-        catalogStoreId(path, ctx.storeName),
-      );
+      return new DedupStore(spec, child('index_store'), child('content_store'), ctx, catalogId);
     case 'compression':
-      return new CompressionStore(spec, child(spec.backend, 'backend'), ctx, { path: `${path}.compression` });
+      return new CompressionStore(spec, child('backend'), ctx, { path: `${path}.compression` });
     case 'experimental_cloud_object_store':
       return loadedCloudObjectStoreModule(path).createCloudObjectStore(spec, ctx);
     default: {
@@ -86,56 +119,10 @@ export function createStore(spec: StoreSpec, ctx: StoreContext, path: string): S
  * A store's id in the catalog: its config path with the top-level index
  * replaced by the store's name ("stores[0].verify.backend" -> "CAS.verify.backend"),
  * so reordering the stores list keeps the journal and presence knowledge.
+ * The only place such an id is made: everything else reads BuiltStore.catalogId.
  */
-export function catalogStoreId(path: string, storeName: string | undefined): string {
+function catalogStoreId(path: string, storeName: string | undefined): string {
   return storeName === undefined ? path : path.replace(/^stores\[\d+\]/, storeName);
-}
-
-/** Names of the top-level stores a spec refers to through ref_store, anywhere in its tree. */
-export function referencedStoreNames(spec: StoreSpec): string[] {
-  const names: string[] = [];
-  const visit = (s: StoreSpec): void => {
-    switch (s.kind) {
-      case 'ref_store':
-        names.push(s.name);
-        return;
-      case 'fast_slow':
-        visit(s.fast);
-        visit(s.slow);
-        return;
-      case 'verify':
-      case 'existence_cache':
-      case 'compression':
-        visit(s.backend);
-        return;
-      case 'completeness_checking':
-        visit(s.backend);
-        visit(s.cas_store);
-        return;
-      case 'size_partitioning':
-        visit(s.lower_store);
-        visit(s.upper_store);
-        return;
-      case 'shard':
-        for (const entry of s.stores) visit(entry.store);
-        return;
-      case 'dedup':
-        visit(s.index_store);
-        visit(s.content_store);
-        return;
-      case 'memory':
-      case 'filesystem':
-      case 'noop':
-      case 'experimental_cloud_object_store':
-        return;
-      default: {
-        const unknown: never = s;
-        return unknown;
-      }
-    }
-  };
-  visit(spec);
-  return names;
 }
 
 /**
@@ -180,7 +167,9 @@ function dependencyOrder(specs: readonly NamedStoreSpec[]): string[] {
 
 /** Builds, starts and closes the named top-level stores of a config. */
 export class StoreManager {
-  private readonly stores = new Map<string, StoreDriver>();
+  private readonly stores = new Map<string, BuiltStore>();
+  /** Every store built, at any depth, by its driver. */
+  private readonly byDriver = new Map<StoreDriver, BuiltStore>();
   /** Referenced stores first, so they are started before the stores that use them. */
   private readonly order: string[];
 
@@ -197,20 +186,38 @@ export class StoreManager {
       env: deps.env,
     };
     specs.forEach((named, index) => {
-      this.stores.set(named.name, createStore(named.spec, { ...ctx, storeName: named.name }, `stores[${index}]`));
+      const built = buildStore(named.spec, { ...ctx, storeName: named.name }, `stores[${index}]`, '', undefined);
+      this.stores.set(named.name, built);
+      this.record(built);
     });
+  }
+
+  private record(built: BuiltStore): void {
+    this.byDriver.set(built.driver, built);
+    for (const child of built.children) this.record(child);
   }
 
   /** The store with this config name; throws FAILED_PRECONDITION if there is none. */
   get(name: string): StoreDriver {
-    const store = this.stores.get(name);
-    if (store === undefined) {
+    return this.tree(name).driver;
+  }
+
+  /** What was built for the store with this config name: drivers with their specs, paths and catalog ids. */
+  tree(name: string): BuiltStore {
+    const built = this.stores.get(name);
+    if (built === undefined) {
       const known = [...this.stores.keys()].map((n) => JSON.stringify(n)).join(', ');
       throw failedPrecondition(`no store named ${JSON.stringify(name)} (configured: ${known || 'none'})`);
     }
-    return store;
+    return built;
   }
 
+  /** What was built for a driver of these trees (undefined for one built elsewhere, e.g. a service's wrapper). */
+  describe(driver: StoreDriver): BuiltStore | undefined {
+    return this.byDriver.get(driver);
+  }
+
+  /** Config names, in config order. */
   names(): string[] {
     return [...this.stores.keys()];
   }

@@ -124,6 +124,64 @@ describe('StoreManager', () => {
     );
   });
 
+  it('records what it built: each driver with its spec, config path, catalog id, field and role', () => {
+    const cas: StoreSpec = {
+      kind: 'verify',
+      verify_size: true,
+      verify_hash: false,
+      backend: {
+        kind: 'fast_slow',
+        fast: memory,
+        slow: { kind: 'shard', stores: [{ store: memory, weight: 1 }, { store: { kind: 'noop' }, weight: 1 }] },
+        fast_direction: 'both',
+        slow_direction: 'both',
+      },
+    };
+    const manager = new StoreManager(
+      [
+        { name: 'AC', spec: memory },
+        { name: 'CAS', spec: cas },
+        { name: 'REF', spec: { kind: 'ref_store', name: 'CAS' } },
+      ],
+      deps,
+    );
+    const rows: string[][] = [];
+    const walk = (b: ReturnType<StoreManager['tree']>): void => {
+      rows.push([b.driver.kind, b.path, b.catalogId, b.field, b.role ?? '-']);
+      expect(b.children.map((c) => c.driver)).toEqual([...(b.driver.children?.() ?? [])]);
+      expect(manager.describe(b.driver)).toBe(b);
+      b.children.forEach(walk);
+    };
+    walk(manager.tree('CAS'));
+    expect(rows).toEqual([
+      ['verify', 'stores[1]', 'CAS', '', '-'],
+      ['fast_slow', 'stores[1].verify.backend', 'CAS.verify.backend', 'backend', 'values'],
+      ['memory', 'stores[1].verify.backend.fast_slow.fast', 'CAS.verify.backend.fast_slow.fast', 'fast', 'fast'],
+      ['shard', 'stores[1].verify.backend.fast_slow.slow', 'CAS.verify.backend.fast_slow.slow', 'slow', 'slow'],
+      [
+        'memory',
+        'stores[1].verify.backend.fast_slow.slow.shard.stores[0].store',
+        'CAS.verify.backend.fast_slow.slow.shard.stores[0].store',
+        'stores[0].store',
+        'values',
+      ],
+      [
+        'noop',
+        'stores[1].verify.backend.fast_slow.slow.shard.stores[1].store',
+        'CAS.verify.backend.fast_slow.slow.shard.stores[1].store',
+        'stores[1].store',
+        'values',
+      ],
+    ]);
+    expect(manager.tree('CAS').spec).toBe(cas);
+    expect(manager.tree('CAS').driver).toBe(manager.get('CAS'));
+    // A ref_store is a node of its own tree; the store it names is recorded once, under its name.
+    expect(manager.tree('REF').children).toEqual([]);
+    expect(manager.tree('AC').catalogId).toBe('AC');
+    expect(manager.describe(createStore(memory, ctx, 'stores[9]'))).toBeUndefined();
+    expect(() => manager.tree('NOPE')).toThrow(/no store named "NOPE"/);
+  });
+
   it('reports the top-level index in errors from nested specs', () => {
     expect(
       () =>
