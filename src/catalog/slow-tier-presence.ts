@@ -2,7 +2,7 @@
 // for blobs missing from the fast tier need not ask it (one HEAD per digest per
 // build against S3 otherwise). Knowledge is recorded when an upload succeeds or
 // the slow tier itself confirms a blob, and removed when a read finds it gone.
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import type { Digest } from '../util/digest.js';
 
 export class SlowTierPresence {
@@ -48,4 +48,39 @@ export class SlowTierPresence {
   forgetOtherTiers(storeId: string, slowTier: string): number {
     return this.deleteOtherTiers.run(storeId, slowTier).changes;
   }
+}
+
+/** One key a slow tier is known to hold, as `ls` and `get` read it. */
+export interface PresenceRow {
+  hash: string;
+  key_size: number;
+  value_size: number;
+}
+
+/** Reads presence knowledge for `ls` and `get`; close it when done. */
+export interface PresenceReader {
+  rows(storeId: string, onlyHash?: string): Iterable<PresenceRow>;
+  close(): void;
+}
+
+/**
+ * Opens the catalog file read-only, on a connection of its own (the daemon's
+ * Catalog keeps its connections to itself; WAL lets a reader run beside the
+ * writers). Undefined when there is no catalog file: nothing is known.
+ */
+export function openPresenceReader(catalogPath: string): PresenceReader | undefined {
+  let db: Database.Database;
+  try {
+    db = new Database(catalogPath, { readonly: true, fileMustExist: true });
+  } catch {
+    return undefined;
+  }
+  const all = db.prepare<[string], PresenceRow>('SELECT hash, key_size, value_size FROM slow_tier_presence WHERE store_id = ?');
+  const one = db.prepare<[string, string], PresenceRow>(
+    'SELECT hash, key_size, value_size FROM slow_tier_presence WHERE store_id = ? AND hash = ?',
+  );
+  return {
+    rows: (storeId, onlyHash) => (onlyHash === undefined ? all.iterate(storeId) : one.iterate(storeId, onlyHash)),
+    close: () => db.close(),
+  };
 }

@@ -4,7 +4,8 @@
 import type { NamedStoreSpec } from '../../config/types.js';
 import { isEmptyDigest, type Digest } from '../../util/digest.js';
 import { NcacheError, invalidArgument, isNotFound, notFound } from '../../util/errors.js';
-import { collectRows, openPresence } from './ls.js';
+import { openPresenceReader } from '../../catalog/slow-tier-presence.js';
+import { collectRows } from './ls.js';
 import { storeForInstance } from './store-nodes.js';
 import type { ControlContext, ControlOutput } from './types.js';
 
@@ -90,7 +91,7 @@ async function resolveSize(
   hash: string,
   what: string,
 ): Promise<Digest> {
-  const presence = openPresence(ctx.catalog.path);
+  const presence = openPresenceReader(ctx.catalog.path);
   let sizes: number[];
   try {
     const rows = await collectRows(ctx, named, presence, hash);

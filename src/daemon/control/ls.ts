@@ -9,7 +9,7 @@
 // The merge needs every key in memory anyway (a key in two tiers is one
 // row), so the daemon sorts and applies --limit and sends only the rows asked
 // for, as items, so a big listing streams instead of being one huge frame.
-import Database from 'better-sqlite3';
+import { type PresenceReader, openPresenceReader } from '../../catalog/slow-tier-presence.js';
 import type { NamedStoreSpec } from '../../config/types.js';
 import type { StoreEntry } from '../../stores/store.js';
 import { type Digest, digestKey } from '../../util/digest.js';
@@ -71,7 +71,7 @@ export async function lsMethod(params: Record<string, unknown>, ctx: LsContext, 
   const roles = storesByRole(ctx.config);
   const rows: LsEntry[] = [];
   const listed: LsResult['stores'] = [];
-  const presence = openPresence(ctx.catalog.path);
+  const presence = openPresenceReader(ctx.catalog.path);
   try {
     for (const type of kinds) {
       for (const named of roles[type]) {
@@ -218,36 +218,4 @@ function parseLimit(v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
   throw invalidArgument(`params.limit: expected a whole number >= 0, got ${JSON.stringify(v)}`);
-}
-
-// ---------------------------------------------------------------------------
-// Slow-tier presence, read through its own read-only connection (the catalog
-// keeps its connections to itself; WAL lets a reader run beside the writers).
-
-interface PresenceRow {
-  hash: string;
-  key_size: number;
-  value_size: number;
-}
-
-export interface PresenceReader {
-  rows(storeId: string, onlyHash?: string): Iterable<PresenceRow>;
-  close(): void;
-}
-
-export function openPresence(catalogPath: string): PresenceReader | undefined {
-  let db: Database.Database;
-  try {
-    db = new Database(catalogPath, { readonly: true, fileMustExist: true });
-  } catch {
-    return undefined; // no catalog file: nothing known about slow tiers
-  }
-  const all = db.prepare<[string], PresenceRow>('SELECT hash, key_size, value_size FROM slow_tier_presence WHERE store_id = ?');
-  const one = db.prepare<[string, string], PresenceRow>(
-    'SELECT hash, key_size, value_size FROM slow_tier_presence WHERE store_id = ? AND hash = ?',
-  );
-  return {
-    rows: (storeId, onlyHash) => (onlyHash === undefined ? all.iterate(storeId) : one.iterate(storeId, onlyHash)),
-    close: () => db.close(),
-  };
 }
