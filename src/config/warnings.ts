@@ -3,7 +3,8 @@
 // options ncache accepts but does not act on. `ncache validate` and
 // `ncache serve` print these; none stops the daemon.
 import { parseSocketAddress } from './schema-servers.js';
-import { childSpecs, resolveRef, walkSpecs } from './store-tree.js';
+import { bindingsOf, serviceBindings } from './service-bindings.js';
+import { childPath, childSpecs, leafStorage, resolveRef, walkSpecs } from './store-tree.js';
 import type { NamedStoreSpec, NcacheConfig, StoreSpec } from './types.js';
 
 export function collectWarnings(config: NcacheConfig): string[] {
@@ -66,19 +67,18 @@ function storeWarnings(root: StoreSpec, rootPath: string, stores: NamedStoreSpec
  */
 function actionCacheWarnings(config: NcacheConfig, out: string[]): void {
   const reported = new Set<string>();
-  config.servers.forEach((server, i) =>
-    server.services.ac?.forEach((ac, j) => {
-      const index = config.stores.findIndex((s) => s.name === ac.ac_store);
-      if (index < 0 || reported.has(ac.ac_store)) return;
-      reported.add(ac.ac_store);
-      const verify = findVerifyOnValuePath(config.stores[index]!.spec, `stores[${index}]`, config.stores, new Set());
-      if (verify) {
-        out.push(
-          `servers[${i}].services.ac[${j}].ac_store: "${ac.ac_store}" stores values through a verify store (${verify}), which checks values against their key; action results are keyed by the action's digest, so every UpdateActionResult would be rejected. Use verify on CAS stores only`,
-        );
-      }
-    }),
-  );
+  for (const ac of bindingsOf(serviceBindings(config), 'ac')) {
+    const index = config.stores.findIndex((s) => s.name === ac.store);
+    const named = config.stores[index];
+    if (named === undefined || reported.has(ac.store)) continue;
+    reported.add(ac.store);
+    const verify = findVerifyOnValuePath(named.spec, `stores[${index}]`, config.stores, new Set());
+    if (verify) {
+      out.push(
+        `${ac.path}: "${ac.store}" stores values through a verify store (${verify}), which checks values against their key; action results are keyed by the action's digest, so every UpdateActionResult would be rejected. Use verify on CAS stores only`,
+      );
+    }
+  }
 }
 
 /** The path of a verify store that checks size or hash on the way to where values are written, if any. */
@@ -92,8 +92,8 @@ function findVerifyOnValuePath(spec: StoreSpec, path: string, stores: NamedStore
   }
   for (const child of childSpecs(spec)) {
     // completeness_checking only reads its cas_store; values go to its backend.
-    if (spec.kind === 'completeness_checking' && child.suffix !== 'backend') continue;
-    const found = findVerifyOnValuePath(child.spec, `${path}.${spec.kind}.${child.suffix}`, stores, seen);
+    if (child.role === 'cas_lookup') continue;
+    const found = findVerifyOnValuePath(child.spec, childPath(path, spec.kind, child.suffix), stores, seen);
     if (found) return found;
   }
   return undefined;
@@ -103,19 +103,12 @@ function findVerifyOnValuePath(spec: StoreSpec, path: string, stores: NamedStore
 function isDurable(spec: StoreSpec, stores: NamedStoreSpec[]): boolean {
   const resolved = resolveRef(spec, stores);
   if (!resolved) return false;
-  switch (resolved.kind) {
-    case 'filesystem':
-    case 'experimental_cloud_object_store':
-      return true;
-    case 'memory':
-    case 'noop':
-    case 'ref_store':
-      return false;
-    case 'completeness_checking':
-      return isDurable(resolved.backend, stores);
-    default:
-      return childSpecs(resolved).every((c) => isDurable(c.spec, stores));
-  }
+  const storage = leafStorage(resolved);
+  if (storage !== undefined) return storage === 'disk' || storage === 'remote';
+  // Durable when every child that holds its values is (not a cas_store it only reads).
+  return childSpecs(resolved)
+    .filter((c) => c.role !== 'cas_lookup')
+    .every((c) => isDurable(c.spec, stores));
 }
 
 function describeTier(spec: StoreSpec, stores: NamedStoreSpec[]): string {

@@ -6,6 +6,7 @@ import type * as http2 from 'node:http2';
 import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import { configEnv } from '../config/dirs.js';
+import { type ServiceBinding, bindingsOf, serverBindings } from '../config/service-bindings.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
 import { PinningStore, pinsFor } from '../maintenance/pinning-store.js';
@@ -348,15 +349,24 @@ function bind(server: Server, spec: ServerSpec, index: number): Promise<string> 
 }
 
 function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logger: Logger, metrics: Metrics): ServerRuntime {
-  const path = `servers[${index}].services`;
-  const storeFor = (name: string, field: string): StoreDriver => {
-    try {
-      // Keys a request uses are pinned while it runs, so gc leaves them alone.
-      return new PinningStore(stores.get(name), pinsFor(stores));
-    } catch (err) {
-      throw withContext(`${path}.${field}`, err);
+  const bindings = serverBindings(spec, index);
+  // One wrapper per store, however many services and instances of this server use it.
+  const wrapped = new Map<string, StoreDriver>();
+  const storeFor = (binding: ServiceBinding): StoreDriver => {
+    let store = wrapped.get(binding.store);
+    if (store === undefined) {
+      try {
+        // Keys a request uses are pinned while it runs, so gc leaves them alone.
+        store = new PinningStore(stores.get(binding.store), pinsFor(stores));
+      } catch (err) {
+        throw withContext(binding.path, err);
+      }
+      wrapped.set(binding.store, store);
     }
+    return store;
   };
+  const byInstance = <B extends ServiceBinding, T>(list: readonly B[], value: (binding: B) => T): Map<string, T> =>
+    new Map(list.map((b) => [b.instance, value(b)]));
   const server = new Server({
     'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
@@ -369,28 +379,21 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logg
   };
   const served: string[] = [];
   const s = spec.services;
+  const cas = bindingsOf(bindings, 'cas');
+  const bytestreamCas = bindingsOf(bindings, 'bytestream');
 
-  // Instance -> CAS store, from the cas entries and the ByteStream map (for inlining and capabilities).
-  const casByInstance = new Map<string, StoreDriver>();
-  for (const [name, storeName] of Object.entries(s.bytestream?.cas_stores ?? {})) {
-    casByInstance.set(name, storeFor(storeName, `bytestream.cas_stores[${JSON.stringify(name)}]`));
-  }
-  s.cas?.forEach((e, i) => casByInstance.set(e.instance_name, storeFor(e.cas_store, `cas[${i}].cas_store`)));
+  // Instance -> CAS store, from the ByteStream map and the cas entries (a cas entry wins), for inlining and capabilities.
+  const casByInstance = byInstance([...bytestreamCas, ...cas], storeFor);
 
-  if (s.cas && s.cas.length > 0) {
-    const map = new Map(s.cas.map((e, i) => [e.instance_name, storeFor(e.cas_store, `cas[${i}].cas_store`)]));
-    add(serviceDefinition('cas'), new CasServer({ stores: new InstanceMap('CAS', map), logger }).handlers());
+  if (cas.length > 0) {
+    add(serviceDefinition('cas'), new CasServer({ stores: new InstanceMap('CAS', byInstance(cas, storeFor)), logger }).handlers());
     served.push(SERVICE_NAMES.cas);
   }
 
-  const acByInstance = new Map<string, AcInstance>();
-  s.ac?.forEach((e, i) => {
-    acByInstance.set(e.instance_name, {
-      store: storeFor(e.ac_store, `ac[${i}].ac_store`),
-      readOnly: e.read_only,
-      cas: casByInstance.get(e.instance_name),
-    });
-  });
+  const acByInstance = byInstance(
+    bindingsOf(bindings, 'ac'),
+    (b): AcInstance => ({ store: storeFor(b), readOnly: b.readOnly, cas: casByInstance.get(b.instance) }),
+  );
   if (acByInstance.size > 0) {
     add(serviceDefinition('ac'), new AcServer({ instances: new InstanceMap('action cache', acByInstance), logger }).handlers());
     served.push(SERVICE_NAMES.ac);
@@ -398,14 +401,8 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logg
 
   let bytestream: ByteStreamServer | undefined;
   if (s.bytestream) {
-    const map = new Map(
-      Object.entries(s.bytestream.cas_stores).map(([name, storeName]) => [
-        name,
-        storeFor(storeName, `bytestream.cas_stores[${JSON.stringify(name)}]`),
-      ]),
-    );
     bytestream = new ByteStreamServer({
-      stores: new InstanceMap('ByteStream', map),
+      stores: new InstanceMap('ByteStream', byInstance(bytestreamCas, storeFor)),
       logger,
       readChunkBytes: s.bytestream.max_bytes_per_stream,
       resumeTimeoutSeconds: s.bytestream.persist_stream_on_disconnect_timeout,
@@ -414,7 +411,7 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logg
     served.push(SERVICE_NAMES.bytestream);
   }
 
-  const executionInstances = new Set((s.execution ?? []).map((e) => e.instance_name));
+  const executionInstances = new Set(bindingsOf(bindings, 'execution').map((b) => b.instance));
   if (executionInstances.size > 0) {
     const map = new Map([...executionInstances].map((name) => [name, true as const]));
     add(serviceDefinition('execution'), new ExecutionServer(new InstanceMap('execution', map), logger).handlers());

@@ -12,11 +12,14 @@
 // - the compression layers between it and that meaning (verify reads a single
 //   leaf through the same layers).
 //
-// Ids are the catalog's store ids (factory.catalogStoreId): the config path
-// with the top-level index replaced by the store's name, e.g.
-// "CAS.verify.backend.fast_slow.fast".
-import type { CompressionSpec, NcacheConfig, StoreSpec } from '../config/types.js';
-import type { StoreManager } from '../stores/factory.js';
+// It reads the trees the StoreManager recorded (BuiltStore: driver, spec,
+// catalog id, children with their roles from config/store-kinds.ts). Ids are
+// the catalog's store ids, e.g. "CAS.verify.backend.fast_slow.fast".
+import { serviceBindings, storesHolding } from '../config/service-bindings.js';
+import type { ChildRole } from '../config/store-kinds.js';
+import { leafStorage } from '../config/store-tree.js';
+import type { CompressionSpec, NcacheConfig } from '../config/types.js';
+import type { BuiltStore, StoreManager } from '../stores/factory.js';
 import type { StoreDriver } from '../stores/store.js';
 
 export type LeafLocation = 'local' | 'remote';
@@ -67,54 +70,11 @@ export interface Leaf {
   readonly compression: readonly CompressionLayer[];
 }
 
-const LOCAL_KINDS = new Set(['memory', 'filesystem']);
-const REMOTE_KINDS = new Set(['experimental_cloud_object_store']);
-
-/** The child specs of a spec, in the order its store's children() lists them, with their path fields. */
-function childSpecs(spec: StoreSpec): { field: string; spec: StoreSpec }[] {
-  switch (spec.kind) {
-    case 'fast_slow':
-      return [
-        { field: 'fast', spec: spec.fast },
-        { field: 'slow', spec: spec.slow },
-      ];
-    case 'verify':
-    case 'existence_cache':
-    case 'compression':
-      return [{ field: 'backend', spec: spec.backend }];
-    case 'completeness_checking':
-      return [
-        { field: 'backend', spec: spec.backend },
-        { field: 'cas_store', spec: spec.cas_store },
-      ];
-    case 'size_partitioning':
-      return [
-        { field: 'lower_store', spec: spec.lower_store },
-        { field: 'upper_store', spec: spec.upper_store },
-      ];
-    case 'shard':
-      return spec.stores.map((entry, i) => ({ field: `stores[${i}].store`, spec: entry.store }));
-    case 'dedup':
-      return [
-        { field: 'index_store', spec: spec.index_store },
-        { field: 'content_store', spec: spec.content_store },
-      ];
-    default:
-      return [];
-  }
-}
-
-/** Store names the servers use as CAS and as action cache. */
+/** Store names the services use as CAS and as action cache (config/service-bindings.ts). */
 export function storeRoles(config: NcacheConfig): Map<string, ValueRole> {
-  const cas = new Set<string>();
-  const ac = new Set<string>();
-  for (const server of config.servers) {
-    const s = server.services;
-    for (const entry of s.cas ?? []) cas.add(entry.cas_store);
-    for (const entry of s.execution ?? []) cas.add(entry.cas_store);
-    for (const name of Object.values(s.bytestream?.cas_stores ?? {})) cas.add(name);
-    for (const entry of s.ac ?? []) ac.add(entry.ac_store);
-  }
+  const bindings = serviceBindings(config);
+  const cas = new Set(storesHolding(bindings, 'cas'));
+  const ac = new Set(storesHolding(bindings, 'ac'));
   const roles = new Map<string, ValueRole>();
   for (const named of config.stores) {
     const isCas = cas.has(named.name);
@@ -140,62 +100,56 @@ interface WalkState {
  */
 export function classifyLeaves(config: NcacheConfig, stores: StoreManager): Leaf[] {
   const roles = storeRoles(config);
-  const specByName = new Map(config.stores.map((named) => [named.name, named.spec]));
   const found = new Map<StoreDriver, Leaf>();
 
-  const visit = (spec: StoreSpec, store: StoreDriver, id: string, state: WalkState, refDepth: number): void => {
+  const visit = (node: BuiltStore, state: WalkState, refDepth: number): void => {
+    const spec = node.spec;
     if (spec.kind === 'ref_store') {
-      const target = specByName.get(spec.name);
-      if (target === undefined || refDepth > 16) return;
-      visit(target, stores.get(spec.name), spec.name, state, refDepth + 1);
+      if (refDepth <= 16) visit(stores.tree(spec.name), state, refDepth + 1);
       return;
     }
-    if (LOCAL_KINDS.has(spec.kind) || REMOTE_KINDS.has(spec.kind)) {
+    const storage = leafStorage(spec);
+    if (storage === 'memory' || storage === 'disk' || storage === 'remote') {
       const leaf: Leaf = {
-        id,
+        id: node.catalogId,
         kind: spec.kind,
-        store,
-        location: LOCAL_KINDS.has(spec.kind) ? 'local' : 'remote',
+        store: node.driver,
+        location: storage === 'remote' ? 'remote' : 'local',
         role: state.role,
         topStore: state.topStore,
         fastSlow: state.fastSlow,
         dedup: state.dedup,
         compression: state.compression,
       };
-      const previous = found.get(store);
-      if (previous === undefined || richer(leaf, previous)) found.set(store, leaf);
+      const previous = found.get(node.driver);
+      if (previous === undefined || richer(leaf, previous)) found.set(node.driver, leaf);
       return;
     }
-    const specs = childSpecs(spec);
-    const drivers = store.children?.() ?? [];
-    if (specs.length !== drivers.length) return; // a store shape we do not know: leave it alone
-    specs.forEach((child, i) => {
-      const childStore = drivers[i]!;
-      const childId = `${id}.${spec.kind}.${child.field}`;
+    const sibling = (role: ChildRole): StoreDriver | undefined => node.children.find((c) => c.role === role)?.driver;
+    for (const child of node.children) {
       let next: WalkState = state;
-      if (spec.kind === 'fast_slow') {
-        const place: FastSlowPlace = {
-          store,
-          storeId: id,
-          side: i === 0 ? 'fast' : 'slow',
-          other: drivers[1 - i]!,
-          otherLeafIds: [],
-        };
+      if (child.role === 'fast' || child.role === 'slow') {
+        const other = sibling(child.role === 'fast' ? 'slow' : 'fast');
+        if (other === undefined) continue;
+        const place: FastSlowPlace = { store: node.driver, storeId: node.catalogId, side: child.role, other, otherLeafIds: [] };
         next = { ...state, fastSlow: [...state.fastSlow, place] };
-      } else if (spec.kind === 'dedup') {
+      } else if (child.role === 'dedup_index' || child.role === 'dedup_content') {
+        const index = sibling('dedup_index');
+        const content = sibling('dedup_content');
+        if (index === undefined || content === undefined) continue;
         next = {
           ...state,
-          role: i === 0 ? 'dedup_index' : 'dedup_chunk',
-          dedup: { store, storeId: id, part: i === 0 ? 'index' : 'content', index: drivers[0]!, content: drivers[1]! },
+          role: child.role === 'dedup_index' ? 'dedup_index' : 'dedup_chunk',
+          dedup: { store: node.driver, storeId: node.catalogId, part: child.role === 'dedup_index' ? 'index' : 'content', index, content },
           compression: [],
         };
-      } else if (spec.kind === 'compression') {
-        next = { ...state, compression: [...state.compression, { spec, store }] };
-      } else if (spec.kind === 'completeness_checking' && i === 1) {
+      } else if (child.role === 'cas_lookup') {
         next = { ...state, role: 'cas', compression: [] };
+      } else if (spec.kind === 'compression') {
+        next = { ...state, compression: [...state.compression, { spec, store: node.driver }] };
       }
-      visit(child.spec, childStore, childId, next, refDepth);
-    });
+      visit(child, next, refDepth);
+    }
   };
 
   for (const named of config.stores) {
@@ -206,7 +160,7 @@ export function classifyLeaves(config: NcacheConfig, stores: StoreManager): Leaf
       dedup: undefined,
       compression: [],
     };
-    visit(named.spec, stores.get(named.name), named.name, state, 0);
+    visit(stores.tree(named.name), state, 0);
   }
 
   const leaves = [...found.values()];

@@ -3,7 +3,11 @@
 // store's cas_store (a ref_store) leads back to the CAS leaf without listing it
 // twice, and a store no service uses has role "unknown".
 import { afterEach, describe, expect, it } from 'vitest';
+import { collectRows } from '../../src/daemon/control/ls.js';
+import { storesByRole } from '../../src/daemon/control/store-nodes.js';
 import { classifyLeaves, otherSideLeaves } from '../../src/maintenance/tiers.js';
+import { putBuffer } from '../../src/stores/store.js';
+import { digestOf } from '../../src/util/digest.js';
 import { testConfigText } from '../helpers/daemon-process.js';
 import { type World, openWorld, servers } from './harness.js';
 
@@ -40,5 +44,37 @@ describe('classifyLeaves', () => {
     expect(otherSideLeaves(slow, leaves)).toEqual([fast]);
     expect(fast.fastSlow[0]!.storeId).toBe('CAS');
     expect(leaves.find((l) => l.id === 'SPARE')!.role).toBe('unknown');
+  });
+
+  it('a store used only by execution[].cas_store is a CAS for ls and for gc/verify alike', async () => {
+    const w = await openWorld({
+      stores: [
+        { name: 'CAS', memory: {} },
+        { name: 'EXEC_CAS', memory: {} },
+      ],
+      schedulers: [{ name: 'SCHED', simple: {} }],
+      servers: [
+        ...servers('CAS'),
+        {
+          listener: { http: { socket_address: '127.0.0.1:0' } },
+          services: { execution: [{ instance_name: 'exec', cas_store: 'EXEC_CAS', scheduler: 'SCHED' }] },
+        },
+      ],
+    });
+    worlds.push(w);
+    const blob = Buffer.from('uploaded for an action');
+    await putBuffer(w.stores.get('EXEC_CAS'), digestOf(blob), blob);
+
+    // gc and verify: its leaf holds CAS blobs (hashed when verified).
+    expect(classifyLeaves(w.config, w.stores).map((l) => [l.id, l.role])).toEqual([
+      ['CAS', 'cas'],
+      ['EXEC_CAS', 'cas'],
+    ]);
+    // ls: the same stores are listed as CAS, and the blob is in the listing.
+    const cas = storesByRole(w.config).cas;
+    expect(cas.map((s) => s.name)).toEqual(['CAS', 'EXEC_CAS']);
+    const execCas = cas.find((s) => s.name === 'EXEC_CAS')!;
+    const rows = await collectRows(w, execCas, undefined);
+    expect([...rows.values()].map((r) => r.key)).toEqual([digestOf(blob)]);
   });
 });
