@@ -21,6 +21,7 @@ import type { Clock } from '../util/clock.js';
 import { type Digest, digestKey, formatDigest } from '../util/digest.js';
 import { errorMessage, isNotFound, unavailable } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { formatBytes } from '../util/sizes.js';
 import type { StoreDriver } from './store.js';
 
 export interface WriteBehindOptions {
@@ -44,6 +45,9 @@ export const WRITE_BEHIND_DEFAULTS = {
   retryMaxMs: 5 * 60_000,
   flushTimeoutMs: 15_000,
 } as const;
+
+/** The backlog's bounds are powers of 1024 (8 GiB by default): logged in KiB/MiB/GiB. */
+const IN_BINARY_UNITS = { binary: true } as const;
 
 /** Backlog sizes (blobs) at which a line is logged as it grows. */
 const LOG_THRESHOLDS = [100, 1_000, 10_000, 100_000];
@@ -137,7 +141,7 @@ export class WriteBehind {
     if (s.count > 0) {
       this.loggedThreshold = Math.max(this.loggedThreshold, 1); // say so when it drains
       this.deps.logger.info(
-        `fast_slow ${this.id}: resuming ${s.count} uploads (${formatBytes(s.bytes)}) owed to the slow tier from a previous run`,
+        `fast_slow ${this.id}: resuming ${s.count} uploads (${formatBytes(s.bytes, IN_BINARY_UNITS)}) owed to the slow tier from a previous run`,
       );
     }
     this.deps.catalog.journal.makeAllDue(this.id, this.deps.clock.now());
@@ -150,7 +154,7 @@ export class WriteBehind {
       // One blob larger than the whole byte bound: not a full backlog, just too big to owe.
       this.counters.syncFallbacks += 1;
       this.deps.logger.info(
-        `fast_slow ${this.id}: ${formatDigest(key)} is larger than the write-behind bound (${formatBytes(this.maxBacklogBytes)}); writing it to both tiers now`,
+        `fast_slow ${this.id}: ${formatDigest(key)} is larger than the write-behind bound (${formatBytes(this.maxBacklogBytes, IN_BINARY_UNITS)}); writing it to both tiers now`,
       );
       return false;
     }
@@ -160,8 +164,8 @@ export class WriteBehind {
       if (!this.full) {
         this.full = true;
         this.deps.logger.warn(
-          `fast_slow ${this.id}: write-behind backlog is full (${this.count} blobs, ${formatBytes(this.bytes)}; ` +
-            `bounds ${this.maxBacklogBlobs} blobs, ${formatBytes(this.maxBacklogBytes)}); ` +
+          `fast_slow ${this.id}: write-behind backlog is full (${this.count} blobs, ${formatBytes(this.bytes, IN_BINARY_UNITS)}; ` +
+            `bounds ${this.maxBacklogBlobs} blobs, ${formatBytes(this.maxBacklogBytes, IN_BINARY_UNITS)}); ` +
             `writing ${formatDigest(key)} and further blobs to both tiers synchronously until it drains`,
           { lastError: this.lastError },
         );
@@ -374,7 +378,7 @@ export class WriteBehind {
     this.loggedThreshold = LOG_THRESHOLDS.filter((t) => this.count >= t).pop()!;
     const oldest = this.deps.catalog.journal.summary(this.id).oldestEnqueuedAt;
     this.deps.logger.warn(
-      `fast_slow ${this.id}: write-behind backlog passed ${this.loggedThreshold} blobs (${formatBytes(this.bytes)} owed to the slow tier` +
+      `fast_slow ${this.id}: write-behind backlog passed ${this.loggedThreshold} blobs (${formatBytes(this.bytes, IN_BINARY_UNITS)} owed to the slow tier` +
         (oldest !== undefined ? `, oldest ${Math.round((this.deps.clock.now() - oldest) / 1000)} s` : '') +
         ')',
       { lastError: this.lastError },
@@ -423,7 +427,7 @@ export class WriteBehind {
     this.timer = undefined;
     if (this.count > 0) {
       this.deps.logger.warn(
-        `fast_slow ${this.id}: ${this.count} uploads (${formatBytes(this.bytes)}) still owed to the slow tier; ` +
+        `fast_slow ${this.id}: ${this.count} uploads (${formatBytes(this.bytes, IN_BINARY_UNITS)}) still owed to the slow tier; ` +
           'they stay in the journal and resume at the next start',
         { lastError: this.lastError },
       );
@@ -443,11 +447,4 @@ export class WriteBehind {
       ...this.counters,
     };
   }
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
