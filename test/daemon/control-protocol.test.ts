@@ -3,8 +3,8 @@
 // the daemon from a confused or hostile peer.
 import { describe, expect, it } from 'vitest';
 import {
-  FRAME_BYTES,
-  FRAME_JSON,
+  FRAME_TYPE_BYTES,
+  FRAME_TYPE_JSON,
   FrameDecoder,
   PROTOCOL_VERSION,
   encodeJsonFrame,
@@ -16,7 +16,7 @@ import {
 import { NcacheError } from '../../src/util/errors.js';
 
 function bytesFrame(data: Buffer): Buffer {
-  return Buffer.concat([frameHeader(FRAME_BYTES, data.length), data]);
+  return Buffer.concat([frameHeader(FRAME_TYPE_BYTES, data.length), data]);
 }
 
 describe('FrameDecoder', () => {
@@ -65,12 +65,12 @@ describe('FrameDecoder', () => {
     const decoder = new FrameDecoder(1024);
     const header = Buffer.alloc(5);
     header.writeUInt32BE(1025, 0);
-    header.writeUInt8(FRAME_JSON, 4);
+    header.writeUInt8(FRAME_TYPE_JSON, 4);
     expect(() => decoder.push(header)).toThrow(/control frame of 1025 bytes exceeds the limit of 1024 bytes/);
     // The default limit protects against a 4 GB length too.
     const huge = Buffer.alloc(5);
     huge.writeUInt32BE(0xffffffff, 0);
-    huge.writeUInt8(FRAME_BYTES, 4);
+    huge.writeUInt8(FRAME_TYPE_BYTES, 4);
     expect(() => new FrameDecoder().push(huge)).toThrow(/exceeds the limit/);
   });
 
@@ -80,13 +80,13 @@ describe('FrameDecoder', () => {
     header.writeUInt8(7, 4);
     expect(() => new FrameDecoder().push(header)).toThrow(/unknown control frame type 7/);
     const notJson = Buffer.from('{nope');
-    expect(() => new FrameDecoder().push(Buffer.concat([frameHeader(FRAME_JSON, notJson.length), notJson]))).toThrow(
+    expect(() => new FrameDecoder().push(Buffer.concat([frameHeader(FRAME_TYPE_JSON, notJson.length), notJson]))).toThrow(
       /not valid JSON/,
     );
   });
 
   it('refuses to encode a frame over the limit', () => {
-    expect(() => frameHeader(FRAME_BYTES, 64 * 1024 * 1024)).toThrow(/exceeds the limit/);
+    expect(() => frameHeader(FRAME_TYPE_BYTES, 64 * 1024 * 1024)).toThrow(/exceeds the limit/);
   });
 });
 

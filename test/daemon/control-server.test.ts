@@ -13,7 +13,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import { callControl, noDaemonMessage } from '../../src/daemon/control/client.js';
 import { ensurePrivateDir } from '../../src/daemon/control/paths.js';
 import { readPidFile } from '../../src/daemon/control/pid-file.js';
-import { FRAME_JSON, FrameDecoder, encodeJsonFrame, type Frame } from '../../src/daemon/control/protocol.js';
+import { FRAME_TYPE_JSON, FrameDecoder, encodeJsonFrame, type Frame } from '../../src/daemon/control/protocol.js';
 import { type ControlServer, startControlServer } from '../../src/daemon/control/server.js';
 import type { StatusResult } from '../../src/daemon/control/status.js';
 import type { ControlContext, ControlMethod } from '../../src/daemon/control/types.js';
@@ -192,7 +192,7 @@ describe('control protocol over the socket', () => {
     await serve({ echo: async () => (called = true) }, { maxFrameBytes: 64 });
     const header = Buffer.alloc(5);
     header.writeUInt32BE(1_000_000, 0);
-    header.writeUInt8(FRAME_JSON, 4);
+    header.writeUInt8(FRAME_TYPE_JSON, 4);
     const frames = await rawExchange([header]);
     expect(frames).toHaveLength(1);
     expect(frames[0]).toMatchObject({ kind: 'json', value: { type: 'error', code: 'INVALID_ARGUMENT' } });

@@ -20,8 +20,12 @@ export interface GetResult {
   readonly sizeResolved: boolean;
 }
 
-/** Largest binary frame sent; store chunks bigger than this are sliced (views, no copy). */
-const FRAME_BYTES = 1 << 20;
+/**
+ * Store chunks go to the output in slices of at most this many bytes (views,
+ * no copy), so a client that went away is noticed between slices; the output
+ * cuts each slice into frames of BYTES_FRAME_CHUNK.
+ */
+const SLICE_BYTES = 1 << 20;
 
 export type GetContext = Pick<ControlContext, 'config' | 'stores' | 'catalog'>;
 
@@ -74,9 +78,9 @@ export async function getMethod(
   }
   let sent = 0;
   for await (const chunk of stream) {
-    for (let off = 0; off < chunk.length; off += FRAME_BYTES) {
+    for (let off = 0; off < chunk.length; off += SLICE_BYTES) {
       if (out.signal.aborted) throw new NcacheError('CANCELLED', 'the client went away');
-      const piece = off === 0 && chunk.length <= FRAME_BYTES ? chunk : chunk.subarray(off, off + FRAME_BYTES);
+      const piece = off === 0 && chunk.length <= SLICE_BYTES ? chunk : chunk.subarray(off, off + SLICE_BYTES);
       await out.bytes(piece);
       sent += piece.length;
     }

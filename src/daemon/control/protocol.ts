@@ -8,8 +8,9 @@ import { NcacheError, type ErrorCode } from '../../util/errors.js';
 
 export const PROTOCOL_VERSION = 1;
 
-export const FRAME_JSON = 1;
-export const FRAME_BYTES = 2;
+/** Frame types (the header's type byte). */
+export const FRAME_TYPE_JSON = 1;
+export const FRAME_TYPE_BYTES = 2;
 
 /** 5 bytes: length (4) + type (1). */
 export const FRAME_HEADER_BYTES = 5;
@@ -59,7 +60,7 @@ export function frameHeader(type: number, payloadBytes: number): Buffer {
 
 export function encodeJsonFrame(value: unknown): Buffer {
   const payload = Buffer.from(JSON.stringify(value), 'utf8');
-  return Buffer.concat([frameHeader(FRAME_JSON, payload.length), payload]);
+  return Buffer.concat([frameHeader(FRAME_TYPE_JSON, payload.length), payload]);
 }
 
 /**
@@ -89,8 +90,8 @@ export class FrameDecoder {
       const header = this.peek(FRAME_HEADER_BYTES);
       const length = header.readUInt32BE(0);
       const type = header.readUInt8(4);
-      if (type !== FRAME_JSON && type !== FRAME_BYTES) {
-        throw protocolError(`unknown control frame type ${type} (expected ${FRAME_JSON} = JSON or ${FRAME_BYTES} = bytes)`);
+      if (type !== FRAME_TYPE_JSON && type !== FRAME_TYPE_BYTES) {
+        throw protocolError(`unknown control frame type ${type} (expected ${FRAME_TYPE_JSON} = JSON or ${FRAME_TYPE_BYTES} = bytes)`);
       }
       if (length > this.maxFrameBytes) {
         throw protocolError(`control frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
@@ -98,7 +99,7 @@ export class FrameDecoder {
       if (this.pendingBytes < FRAME_HEADER_BYTES + length) break;
       this.take(FRAME_HEADER_BYTES);
       const payload = this.take(length);
-      if (type === FRAME_BYTES) {
+      if (type === FRAME_TYPE_BYTES) {
         frames.push({ kind: 'bytes', data: payload });
         continue;
       }

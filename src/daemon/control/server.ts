@@ -10,7 +10,7 @@ import { checkSocketPathLength, ensurePrivateDir } from './paths.js';
 import { readPidFile } from './pid-file.js';
 import {
   BYTES_FRAME_CHUNK,
-  FRAME_BYTES,
+  FRAME_TYPE_BYTES,
   FrameDecoder,
   MAX_FRAME_BYTES,
   encodeJsonFrame,
@@ -273,7 +273,7 @@ class Connection {
         for (let offset = 0; offset < buf.length; offset += BYTES_FRAME_CHUNK) {
           if (signal.aborted) throw signal.reason;
           const piece = buf.subarray(offset, Math.min(buf.length, offset + BYTES_FRAME_CHUNK));
-          this.socket.write(frameHeader(FRAME_BYTES, piece.length));
+          this.socket.write(frameHeader(FRAME_TYPE_BYTES, piece.length));
           if (!this.socket.write(piece)) await this.drained();
         }
       },
