@@ -33,7 +33,8 @@ import { walkSpecs } from '../src/config/store-tree.js';
 import type { CloudObjectStoreSpec, NcacheConfig } from '../src/config/types.js';
 import { StoreManager } from '../src/stores/factory.js';
 import { loadStoreKinds } from '../src/stores/optional-kinds.js';
-import type { ByteStream, StoreDriver, StoreStats } from '../src/stores/store.js';
+import type { ByteStream, StoreDriver } from '../src/stores/store.js';
+import { type StatsOf, type StoreStats, isStatsOf } from '../src/stores/store-stats.js';
 import { systemClock } from '../src/util/clock.js';
 import type { Digest } from '../src/util/digest.js';
 import { silentLogger } from '../src/util/logger.js';
@@ -131,8 +132,8 @@ function digestOfBuffer(data: Buffer): Digest {
 }
 
 /** Every store in a tree with a readable path ("dedup.index_store.fast_slow.fast") and its stats. */
-function treeStats(root: StoreDriver): { path: string; stats: StoreStats }[] {
-  const out: { path: string; stats: StoreStats }[] = [];
+function treeStats(root: StoreDriver): { path: string; stats: StoreStats | undefined }[] {
+  const out: { path: string; stats: StoreStats | undefined }[] = [];
   const names: Record<string, string[]> = {
     dedup: ['index_store', 'content_store'],
     fast_slow: ['fast', 'slow'],
@@ -140,21 +141,17 @@ function treeStats(root: StoreDriver): { path: string; stats: StoreStats }[] {
     verify: ['backend'],
   };
   const visit = (store: StoreDriver, path: string) => {
-    out.push({ path, stats: store.stats?.() ?? { kind: store.kind } });
+    out.push({ path, stats: store.stats?.() });
     (store.children?.() ?? []).forEach((child, i) => visit(child, `${path}.${names[store.kind]?.[i] ?? String(i)}.${child.kind}`));
   };
   visit(root, root.kind);
   return out;
 }
 
-function findStats(root: StoreDriver, kind: string): StoreStats | undefined {
-  return treeStats(root).find((s) => s.stats.kind === kind)?.stats;
+function findStats<K extends StoreStats['kind']>(root: StoreDriver, kind: K): StatsOf<K> | undefined {
+  for (const { stats } of treeStats(root)) if (isStatsOf(stats, kind)) return stats;
+  return undefined;
 }
-
-const num = (stats: StoreStats | undefined, field: string): number | undefined => {
-  const value = stats?.[field];
-  return typeof value === 'number' ? value : undefined;
-};
 
 interface Stack {
   manager: StoreManager;
@@ -222,7 +219,7 @@ async function seedStack(dir: string, versions: VersionFile[], outputs: BuildOut
     const rows: string[][] = [];
     // bytesWritten: chunk bytes this process's dedup store sent to its content store (new chunks);
     // counted as they happen (the catalog totals in stats() are cached for a moment).
-    let lastChunkBytes = num(findStats(cas, 'dedup'), 'bytesWritten') ?? 0;
+    let lastChunkBytes = findStats(cas, 'dedup')?.bytesWritten ?? 0;
     const writeTimes: number[] = [];
     for (const v of versions) {
       proxy.resetCounts();
@@ -230,7 +227,7 @@ async function seedStack(dir: string, versions: VersionFile[], outputs: BuildOut
       await cas.update(v.digest, fileSource(v.path), v.digest.sizeBytes);
       const ms = performance.now() - t;
       writeTimes.push(ms);
-      const chunkBytes = num(findStats(cas, 'dedup'), 'bytesWritten');
+      const chunkBytes = findStats(cas, 'dedup')?.bytesWritten;
       const fresh = chunkBytes === undefined ? undefined : chunkBytes - lastChunkBytes;
       lastChunkBytes = chunkBytes ?? lastChunkBytes;
       const puts = putsByPrefix(proxy, casPrefixes);
@@ -279,8 +276,8 @@ async function seedStack(dir: string, versions: VersionFile[], outputs: BuildOut
     print(`Bytes: ${mb(logical)} logical (all versions + outputs)`);
     const tierRows: string[][] = [];
     for (const { path, stats } of treeStats(cas)) {
-      if (stats.kind === 'memory' || stats.kind === 'filesystem') {
-        tierRows.push([path, String(stats.count ?? '-'), stats.bytes === undefined ? '-' : size(stats.bytes), String(stats.evictions ?? 0)]);
+      if (stats?.kind === 'memory' || stats?.kind === 'filesystem') {
+        tierRows.push([path, String(stats.count), size(stats.bytes), String(stats.evictions)]);
       }
     }
     print(table(['local tier (CAS)', 'entries', 'bytes', 'evictions'], tierRows));
@@ -304,8 +301,8 @@ async function seedStack(dir: string, versions: VersionFile[], outputs: BuildOut
     const compression = findStats(cas, 'compression');
     print(`dedup store stats: ${JSON.stringify(dedup)}`);
     print(`compression store stats: ${JSON.stringify(compression)}`);
-    const cLogical = num(compression, 'logicalBytes');
-    const cStored = num(compression, 'storedBytes');
+    const cLogical = compression?.logicalBytes;
+    const cStored = compression?.storedBytes;
     if (cLogical !== undefined && cStored) print(`lz4 ratio on the chunks written: ${ratio(cLogical / cStored)} (${mb(cLogical)} -> ${mb(cStored)})`);
 
     // Reads: warm in A, then cold from S3 in a second "laptop".
@@ -466,14 +463,14 @@ async function localStack(dir: string, versions: VersionFile[], outputs: BuildOu
     for (const d of digests) await readChecked(cas, d, 'build output (local)');
     const readMs = performance.now() - t;
     print(`build outputs (${outputs.length} blobs, ${mb(outBytes)}): write ${mbPerSecond(outBytes, writeMs)}, read ${mbPerSecond(outBytes, readMs)}`);
-    const tiers = treeStats(cas)
-      .filter((s) => s.stats.kind === 'filesystem')
-      .map((s) => `${s.path} ${size(s.stats.bytes ?? 0)} in ${s.stats.count ?? 0} files`);
+    const tiers = treeStats(cas).flatMap(({ path, stats }) =>
+      isStatsOf(stats, 'filesystem') ? [`${path} ${size(stats.bytes)} in ${stats.count} files`] : [],
+    );
     const logical = versions.reduce((s, v) => s + v.digest.sizeBytes, 0) + outBytes;
     print(`bytes: ${mb(logical)} logical; on disk: ${tiers.join('; ')}`);
     const compression = findStats(cas, 'compression');
-    const cLogical = num(compression, 'logicalBytes');
-    const cStored = num(compression, 'storedBytes');
+    const cLogical = compression?.logicalBytes;
+    const cStored = compression?.storedBytes;
     if (cLogical !== undefined && cStored) print(`lz4 ratio on the chunks written: ${ratio(cLogical / cStored)}`);
   } finally {
     await stack.close();

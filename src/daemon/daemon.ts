@@ -12,7 +12,8 @@ import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
 import { PinningStore, pinsFor } from '../maintenance/pinning-store.js';
 import { StoreManager } from '../stores/factory.js';
 import { loadStoreKinds } from '../stores/optional-kinds.js';
-import { type StoreDriver, type StoreStats, walkStores } from '../stores/store.js';
+import { type StoreDriver, walkStores } from '../stores/store.js';
+import type { StoreStats } from '../stores/store-stats.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { NcacheError, errorMessage, withContext } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
@@ -180,7 +181,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     stats() {
       const out: Record<string, StoreStats[]> = {};
       for (const name of stores.names()) {
-        out[name] = [...walkStores(stores.get(name))].map((s) => s.stats?.() ?? { kind: s.kind });
+        out[name] = [...walkStores(stores.get(name))].flatMap((s) => s.stats?.() ?? []);
       }
       return out;
     },

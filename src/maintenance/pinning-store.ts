@@ -4,7 +4,8 @@
 // Transparent otherwise: same kind, stats and children (tree walks see the
 // store itself), no start/close (the StoreManager owns those).
 import type { StoreManager } from '../stores/factory.js';
-import type { ByteStream, StoreDriver, StoreEntry, StoreStats } from '../stores/store.js';
+import type { ByteStream, StoreDriver, StoreEntry } from '../stores/store.js';
+import type { StoreStats } from '../stores/store-stats.js';
 import type { Digest } from '../util/digest.js';
 import { PinRegistry } from './pins.js';
 

@@ -35,7 +35,8 @@ import { NcacheError, errorMessage, isNotFound, notFound, unavailable } from '..
 import { type RetryHooks, backoffMs, realSleep, retryWithBackoff } from '../util/retry.js';
 import { type S3Op, isRetryableS3, s3Error } from './s3/errors.js';
 import type { StoreContext } from './store-context.js';
-import { type ByteStream, type StoreDriver, type StoreEntry, type StoreStats, checkRange, exactSize } from './store.js';
+import { type ByteStream, type StoreDriver, type StoreEntry, checkRange, exactSize } from './store.js';
+import type { CloudObjectStats } from './store-stats.js';
 
 const MIB = 1024 * 1024;
 /** S3's smallest allowed part (except the last). */
@@ -62,20 +63,6 @@ const GRPC_NAME_TO_CODE: Record<string, string> = {
   PermissionDenied: 'PERMISSION_DENIED',
   FailedPrecondition: 'FAILED_PRECONDITION',
 };
-
-export interface CloudObjectStoreStats extends StoreStats {
-  readonly bucket: string;
-  readonly key_prefix: string;
-  /** Requests sent, by S3 operation (retries included). */
-  readonly requests: Partial<Record<S3Op, number>>;
-  readonly retries: number;
-  readonly bytes_uploaded: number;
-  readonly bytes_downloaded: number;
-  /** Multipart uploads that could not be aborted (their parts wait for a lifecycle rule). */
-  readonly abort_failures: number;
-  readonly in_flight: number;
-  readonly queued: number;
-}
 
 export class CloudObjectStore implements StoreDriver {
   readonly kind = 'experimental_cloud_object_store';
@@ -376,17 +363,17 @@ export class CloudObjectStore implements StoreDriver {
     return existed;
   }
 
-  stats(): CloudObjectStoreStats {
+  stats(): CloudObjectStats {
     return {
       kind: this.kind,
       bucket: this.spec.bucket,
-      key_prefix: this.spec.key_prefix,
+      keyPrefix: this.spec.key_prefix,
       requests: Object.fromEntries(this.requests),
       retries: this.retries,
-      bytes_uploaded: this.bytesUp,
-      bytes_downloaded: this.bytesDown,
-      abort_failures: this.abortFailures,
-      in_flight: this.limiter.inFlight,
+      bytesUploaded: this.bytesUp,
+      bytesDownloaded: this.bytesDown,
+      abortFailures: this.abortFailures,
+      inFlight: this.limiter.inFlight,
       queued: this.limiter.queued,
     };
   }

@@ -16,12 +16,12 @@ import {
   type ByteStream,
   type StoreDriver,
   type StoreEntry,
-  type StoreStats,
   bufferStream,
   checkRange,
   readBuffer,
   readBufferIfPresent,
 } from './store.js';
+import type { CompletenessCheckingStats } from './store-stats.js';
 
 /** AC values and Tree blobs are metadata: anything bigger is not what we expect. */
 const MAX_RESULT_BYTES = 32 * 1024 * 1024;
@@ -78,7 +78,7 @@ export class CompletenessCheckingStore implements StoreDriver {
     return this.backend.entries();
   }
 
-  stats(): StoreStats {
+  stats(): CompletenessCheckingStats {
     return { kind: this.kind, checked: this.checked, hidden: this.hidden };
   }
 

@@ -29,7 +29,8 @@ import {
 } from './compression/lz4-blocks.js';
 import { Spool } from './compression/spool.js';
 import type { StoreContext } from './store-context.js';
-import { type ByteStream, type StoreDriver, type StoreEntry, type StoreStats, checkRange, exactSize } from './store.js';
+import { type ByteStream, type StoreDriver, type StoreEntry, checkRange, exactSize } from './store.js';
+import type { CompressionCounters, CompressionStats } from './store-stats.js';
 
 /** Encoded bytes an upload keeps in memory before spooling to a temp file. */
 export const DEFAULT_SPOOL_MEMORY_BYTES = 8 << 20;
@@ -49,18 +50,6 @@ export interface CompressionStoreOptions {
   readonly path?: string;
 }
 
-interface Counters {
-  logicalBytes: number;
-  storedBytes: number;
-  blocksRaw: number;
-  blocksCompressed: number;
-  spilledUploads: number;
-  logicalBytesRead: number;
-  blocksDecoded: number;
-  damagedReads: number;
-  headerReads: number;
-}
-
 export class CompressionStore implements StoreDriver {
   readonly kind = 'compression';
   private readonly blockSize: number;
@@ -68,7 +57,7 @@ export class CompressionStore implements StoreDriver {
   private readonly logger: Logger;
   private readonly spoolDir: string;
   private readonly spoolMemoryBytes: number;
-  private readonly counters: Counters = {
+  private readonly counters: CompressionCounters = {
     logicalBytes: 0,
     storedBytes: 0,
     blocksRaw: 0,
@@ -360,7 +349,7 @@ export class CompressionStore implements StoreDriver {
   }
 
   /** Counted for what passed through this process. ratio = logical / stored bytes written (2 = half the space). */
-  stats(): StoreStats {
+  stats(): CompressionStats {
     const c = this.counters;
     return {
       kind: this.kind,

@@ -29,12 +29,12 @@ import {
   type ByteStream,
   type StoreDriver,
   type StoreEntry,
-  type StoreStats,
   checkRange,
   exactSize,
   putBuffer,
   readBuffer,
 } from './store.js';
+import type { DedupCounts, DedupStats } from './store-stats.js';
 
 /** Chunks of an upload checked against the catalog and the content store together. */
 const WINDOW_CHUNKS = 16;
@@ -64,7 +64,7 @@ const COUNTERS_FLUSH_MS = 60_000;
 const STATS_CACHE_MS = 2000;
 
 /** A blob as dedup lists it: its size and how many chunks it is made of. */
-const NO_COUNTS = {
+const NO_COUNTS: Readonly<DedupCounts> = {
   blobsWritten: 0,
   logicalBytesWritten: 0,
   chunksReused: 0,
@@ -74,7 +74,6 @@ const NO_COUNTS = {
   uploadsRejected: 0,
   unreadableBlobs: 0,
 };
-type DedupCounts = { -readonly [K in keyof typeof NO_COUNTS]: number };
 
 export interface DedupEntry extends StoreEntry {
   /** Known from the catalog; absent without one. */
@@ -487,7 +486,7 @@ export class DedupStore implements StoreDriver {
     }
   }
 
-  stats(): StoreStats {
+  stats(): DedupStats {
     const c = this.counts;
     const totals = this.catalogTotals() ?? {
       blobs: c.blobsWritten,
@@ -501,7 +500,6 @@ export class DedupStore implements StoreDriver {
       count: totals.blobs,
       dedupRatio: totals.chunkBytes > 0 ? totals.logicalBytes / totals.chunkBytes : 1,
       ...c,
-      /** The same counts since the catalog was created (all daemons on this state dir). */
       lifetime: this.lifetime(),
       minSize: this.sizes.minSize,
       normalSize: this.sizes.normalSize,

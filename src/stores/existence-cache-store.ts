@@ -8,7 +8,8 @@ import { type Digest, digestKey } from '../util/digest.js';
 import { isNotFound } from '../util/errors.js';
 import { EvictingMap } from '../util/eviction.js';
 import type { StoreContext } from './store-context.js';
-import type { ByteStream, StoreDriver, StoreEntry, StoreStats } from './store.js';
+import type { ByteStream, StoreDriver, StoreEntry } from './store.js';
+import type { ExistenceCacheStats } from './store-stats.js';
 
 export class ExistenceCacheStore implements StoreDriver {
   readonly kind = 'existence_cache';
@@ -67,7 +68,7 @@ export class ExistenceCacheStore implements StoreDriver {
     return this.backend.entries?.() ?? (async function* () {})();
   }
 
-  stats(): StoreStats {
+  stats(): ExistenceCacheStats {
     return { kind: this.kind, count: this.known.count, evictions: this.known.evictions, lookups: this.lookups, hits: this.hits };
   }
 

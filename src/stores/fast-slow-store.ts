@@ -25,7 +25,8 @@ import { formatDigest, digestKey } from '../util/digest.js';
 import { errorMessage, failedPrecondition, isNotFound, notFound } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
-import { type ByteStream, type StoreDriver, type StoreEntry, type StoreStats, checkRange, exactSize } from './store.js';
+import { type ByteStream, type StoreDriver, type StoreEntry, checkRange, exactSize } from './store.js';
+import type { FastSlowCounters, FastSlowStats } from './store-stats.js';
 import { teeStream } from './tee.js';
 import { WriteBehind, type WriteBehindOptions } from './write-behind.js';
 
@@ -65,7 +66,16 @@ export class FastSlowStore implements StoreDriver {
   private readonly fills = new Map<string, Promise<void>>();
   /** Keys removed while a fill was writing them: the fill's copy is removed once it lands. */
   private readonly removedWhileFilling = new Set<string>();
-  private counters = { fastHits: 0, slowHits: 0, misses: 0, fills: 0, fillFailures: 0, presenceHits: 0, staleCorrected: 0, slowHasFailures: 0 };
+  private readonly counters: FastSlowCounters = {
+    fastHits: 0,
+    slowHits: 0,
+    misses: 0,
+    fills: 0,
+    fillFailures: 0,
+    presenceHits: 0,
+    staleCorrected: 0,
+    slowHasFailures: 0,
+  };
   private slowHasFailing = false;
   private readonly clock: Clock;
   /** False after skipFlushOnClose(): close() does not wait to deliver owed uploads. */
@@ -376,7 +386,7 @@ export class FastSlowStore implements StoreDriver {
     }
   }
 
-  stats(): StoreStats {
+  stats(): FastSlowStats {
     return {
       kind: this.kind,
       fastDirection: this.fastDirection,

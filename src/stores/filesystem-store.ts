@@ -32,11 +32,11 @@ import {
   type LocalFiles,
   type StoreDriver,
   type StoreEntry,
-  type StoreStats,
   type StrayFile,
   checkRange,
   exactSize,
 } from './store.js';
+import type { FilesystemStats, IndexSource } from './store-stats.js';
 
 /**
  * Smallest read chunk we use. NativeLink's default is smaller, but every chunk
@@ -66,9 +66,6 @@ interface FileValue {
   /** Bytes in the file (what has() reports). */
   readonly size: number;
 }
-
-/** Where the index came from at the last start. */
-export type IndexSource = 'catalog' | 'directory';
 
 export class FilesystemStore implements StoreDriver, LocalFiles {
   readonly kind = 'filesystem';
@@ -586,7 +583,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     return this.fileOps.has(name) || this.files.peek(name) !== undefined;
   }
 
-  stats(): StoreStats {
+  stats(): FilesystemStats {
     return {
       kind: this.kind,
       bytes: this.files.bytes,

@@ -10,10 +10,10 @@ import {
   type QuietReads,
   type StoreDriver,
   type StoreEntry,
-  type StoreStats,
   checkRange,
   exactSize,
 } from './store.js';
+import type { MemoryStats } from './store-stats.js';
 
 /** Small chunks are copied together into blocks of about this size, so a value never pins a larger buffer it was cut from. */
 const BLOCK_BYTES = 1 << 20;
@@ -98,7 +98,7 @@ export class MemoryStore implements StoreDriver, QuietReads {
     }
   }
 
-  stats(): StoreStats {
+  stats(): MemoryStats {
     return {
       kind: this.kind,
       bytes: this.values.bytes,

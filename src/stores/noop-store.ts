@@ -2,7 +2,8 @@
 import type { Digest } from '../util/digest.js';
 import { formatDigest } from '../util/digest.js';
 import { notFound } from '../util/errors.js';
-import { type ByteStream, type StoreDriver, type StoreStats, exactSize } from './store.js';
+import { type ByteStream, type StoreDriver, exactSize } from './store.js';
+import type { NoopStats } from './store-stats.js';
 
 export class NoopStore implements StoreDriver {
   readonly kind = 'noop';
@@ -27,7 +28,7 @@ export class NoopStore implements StoreDriver {
     return false;
   }
 
-  stats(): StoreStats {
+  stats(): NoopStats {
     return { kind: this.kind, bytes: 0, count: 0 };
   }
 }

@@ -2,7 +2,8 @@
 // stores may refer to stores defined later in the config.
 import type { Digest } from '../util/digest.js';
 import type { StoreContext } from './store-context.js';
-import type { ByteStream, StoreDriver, StoreEntry, StoreStats } from './store.js';
+import type { ByteStream, StoreDriver, StoreEntry } from './store.js';
+import type { RefStoreStats } from './store-stats.js';
 
 export class RefStore implements StoreDriver {
   readonly kind = 'ref_store';
@@ -40,7 +41,7 @@ export class RefStore implements StoreDriver {
     return target.entries();
   }
 
-  stats(): StoreStats {
+  stats(): RefStoreStats {
     // The named store reports its own numbers; listing it here would count it twice.
     return { kind: this.kind, name: this.name };
   }

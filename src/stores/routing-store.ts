@@ -1,7 +1,8 @@
 // The shared half of stores that put each key in exactly one child
 // (size_partitioning, shard): subclasses only say which child owns a key.
 import type { Digest } from '../util/digest.js';
-import type { ByteStream, StoreDriver, StoreEntry, StoreStats } from './store.js';
+import type { ByteStream, StoreDriver, StoreEntry } from './store.js';
+import type { StoreStats } from './store-stats.js';
 
 export abstract class RoutingStore implements StoreDriver {
   abstract readonly kind: string;

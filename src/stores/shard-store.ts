@@ -4,7 +4,8 @@
 import type { Digest } from '../util/digest.js';
 import { invalidArgument } from '../util/errors.js';
 import { RoutingStore } from './routing-store.js';
-import type { StoreDriver, StoreStats } from './store.js';
+import type { StoreDriver } from './store.js';
+import type { ShardStats } from './store-stats.js';
 
 export interface WeightedStore {
   store: StoreDriver;
@@ -52,7 +53,7 @@ export class ShardStore extends RoutingStore {
     return this.shardOf(key);
   }
 
-  stats(): StoreStats {
+  stats(): ShardStats {
     return { kind: this.kind, shards: this.shardCount };
   }
 }

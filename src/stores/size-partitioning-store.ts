@@ -2,7 +2,8 @@
 // the rest to the upper store (e.g. small blobs in memory, big ones on disk).
 import type { Digest } from '../util/digest.js';
 import { RoutingStore } from './routing-store.js';
-import type { StoreDriver, StoreStats } from './store.js';
+import type { StoreDriver } from './store.js';
+import type { SizePartitioningStats } from './store-stats.js';
 
 const LOWER = 0;
 const UPPER = 1;
@@ -22,7 +23,7 @@ export class SizePartitioningStore extends RoutingStore {
     return key.sizeBytes < this.size ? LOWER : UPPER;
   }
 
-  stats(): StoreStats {
+  stats(): SizePartitioningStats {
     return { kind: this.kind, size: this.size };
   }
 }

@@ -4,6 +4,7 @@
 import { Readable } from 'node:stream';
 import type { Digest } from '../util/digest.js';
 import { isNotFound, invalidArgument, outOfRange } from '../util/errors.js';
+import type { StoreStats } from './store-stats.js';
 
 /** Bytes flowing into or out of a store. Chunks are Buffers of any size. */
 export type ByteStream = AsyncIterable<Buffer>;
@@ -17,16 +18,6 @@ export interface StoreEntry {
   readonly storedSize?: number;
   /** Last access, ms since the epoch. */
   readonly lastAccessMs?: number;
-}
-
-/** Numbers a store reports about itself; wrappers report their own and list children. */
-export interface StoreStats {
-  readonly kind: string;
-  readonly bytes?: number;
-  readonly maxBytes?: number;
-  readonly count?: number;
-  readonly evictions?: number;
-  readonly [extra: string]: unknown;
 }
 
 /** A file in a store's directories that its index does not account for (for gc). */
@@ -91,7 +82,7 @@ export interface StoreDriver {
   /** Lists what the store holds (stores that can enumerate themselves). */
   entries?(): AsyncIterable<StoreEntry>;
 
-  /** Numbers for stats/status. */
+  /** Numbers for stats/status (store-stats.ts: one type per kind). */
   stats?(): StoreStats;
 
   /** Inner stores, so callers can walk the tree (stats, start, close). */

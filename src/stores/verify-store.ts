@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import type { Digest } from '../util/digest.js';
 import { formatDigest } from '../util/digest.js';
 import { invalidArgument } from '../util/errors.js';
-import type { ByteStream, StoreDriver, StoreEntry, StoreStats } from './store.js';
+import type { ByteStream, StoreDriver, StoreEntry } from './store.js';
+import type { VerifyStats } from './store-stats.js';
 
 export interface VerifyOptions {
   verifySize: boolean;
@@ -80,7 +81,7 @@ export class VerifyStore implements StoreDriver {
     return this.options.verifyHash;
   }
 
-  stats(): StoreStats {
+  stats(): VerifyStats {
     return { kind: this.kind, verifySize: this.options.verifySize, verifyHash: this.options.verifyHash, rejected: this.rejected };
   }
 

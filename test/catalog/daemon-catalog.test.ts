@@ -10,6 +10,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import { startDaemon } from '../../src/daemon/daemon.js';
 import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { readBuffer } from '../../src/stores/store.js';
+import type { StoreStats } from '../../src/stores/store-stats.js';
 import type { WriteBehindStats } from '../../src/stores/write-behind.js';
 import { digestOf } from '../../src/util/digest.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
@@ -49,8 +50,9 @@ function configText(dir: string, slowContent: string, mode: 'sync' | 'async' = '
   });
 }
 
-function backlog(stats: Record<string, { kind: string }[]>): WriteBehindStats {
-  return (stats.CAS![0] as unknown as { writeBehind: WriteBehindStats }).writeBehind;
+function backlog(stats: Record<string, StoreStats[]>): WriteBehindStats | undefined {
+  const root = stats.CAS?.[0];
+  return root?.kind === 'fast_slow' ? root.writeBehind : undefined;
 }
 
 describe('daemon catalog', () => {

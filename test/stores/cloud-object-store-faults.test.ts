@@ -131,7 +131,7 @@ describe('retries through injected faults', () => {
     const gets = proxy.requests.filter((r) => r.op === 'GetObject');
     expectFirstFaultedThenClean(gets.map((r) => r.fault), 'stall-body');
     // Counts bytes delivered, so the resumed GET did not re-send what the first one gave.
-    expect(store.stats().bytes_downloaded).toBe(data.length);
+    expect(store.stats().bytesDownloaded).toBe(data.length);
     await store.close();
   });
 

@@ -35,7 +35,7 @@ describe('CloudObjectStore against s3rver', () => {
     const back = await collect(await store.getPart(key, 0));
     expect(sha256(back)).toBe(key.hash);
     expect(proxy.counts()).toEqual({ HeadObject: 2, PutObject: 1, GetObject: 1 });
-    expect(store.stats()).toMatchObject({ bytes_uploaded: 1000, bytes_downloaded: 1000, retries: 0 });
+    expect(store.stats()).toMatchObject({ bytesUploaded: 1000, bytesDownloaded: 1000, retries: 0 });
     await store.close();
   });
 

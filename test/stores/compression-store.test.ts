@@ -226,10 +226,10 @@ describe('CompressionStore ranged reads', () => {
     ];
     for (const [offset, length, blocks] of cases) {
       backend.reads = [];
-      const decodedBefore = store.stats().blocksDecoded as number;
+      const decodedBefore = store.stats().blocksDecoded;
       const got = await collect(await store.getPart(key, offset, length));
       expect(got.equals(data.subarray(offset, offset + length))).toBe(true);
-      expect(store.stats().blocksDecoded as number - decodedBefore).toBe(blocks);
+      expect(store.stats().blocksDecoded - decodedBefore).toBe(blocks);
       // One metadata read (sized from the key: header + index exactly), one read of the touched blocks.
       expect(backend.reads).toHaveLength(2);
       expect(backend.reads[0]).toMatchObject({ offset: 0, length: metaSize, bytes: metaSize });

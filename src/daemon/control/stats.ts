@@ -2,7 +2,8 @@
 // service (from Metrics), bytes and blobs per tier, dedup and compression
 // ratios, S3 requests by operation, the upload backlog, latency percentiles
 // and uptime. Everything is read from memory; nothing touches a disk or S3.
-import type { StoreStats } from '../../stores/store.js';
+import type { DedupCounts } from '../../stores/store-stats.js';
+import type { WriteBehindStats } from '../../stores/write-behind.js';
 import type { LifetimeSnapshot, Metrics, MetricsSnapshot } from '../metrics.js';
 import { flatten, storeTree } from './store-nodes.js';
 import type { ControlContext } from './types.js';
@@ -25,37 +26,37 @@ export interface StatsTier {
 export interface StatsDedup {
   readonly store: string;
   readonly path: string;
-  readonly blobs: number | null;
-  readonly logicalBytes: number | null;
-  readonly chunks: number | null;
-  readonly chunkBytes: number | null;
+  readonly blobs: number;
+  readonly logicalBytes: number;
+  readonly chunks: number;
+  readonly chunkBytes: number;
   /** logical bytes / unique chunk bytes. */
-  readonly dedupRatio: number | null;
-  readonly chunksReused: number | null;
-  readonly chunksWritten: number | null;
-  /** The dedup store's own lifetime counts (catalog), when it reports them: numbers by name. */
-  readonly lifetime: Record<string, number> | null;
+  readonly dedupRatio: number;
+  readonly chunksReused: number;
+  readonly chunksWritten: number;
+  /** The dedup store's own lifetime counts (catalog); null without a catalog. */
+  readonly lifetime: Readonly<DedupCounts> | null;
 }
 
 export interface StatsCompression {
   readonly store: string;
   readonly path: string;
-  readonly logicalBytes: number | null;
-  readonly storedBytes: number | null;
+  readonly logicalBytes: number;
+  readonly storedBytes: number;
   /** logical / stored, for what passed through this daemon. */
-  readonly ratio: number | null;
+  readonly ratio: number;
 }
 
 export interface StatsS3 {
   readonly store: string;
   readonly path: string;
-  readonly bucket: string | null;
-  readonly prefix: string | null;
+  readonly bucket: string;
+  readonly prefix: string;
   /** Requests sent by S3 operation (retries included). */
-  readonly requests: Record<string, number>;
-  readonly retries: number | null;
-  readonly bytesUploaded: number | null;
-  readonly bytesDownloaded: number | null;
+  readonly requests: Readonly<Record<string, number>>;
+  readonly retries: number;
+  readonly bytesUploaded: number;
+  readonly bytesDownloaded: number;
 }
 
 export interface StatsBacklog {
@@ -111,59 +112,35 @@ export function collectStats(ctx: StatsContext): StatsResult {
   for (const named of ctx.config.stores) {
     const tiers: StatsTier[] = [];
     for (const node of flatten(storeTree(ctx.stores, named))) {
-      const st: StoreStats = node.driver.stats?.() ?? { kind: node.driver.kind };
-      const kind = node.driver.kind;
+      const st = node.driver.stats?.();
       tiers.push({
         path: node.path,
-        kind,
+        kind: node.driver.kind,
         depth: node.depth,
         tier: node.tier ?? null,
-        bytes: num(st.bytes),
-        blobs: num(st.count),
-        maxBytes: typeof st.maxBytes === 'number' && st.maxBytes > 0 ? st.maxBytes : null,
-        evictions: num(st.evictions),
+        bytes: st?.bytes ?? null,
+        blobs: st?.count ?? null,
+        maxBytes: st?.maxBytes !== undefined && st.maxBytes > 0 ? st.maxBytes : null,
+        evictions: st?.evictions ?? null,
       });
       const where = { store: named.name, path: node.path };
-      if (st.kind === 'dedup') {
-        dedup.push({
-          ...where,
-          blobs: num(st.blobs),
-          logicalBytes: num(st.logicalBytes),
-          chunks: num(st.chunks),
-          chunkBytes: num(st.chunkBytes),
-          dedupRatio: num(st.dedupRatio),
-          chunksReused: num(st.chunksReused),
-          chunksWritten: num(st.chunksWritten),
-          lifetime: numbers(st.lifetime),
-        });
-      } else if (st.kind === 'compression') {
-        compression.push({ ...where, logicalBytes: num(st.logicalBytes), storedBytes: num(st.storedBytes), ratio: num(st.ratio) });
-      } else if (kind === 'experimental_cloud_object_store') {
-        const requests: Record<string, number> = {};
-        for (const [op, n] of Object.entries((st.requests as Record<string, unknown> | undefined) ?? {})) {
-          if (typeof n === 'number') requests[op] = n;
-        }
+      if (st?.kind === 'dedup') {
+        const { blobs, logicalBytes, chunks, chunkBytes, dedupRatio, chunksReused, chunksWritten } = st;
+        dedup.push({ ...where, blobs, logicalBytes, chunks, chunkBytes, dedupRatio, chunksReused, chunksWritten, lifetime: st.lifetime ?? null });
+      } else if (st?.kind === 'compression') {
+        compression.push({ ...where, logicalBytes: st.logicalBytes, storedBytes: st.storedBytes, ratio: st.ratio });
+      } else if (st?.kind === 'experimental_cloud_object_store') {
         s3.push({
           ...where,
-          bucket: str(st.bucket),
-          prefix: str(st.key_prefix),
-          requests,
-          retries: num(st.retries),
-          bytesUploaded: num(st.bytes_uploaded),
-          bytesDownloaded: num(st.bytes_downloaded),
+          bucket: st.bucket,
+          prefix: st.keyPrefix,
+          requests: st.requests,
+          retries: st.retries,
+          bytesUploaded: st.bytesUploaded,
+          bytesDownloaded: st.bytesDownloaded,
         });
-      }
-      const wb = st.writeBehind as Record<string, unknown> | undefined;
-      if (wb !== undefined && typeof wb === 'object') {
-        backlog.push({
-          ...where,
-          blobs: num(wb.backlogCount) ?? 0,
-          bytes: num(wb.backlogBytes) ?? 0,
-          oldestAgeMs: num(wb.oldestAgeMs),
-          uploading: num(wb.uploading) ?? 0,
-          uploaded: num(wb.uploaded) ?? 0,
-          lastError: str(wb.lastError),
-        });
+      } else if (st?.kind === 'fast_slow' && st.writeBehind !== undefined) {
+        backlog.push({ ...where, ...backlogOf(st.writeBehind) });
       }
     }
     stores.push({ name: named.name, tiers });
@@ -199,18 +176,13 @@ function withoutTimes(s: MetricsSnapshot): Omit<MetricsSnapshot, 'startedAtMs' |
   return rest;
 }
 
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
-/** The numeric fields of an object, or null when it is not one. */
-function numbers(v: unknown): Record<string, number> | null {
-  if (v === null || typeof v !== 'object') return null;
-  const out: Record<string, number> = {};
-  for (const [k, x] of Object.entries(v)) if (typeof x === 'number' && Number.isFinite(x)) out[k] = x;
-  return out;
-}
-
-function str(v: unknown): string | null {
-  return typeof v === 'string' ? v : null;
+function backlogOf(wb: WriteBehindStats): Omit<StatsBacklog, 'store' | 'path'> {
+  return {
+    blobs: wb.backlogCount,
+    bytes: wb.backlogBytes,
+    oldestAgeMs: wb.oldestAgeMs ?? null,
+    uploading: wb.uploading,
+    uploaded: wb.uploaded,
+    lastError: wb.lastError ?? null,
+  };
 }

@@ -1,7 +1,8 @@
 // `status`: who the daemon is (pid, version, uptime, config, addresses,
 // paths), each named store's tree with used/max bytes, and the uploads owed
 // to slow tiers.
-import type { StoreDriver, StoreStats } from '../../stores/store.js';
+import type { StoreDriver } from '../../stores/store.js';
+import type { WriteBehindStats } from '../../stores/write-behind.js';
 import type { ControlContext, ControlMethod } from './types.js';
 import { bazelrcLines } from '../../config/bazelrc.js';
 
@@ -59,17 +60,16 @@ export function status(ctx: ControlContext): StatusResult {
   for (const name of ctx.stores.names()) {
     const tiers: StatusTier[] = [];
     walk(ctx.stores.get(name), name, 0, new Set(), (store, path, depth) => {
-      const stats: StoreStats = store.stats?.() ?? { kind: store.kind };
+      const stats = store.stats?.();
       tiers.push({
         path,
         kind: store.kind,
         depth,
-        usedBytes: numberOrNull(stats.bytes),
-        maxBytes: stats.maxBytes !== undefined && stats.maxBytes > 0 ? stats.maxBytes : null,
-        count: numberOrNull(stats.count),
+        usedBytes: stats?.bytes ?? null,
+        maxBytes: stats?.maxBytes !== undefined && stats.maxBytes > 0 ? stats.maxBytes : null,
+        count: stats?.count ?? null,
       });
-      const wb = stats.writeBehind as WriteBehindLike | undefined;
-      if (wb !== undefined) byStore.push({ path, ...backlogOf(wb) });
+      if (stats?.kind === 'fast_slow' && stats.writeBehind !== undefined) byStore.push({ path, ...backlogOf(stats.writeBehind) });
     });
     stores.push({ name, tiers });
   }
@@ -97,21 +97,12 @@ export function status(ctx: ControlContext): StatusResult {
   };
 }
 
-/** The fields of write-behind's stats that status reports (see stores/write-behind.ts). */
-interface WriteBehindLike {
-  backlogCount?: number;
-  backlogBytes?: number;
-  oldestAgeMs?: number;
-  uploading?: number;
-  lastError?: string;
-}
-
-function backlogOf(wb: WriteBehindLike): UploadBacklog {
+function backlogOf(wb: WriteBehindStats): UploadBacklog {
   return {
-    blobs: wb.backlogCount ?? 0,
-    bytes: wb.backlogBytes ?? 0,
-    oldestAgeSeconds: typeof wb.oldestAgeMs === 'number' ? Math.floor(wb.oldestAgeMs / 1000) : null,
-    uploading: wb.uploading ?? 0,
+    blobs: wb.backlogCount,
+    bytes: wb.backlogBytes,
+    oldestAgeSeconds: wb.oldestAgeMs === undefined ? null : Math.floor(wb.oldestAgeMs / 1000),
+    uploading: wb.uploading,
     lastError: wb.lastError ?? null,
   };
 }
@@ -128,14 +119,11 @@ function walk(
   visit(store, path, depth);
   const roles = CHILD_ROLES[store.kind];
   (store.children?.() ?? []).forEach((child, i) => {
-    const named = child.kind === 'ref_store' ? `ref_store:${String(child.stats?.().name ?? '?')}` : child.kind;
+    const st = child.stats?.();
+    const named = st?.kind === 'ref_store' ? `ref_store:${st.name}` : child.kind;
     const label = roles?.[i] !== undefined ? `${roles[i]}:${named}` : named;
     walk(child, `${path}/${label}`, depth + 1, seen, visit);
   });
-}
-
-function numberOrNull(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 function sum(values: number[]): number {
