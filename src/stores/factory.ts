@@ -168,8 +168,6 @@ function dependencyOrder(specs: readonly NamedStoreSpec[]): string[] {
 /** Builds, starts and closes the named top-level stores of a config. */
 export class StoreManager {
   private readonly stores = new Map<string, BuiltStore>();
-  /** Every store built, at any depth, by its driver. */
-  private readonly byDriver = new Map<StoreDriver, BuiltStore>();
   /** Referenced stores first, so they are started before the stores that use them. */
   private readonly order: string[];
 
@@ -186,15 +184,8 @@ export class StoreManager {
       env: deps.env,
     };
     specs.forEach((named, index) => {
-      const built = buildStore(named.spec, { ...ctx, storeName: named.name }, `stores[${index}]`, '', undefined);
-      this.stores.set(named.name, built);
-      this.record(built);
+      this.stores.set(named.name, buildStore(named.spec, { ...ctx, storeName: named.name }, `stores[${index}]`, '', undefined));
     });
-  }
-
-  private record(built: BuiltStore): void {
-    this.byDriver.set(built.driver, built);
-    for (const child of built.children) this.record(child);
   }
 
   /** The store with this config name; throws FAILED_PRECONDITION if there is none. */
@@ -210,11 +201,6 @@ export class StoreManager {
       throw failedPrecondition(`no store named ${JSON.stringify(name)} (configured: ${known || 'none'})`);
     }
     return built;
-  }
-
-  /** What was built for a driver of these trees (undefined for one built elsewhere, e.g. a service's wrapper). */
-  describe(driver: StoreDriver): BuiltStore | undefined {
-    return this.byDriver.get(driver);
   }
 
   /** Config names, in config order. */
