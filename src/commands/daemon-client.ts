@@ -1,15 +1,16 @@
 // How commands reach the running daemon: its control socket for this
 // environment's state directory. No socket -> the "start one" error.
 import { lstatSync } from 'node:fs';
-import { type CallHandlers, callControl, noDaemonMessage } from '../daemon/control/client.js';
+import type { ControlMethodName, ItemOf, ParamsOf, ResultOf } from '../daemon/control/api.js';
+import { type CallHandlers, callMethod, noDaemonMessage } from '../daemon/control/client.js';
 import { type ControlPaths, controlPaths } from '../daemon/control/paths.js';
 import { NcacheError } from '../util/errors.js';
 
 export interface DaemonClient {
   readonly paths: ControlPaths;
   readonly socketPath: string;
-  /** One control call; the result's type is the method's (see src/daemon/control/<method>.ts). */
-  call<T = unknown>(method: string, params?: Record<string, unknown>, handlers?: CallHandlers): Promise<T>;
+  /** One control call; params, items and result are typed by the method (src/daemon/control/api.ts). */
+  call<M extends ControlMethodName>(method: M, params: ParamsOf<M>, handlers?: CallHandlers<ItemOf<M>>): Promise<ResultOf<M>>;
 }
 
 /**
@@ -28,7 +29,6 @@ export async function connectToDaemon(env: NodeJS.ProcessEnv = process.env): Pro
   return {
     paths,
     socketPath,
-    call: async <T>(method: string, params: Record<string, unknown> = {}, handlers: CallHandlers = {}) =>
-      (await callControl(socketPath, method, params, handlers)) as T,
+    call: (method, params, handlers) => callMethod(socketPath, method, params, handlers),
   };
 }

@@ -5,11 +5,11 @@ import { mkdirSync } from 'node:fs';
 import type * as http2 from 'node:http2';
 import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
-import { configEnv } from '../config/dirs.js';
 import { type ServiceBinding, bindingsOf, serverBindings } from '../config/service-bindings.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
-import { PinningStore, pinsFor } from '../maintenance/pinning-store.js';
+import { PinningStore } from '../maintenance/pinning-store.js';
+import { PinRegistry } from '../maintenance/pins.js';
 import { StoreManager } from '../stores/factory.js';
 import { loadStoreKinds } from '../stores/optional-kinds.js';
 import { type StoreDriver, walkStores } from '../stores/store.js';
@@ -17,13 +17,16 @@ import type { StoreStats } from '../stores/store-stats.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { NcacheError, errorMessage, withContext } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
+import { Rollback } from '../util/rollback.js';
 import { ncacheVersion } from '../util/version.js';
 import { AcServer, type AcInstance } from './ac-server.js';
 import { ByteStreamServer } from './bytestream-server.js';
 import { CapabilitiesServer, type InstanceCapabilities } from './capabilities-server.js';
 import { CasServer } from './cas-server.js';
 import { ExecutionServer } from './execution-server.js';
+import { MaintenanceLock } from './control/maintenance-lock.js';
 import { CONTROL_METHODS } from './control/methods.js';
+import { stateDirOf } from './control/paths.js';
 import { removePidFile, writePidFile } from './control/pid-file.js';
 import { type ControlServer, startControlServer } from './control/server.js';
 import type { ControlContext } from './control/types.js';
@@ -95,67 +98,114 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const clock = opts.clock ?? systemClock;
   const { config } = opts;
   const startedAtMs = clock.now();
-
-  // Before anything else, take the control socket: binding it is what makes a
-  // second daemon on this state dir fail at once, before it touches the
-  // catalog or the stores. Requests on it wait until the daemon is ready.
-  let settleReady!: { resolve: (ctx: ControlContext) => void; reject: (err: unknown) => void };
-  const ready = new Promise<ControlContext>((resolve, reject) => (settleReady = { resolve, reject }));
-  ready.catch(() => {}); // a failed start is reported by startDaemon's own rejection
-  const controlOpts = opts.control;
-  const control: ControlServer | undefined = controlOpts
-    ? await startControlServer({ socketPath: controlOpts.socketPath, pidFile: controlOpts.pidFile, logger, methods: CONTROL_METHODS, context: ready })
-    : undefined;
-  /** Start failed: clients waiting on the socket are told, and the socket goes away. */
-  const abandon = async (err: unknown): Promise<unknown> => {
-    settleReady.reject(new NcacheError('UNAVAILABLE', `the daemon failed to start: ${errorMessage(err)}`));
-    await control?.close();
-    return err;
-  };
-
-  let catalog: Catalog;
+  const rollback = new Rollback();
   try {
-    catalog = openCatalog(opts, logger, clock);
+    const control = opts.control ? await openControlSocket(opts.control, logger, rollback) : undefined;
+    const catalog = openCatalog(opts, logger, clock);
+    rollback.add(() => catalog.close());
+    const stores = await startStores(config, { logger, clock, catalog, env: opts.env ?? process.env }, rollback);
+    // Per-daemon state the services and the control methods share.
+    const pins = new PinRegistry();
+    const maintenance = new MaintenanceLock();
+    const metrics = new Metrics(clock);
+    const { runtimes, addresses } = await startServers(config, stores, pins, metrics, logger, rollback);
+    const parts: DaemonParts = { config, logger, clock, startedAtMs, control, catalog, stores, pins, maintenance, metrics, runtimes, addresses };
+    const running = assemble(parts, rollback);
+    if (control) announce(running, parts, control, opts);
+    return running;
   } catch (err) {
-    throw await abandon(err);
+    await rollback.run(err);
+    throw err;
   }
-  let stores: StoreManager;
-  try {
-    await loadStoreKinds(config.stores.map((s) => s.spec));
-    stores = new StoreManager(config.stores, { logger, clock, catalog, env: opts.env ?? process.env });
-  } catch (err) {
-    catalog.close();
-    throw await abandon(err);
-  }
+}
+
+/** What the start phases built, for the running daemon to hold and stop. */
+interface DaemonParts {
+  readonly config: NcacheConfig;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly startedAtMs: number;
+  readonly control: PendingControl | undefined;
+  readonly catalog: Catalog;
+  readonly stores: StoreManager;
+  /** Keys in-flight requests use (the services' stores pin them, gc reads them). */
+  readonly pins: PinRegistry;
+  /** One gc or verify at a time. */
+  readonly maintenance: MaintenanceLock;
+  readonly metrics: Metrics;
+  readonly runtimes: ServerRuntime[];
+  readonly addresses: string[];
+}
+
+/** The control socket, listening, with requests waiting for the daemon to be ready. */
+interface PendingControl {
+  readonly server: ControlServer;
+  readonly options: ControlOptions;
+  ready(ctx: ControlContext): void;
+}
+
+/**
+ * Phase 1, before anything else: take the control socket. Binding it is what
+ * makes a second daemon on this state dir fail at once, before it touches the
+ * catalog or the stores. Requests on it wait until `ready`.
+ */
+async function openControlSocket(options: ControlOptions, logger: Logger, rollback: Rollback): Promise<PendingControl> {
+  let settle!: { resolve: (ctx: ControlContext) => void; reject: (err: unknown) => void };
+  const context = new Promise<ControlContext>((resolve, reject) => (settle = { resolve, reject }));
+  context.catch(() => {}); // a failed start is reported by startDaemon's own rejection
+  const server = await startControlServer({ socketPath: options.socketPath, pidFile: options.pidFile, logger, methods: CONTROL_METHODS, context });
+  // Start failed: clients waiting on the socket are told, and the socket goes away.
+  rollback.add(async (err) => {
+    settle.reject(new NcacheError('UNAVAILABLE', `the daemon failed to start: ${errorMessage(err)}`));
+    await server.close();
+  });
+  return { server, options, ready: settle.resolve };
+}
+
+/** Phase 3: build the store tree (heavy kinds imported first) and start it. */
+async function startStores(config: NcacheConfig, deps: ConstructorParameters<typeof StoreManager>[1], rollback: Rollback): Promise<StoreManager> {
+  await loadStoreKinds(config.stores.map((s) => s.spec));
+  const stores = new StoreManager(config.stores, deps);
+  rollback.add(() => stores.close());
   try {
     await stores.start();
   } catch (err) {
-    await stores.close().catch(() => {});
-    catalog.close();
-    throw await abandon(withContext('cannot start the stores', err));
+    throw withContext('cannot start the stores', err);
   }
+  return stores;
+}
 
+/** Phase 4: one listening gRPC server per `servers[]` entry. */
+async function startServers(
+  config: NcacheConfig,
+  stores: StoreManager,
+  pins: PinRegistry,
+  metrics: Metrics,
+  logger: Logger,
+  rollback: Rollback,
+): Promise<{ runtimes: ServerRuntime[]; addresses: string[] }> {
   const runtimes: ServerRuntime[] = [];
   const addresses: string[] = [];
-  const metrics = new Metrics(clock);
-  try {
-    for (const [index, spec] of config.servers.entries()) {
-      const runtime = buildServer(spec, index, stores, logger, metrics);
-      runtimes.push(runtime);
-      addresses.push(await bind(runtime.server, spec, index));
-      logger.info(`server ${JSON.stringify(spec.name)} listening on ${addresses[index]}`, {
-        services: Object.keys(spec.services).filter((k) => spec.services[k as keyof ServerSpec['services']] !== undefined),
-      });
-    }
-  } catch (err) {
-    // Leave nothing running: servers already listening and the stores.
+  // Leave none running, including those that were listening before one failed.
+  rollback.add(async () => {
     for (const r of runtimes) r.server.forceShutdown();
     await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
-    await stores.close().catch(() => {});
-    catalog.close();
-    throw await abandon(err);
+  });
+  for (const [index, spec] of config.servers.entries()) {
+    const runtime = buildServer(spec, index, stores, pins, logger, metrics);
+    runtimes.push(runtime);
+    const address = await bind(runtime.server, spec, index);
+    addresses.push(address);
+    logger.info(`server ${JSON.stringify(spec.name)} listening on ${address}`, {
+      services: Object.keys(spec.services).filter((k) => spec.services[k as keyof ServerSpec['services']] !== undefined),
+    });
   }
+  return { runtimes, addresses };
+}
 
+/** The running daemon over its parts: lifetime counters saved every minute, and an orderly stop. */
+function assemble(parts: DaemonParts, rollback: Rollback): RunningDaemon {
+  const { catalog, stores, metrics, runtimes, logger, control } = parts;
   // Lifetime totals for stats survive restarts: flushed to the catalog every minute and at stop.
   metrics.persistTo(catalog.counters);
   const flushMetrics = () => {
@@ -167,15 +217,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   };
   const metricsTimer = setInterval(flushMetrics, METRICS_FLUSH_MS);
   metricsTimer.unref();
+  rollback.add(() => clearInterval(metricsTimer));
 
   let stopping: Promise<void> | undefined;
-  const running: RunningDaemon = {
-    addresses,
+  return {
+    addresses: parts.addresses,
     stores,
     catalogPath: catalog.path,
-    get controlSocket() {
-      return control?.socketPath;
-    },
+    controlSocket: control?.server.socketPath,
     catalog,
     metrics,
     stats() {
@@ -188,11 +237,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     stop(stopOpts = {}) {
       // The control socket goes first: admin methods must not run against closing stores.
       stopping ??= (async () => {
-        await control?.close();
+        await control?.server.close();
         if (stopOpts.flush === false) skipUploadFlush(stores);
         await stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
       })().finally(() => {
-        if (controlOpts?.pidFile !== undefined) removePidFile(controlOpts.pidFile, process.pid);
+        if (control?.options.pidFile !== undefined) removePidFile(control.options.pidFile, process.pid);
         clearInterval(metricsTimer);
         flushMetrics();
         catalog.close();
@@ -200,42 +249,45 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       return stopping;
     },
   };
+}
 
-  if (controlOpts) {
-    // Before the first answer: whoever sees the daemon ready also finds its pid file.
-    if (controlOpts.pidFile !== undefined) {
-      writePidFile(controlOpts.pidFile, {
-        pid: process.pid,
-        socketPath: controlOpts.socketPath,
-        startedAt: new Date(startedAtMs).toISOString(),
-        addresses: addresses.map((a) => `grpc://${a}`),
-      });
-    }
-    settleReady.resolve({
-      config,
-      configSource: controlOpts.configSource ?? config.source,
-      stores,
-      catalog,
-      addresses,
-      startedAtMs,
+/** Last phase: the pid file, then the control context, so requests waiting on the socket get their answers. */
+function announce(running: RunningDaemon, parts: DaemonParts, control: PendingControl, opts: DaemonOptions): void {
+  const { options } = control;
+  // Before the first answer: whoever sees the daemon ready also finds its pid file.
+  if (options.pidFile !== undefined) {
+    writePidFile(options.pidFile, {
       pid: process.pid,
-      version: ncacheVersion(),
-      clock,
-      logger,
-      stateDir: stateDirFor(opts),
-      socketPath: controlOpts.socketPath,
-      metrics,
-      requestStop(stop) {
-        // After the reply is on its way: stop() closes the control socket.
-        setImmediate(() => {
-          if (controlOpts.requestStop) return controlOpts.requestStop(stop);
-          void running.stop(stop.force ? { graceMs: 0, flush: false } : {});
-        });
-      },
+      socketPath: options.socketPath,
+      startedAt: new Date(parts.startedAtMs).toISOString(),
+      addresses: parts.addresses.map((a) => `grpc://${a}`),
     });
-    logger.info(`control socket ready on ${controlOpts.socketPath}`);
   }
-  return running;
+  control.ready({
+    config: parts.config,
+    configSource: options.configSource ?? parts.config.source,
+    stores: parts.stores,
+    catalog: parts.catalog,
+    addresses: parts.addresses,
+    startedAtMs: parts.startedAtMs,
+    pid: process.pid,
+    version: ncacheVersion(),
+    clock: parts.clock,
+    logger: parts.logger,
+    stateDir: stateDirFor(opts),
+    socketPath: options.socketPath,
+    metrics: parts.metrics,
+    pins: parts.pins,
+    maintenance: parts.maintenance,
+    requestStop(stop) {
+      // After the reply is on its way: stop() closes the control socket.
+      setImmediate(() => {
+        if (options.requestStop) return options.requestStop(stop);
+        void running.stop(stop.force ? { graceMs: 0, flush: false } : {});
+      });
+    },
+  });
+  parts.logger.info(`control socket ready on ${options.socketPath}`);
 }
 
 /** `ncache stop --force`: owed uploads stay in the journal instead of being delivered first. */
@@ -258,11 +310,9 @@ function openCatalog(opts: DaemonOptions, logger: Logger, clock: Clock): Catalog
   return Catalog.open(join(stateDir, 'catalog.sqlite'), { logger, clock });
 }
 
+/** Phase 2's directory: DaemonOptions.stateDir, else the rule every command uses (control/paths.ts). */
 function stateDirFor(opts: DaemonOptions): string {
-  const env = opts.env ?? process.env;
-  const envDir = env.NCACHE_STATE_DIR;
-  // Else the cache dir the config's ${NCACHE_CACHE_DIR} means, so state sits beside the fast tier.
-  return opts.stateDir ?? (envDir !== undefined && envDir !== '' ? envDir : configEnv(env).NCACHE_CACHE_DIR!);
+  return opts.stateDir ?? stateDirOf(opts.env ?? process.env);
 }
 
 async function stopAll(runtimes: ServerRuntime[], stores: StoreManager, graceMs: number, logger: Logger): Promise<void> {
@@ -349,7 +399,7 @@ function bind(server: Server, spec: ServerSpec, index: number): Promise<string> 
   });
 }
 
-function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logger: Logger, metrics: Metrics): ServerRuntime {
+function buildServer(spec: ServerSpec, index: number, stores: StoreManager, pins: PinRegistry, logger: Logger, metrics: Metrics): ServerRuntime {
   const bindings = serverBindings(spec, index);
   // One wrapper per store, however many services and instances of this server use it.
   const wrapped = new Map<string, StoreDriver>();
@@ -358,7 +408,7 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, logg
     if (store === undefined) {
       try {
         // Keys a request uses are pinned while it runs, so gc leaves them alone.
-        store = new PinningStore(stores.get(binding.store), pinsFor(stores));
+        store = new PinningStore(stores.get(binding.store), pins);
       } catch (err) {
         throw withContext(binding.path, err);
       }

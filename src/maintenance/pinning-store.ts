@@ -1,25 +1,14 @@
 // What the gRPC services use in place of a named store: the same store, with
 // every key an upload writes or a read streams pinned in the daemon's
-// PinRegistry for as long as the request uses it, so gc leaves it alone.
+// PinRegistry (one per running daemon, made in startDaemon and handed to gc
+// through the control context) for as long as the request uses it, so gc
+// leaves it alone.
 // Transparent otherwise: same kind, stats and children (tree walks see the
 // store itself), no start/close (the StoreManager owns those).
-import type { StoreManager } from '../stores/factory.js';
 import type { ByteStream, StoreDriver, StoreEntry } from '../stores/store.js';
 import type { StoreStats } from '../stores/store-stats.js';
 import type { Digest } from '../util/digest.js';
-import { PinRegistry } from './pins.js';
-
-/** One registry per daemon (its StoreManager), shared by the services and gc. */
-const registries = new WeakMap<StoreManager, PinRegistry>();
-
-export function pinsFor(stores: StoreManager): PinRegistry {
-  let pins = registries.get(stores);
-  if (pins === undefined) {
-    pins = new PinRegistry();
-    registries.set(stores, pins);
-  }
-  return pins;
-}
+import type { PinRegistry } from './pins.js';
 
 export class PinningStore implements StoreDriver {
   readonly kind: string;

@@ -109,12 +109,6 @@ export interface VerifyReport {
 
 type Check = { ok: true; bytes: number } | { ok: false; problem: 'corrupt' | 'missing'; detail: string };
 
-export function parseVerifyTier(value: unknown): VerifyTier {
-  if (value === undefined) return 'all';
-  if (value === 'fast' || value === 'slow' || value === 'all') return value;
-  throw invalidArgument(`tier: expected "fast", "slow" or "all", got ${JSON.stringify(value)}`);
-}
-
 export async function runVerify(deps: VerifyDeps, opts: VerifyOptions = {}): Promise<VerifyReport> {
   return new VerifyRun(deps, opts).run();
 }

@@ -14,8 +14,6 @@ export interface GcCommandOptions {
 
 export async function gc(opts: GcCommandOptions = {}): Promise<GcReport> {
   const client = await connectToDaemon(opts.env);
-  const params: Record<string, unknown> = { dryRun: opts.dryRun === true };
-  if (opts.targetBytes !== undefined) params.targetBytes = opts.targetBytes;
-  if (opts.olderThanSeconds !== undefined) params.olderThanSeconds = opts.olderThanSeconds;
-  return client.call<GcReport>('gc', params, { onProgress: opts.onProgress });
+  const { targetBytes, olderThanSeconds } = opts;
+  return client.call('gc', { dryRun: opts.dryRun === true, targetBytes, olderThanSeconds }, { onProgress: opts.onProgress });
 }

@@ -7,6 +7,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
+import type { GetParams } from '../../daemon/control/api.js';
 import type { GetResult } from '../../daemon/control/get.js';
 import { NcacheError } from '../../util/errors.js';
 import { connectToDaemon } from '../daemon-client.js';
@@ -63,13 +64,12 @@ const MAX_DECODE_BYTES = 64 << 20;
 
 export async function get(opts: GetOptions): Promise<GetOutcome> {
   const client = await connectToDaemon(opts.env);
-  const params: Record<string, unknown> = { hash: opts.blob.hash, ac: opts.ac === true, instance: opts.instance ?? '' };
-  if (opts.blob.size !== undefined) params.size = opts.blob.size;
+  const params: GetParams = { hash: opts.blob.hash, size: opts.blob.size, ac: opts.ac === true, instance: opts.instance ?? '' };
 
   if (opts.decode) {
     const parts: Buffer[] = [];
     let total = 0;
-    const result = await client.call<GetResult>('get', params, {
+    const result = await client.call('get', params, {
       signal: opts.signal,
       onBytes: (buf) => {
         total += buf.length;
@@ -94,7 +94,7 @@ export async function get(opts: GetOptions): Promise<GetOutcome> {
     out.on('error', onError);
     const signal = opts.signal ? AbortSignal.any([opts.signal, hangUp.signal]) : hangUp.signal;
     try {
-      const result = await client.call<GetResult>('get', params, { signal, onBytes: (buf) => writeWithBackpressure(out, buf) });
+      const result = await client.call('get', params, { signal, onBytes: (buf) => writeWithBackpressure(out, buf) });
       return { result, writtenTo: '-' };
     } catch (err) {
       if (pipeClosed) throw new PipeClosedError('the reader of stdout went away');
@@ -113,7 +113,7 @@ export async function get(opts: GetOptions): Promise<GetOutcome> {
   });
   try {
     await opened;
-    const result = await client.call<GetResult>('get', params, {
+    const result = await client.call('get', params, {
       signal: opts.signal,
       onBytes: (buf) => writeWithBackpressure(file, buf),
     });

@@ -1,5 +1,6 @@
 // `ncache ls`: what the daemon's CAS and action cache hold (the `ls` control
 // method streams one item per entry, already sorted and limited by the daemon).
+import type { LsParams } from '../../daemon/control/api.js';
 import type { LsEntry, LsKind, LsResult, LsSort } from '../../daemon/control/ls.js';
 import { connectToDaemon } from '../daemon-client.js';
 
@@ -18,8 +19,7 @@ export interface LsOutput extends LsResult {
 export async function ls(opts: LsOptions = {}): Promise<LsOutput> {
   const client = await connectToDaemon(opts.env);
   const entries: LsEntry[] = [];
-  const params: Record<string, unknown> = { type: opts.type ?? 'all', sort: opts.sort ?? 'name' };
-  if (opts.limit !== undefined) params.limit = opts.limit;
-  const result = await client.call<LsResult>('ls', params, { onItem: (item) => entries.push(item as LsEntry) });
+  const params: LsParams = { type: opts.type ?? 'all', sort: opts.sort ?? 'name', limit: opts.limit };
+  const result = await client.call('ls', params, { onItem: (entry) => entries.push(entry) });
   return { ...result, entries };
 }

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { callControl } from '../../daemon/control/client.js';
+import { callMethod } from '../../daemon/control/client.js';
 import { controlPaths } from '../../daemon/control/paths.js';
 import type { StatusResult } from '../../daemon/control/status.js';
 import { NcacheError, errorCode, errorMessage } from '../../util/errors.js';
@@ -123,7 +123,7 @@ export async function start(opts: StartOptions = {}): Promise<StartResult> {
 /** The daemon's status, or undefined when none answers on the socket within `timeoutMs`. */
 async function askStatus(socketPath: string, timeoutMs: number): Promise<StatusResult | undefined> {
   try {
-    return (await callControl(socketPath, 'status', {}, { signal: AbortSignal.timeout(timeoutMs) })) as StatusResult;
+    return await callMethod(socketPath, 'status', {}, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     if (errorCode(err) === 'UNAVAILABLE' || errorCode(err) === 'CANCELLED') return undefined;
     throw err;

@@ -11,7 +11,7 @@ export interface StatsOptions {
 
 export async function stats(opts: StatsOptions = {}): Promise<StatsResult> {
   const client = await connectToDaemon(opts.env);
-  return client.call<StatsResult>('stats');
+  return client.call('stats', {});
 }
 
 /**

@@ -19,7 +19,7 @@ export async function status(opts: StatusOptions = {}): Promise<StatusResult> {
   const env = opts.env ?? process.env;
   try {
     const client = await connectToDaemon(env);
-    return await client.call<StatusResult>('status');
+    return await client.call('status', {});
   } catch (err) {
     if (errorCode(err) !== 'UNAVAILABLE') throw err;
     const paths = controlPaths(env);

@@ -1,9 +1,8 @@
 // `ncache stop`: asks the daemon to stop through its control socket and waits
 // for its process to exit. Idempotent: no daemon is not an error.
-import { callControl } from '../../daemon/control/client.js';
+import { callMethod } from '../../daemon/control/client.js';
 import { controlPaths } from '../../daemon/control/paths.js';
 import { processExists } from '../../daemon/control/pid-file.js';
-import type { ShutdownResult } from '../../daemon/control/shutdown.js';
 import { NcacheError, errorCode } from '../../util/errors.js';
 import { cleanStaleFiles, liveDaemonPid, waitUntil } from '../daemon-files.js';
 
@@ -38,7 +37,7 @@ export async function stop(opts: StopOptions = {}): Promise<StopResult> {
 
   let pid: number;
   try {
-    pid = ((await callControl(paths.socketPath, 'shutdown', { force })) as ShutdownResult).pid;
+    pid = (await callMethod(paths.socketPath, 'shutdown', { force })).pid;
   } catch (err) {
     if (errorCode(err) !== 'UNAVAILABLE') throw err;
     const alive = liveDaemonPid(paths);

@@ -13,5 +13,5 @@ export interface VerifyCommandOptions {
 
 export async function verify(opts: VerifyCommandOptions = {}): Promise<VerifyReport> {
   const client = await connectToDaemon(opts.env);
-  return client.call<VerifyReport>('verify', { tier: opts.tier ?? 'all', repair: opts.repair === true }, { onProgress: opts.onProgress });
+  return client.call('verify', { tier: opts.tier ?? 'all', repair: opts.repair === true }, { onProgress: opts.onProgress });
 }

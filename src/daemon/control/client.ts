@@ -2,11 +2,12 @@
 // bytes to callbacks as they arrive, and resolves with the final result.
 import { createConnection } from 'node:net';
 import { NcacheError } from '../../util/errors.js';
+import type { ControlMethodName, ItemOf, ParamsOf, ResultOf } from './api.js';
 import { FrameDecoder, PROTOCOL_VERSION, encodeJsonFrame, parseServerMessage, type ProgressUpdate } from './protocol.js';
 
-export interface CallHandlers {
+export interface CallHandlers<Item = unknown> {
   onProgress?(p: ProgressUpdate): void;
-  onItem?(item: unknown): void;
+  onItem?(item: Item): void;
   /** Blob bytes; a returned promise pauses reading until it settles (backpressure). */
   onBytes?(buf: Buffer): void | Promise<void>;
   /** Hang up (the daemon sees the method's signal abort). */
@@ -24,12 +25,23 @@ function isNoDaemon(err: NodeJS.ErrnoException): boolean {
   return err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'ENOTSOCK';
 }
 
-export function callControl(
+/**
+ * One call of a method in api.ts, typed by it. The daemon answers with that
+ * method's result: it runs the handler typed by the same table, and refuses
+ * a request whose protocol version differs from its own.
+ */
+export function callMethod<M extends ControlMethodName>(
   socketPath: string,
-  method: string,
-  params: Record<string, unknown> = {},
-  handlers: CallHandlers = {},
-): Promise<unknown> {
+  method: M,
+  params: ParamsOf<M>,
+  handlers: CallHandlers<ItemOf<M>> = {},
+): Promise<ResultOf<M>> {
+  // The one place a wire value becomes a typed result (see above).
+  return callControl(socketPath, method, params, handlers) as Promise<ResultOf<M>>;
+}
+
+/** One call of any method name (the transport; tests use it for methods of their own). */
+export function callControl(socketPath: string, method: string, params: object = {}, handlers: CallHandlers = {}): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(socketPath);
     const decoder = new FrameDecoder();

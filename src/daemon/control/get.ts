@@ -5,6 +5,7 @@ import type { NamedStoreSpec } from '../../config/types.js';
 import { isEmptyDigest, type Digest } from '../../util/digest.js';
 import { NcacheError, invalidArgument, isNotFound, notFound } from '../../util/errors.js';
 import { openPresenceReader } from '../../catalog/slow-tier-presence.js';
+import type { GetParams } from './api.js';
 import { collectRows } from './ls.js';
 import { storeForInstance } from './store-nodes.js';
 import type { ControlContext, ControlOutput } from './types.js';
@@ -30,20 +31,13 @@ const SLICE_BYTES = 1 << 20;
 export type GetContext = Pick<ControlContext, 'config' | 'stores' | 'catalog'>;
 
 export async function getMethod(
-  params: Record<string, unknown>,
+  params: GetParams,
   ctx: GetContext,
   out: Pick<ControlOutput, 'bytes' | 'signal'>,
 ): Promise<GetResult> {
-  const hash = params.hash;
-  if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) {
-    throw invalidArgument(`params.hash: expected 64 lowercase hex digits (a SHA-256), got ${JSON.stringify(hash)}`);
-  }
-  const size = params.size;
-  if (size !== undefined && size !== null && !(typeof size === 'number' && Number.isSafeInteger(size) && size >= 0)) {
-    throw invalidArgument(`params.size: expected a whole number of bytes >= 0, got ${JSON.stringify(size)}`);
-  }
+  const { hash, size } = params;
   const type = params.ac === true ? 'ac' : 'cas';
-  const instance = typeof params.instance === 'string' ? params.instance : '';
+  const instance = params.instance ?? '';
   const what = type === 'ac' ? 'action cache' : 'CAS';
   const storeName = storeForInstance(ctx.config, type, instance);
   if (storeName === undefined) {
@@ -53,8 +47,8 @@ export async function getMethod(
   const store = ctx.stores.get(storeName);
 
   let digest: Digest;
-  const sizeResolved = typeof size !== 'number';
-  if (typeof size === 'number') {
+  const sizeResolved = size === undefined;
+  if (size !== undefined) {
     digest = { hash, sizeBytes: size };
   } else {
     digest = await resolveSize(ctx, named, hash, what);

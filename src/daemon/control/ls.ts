@@ -13,7 +13,7 @@ import { type PresenceReader, openPresenceReader } from '../../catalog/slow-tier
 import type { NamedStoreSpec } from '../../config/types.js';
 import type { StoreEntry } from '../../stores/store.js';
 import { type Digest, digestKey } from '../../util/digest.js';
-import { invalidArgument } from '../../util/errors.js';
+import type { LsParams } from './api.js';
 import { type StoreNode, storeTree, storesByRole } from './store-nodes.js';
 import type { ControlContext, ControlOutput } from './types.js';
 
@@ -64,10 +64,10 @@ const UNLISTED_KINDS = new Set(['experimental_cloud_object_store', 'ref_store', 
 
 export type LsContext = Pick<ControlContext, 'config' | 'stores' | 'catalog'>;
 
-export async function lsMethod(params: Record<string, unknown>, ctx: LsContext, out: Pick<ControlOutput, 'item' | 'signal'>): Promise<LsResult> {
-  const kinds = parseKinds(params.type);
-  const sort = parseSort(params.sort);
-  const limit = parseLimit(params.limit);
+export async function lsMethod(params: LsParams, ctx: LsContext, out: Pick<ControlOutput<LsEntry>, 'item' | 'signal'>): Promise<LsResult> {
+  const kinds: LsKind[] = params.type === undefined || params.type === 'all' ? ['cas', 'ac'] : [params.type];
+  const sort = params.sort ?? 'name';
+  const { limit } = params;
   const roles = storesByRole(ctx.config);
   const rows: LsEntry[] = [];
   const listed: LsResult['stores'] = [];
@@ -197,25 +197,4 @@ export function sortEntries(rows: LsEntry[], sort: LsSort): void {
   if (sort === 'size') rows.sort((a, b) => b.size - a.size || byName(a, b));
   else if (sort === 'atime') rows.sort((a, b) => (b.lastAccessMs ?? -1) - (a.lastAccessMs ?? -1) || byName(a, b));
   else rows.sort(byName);
-}
-
-// ---------------------------------------------------------------------------
-// Params
-
-function parseKinds(v: unknown): LsKind[] {
-  if (v === undefined || v === 'all') return ['cas', 'ac'];
-  if (v === 'cas' || v === 'ac') return [v];
-  throw invalidArgument(`params.type: expected "cas", "ac" or "all", got ${JSON.stringify(v)}`);
-}
-
-function parseSort(v: unknown): LsSort {
-  if (v === undefined) return 'name';
-  if (v === 'size' || v === 'atime' || v === 'name') return v;
-  throw invalidArgument(`params.sort: expected "size", "atime" or "name", got ${JSON.stringify(v)}`);
-}
-
-function parseLimit(v: unknown): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
-  throw invalidArgument(`params.limit: expected a whole number >= 0, got ${JSON.stringify(v)}`);
 }

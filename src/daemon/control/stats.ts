@@ -5,6 +5,7 @@
 import type { DedupCounts } from '../../stores/store-stats.js';
 import type { WriteBehindStats } from '../../stores/write-behind.js';
 import type { LifetimeSnapshot, Metrics, MetricsSnapshot } from '../metrics.js';
+import type { NoParams } from './api.js';
 import { flatten, storeTree } from './store-nodes.js';
 import type { ControlContext } from './types.js';
 
@@ -99,7 +100,7 @@ export type StatsContext = Pick<ControlContext, 'config' | 'stores' | 'addresses
   readonly metrics?: Metrics;
 };
 
-export async function statsMethod(_params: Record<string, unknown>, ctx: StatsContext): Promise<StatsResult> {
+export async function statsMethod(_params: NoParams, ctx: StatsContext): Promise<StatsResult> {
   return collectStats(ctx);
 }
 

@@ -3,7 +3,7 @@
 // to slow tiers.
 import type { StoreDriver } from '../../stores/store.js';
 import type { WriteBehindStats } from '../../stores/write-behind.js';
-import type { ControlContext, ControlMethod } from './types.js';
+import type { ControlContext, ControlHandler } from './types.js';
 import { bazelrcLines } from '../../config/bazelrc.js';
 
 export interface StatusTier {
@@ -51,7 +51,7 @@ const CHILD_ROLES: Record<string, readonly string[]> = {
   dedup: ['index', 'content'],
 };
 
-export const statusMethod: ControlMethod = async (_params, ctx) => status(ctx);
+export const statusMethod: ControlHandler<'status'> = async (_params, ctx) => status(ctx);
 
 export function status(ctx: ControlContext): StatusResult {
   const now = ctx.clock.now();

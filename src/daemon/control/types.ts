@@ -5,7 +5,10 @@ import type { NcacheConfig } from '../../config/types.js';
 import type { StoreManager } from '../../stores/factory.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
+import type { PinRegistry } from '../../maintenance/pins.js';
 import type { Metrics } from '../metrics.js';
+import type { ControlMethodName, ItemOf, ParamsOf, ResultOf } from './api.js';
+import type { MaintenanceLock } from './maintenance-lock.js';
 import type { ProgressUpdate } from './protocol.js';
 
 export interface ControlContext {
@@ -25,17 +28,29 @@ export interface ControlContext {
   readonly socketPath: string;
   /** Request metrics of the gRPC services (src/daemon/metrics.ts), for `stats`. */
   readonly metrics?: Metrics;
+  /** Keys in use by in-flight gRPC requests (the services' stores pin them); gc leaves them alone. */
+  readonly pins: PinRegistry;
+  /** One gc or verify at a time in this daemon. */
+  readonly maintenance: MaintenanceLock;
   /** Asks the daemon to stop once the current reply has been sent. */
   requestStop(opts: { force: boolean }): void;
 }
 
-export interface ControlOutput {
+export interface ControlOutput<Item = unknown> {
   progress(p: ProgressUpdate): void;
-  item(item: unknown): void;
+  item(item: Item): void;
   /** Sends blob bytes; resolves when the socket can take more (backpressure). Rejects once the client is gone. */
   bytes(buf: Buffer): Promise<void>;
   /** Aborted when the client goes away or the daemon stops. */
   readonly signal: AbortSignal;
 }
 
+/** A method as the server runs it: raw params in, any JSON out (methods.ts builds these from typed handlers). */
 export type ControlMethod = (params: Record<string, unknown>, ctx: ControlContext, out: ControlOutput) => Promise<unknown>;
+
+/** A method as it is written: its params parsed (params.ts), its result and items typed by api.ts. */
+export type ControlHandler<M extends ControlMethodName> = (
+  params: ParamsOf<M>,
+  ctx: ControlContext,
+  out: ControlOutput<ItemOf<M>>,
+) => Promise<ResultOf<M>>;

@@ -1,16 +1,12 @@
 // The `verify` control method: runs src/maintenance/verify.ts on the daemon's
 // stores, sending progress frames. One gc or verify at a time.
-import { parseVerifyTier, runVerify } from '../../maintenance/verify.js';
-import { exclusive, optionalBoolean } from './maintenance-params.js';
-import type { ControlMethod } from './types.js';
+import { runVerify } from '../../maintenance/verify.js';
+import type { ControlHandler } from './types.js';
 
-export const verifyMethod: ControlMethod = async (params, ctx, out) => {
-  const tier = parseVerifyTier(params.tier);
-  const repair = optionalBoolean(params, 'repair') ?? false;
-  return exclusive(ctx.stores, 'verify', () =>
+export const verifyMethod: ControlHandler<'verify'> = async (params, ctx, out) =>
+  ctx.maintenance.exclusive('verify', () =>
     runVerify(
       { config: ctx.config, stores: ctx.stores, catalog: ctx.catalog, clock: ctx.clock, logger: ctx.logger },
-      { tier, repair, onProgress: (p) => out.progress(p), signal: out.signal },
+      { tier: params.tier ?? 'all', repair: params.repair ?? false, onProgress: (p) => out.progress(p), signal: out.signal },
     ),
   );
-};
