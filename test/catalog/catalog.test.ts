@@ -1,23 +1,18 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { SCHEMA_VERSION } from '../../src/catalog/migrations.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 const key = (n: number) => ({ hash: n.toString(16).padStart(64, '0'), sizeBytes: n * 10 });
 
 describe('Catalog', () => {
   let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ncache-catalog-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  tempDirPerTest('ncache-catalog-', (path) => (dir = path));
 
   it('creates a WAL database at the latest schema version, in a new state directory', () => {
     const path = join(dir, 'state', 'catalog.sqlite');

@@ -1,11 +1,10 @@
 // The daemon and its catalog: opened under the state directory when a
 // fast_slow store needs it, write-behind through real gRPC uploads, backlog in
 // stats(), owed uploads resumed by the next daemon on the same state.
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { startDaemon } from '../../src/daemon/daemon.js';
 import { FilesystemStore } from '../../src/stores/filesystem-store.js';
@@ -14,17 +13,11 @@ import type { StoreStats } from '../../src/stores/store-stats.js';
 import type { WriteBehindStats } from '../../src/stores/write-behind.js';
 import { digestOf } from '../../src/util/digest.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
+import { cleanupsAfterEach, tempDir as makeTempDir } from '../helpers/temp-dir.js';
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => {});
-});
+const cleanups = cleanupsAfterEach();
 
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ncache-daemon-catalog-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = () => makeTempDir('ncache-daemon-catalog-', cleanups);
 
 /** CAS = fast_slow(filesystem, filesystem) written behind; `slowDir` may be unusable to make uploads fail. */
 function configText(dir: string, slowContent: string, mode: 'sync' | 'async' = 'async'): string {

@@ -3,30 +3,18 @@
 // uploads over gRPC, is killed with SIGKILL, and is restarted on the same state
 // and fast tier pointing at s3rver; every acknowledged blob arrives in the bucket.
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createS3Client } from '../../src/stores/s3/client.js';
 import { digestKey, digestOf } from '../../src/util/digest.js';
 import { DaemonProcess } from '../helpers/daemon-process.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
 import { s3rverEnv, startS3rver } from '../helpers/s3rver.js';
+import { closedPort } from '../helpers/ports.js';
+import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => {});
-});
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const cleanups = cleanupsAfterEach();
 
 function config(dir: string, endpoint: string, bucket: string): string {
   return JSON.stringify({
@@ -77,8 +65,7 @@ function logLine(daemon: DaemonProcess, text: string): Promise<void> {
 
 describe('write-behind through ncache serve across a SIGKILL', () => {
   it('uploads every acknowledged blob to S3 after a restart', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ncache-sigkill-s3-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ncache-sigkill-s3-', cleanups);
     const s3 = await startS3rver();
     cleanups.push(() => s3.stop());
     const env = { ...s3rverEnv(), NCACHE_STATE_DIR: join(dir, 'state'), NCACHE_LOG_LEVEL: 'info' };

@@ -2,11 +2,9 @@
 // uploads toward an unreachable slow tier and is killed mid-stream; a store
 // started on the same catalog and fast tier delivers every acknowledged blob
 // to a reachable slow tier.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { FastSlowStore } from '../../src/stores/fast-slow-store.js';
 import { FilesystemStore } from '../../src/stores/filesystem-store.js';
@@ -16,18 +14,14 @@ import { repoRoot } from '../helpers/daemon-process.js';
 import { requireBuilt, runUntilKilled } from '../helpers/kill-child.js';
 // @ts-expect-error plain ESM helper shared with the child process
 import { childBlob } from './write-behind-blobs.mjs';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 const blobOf = childBlob as (i: number) => Buffer;
 const ACKS_BEFORE_KILL = 25;
 
 describe('write-behind across a SIGKILL', () => {
   let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ncache-sigkill-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  tempDirPerTest('ncache-sigkill-', (path) => (dir = path));
 
   it('delivers every acknowledged blob after a restart', async () => {
     requireBuilt('src/stores/write-behind.js');

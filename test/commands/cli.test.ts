@@ -1,35 +1,17 @@
 // The CLI as a user runs it: the built bin/ncache.js in a child process, with
 // its exit codes, stdout/stderr and --json output.
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, repoRoot } from '../helpers/daemon-process.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { runNcache } from '../helpers/cli-daemon.js';
 
 const root = repoRoot();
 let dir: string;
 let env: NodeJS.ProcessEnv;
 
-function ncache(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(root, 'bin', 'ncache.js'), ...args],
-      { env: { ...env, ...extraEnv }, cwd: dir },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-      },
-    );
-  });
-}
+const ncache = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runNcache(args, { env: { ...env, ...extraEnv }, cwd: dir });
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ncache-cli-'));
@@ -40,7 +22,7 @@ beforeEach(async () => {
     XDG_CACHE_HOME: join(dir, 'cache'),
     NCACHE_CACHE_DIR: join(dir, 'cache', 'ncache'),
   };
-  delete env.NCACHE_LOG_LEVEL;
+  env.NCACHE_LOG_LEVEL = undefined; // unset: the child gets no value
 });
 
 afterEach(async () => {

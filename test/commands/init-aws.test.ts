@@ -1,10 +1,8 @@
 // `ncache init --aws` as a user runs it: the built bin/ncache.js in a child
 // process, writing real files in a temp dir and probing a real S3 endpoint
 // (s3rver in a child process, optionally behind the fault-injecting proxy).
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,17 +10,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { loadConfigFile } from '../../src/config/load.js';
 import { storeShape, walkSpecs } from '../../src/config/store-tree.js';
 import type { CloudObjectStoreSpec, FastSlowSpec, FilesystemSpec, MemorySpec, NcacheConfig, StoreSpec } from '../../src/config/types.js';
-import { DaemonProcess, repoRoot } from '../helpers/daemon-process.js';
+import { DaemonProcess } from '../helpers/daemon-process.js';
 import { createReapiClient } from '../helpers/grpc-client.js';
 import { digestKey, digestOf } from '../../src/util/digest.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { S3RVER_CREDENTIALS, startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { closedPort } from '../helpers/ports.js';
+import { runNcache } from '../helpers/cli-daemon.js';
 
 interface ProbeStepJson {
   operation: string;
@@ -43,24 +37,11 @@ interface InitAwsJson {
   check: null | { ok: boolean; endpoint: string; key: string; leftBehind: boolean; steps: ProbeStepJson[] };
 }
 
-const root = repoRoot();
 let dir: string;
 let env: NodeJS.ProcessEnv;
 let s3: S3rverHandle;
 
-function ncache(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(root, 'bin', 'ncache.js'), ...args],
-      { env: { ...env, ...extraEnv }, cwd: dir },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-      },
-    );
-  });
-}
+const ncache = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runNcache(args, { env: { ...env, ...extraEnv }, cwd: dir });
 
 /** The keys of the objects s3rver holds under a prefix, read from its own files (one per object). */
 async function objectsIn(bucket: string, prefix: string): Promise<string[]> {
@@ -100,14 +81,6 @@ function specsOf<T extends StoreSpec>(config: NcacheConfig, kind: T['kind']): T[
   return out;
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 beforeAll(async () => {
   s3 = await startS3rver({ buckets: ['team-cache'] });
 });
@@ -121,7 +94,7 @@ beforeEach(async () => {
   env = { ...process.env };
   // Keep the user's own config, cache and AWS setup out of every run.
   for (const name of Object.keys(env)) {
-    if (name.startsWith('AWS_') || name.startsWith('NCACHE_')) delete env[name];
+    if (name.startsWith('AWS_') || name.startsWith('NCACHE_')) env[name] = undefined;
   }
   Object.assign(env, {
     XDG_CONFIG_HOME: join(dir, 'config'),

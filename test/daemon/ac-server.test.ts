@@ -4,9 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActionResult, type MessageInit, TreeCodec } from '../../src/proto/reapi.js';
 import { type Digest, EMPTY_DIGEST, digestOf } from '../../src/util/digest.js';
 import { type Fixture, startFixture } from './fixture.js';
-
-const grpcError = (code: number, details?: RegExp) =>
-  expect.objectContaining({ code, ...(details ? { details: expect.stringMatching(details) } : {}) });
+import { grpcError } from '../helpers/grpc-matchers.js';
 
 const actionDigest = () => digestOf(randomBytes(32));
 

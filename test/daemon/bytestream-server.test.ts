@@ -7,9 +7,7 @@ import { EMPTY_DIGEST, digestOf } from '../../src/util/digest.js';
 import { blobName, uploadName } from '../helpers/grpc-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { type Fixture, startFixture } from './fixture.js';
-
-const grpcError = (code: number, details?: RegExp) =>
-  expect.objectContaining({ code, ...(details ? { details: expect.stringMatching(details) } : {}) });
+import { grpcError } from '../helpers/grpc-matchers.js';
 
 /** committed_size of an upload, or -1 while the server knows nothing of it yet. */
 async function committed(f: Fixture, name: string): Promise<number> {

@@ -3,9 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { HEALTH_NOT_SERVING, HEALTH_SERVICE_UNKNOWN, HEALTH_SERVING } from '../../src/proto/reapi.js';
 import { digestOf } from '../../src/util/digest.js';
 import { startFixture } from './fixture.js';
-
-const grpcError = (code: number, details?: RegExp) =>
-  expect.objectContaining({ code, ...(details ? { details: expect.stringMatching(details) } : {}) });
+import { grpcError } from '../helpers/grpc-matchers.js';
 
 describe('Capabilities', () => {
   it('advertises a SHA-256 cache, API 2.0 to 2.3, and no execution when none is configured', async () => {

@@ -5,9 +5,7 @@ import { MAX_BATCH_TOTAL_SIZE_BYTES } from '../../src/daemon/limits.js';
 import { type Directory, DirectoryCodec, type MessageInit } from '../../src/proto/reapi.js';
 import { type Digest, EMPTY_DIGEST, digestOf, sha256 } from '../../src/util/digest.js';
 import { type Fixture, startFixture } from './fixture.js';
-
-const grpcError = (code: number, details?: RegExp) =>
-  expect.objectContaining({ code, ...(details ? { details: expect.stringMatching(details) } : {}) });
+import { grpcError } from '../helpers/grpc-matchers.js';
 
 describe('ContentAddressableStorage', () => {
   let f: Fixture;

@@ -1,10 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { type AddressInfo, createServer, type Server as NetServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { STORE_KINDS } from '../../src/config/schema-stores.js';
 import type { NcacheConfig, StoreKind } from '../../src/config/types.js';
@@ -12,17 +11,11 @@ import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { digestOf } from '../../src/util/digest.js';
 import { ReapiClient, blobName, openPartialUpload, uploadName } from '../helpers/grpc-client.js';
 import { fixtureConfig } from './fixture.js';
+import { cleanupsAfterEach, tempDir as makeTempDir } from '../helpers/temp-dir.js';
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => {});
-});
+const cleanups = cleanupsAfterEach();
 
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ncache-daemon-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = () => makeTempDir('ncache-daemon-', cleanups);
 
 function listen(port = 0): Promise<NetServer> {
   return new Promise((resolve, reject) => {

@@ -6,25 +6,20 @@
 // uploaded again.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runGc } from '../../src/maintenance/gc.js';
 import { runVerify } from '../../src/maintenance/verify.js';
 import { hasOne, readBuffer } from '../../src/stores/store.js';
 import { digestKey, formatDigest } from '../../src/util/digest.js';
-import { type World, openWorld, putBlob, servers } from './harness.js';
+import { type World, filesystemAt, maintenanceDeps as deps, putBlob, servers, worldsClosedAfterEach } from './harness.js';
 import { deterministicBytes } from '../helpers/data.js';
 
-const worlds: World[] = [];
-afterEach(async () => {
-  for (const w of worlds.splice(0)) await w.close();
-});
+const world = worldsClosedAfterEach();
 
-const fsStore = (name: string) => ({
-  filesystem: { content_path: `\${DIR}/${name}/content`, temp_path: `\${DIR}/${name}/tmp`, block_size: 1 },
-});
+const fsStore = (name: string) => filesystemAt(name, { block_size: 1 });
 
 async function dedupWorld(): Promise<World> {
-  const w = await openWorld({
+  return world({
     stores: [
       {
         name: 'CAS',
@@ -39,11 +34,8 @@ async function dedupWorld(): Promise<World> {
     ],
     servers: servers('CAS'),
   });
-  worlds.push(w);
-  return w;
 }
 
-const deps = (w: World) => ({ config: w.config, stores: w.stores, catalog: w.catalog, clock: w.clock });
 const chunkFiles = (w: World) => readdirSync(join(w.dir, 'chunks', 'content')).sort();
 
 describe('gc over a dedup store', () => {

@@ -4,29 +4,18 @@
 import { existsSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGc } from '../../src/maintenance/gc.js';
 import { PinRegistry } from '../../src/maintenance/pins.js';
 import { hasOne, readBuffer } from '../../src/stores/store.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { S3RVER_CREDENTIALS, type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
-import { type World, openWorld, putBlob, servers } from './harness.js';
+import { type World, filesystemAt, maintenanceDeps as deps, putBlob, servers, worldsClosedAfterEach } from './harness.js';
 import { deterministicBytes } from '../helpers/data.js';
 
-const worlds: World[] = [];
-afterEach(async () => {
-  for (const w of worlds.splice(0)) await w.close();
-});
+const world = worldsClosedAfterEach();
 
-async function world(config: Record<string, unknown>, env?: NodeJS.ProcessEnv): Promise<World> {
-  const w = await openWorld(config, env);
-  worlds.push(w);
-  return w;
-}
-
-const fsStore = (name: string) => ({
-  filesystem: { content_path: `\${DIR}/${name}/content`, temp_path: `\${DIR}/${name}/tmp`, block_size: 1 },
-});
+const fsStore = (name: string) => filesystemAt(name, { block_size: 1 });
 
 /** CAS on the filesystem, AC in memory, both local. */
 function localConfig(): Record<string, unknown> {
@@ -38,8 +27,6 @@ function localConfig(): Record<string, unknown> {
     servers: servers('CAS', 'AC'),
   };
 }
-
-const deps = (w: World, pins?: PinRegistry) => ({ config: w.config, stores: w.stores, catalog: w.catalog, clock: w.clock, pins });
 
 /** Writes CAS blobs of 4000 bytes at t = 0, 1, 2, 3 s and AC values of 100 bytes at 0.5 s and 2.5 s. */
 async function fill(w: World): Promise<{ cas: Digest[]; ac: Digest[] }> {

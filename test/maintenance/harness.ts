@@ -4,9 +4,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { NcacheConfig } from '../../src/config/types.js';
+import type { PinRegistry } from '../../src/maintenance/pins.js';
 import { StoreManager } from '../../src/stores/factory.js';
 import { loadStoreKinds } from '../../src/stores/optional-kinds.js';
 import { putBuffer, type StoreDriver } from '../../src/stores/store.js';
@@ -45,6 +47,32 @@ export async function openWorld(config: Record<string, unknown>, env: NodeJS.Pro
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Registers an afterEach that closes every world its test opened (removing
+ * the directory); returns the opener to use in place of openWorld.
+ */
+export function worldsClosedAfterEach(): (config: Record<string, unknown>, env?: NodeJS.ProcessEnv) => Promise<World> {
+  const open: World[] = [];
+  afterEach(async () => {
+    for (const w of open.splice(0)) await w.close();
+  });
+  return async (config, env) => {
+    const w = await openWorld(config, env);
+    open.push(w);
+    return w;
+  };
+}
+
+/** A filesystem store in the world's directory (`${DIR}/<name>/content` and `/tmp`), with `fields` added. */
+export function filesystemAt(name: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return { filesystem: { content_path: `\${DIR}/${name}/content`, temp_path: `\${DIR}/${name}/tmp`, ...fields } };
+}
+
+/** What runGc and runVerify take from a running daemon, taken from the world. */
+export function maintenanceDeps(w: World, pins?: PinRegistry) {
+  return { config: w.config, stores: w.stores, catalog: w.catalog, clock: w.clock, pins };
 }
 
 /** A server entry serving `cas` as CAS (and ByteStream) and `ac` as action cache. */

@@ -5,7 +5,7 @@
 // from the memory tier (a PUT, never a DELETE); gc empties the memory tiers
 // without deleting an object, and every blob still reads from S3.
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGc } from '../../src/maintenance/gc.js';
 import { classifyLeaves } from '../../src/maintenance/tiers.js';
 import { runVerify } from '../../src/maintenance/verify.js';
@@ -13,7 +13,7 @@ import { readBuffer } from '../../src/stores/store.js';
 import { digestKey, formatDigest } from '../../src/util/digest.js';
 import { bucketClient, listObjects } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../helpers/s3rver.js';
-import { type World, openWorld, putBlob, servers } from './harness.js';
+import { type World, maintenanceDeps as deps, putBlob, servers, worldsClosedAfterEach } from './harness.js';
 import { deterministicBytes, textBlob } from '../helpers/data.js';
 
 const BUCKET = 'ncache-seed-shape';
@@ -29,10 +29,7 @@ afterAll(async () => {
   await s3?.stop();
 });
 
-const worlds: World[] = [];
-afterEach(async () => {
-  for (const w of worlds.splice(0)) await w.close();
-});
+const world = worldsClosedAfterEach();
 
 function seedShape(prefix: string): Record<string, unknown> {
   const s3store = (p: string) => ({
@@ -78,13 +75,9 @@ function seedShape(prefix: string): Record<string, unknown> {
 const CONTENT = 'CAS_MAIN_STORE.verify.backend.dedup.content_store.compression.backend.fast_slow';
 const INDEX = 'CAS_MAIN_STORE.verify.backend.dedup.index_store.fast_slow';
 
-async function seedWorld(prefix: string): Promise<World> {
-  const w = await openWorld(seedShape(prefix), s3rverEnv());
-  worlds.push(w);
-  return w;
+function seedWorld(prefix: string): Promise<World> {
+  return world(seedShape(prefix), s3rverEnv());
 }
-
-const deps = (w: World) => ({ config: w.config, stores: w.stores, catalog: w.catalog, clock: w.clock });
 
 describe('gc and verify over the seed config shape', () => {
   it('classifies every leaf: local memory vs remote S3, its side, dedup part and compression', async () => {

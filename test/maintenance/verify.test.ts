@@ -4,31 +4,16 @@
 // checked on the way) or evicts when there is no good copy.
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runGc } from '../../src/maintenance/gc.js';
 import { runVerify } from '../../src/maintenance/verify.js';
 import { ActionResultCodec } from '../../src/proto/reapi.js';
 import { hasOne, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { digestKey, digestOf, formatDigest } from '../../src/util/digest.js';
-import { type World, openWorld, putBlob, servers } from './harness.js';
+import { filesystemAt, maintenanceDeps as deps, putBlob, servers, worldsClosedAfterEach } from './harness.js';
 import { deterministicBytes } from '../helpers/data.js';
 
-const worlds: World[] = [];
-afterEach(async () => {
-  for (const w of worlds.splice(0)) await w.close();
-});
-
-async function world(config: Record<string, unknown>): Promise<World> {
-  const w = await openWorld(config);
-  worlds.push(w);
-  return w;
-}
-
-const fsStore = (name: string) => ({
-  filesystem: { content_path: `\${DIR}/${name}/content`, temp_path: `\${DIR}/${name}/tmp` },
-});
-
-const deps = (w: World) => ({ config: w.config, stores: w.stores, catalog: w.catalog, clock: w.clock });
+const world = worldsClosedAfterEach();
 
 function flipByte(path: string, at: number): void {
   const data = readFileSync(path);
@@ -39,7 +24,7 @@ function flipByte(path: string, at: number): void {
 describe('verify', () => {
   it('finds a blob whose file was changed on disk and restores it from the slow side with --repair', async () => {
     const w = await world({
-      stores: [{ name: 'CAS', fast_slow: { fast: fsStore('fast'), slow: { memory: {} } } }],
+      stores: [{ name: 'CAS', fast_slow: { fast: filesystemAt('fast'), slow: { memory: {} } } }],
       servers: servers('CAS'),
     });
     const store = w.stores.get('CAS');
@@ -71,7 +56,7 @@ describe('verify', () => {
   });
 
   it.each([
-    ['filesystem', fsStore('cas')],
+    ['filesystem', filesystemAt('cas')],
     ['memory', { memory: {} }],
   ])('reading every blob of a %s tier does not count as using it: gc still sees them idle', async (_kind, spec) => {
     const w = await world({ stores: [{ name: 'CAS', ...spec }], servers: servers('CAS') });
@@ -84,14 +69,14 @@ describe('verify', () => {
   });
 
   it('--tier fast checks only local leaves; --tier slow only remote ones (none here)', async () => {
-    const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
+    const w = await world({ stores: [{ name: 'CAS', ...filesystemAt('cas') }], servers: servers('CAS') });
     await putBlob(w.stores.get('CAS'), deterministicBytes(100, 3));
     expect((await runVerify(deps(w), { tier: 'fast' })).checked.count).toBe(1);
     expect((await runVerify(deps(w), { tier: 'slow' })).tiers).toEqual([]);
   });
 
   it('evicts a corrupt blob that has no good copy anywhere, so the client uploads it again', async () => {
-    const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
+    const w = await world({ stores: [{ name: 'CAS', ...filesystemAt('cas') }], servers: servers('CAS') });
     const store = w.stores.get('CAS');
     const key = await putBlob(store, deterministicBytes(2000, 4));
     flipByte(join(w.dir, 'cas', 'content', digestKey(key)), 0);
@@ -102,7 +87,7 @@ describe('verify', () => {
   });
 
   it('reports a blob whose file vanished as missing', async () => {
-    const w = await world({ stores: [{ name: 'CAS', ...fsStore('cas') }], servers: servers('CAS') });
+    const w = await world({ stores: [{ name: 'CAS', ...filesystemAt('cas') }], servers: servers('CAS') });
     const key = await putBlob(w.stores.get('CAS'), deterministicBytes(2000, 5));
     unlinkSync(join(w.dir, 'cas', 'content', digestKey(key)));
     const report = await runVerify(deps(w), {});
@@ -140,7 +125,7 @@ describe('verify', () => {
 
   it('reads a leaf under compression through the same compression layer', async () => {
     const w = await world({
-      stores: [{ name: 'CAS', compression: { compression_algorithm: { lz4: {} }, backend: fsStore('cas') } }],
+      stores: [{ name: 'CAS', compression: { compression_algorithm: { lz4: {} }, backend: filesystemAt('cas') } }],
       servers: servers('CAS'),
     });
     const store = w.stores.get('CAS');

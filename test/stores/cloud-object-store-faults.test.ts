@@ -8,8 +8,9 @@ import { putBuffer } from '../../src/stores/store.js';
 import { sha256 } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
-import { FaultProxy, chunked, collect, keyOf, openStore } from './s3/harness.js';
+import { FaultProxy, chunked, keyOf, openStore } from './s3/harness.js';
 import { deterministicBytes } from '../helpers/data.js';
+import { collect } from '../helpers/streams.js';
 
 const MIB = 1024 * 1024;
 let s3: S3rverHandle;

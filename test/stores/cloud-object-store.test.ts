@@ -7,8 +7,9 @@ import { sha256 } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { putBuffer } from '../../src/stores/store.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
-import { FaultProxy, chunked, collect, keyOf, openStore } from './s3/harness.js';
+import { FaultProxy, chunked, keyOf, openStore } from './s3/harness.js';
 import { deterministicBytes } from '../helpers/data.js';
+import { collect } from '../helpers/streams.js';
 
 let s3: S3rverHandle;
 let proxy: FaultProxy;

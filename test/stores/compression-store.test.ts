@@ -25,6 +25,7 @@ import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { textBlob } from '../helpers/data.js';
+import { collect } from '../helpers/streams.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -36,12 +37,6 @@ function spec(blockSize = 64 * KIB, maxDecode = blockSize): CompressionSpec {
     backend: { kind: 'memory' },
     compression_algorithm: { lz4: { block_size: blockSize, max_decode_block_size: maxDecode } },
   };
-}
-
-async function collect(stream: ByteStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
 }
 
 /** A thin wrapper around a real store that counts the reads reaching it. */

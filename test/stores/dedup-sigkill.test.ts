@@ -3,12 +3,10 @@
 // or stalled right before or right after an index entry write. A store
 // reopened on the same files must never hold a committed row for a blob that
 // cannot be read, and every chunk's reference count must match the rows.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import type { DedupSpec } from '../../src/config/types.js';
 import { DedupStore } from '../../src/stores/dedup-store.js';
@@ -22,6 +20,7 @@ import { requireBuilt, runUntilKilled } from '../helpers/kill-child.js';
 import { dedupRefsConsistency } from '../helpers/dedup-consistency.js';
 // @ts-expect-error plain ESM helper shared with the child process
 import { CRASH_SPEC, crashBlob } from './dedup-crash-blobs.mjs';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 const blobOf = crashBlob as (i: number) => Buffer;
 const spec = CRASH_SPEC as DedupSpec;
@@ -56,12 +55,7 @@ function rowState(dir: string, blob: Digest): string | undefined {
 
 describe('dedup store across a SIGKILL', () => {
   let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ncache-dedup-kill-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  tempDirPerTest('ncache-dedup-kill-', (path) => (dir = path));
 
   /** Reopens everything on the child's files and checks the catalog against the stores. */
   async function reopenAndCheck(lastAcked: number, upTo: number) {

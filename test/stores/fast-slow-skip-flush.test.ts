@@ -2,15 +2,14 @@
 // owed uploads in the journal instead of waiting to deliver them. The slow
 // tier here never finishes an upload (a hung network), and the flush timeout
 // is an hour, so a close() that still flushed would never return.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { FastSlowStore } from '../../src/stores/fast-slow-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { type ByteStream, putBuffer } from '../../src/stores/store.js';
 import { type Digest, digestOf } from '../../src/util/digest.js';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 /** A slow tier whose uploads never complete; it says when one has begun. */
 class HungSlowTier extends MemoryStore {
@@ -30,12 +29,7 @@ class HungSlowTier extends MemoryStore {
 }
 
 let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ncache-skipflush-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+tempDirPerTest('ncache-skipflush-', (path) => (dir = path));
 
 it('close() after skipFlushOnClose() returns with the upload still journaled', async () => {
   const catalog = Catalog.open(join(dir, 'catalog.sqlite'));

@@ -10,6 +10,7 @@ import { type ByteStream, type StoreDriver, bufferStream, putBuffer, readBuffer 
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { deterministicBytes } from '../helpers/data.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { collect } from '../helpers/streams.js';
 
 /** A real MemoryStore that counts the calls made to it. */
 class CountingStore extends MemoryStore {
@@ -47,12 +48,6 @@ class FailingStore extends MemoryStore {
     }
     return super.update(key, failing(), size);
   }
-}
-
-async function collect(stream: ByteStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
 }
 
 function tiers(fastDirection: StoreDirection = 'both', slowDirection: StoreDirection = 'both') {

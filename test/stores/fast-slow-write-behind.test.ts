@@ -16,6 +16,7 @@ import type { Logger } from '../../src/util/logger.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
 import { deterministicBytes } from '../helpers/data.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 /** A filesystem store that can be switched "down" (every call UNAVAILABLE), counting calls. */
 class SwitchableSlowTier extends FilesystemStore {
@@ -272,12 +273,7 @@ describe('fast_slow write-behind', () => {
 
 describe('fast_slow existence knowledge', () => {
   let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ncache-presence-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  tempDirPerTest('ncache-presence-', (path) => (dir = path));
 
   async function syncTiers() {
     const catalog = Catalog.open(join(dir, 'catalog.sqlite'));

@@ -9,6 +9,7 @@ import { type ByteStream, bufferStream, putBuffer, readBuffer } from '../../src/
 import { ManualClock } from '../../src/util/clock.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { deterministicBytes } from '../helpers/data.js';
+import { collect } from '../helpers/streams.js';
 
 const noLimits: EvictionPolicy = { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 };
 
@@ -45,12 +46,6 @@ async function openStore(
 async function closeStore(store: FilesystemStore): Promise<void> {
   opened.splice(opened.indexOf(store), 1);
   await store.close();
-}
-
-async function collect(stream: ByteStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
 }
 
 async function* failAfter(first: Buffer): ByteStream {

@@ -4,14 +4,9 @@ import { bufferStream, putBuffer, readBuffer, type ByteStream } from '../../src/
 import { ManualClock } from '../../src/util/clock.js';
 import { digestOf } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
+import { collect } from '../helpers/streams.js';
 
 const policy = { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 };
-
-async function collect(stream: ByteStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
-}
 
 async function* failingAfter(data: Buffer): ByteStream {
   yield data;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ByteStream } from '../../src/stores/store.js';
 import { teeStream } from '../../src/stores/tee.js';
+import { collect } from '../helpers/streams.js';
 
 function counted(chunks: number, chunkSize: number) {
   const state = { pulled: 0, returned: false };
@@ -17,19 +18,13 @@ function counted(chunks: number, chunkSize: number) {
   return { stream: gen(), state };
 }
 
-async function drain(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
-}
-
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('teeStream', () => {
   it('gives every branch the same bytes', async () => {
     const { stream } = counted(10, 1000);
     const tee = teeStream(stream, 3);
-    const [a, b, c] = await Promise.all(tee.branches.map(drain));
+    const [a, b, c] = await Promise.all(tee.branches.map(collect));
     expect(a!.length).toBe(10_000);
     expect(a!.equals(b!)).toBe(true);
     expect(a!.equals(c!)).toBe(true);
@@ -39,12 +34,12 @@ describe('teeStream', () => {
     const { stream, state } = counted(1000, 1000);
     const tee = teeStream(stream, 2, 10_000);
     const [fast, slow] = tee.branches;
-    const fastDone = drain(fast!);
+    const fastDone = collect(fast!);
     for (let i = 0; i < 20; i++) await tick();
     // The unread branch holds at most the mark (plus the chunk that crossed it).
     expect(state.pulled).toBeLessThanOrEqual(11);
     expect(state.pulled).toBeGreaterThanOrEqual(10);
-    const slowDone = drain(slow!);
+    const slowDone = collect(slow!);
     expect((await fastDone).length).toBe(1_000_000);
     expect((await slowDone).length).toBe(1_000_000);
   });
@@ -54,7 +49,7 @@ describe('teeStream', () => {
     const tee = teeStream(stream, 2, 5000);
     const [keep, leave] = tee.branches;
     await leave!.return!();
-    expect((await drain(keep!)).length).toBe(100_000);
+    expect((await collect(keep!)).length).toBe(100_000);
     expect(state.pulled).toBe(100);
   });
 
@@ -76,7 +71,7 @@ describe('teeStream', () => {
       throw new Error('source broke');
     }
     const tee = teeStream(broken(), 2);
-    const results = await Promise.allSettled(tee.branches.map(drain));
+    const results = await Promise.allSettled(tee.branches.map(collect));
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
 

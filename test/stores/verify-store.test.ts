@@ -1,12 +1,12 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { bufferStream, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { VerifyStore } from '../../src/stores/verify-store.js';
 import { type Digest, digestOf, formatDigest } from '../../src/util/digest.js';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 const both = { verifySize: true, verifyHash: true };
 
@@ -59,12 +59,7 @@ describe('VerifyStore', () => {
 
   describe('over a filesystem store', () => {
     let root: string;
-    beforeEach(async () => {
-      root = await mkdtemp(join(tmpdir(), 'ncache-verify-'));
-    });
-    afterEach(async () => {
-      await rm(root, { recursive: true, force: true });
-    });
+    tempDirPerTest('ncache-verify-', (path) => (root = path));
 
     it('leaves no file behind for a bad hash', async () => {
       const fs = new FilesystemStore({ content_path: join(root, 'c'), temp_path: join(root, 't') });

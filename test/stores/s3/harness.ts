@@ -63,12 +63,6 @@ export function keyOf(data: Buffer): Digest {
   return digestOf(data);
 }
 
-export async function collect(stream: ByteStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
-}
-
 export async function* chunked(data: Buffer, chunkSize = 64 * 1024): ByteStream {
   for (let off = 0; off < data.length; off += chunkSize) yield data.subarray(off, off + chunkSize);
 }
