@@ -111,13 +111,13 @@ export function buildStatsModel(result: StatsResult, previous?: StatsResult): St
       columns: ['path', 'blobs', 'logical', 'unique chunks', 'chunk bytes', 'ratio', 'reused', 'written'],
       rows: result.dedup.map((x) => [
         x.path,
-        opt(x.blobs),
-        optBytes(x.logicalBytes),
-        opt(x.chunks),
-        optBytes(x.chunkBytes),
+        String(x.blobs),
+        formatBytes(x.logicalBytes),
+        String(x.chunks),
+        formatBytes(x.chunkBytes),
         ratio(x.dedupRatio),
-        opt(x.chunksReused),
-        opt(x.chunksWritten),
+        String(x.chunksReused),
+        String(x.chunksWritten),
       ]),
       rightAligned: new Set([1, 2, 3, 4, 5, 6, 7]),
     });
@@ -126,7 +126,7 @@ export function buildStatsModel(result: StatsResult, previous?: StatsResult): St
     tables.push({
       title: 'Compression',
       columns: ['path', 'logical', 'stored', 'ratio'],
-      rows: result.compression.map((x) => [x.path, optBytes(x.logicalBytes), optBytes(x.storedBytes), ratio(x.ratio)]),
+      rows: result.compression.map((x) => [x.path, formatBytes(x.logicalBytes), formatBytes(x.storedBytes), ratio(x.ratio)]),
       rightAligned: new Set([1, 2, 3]),
     });
   }
@@ -136,14 +136,14 @@ export function buildStatsModel(result: StatsResult, previous?: StatsResult): St
       columns: ['path', 'bucket/prefix', 'requests', 'retries', 'up', 'down'],
       rows: result.s3.map((x) => [
         x.path,
-        `${x.bucket ?? '?'}/${x.prefix ?? ''}`,
+        `${x.bucket}/${x.prefix}`,
         Object.entries(x.requests)
           .sort(([a], [b]) => a.localeCompare(b))
           .map(([op, n]) => `${op} ${n}`)
           .join(', ') || '-',
-        opt(x.retries),
-        optBytes(x.bytesUploaded),
-        optBytes(x.bytesDownloaded),
+        String(x.retries),
+        formatBytes(x.bytesUploaded),
+        formatBytes(x.bytesDownloaded),
       ]),
       rightAligned: new Set([3, 4, 5]),
     });
@@ -204,16 +204,8 @@ function order(service: string): number {
   return i === -1 ? SERVICE_ORDER.length : i;
 }
 
-function opt(v: number | null): string {
-  return v === null ? '-' : String(v);
-}
-
-function optBytes(v: number | null): string {
-  return v === null ? '-' : formatBytes(v);
-}
-
-function ratio(v: number | null): string {
-  return v === null ? '-' : `${v.toFixed(2)}x`;
+function ratio(v: number): string {
+  return `${v.toFixed(2)}x`;
 }
 
 function age(msValue: number | null): string {
