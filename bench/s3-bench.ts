@@ -17,7 +17,7 @@ import { systemClock } from '../src/util/clock.js';
 import { silentLogger } from '../src/util/logger.js';
 import { BazelWorkspace, findBazel, type BazelRun } from '../test/helpers/bazel.js';
 import { FaultProxy } from '../test/helpers/fault-proxy.js';
-import { S3DaemonFixture, stopAndCheckFlushed } from '../test/helpers/s3-daemon.js';
+import { s3DaemonFixture, stopAndCheckFlushed } from '../test/helpers/s3-daemon.js';
 import { type S3rverHandle, s3rverEnv, startS3rver } from '../test/helpers/s3rver.js';
 import { benchWorkspace } from './bench-workspace.js';
 import { blobChunks, digestOfChunks } from './blob-data.js';
@@ -119,8 +119,8 @@ async function buildRequests(s3: S3rverHandle, settings: BenchSettings, print: (
   print(`workspace: ${shape.genrules} genrules, ${mb(shape.outputBytes)} of outputs`);
   const proxy = await FaultProxy.start(s3.endpoint);
   const ws = await BazelWorkspace.create({ files: shape.files, withStubs: false });
-  const a = await S3DaemonFixture.create({ endpoint: proxy.endpoint, bucket: s3.bucket, keyPrefix: 'build/' });
-  const b = await S3DaemonFixture.create({ endpoint: proxy.endpoint, bucket: s3.bucket, keyPrefix: 'build/' });
+  const a = await s3DaemonFixture({ endpoint: proxy.endpoint, bucket: s3.bucket, keyPrefix: 'build/' });
+  const b = await s3DaemonFixture({ endpoint: proxy.endpoint, bucket: s3.bucket, keyPrefix: 'build/' });
   const rows: string[][] = [];
   const ops = ['HeadObject', 'GetObject', 'PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'] as const;
   const row = (scenario: string, run: BazelRun | undefined) => {

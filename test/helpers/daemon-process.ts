@@ -208,10 +208,23 @@ export class DaemonProcess {
   }
 }
 
+/** What a DaemonFixture writes into its directory and how it runs the daemon there. */
+export interface FixtureLayout {
+  /** The temp directory's name prefix. */
+  prefix: string;
+  /** The config file's text, its stores under `dataDir`. */
+  configText(dataDir: string): string;
+  /** The daemon's environment, its catalog under `stateDir`. */
+  env(stateDir: string): NodeJS.ProcessEnv;
+  /** How long cleanup() lets each daemon stop (a write-behind daemon flushes first). */
+  stopTimeoutMs: number;
+}
+
 /**
- * A temp directory holding a test config and its stores; start() runs a
- * daemon on it, and can be called again after stop() to restart on the same
- * stores. cleanup() stops whatever is running and removes the directory.
+ * A temp directory holding a config, its stores and its state dir; start()
+ * runs a daemon on it, and can be called again after stop() (or a kill) to
+ * restart on the same stores and catalog. cleanup() stops whatever is running
+ * and removes the directory.
  */
 export class DaemonFixture {
   private readonly daemons: DaemonProcess[] = [];
@@ -219,27 +232,42 @@ export class DaemonFixture {
   private constructor(
     readonly dir: string,
     readonly configPath: string,
+    readonly dataDir: string,
+    readonly stateDir: string,
+    private readonly layout: FixtureLayout,
   ) {}
 
-  static async create(config: Omit<TestConfigOptions, 'dataDir'> = {}): Promise<DaemonFixture> {
-    const dir = await mkdtemp(join(tmpdir(), 'ncache-daemon-'));
+  /** On the test config (filesystem CAS and AC). */
+  static create(config: Omit<TestConfigOptions, 'dataDir'> = {}): Promise<DaemonFixture> {
+    return DaemonFixture.withLayout({
+      prefix: 'ncache-daemon-',
+      configText: (dataDir) => testConfigText({ ...config, dataDir }),
+      // Its own state dir (the catalog), so fixtures never share one or touch the user's.
+      env: (stateDir) => ({ NCACHE_STATE_DIR: stateDir }),
+      stopTimeoutMs: 10_000,
+    });
+  }
+
+  static async withLayout(layout: FixtureLayout): Promise<DaemonFixture> {
+    const dir = await mkdtemp(join(tmpdir(), layout.prefix));
     const dataDir = join(dir, 'data');
+    const stateDir = join(dir, 'state');
     await mkdir(dataDir, { recursive: true });
+    await mkdir(stateDir, { recursive: true });
     const configPath = join(dir, 'config.json5');
-    await writeFile(configPath, testConfigText({ ...config, dataDir }));
-    return new DaemonFixture(dir, configPath);
+    await writeFile(configPath, layout.configText(dataDir));
+    return new DaemonFixture(dir, configPath, dataDir, stateDir, layout);
   }
 
   async start(opts: Omit<StartDaemonOptions, 'configPath'> = {}): Promise<DaemonProcess> {
-    // Its own state dir (the catalog), so fixtures never share one or touch the user's.
-    const env = { NCACHE_STATE_DIR: join(this.dir, 'state'), ...opts.env };
+    const env = { ...this.layout.env(this.stateDir), ...opts.env };
     const daemon = await DaemonProcess.start({ ...opts, env, configPath: this.configPath });
     this.daemons.push(daemon);
     return daemon;
   }
 
   async cleanup(): Promise<void> {
-    for (const daemon of this.daemons) await daemon.stop({ timeoutMs: 10_000 });
+    for (const daemon of this.daemons) await daemon.stop({ timeoutMs: this.layout.stopTimeoutMs });
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -7,12 +7,10 @@
 // upload journal live), so several daemons can share one bucket the way two
 // laptops would. Also: a direct S3 client for looking inside the bucket.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { DaemonProcess, type StartDaemonOptions } from './daemon-process.js';
+import { DaemonFixture, type DaemonProcess } from './daemon-process.js';
 import { S3RVER_CREDENTIALS } from './s3rver.js';
 import { loopbackServers } from './config-servers.js';
 
@@ -84,41 +82,13 @@ export function s3DaemonEnv(stateDir: string): NodeJS.ProcessEnv {
  * start() runs `ncache serve` on it (again after a stop or a kill: same fast
  * tier, same catalog). cleanup() stops what runs and removes the directory.
  */
-export class S3DaemonFixture {
-  private readonly daemons: DaemonProcess[] = [];
-
-  private constructor(
-    readonly dir: string,
-    readonly configPath: string,
-    readonly dataDir: string,
-    readonly stateDir: string,
-  ) {}
-
-  static async create(opts: Omit<S3ConfigOptions, 'dataDir'>): Promise<S3DaemonFixture> {
-    const dir = await mkdtemp(join(tmpdir(), 'ncache-s3-daemon-'));
-    const dataDir = join(dir, 'data');
-    const stateDir = join(dir, 'state');
-    await mkdir(dataDir, { recursive: true });
-    await mkdir(stateDir, { recursive: true });
-    const configPath = join(dir, 'config.json5');
-    await writeFile(configPath, s3ConfigText({ ...opts, dataDir }));
-    return new S3DaemonFixture(dir, configPath, dataDir, stateDir);
-  }
-
-  async start(opts: Omit<StartDaemonOptions, 'configPath'> = {}): Promise<DaemonProcess> {
-    const daemon = await DaemonProcess.start({
-      ...opts,
-      configPath: this.configPath,
-      env: { ...s3DaemonEnv(this.stateDir), ...opts.env },
-    });
-    this.daemons.push(daemon);
-    return daemon;
-  }
-
-  async cleanup(): Promise<void> {
-    for (const daemon of this.daemons) await daemon.stop({ timeoutMs: 20_000 });
-    await rm(this.dir, { recursive: true, force: true });
-  }
+export function s3DaemonFixture(opts: Omit<S3ConfigOptions, 'dataDir'>): Promise<DaemonFixture> {
+  return DaemonFixture.withLayout({
+    prefix: 'ncache-s3-daemon-',
+    configText: (dataDir) => s3ConfigText({ ...opts, dataDir }),
+    env: s3DaemonEnv,
+    stopTimeoutMs: 20_000,
+  });
 }
 
 /**

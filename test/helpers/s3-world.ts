@@ -1,14 +1,15 @@
 // The shared set-up of the end-to-end S3 tests: s3rver with one bucket, the
 // counting fault proxy in front of it, a copy of the Bazel fixture workspace,
-// and "laptops" (S3DaemonFixture) pointed at the proxy; cleanup() takes it all
+// and "laptops" (s3DaemonFixture) pointed at the proxy; cleanup() takes it all
 // down in the right order (S3 back up first, so stopping daemons can flush).
 import { BazelWorkspace } from './bazel.js';
 import { FaultProxy } from './fault-proxy.js';
-import { S3DaemonFixture } from './s3-daemon.js';
+import type { DaemonFixture } from './daemon-process.js';
+import { s3DaemonFixture } from './s3-daemon.js';
 import { type S3rverHandle, startS3rver } from './s3rver.js';
 
 export class S3World {
-  private readonly laptops: S3DaemonFixture[] = [];
+  private readonly laptops: DaemonFixture[] = [];
 
   private constructor(
     readonly s3: S3rverHandle,
@@ -24,8 +25,8 @@ export class S3World {
   }
 
   /** A daemon fixture with its own fast tier and state dir, sharing the bucket under `keyPrefix`. */
-  async laptop(keyPrefix: string): Promise<S3DaemonFixture> {
-    const laptop = await S3DaemonFixture.create({ endpoint: this.proxy.endpoint, bucket: this.s3.bucket, keyPrefix });
+  async laptop(keyPrefix: string): Promise<DaemonFixture> {
+    const laptop = await s3DaemonFixture({ endpoint: this.proxy.endpoint, bucket: this.s3.bucket, keyPrefix });
     this.laptops.push(laptop);
     return laptop;
   }
