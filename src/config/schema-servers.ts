@@ -9,6 +9,7 @@ import type {
   CasServiceSpec,
   ExecutionServiceSpec,
   FetchServiceSpec,
+  ListenerTlsSpec,
   PushServiceSpec,
   ServerSpec,
 } from './types.js';
@@ -18,6 +19,7 @@ import {
   describe,
   duration,
   Fields,
+  fsPath,
   int,
   isPlainObject,
   issue,
@@ -33,6 +35,7 @@ import {
   type ReadContext,
   type Reader,
 } from './reader.js';
+import { TlsFileError, readTlsMaterial } from './tls-material.js';
 
 // NativeLink's ByteStream defaults.
 export const BYTESTREAM_DEFAULTS = {
@@ -59,7 +62,6 @@ const listener: Reader<ServerSpec['listener']> = object((f) => {
 const COMPRESSION = ['none', 'gzip', 'zstd'] as const;
 
 const httpListener = object<ServerSpec['listener']['http']>((f) => {
-  f.reject('tls', 'TLS listeners are not supported by ncache (Bazel reaches it with grpc://); remove tls');
   const out: ServerSpec['listener']['http'] = {
     socket_address: f.req('socket_address', socketAddress, 'an address like "127.0.0.1:50051"'),
   };
@@ -73,9 +75,39 @@ const httpListener = object<ServerSpec['listener']['http']>((f) => {
   if (compression !== undefined) out.compression = compression;
   const advanced = f.maybe('advanced_http', advancedHttp);
   if (advanced !== undefined) out.advanced_http = advanced;
+  const tls = f.maybe('tls', listenerTls);
+  if (tls !== undefined) out.tls = tls;
   f.maybe('freebind', bool);
   return out;
 });
+
+/** NativeLink's TLS keys; the files are read and checked here, so a listener that cannot serve TLS never loads. */
+const listenerTls: Reader<ListenerTlsSpec> = (ctx, value, path) => {
+  const before = ctx.issues.length;
+  const spec = object<ListenerTlsSpec>((f) => {
+    const out: ListenerTlsSpec = {
+      cert_file: f.req('cert_file', fsPath, 'the path of the server certificate chain, a PEM file'),
+      key_file: f.req('key_file', fsPath, "the path of the certificate's private key, a PEM file"),
+    };
+    const ca = f.maybe('client_ca_file', fsPath);
+    if (ca !== undefined) out.client_ca_file = ca;
+    const crl = f.maybe('client_crl_file', fsPath);
+    if (crl !== undefined && ca === undefined) {
+      issue(ctx, f.at('client_crl_file'), 'needs client_ca_file: client certificates are only asked for (and checked against revocations) when client_ca_file is set');
+    } else if (crl !== undefined) {
+      out.client_crl_file = crl;
+    }
+    return out;
+  })(ctx, value, path);
+  if (spec === undefined || ctx.issues.length !== before) return spec;
+  try {
+    readTlsMaterial(spec);
+  } catch (err) {
+    if (!(err instanceof TlsFileError)) throw err;
+    issue(ctx, joinKey(path, err.field), err.message);
+  }
+  return spec;
+};
 
 const ADVANCED_HTTP_NUMBERS = [
   'http2_keep_alive_interval',

@@ -226,6 +226,18 @@ export interface PushServiceSpec {
   read_only: boolean;
 }
 
+/** A listener's TLS files (NativeLink's keys), as absolute paths; read again whenever they change. */
+export interface ListenerTlsSpec {
+  /** The server's certificate chain, PEM, leaf first. */
+  cert_file: string;
+  /** The private key of the leaf certificate, PEM, unencrypted. */
+  key_file: string;
+  /** Set: every client must present a certificate signed by one of these CAs (mTLS). */
+  client_ca_file?: string;
+  /** Client certificates revoked by their CA (PEM CRLs); only with client_ca_file. */
+  client_crl_file?: string;
+}
+
 export interface ServerSpec {
   name: string;
   listener: {
@@ -235,6 +247,8 @@ export interface ServerSpec {
       compression?: { send_compression_algorithm: 'none' | 'gzip' | 'zstd'; accepted_compression_algorithms: ('none' | 'gzip' | 'zstd')[] };
       /** Accepted from NativeLink configs (hyper tuning); not applied by ncache. */
       advanced_http?: Record<string, number | boolean>;
+      /** Serve TLS (grpcs://); absent: plaintext. */
+      tls?: ListenerTlsSpec;
     };
   };
   services: {

@@ -19,15 +19,10 @@ describe('servers', () => {
     expect(servers[1]!.services).toEqual({});
   });
 
-  it('need a listener; TLS and HTTP/3 are refused rather than silently ignored', () => {
+  it('need a listener; HTTP/3 is refused rather than silently ignored (TLS: schema-tls.test.ts)', () => {
     const c = baseConfig();
     delete c.servers[0].listener;
     expect(issuesOf(c)).toEqual(['servers[0].listener: missing required field (expected { http: { socket_address: "127.0.0.1:50051" } })']);
-    const tls = baseConfig();
-    tls.servers[0].listener.http.tls = { cert_file: '/c', key_file: '/k' };
-    expect(issuesOf(tls)).toEqual([
-      'servers[0].listener.http.tls: TLS listeners are not supported by ncache (Bazel reaches it with grpc://); remove tls',
-    ]);
     const quic = baseConfig();
     quic.servers[0].listener = { http3: { socket_address: '0.0.0.0:1' } };
     expect(issuesOf(quic)).toEqual(['servers[0].listener.http3: QUIC/HTTP3 listeners are not supported by ncache; use http']);
