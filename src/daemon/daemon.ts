@@ -33,6 +33,7 @@ import type { ControlContext } from './control/types.js';
 import { HealthServer } from './health-server.js';
 import { instrumentService } from './instrument.js';
 import { InstanceMap } from './instances.js';
+import { type ListenerTls, listenerTls } from './tls.js';
 import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_STREAM_WINDOW_BYTES, MAX_GRPC_MESSAGE_BYTES } from './limits.js';
 import { Metrics } from './metrics.js';
 
@@ -91,6 +92,8 @@ interface ServerRuntime {
   readonly server: Server;
   readonly bytestream: ByteStreamServer | undefined;
   readonly health: HealthServer | undefined;
+  /** The listener's TLS credentials and the watch on their files; undefined for plaintext. */
+  readonly tls: ListenerTls | undefined;
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
@@ -188,13 +191,16 @@ async function startServers(
   const addresses: string[] = [];
   // Leave none running, including those that were listening before one failed.
   rollback.add(async () => {
-    for (const r of runtimes) r.server.forceShutdown();
+    for (const r of runtimes) {
+      r.server.forceShutdown();
+      r.tls?.close();
+    }
     await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
   });
   for (const [index, spec] of config.servers.entries()) {
     const runtime = buildServer(spec, index, stores, pins, logger, metrics);
     runtimes.push(runtime);
-    const address = await bind(runtime.server, spec, index);
+    const address = await bind(runtime, spec, index);
     addresses.push(address);
     logger.info(`server ${JSON.stringify(spec.name)} listening on ${address}`, {
       services: Object.keys(spec.services).filter((k) => spec.services[k as keyof ServerSpec['services']] !== undefined),
@@ -317,7 +323,10 @@ function stateDirFor(opts: DaemonOptions): string {
 
 async function stopAll(runtimes: ServerRuntime[], stores: StoreManager, graceMs: number, logger: Logger): Promise<void> {
   // Health watchers would otherwise hold a graceful shutdown open.
-  for (const r of runtimes) r.health?.shutdown();
+  for (const r of runtimes) {
+    r.health?.shutdown();
+    r.tls?.close();
+  }
   await Promise.all(runtimes.map((r) => shutdownServer(r.server, graceMs, logger)));
   // Uploads nobody resumed are aborted, so nothing partial is committed.
   await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
@@ -377,11 +386,12 @@ function widenFlowControl(server: Server): void {
     });
 }
 
-function bind(server: Server, spec: ServerSpec, index: number): Promise<string> {
+function bind(runtime: ServerRuntime, spec: ServerSpec, index: number): Promise<string> {
   const address = spec.listener.http.socket_address;
   const where = `servers[${index}]${spec.name !== String(index) ? ` (${JSON.stringify(spec.name)})` : ''}`;
+  const credentials = runtime.tls?.credentials ?? ServerCredentials.createInsecure();
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => {
+    runtime.server.bindAsync(address, credentials, (err, port) => {
       if (err) {
         const inUse = /EADDRINUSE|address already in use/i.test(err.message);
         reject(
@@ -491,6 +501,8 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, pins
     add(serviceDefinition('health'), health.handlers());
   }
 
-  return { server, bytestream, health };
+  const tlsSpec = spec.listener.http.tls;
+  const tls = tlsSpec === undefined ? undefined : listenerTls(tlsSpec, `servers[${index}]`, logger);
+  return { server, bytestream, health, tls };
 }
 

@@ -3,6 +3,7 @@
 // that respect flow control. Errors are grpc-js ServiceErrors (`code`, `details`).
 import {
   Channel,
+  type ChannelCredentials,
   type ChannelOptions,
   type Client,
   type ClientReadableStream,
@@ -80,8 +81,10 @@ export class ReapiClient {
   constructor(
     readonly address: string,
     options: ChannelOptions = {},
+    /** How the channel connects: plaintext unless a test passes TLS credentials. */
+    channelCredentials: ChannelCredentials = credentials.createInsecure(),
   ) {
-    this.channel = new Channel(address, credentials.createInsecure(), { ...CLIENT_CHANNEL_OPTIONS, ...options });
+    this.channel = new Channel(address, channelCredentials, { ...CLIENT_CHANNEL_OPTIONS, ...options });
   }
 
   private client(key: ServiceKey): AnyClient {
