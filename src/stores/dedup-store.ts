@@ -75,11 +75,6 @@ const NO_COUNTS: Readonly<DedupCounts> = {
   unreadableBlobs: 0,
 };
 
-export interface DedupEntry extends StoreEntry {
-  /** Known from the catalog; absent without one. */
-  readonly chunkCount?: number;
-}
-
 interface PendingChunk {
   readonly digest: Digest;
   readonly data: Buffer;
@@ -471,7 +466,7 @@ export class DedupStore implements StoreDriver {
     return removed || forgot;
   }
 
-  async *entries(): AsyncIterable<DedupEntry> {
+  async *entries(): AsyncIterable<StoreEntry> {
     const db = this.db;
     if (db !== undefined) {
       this.flushTouches();

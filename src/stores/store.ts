@@ -18,6 +18,8 @@ export interface StoreEntry {
   readonly storedSize?: number;
   /** Last access, ms since the epoch. */
   readonly lastAccessMs?: number;
+  /** Chunks the value is stored as, for a store that splits values (dedup, when its catalog knows). */
+  readonly chunkCount?: number;
 }
 
 /** A file in a store's directories that its index does not account for (for gc). */

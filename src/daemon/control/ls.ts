@@ -10,7 +10,8 @@
 // row), so the daemon sorts and applies --limit and sends only the rows asked
 // for, as items, so a big listing streams instead of being one huge frame.
 import { type PresenceReader, openPresenceReader } from '../../catalog/slow-tier-presence.js';
-import type { NamedStoreSpec } from '../../config/types.js';
+import { leafStorage } from '../../config/store-tree.js';
+import type { NamedStoreSpec, StoreSpec } from '../../config/types.js';
 import type { StoreEntry } from '../../stores/store.js';
 import { type Digest, digestKey } from '../../util/digest.js';
 import type { LsParams } from './api.js';
@@ -59,8 +60,11 @@ interface Row {
 
 type RowMap = Map<string, Row>;
 
-/** Leaves that are not listed: remote ones (see above) and references to other named stores (listed on their own). */
-const UNLISTED_KINDS = new Set(['experimental_cloud_object_store', 'ref_store', 'noop']);
+/** Leaves whose entries are listed: this machine's (memory, disk). Remote leaves show through catalog knowledge (see above); references are listed as their own named store. */
+function listsEntries(spec: StoreSpec): boolean {
+  const storage = leafStorage(spec);
+  return storage === 'memory' || storage === 'disk';
+}
 
 export type LsContext = Pick<ControlContext, 'config' | 'stores' | 'catalog'>;
 
@@ -109,20 +113,19 @@ async function collect(node: StoreNode, rows: RowMap, presence: PresenceReader |
   if (driver.kind === 'dedup' && driver.entries) {
     // Where each blob's index entry lives tells its tiers; the blobs themselves come from the catalog.
     const index = new Map<string, Row>();
-    const indexNode = node.children.find((c) => c.role === 'index_store') ?? node.children[0];
+    const indexNode = node.children.find((c) => c.holds === 'dedup_index') ?? node.children[0];
     if (indexNode !== undefined) await collect(indexNode, index, presence, onlyHash);
     for await (const entry of driver.entries()) {
       if (onlyHash !== undefined && entry.key.hash !== onlyHash) continue;
       const where = index.get(digestKey(entry.key));
-      const extra = entry as StoreEntry & { chunkCount?: unknown };
       merge(rows, entry, where?.tiers ?? new Set(['dedup']));
-      const row = rows.get(digestKey(entry.key))!;
-      if (typeof extra.chunkCount === 'number') row.chunkCount = extra.chunkCount;
+      const row = rows.get(digestKey(entry.key));
+      if (row !== undefined && entry.chunkCount !== undefined) row.chunkCount = entry.chunkCount;
     }
     return;
   }
   if (node.children.length === 0) {
-    if (UNLISTED_KINDS.has(driver.kind) || !driver.entries) return;
+    if (!listsEntries(node.spec) || !driver.entries) return;
     const label = new Set([node.tier ?? driver.kind]);
     for await (const entry of driver.entries()) {
       if (onlyHash !== undefined && entry.key.hash !== onlyHash) continue;
@@ -131,8 +134,8 @@ async function collect(node: StoreNode, rows: RowMap, presence: PresenceReader |
     return;
   }
   for (const child of node.children) {
-    // completeness_checking's cas_store is the CAS, not part of the action cache.
-    if (driver.kind === 'completeness_checking' && child.role === 'cas_store') continue;
+    // A CAS the parent only looks things up in (completeness_checking's cas_store) is not part of this store.
+    if (child.holds === 'cas_lookup') continue;
     await collect(child, rows, presence, onlyHash);
   }
   if (driver.kind === 'fast_slow' && presence !== undefined) {

@@ -1,7 +1,8 @@
 // `status`: who the daemon is (pid, version, uptime, config, addresses,
 // paths), each named store's tree with used/max bytes, and the uploads owed
 // to slow tiers.
-import type { StoreDriver } from '../../stores/store.js';
+import type { ChildRole } from '../../config/store-kinds.js';
+import type { BuiltStore } from '../../stores/factory.js';
 import type { WriteBehindStats } from '../../stores/write-behind.js';
 import type { ControlContext, ControlHandler } from './types.js';
 import { bazelrcLines } from '../../config/bazelrc.js';
@@ -45,10 +46,14 @@ export interface StatusResult {
   uploadBacklog: UploadBacklog & { byStore: ({ path: string } & UploadBacklog)[] };
 }
 
-/** Roles of a wrapper's children, in children() order, for readable tier paths. */
-const CHILD_ROLES: Record<string, readonly string[]> = {
-  fast_slow: ['fast', 'slow'],
-  dedup: ['index', 'content'],
+/** How a child's role reads in a tier path ("CAS/fast_slow/fast:filesystem"); a child that holds its parent's values gets no label. */
+const ROLE_LABELS: Record<ChildRole, string | undefined> = {
+  values: undefined,
+  fast: 'fast',
+  slow: 'slow',
+  dedup_index: 'index',
+  dedup_content: 'content',
+  cas_lookup: undefined,
 };
 
 export const statusMethod: ControlHandler<'status'> = async (_params, ctx) => status(ctx);
@@ -59,7 +64,7 @@ export function status(ctx: ControlContext): StatusResult {
   const byStore: ({ path: string } & UploadBacklog)[] = [];
   for (const name of ctx.stores.names()) {
     const tiers: StatusTier[] = [];
-    walk(ctx.stores.get(name), name, 0, new Set(), (store, path, depth) => {
+    walk(ctx.stores.tree(name), name, 0, new Set(), (store, path, depth) => {
       const stats = store.stats?.();
       tiers.push({
         path,
@@ -107,23 +112,23 @@ function backlogOf(wb: WriteBehindStats): UploadBacklog {
   };
 }
 
+/** Visits each driver of a tree once (a store referenced twice is shown where it is first met), with its tier path and depth. */
 function walk(
-  store: StoreDriver,
+  built: BuiltStore,
   path: string,
   depth: number,
-  seen: Set<StoreDriver>,
-  visit: (store: StoreDriver, path: string, depth: number) => void,
+  seen: Set<BuiltStore['driver']>,
+  visit: (store: BuiltStore['driver'], path: string, depth: number) => void,
 ): void {
-  if (seen.has(store)) return;
-  seen.add(store);
-  visit(store, path, depth);
-  const roles = CHILD_ROLES[store.kind];
-  (store.children?.() ?? []).forEach((child, i) => {
-    const st = child.stats?.();
-    const named = st?.kind === 'ref_store' ? `ref_store:${st.name}` : child.kind;
-    const label = roles?.[i] !== undefined ? `${roles[i]}:${named}` : named;
-    walk(child, `${path}/${label}`, depth + 1, seen, visit);
-  });
+  if (seen.has(built.driver)) return;
+  seen.add(built.driver);
+  visit(built.driver, path, depth);
+  for (const child of built.children) {
+    const st = child.driver.stats?.();
+    const named = st?.kind === 'ref_store' ? `ref_store:${st.name}` : child.driver.kind;
+    const role = child.role === undefined ? undefined : ROLE_LABELS[child.role];
+    walk(child, `${path}/${role === undefined ? named : `${role}:${named}`}`, depth + 1, seen, visit);
+  }
 }
 
 function sum(values: number[]): number {

@@ -3,16 +3,20 @@
 // and the tier it is part of ("fast" / "slow" below a fast_slow). Which named
 // stores are CAS and which action caches comes from config/service-bindings.ts.
 import { type HeldValues, serviceBindings, storeForInstance as bindingForInstance, storesHolding } from '../../config/service-bindings.js';
-import type { NamedStoreSpec, NcacheConfig } from '../../config/types.js';
+import type { ChildRole } from '../../config/store-kinds.js';
+import type { NamedStoreSpec, NcacheConfig, StoreSpec } from '../../config/types.js';
 import type { BuiltStore, StoreManager } from '../../stores/factory.js';
 import type { StoreDriver } from '../../stores/store.js';
 
 export interface StoreNode {
   readonly driver: StoreDriver;
+  readonly spec: StoreSpec;
   /** Catalog id: "CAS", "CAS.verify.backend.fast_slow.fast". */
   readonly path: string;
   /** The field within the parent ("backend", "fast", "index_store"); "" for the named store itself. */
   readonly role: string;
+  /** What it holds for its parent (the table of store kinds); undefined for the named store itself. */
+  readonly holds: ChildRole | undefined;
   readonly depth: number;
   /** "fast" or "slow" when below a fast_slow (the nearest one decides), else undefined. */
   readonly tier: 'fast' | 'slow' | undefined;
@@ -29,7 +33,7 @@ function toNode(built: BuiltStore, depth: number, tier: 'fast' | 'slow' | undefi
   const children = built.children.map((child) =>
     toNode(child, depth + 1, child.role === 'fast' || child.role === 'slow' ? child.role : tier),
   );
-  return { driver: built.driver, path: built.catalogId, role: built.field, depth, tier, children };
+  return { driver: built.driver, spec: built.spec, path: built.catalogId, role: built.field, holds: built.role, depth, tier, children };
 }
 
 /** Every node of a tree, root first. */
