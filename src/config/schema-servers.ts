@@ -10,6 +10,7 @@ import type {
   ExecutionServiceSpec,
   FetchServiceSpec,
   ListenerTlsSpec,
+  HttpListenerLimits,
   PushServiceSpec,
   ServerSpec,
 } from './types.js';
@@ -77,6 +78,10 @@ const httpListener = object<ServerSpec['listener']['http']>((f) => {
   if (advanced !== undefined) out.advanced_http = advanced;
   const tls = f.maybe('tls', listenerTls);
   if (tls !== undefined) out.tls = tls;
+  const decoding = f.maybe('max_decoding_message_size', size({ min: MIN_MESSAGE_LIMIT_BYTES.decoding }));
+  if (decoding !== undefined) out.max_decoding_message_size = decoding;
+  const limits = f.maybe('limits', listenerLimits);
+  if (limits !== undefined) out.limits = limits;
   f.maybe('freebind', bool);
   return out;
 });
@@ -109,6 +114,36 @@ const listenerTls: Reader<ListenerTlsSpec> = (ctx, value, path) => {
   return spec;
 };
 
+/**
+ * Below these a listener could not carry what the services themselves send
+ * and receive (GetTree pages and inlined outputs of 2 MiB, batches).
+ */
+const MIN_MESSAGE_LIMIT_BYTES = { decoding: 1024 * 1024, encoding: 4 * 1024 * 1024 };
+
+/** A timeout in seconds ("500ms" and "1.5s" allowed): 0 or less would drop every call at once. */
+const positiveDuration: Reader<number> = (ctx, value, path) => {
+  const seconds = duration({ fractional: true })(ctx, value, path);
+  if (seconds === undefined || seconds > 0) return seconds;
+  return issue(ctx, path, `expected a duration above 0 like "30s", got ${describe(value)}`);
+};
+
+/** ncache's extension to NativeLink's listener: bounds on what one client can make the daemon hold. */
+const listenerLimits = object<HttpListenerLimits>((f) => {
+  const out: HttpListenerLimits = {};
+  const encoding = f.maybe('max_encoding_message_size', size({ min: MIN_MESSAGE_LIMIT_BYTES.encoding }));
+  if (encoding !== undefined) out.max_encoding_message_size = encoding;
+  const upload = f.maybe('max_upload_size', size({ min: 1 }));
+  if (upload !== undefined) out.max_upload_size = upload;
+  const idle = f.maybe('idle_timeout', positiveDuration);
+  if (idle !== undefined) out.idle_timeout = idle;
+  const stall = f.maybe('upload_stall_timeout', positiveDuration);
+  if (stall !== undefined) out.upload_stall_timeout = stall;
+  return out;
+});
+
+/** The one advanced_http knob ncache applies (grpc-js `grpc.max_concurrent_streams`). */
+export const MAX_CONCURRENT_STREAMS_KEY = 'experimental_http2_max_concurrent_streams';
+
 const ADVANCED_HTTP_NUMBERS = [
   'http2_keep_alive_interval',
   'experimental_http2_max_pending_accept_reset_streams',
@@ -123,11 +158,12 @@ const ADVANCED_HTTP_NUMBERS = [
 ];
 const ADVANCED_HTTP_BOOLS = ['experimental_http2_adaptive_window', 'experimental_http2_enable_connect_protocol'];
 
-/** hyper tuning knobs: checked for type, kept so a warning can say they are not applied. */
+/** hyper tuning knobs: checked for type, kept so a warning can name those not applied. */
 const advancedHttp = object<Record<string, number | boolean>>((f) => {
   const out: Record<string, number | boolean> = {};
   for (const key of ADVANCED_HTTP_NUMBERS) {
-    const v = f.maybe(key, int());
+    // A stream limit of 0 would refuse every call.
+    const v = f.maybe(key, int({ min: key === MAX_CONCURRENT_STREAMS_KEY ? 1 : 0 }));
     if (v !== undefined) out[key] = v;
   }
   for (const key of ADVANCED_HTTP_BOOLS) {

@@ -238,6 +238,18 @@ export interface ListenerTlsSpec {
   client_crl_file?: string;
 }
 
+/** `listener.http.limits` as written (sizes in bytes, timeouts in seconds); defaults live in src/daemon/limits.ts. */
+export interface HttpListenerLimits {
+  /** Largest gRPC message the listener sends. */
+  max_encoding_message_size?: number;
+  /** Largest blob one ByteStream Write or BatchUpdateBlobs entry may declare. */
+  max_upload_size?: number;
+  /** A connection with no call for this long is closed. */
+  idle_timeout?: number;
+  /** A ByteStream Write that sends no bytes for this long is dropped, nothing committed. */
+  upload_stall_timeout?: number;
+}
+
 export interface ServerSpec {
   name: string;
   listener: {
@@ -245,10 +257,14 @@ export interface ServerSpec {
       socket_address: string;
       /** Accepted from NativeLink configs; ncache does not compress the gRPC transport. */
       compression?: { send_compression_algorithm: 'none' | 'gzip' | 'zstd'; accepted_compression_algorithms: ('none' | 'gzip' | 'zstd')[] };
-      /** Accepted from NativeLink configs (hyper tuning); not applied by ncache. */
+      /** NativeLink's hyper tuning; ncache applies experimental_http2_max_concurrent_streams, the rest is type-checked only. */
       advanced_http?: Record<string, number | boolean>;
       /** Serve TLS (grpcs://); absent: plaintext. */
       tls?: ListenerTlsSpec;
+      /** Largest gRPC message this listener decodes (NativeLink's key); unset: ncache's default (src/daemon/limits.ts). */
+      max_decoding_message_size?: number;
+      /** ncache extension: what one client of this listener can make the daemon hold; unset keys take the defaults. */
+      limits?: HttpListenerLimits;
     };
   };
   services: {

@@ -2,7 +2,7 @@
 // caches without bounds, a cache reachable from the network, NativeLink
 // options ncache accepts but does not act on. `ncache validate` and
 // `ncache serve` print these; none stops the daemon.
-import { parseSocketAddress } from './schema-servers.js';
+import { MAX_CONCURRENT_STREAMS_KEY, parseSocketAddress } from './schema-servers.js';
 import { bindingsOf, serviceBindings } from './service-bindings.js';
 import { childPath, childSpecs, leafStorage, resolveRef, walkSpecs } from './store-tree.js';
 import type { NamedStoreSpec, NcacheConfig, StoreSpec } from './types.js';
@@ -128,9 +128,8 @@ function serverWarnings(server: NcacheConfig['servers'][number], path: string, o
   if (http.compression && (http.compression.send_compression_algorithm !== 'none' || http.compression.accepted_compression_algorithms.some((a) => a !== 'none'))) {
     out.push(`${path}.listener.http.compression: not applied; ncache does not compress the gRPC transport`);
   }
-  if (http.advanced_http && Object.keys(http.advanced_http).length > 0) {
-    out.push(`${path}.listener.http.advanced_http: not applied by ncache (${Object.keys(http.advanced_http).join(', ')})`);
-  }
+  const unapplied = Object.keys(http.advanced_http ?? {}).filter((key) => key !== MAX_CONCURRENT_STREAMS_KEY);
+  if (unapplied.length > 0) out.push(`${path}.listener.http.advanced_http: not applied by ncache (${unapplied.join(', ')})`);
   const s = server.services;
   for (const name of NOT_SERVED) {
     if (s[name] !== undefined) out.push(`${path}.services.${name}: accepted for NativeLink compatibility, but ncache does not serve it`);

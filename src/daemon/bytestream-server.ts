@@ -21,10 +21,12 @@ import { toServiceError } from './grpc-status.js';
 import type { InstanceMap } from './instances.js';
 import {
   DEFAULT_READ_CHUNK_BYTES,
+  LISTENER_LIMIT_DEFAULTS,
   MAX_READ_CHUNK_BYTES,
   READ_IN_FLIGHT_BYTES,
   UPLOAD_QUEUE_BYTES,
   WRITE_READ_AHEAD_MESSAGES,
+  checkUploadSize,
 } from './limits.js';
 import { parseReadResourceName, parseWriteResourceName } from './resource-name.js';
 import { UploadSession } from './upload-session.js';
@@ -36,6 +38,10 @@ export interface ByteStreamServerOptions {
   readonly readChunkBytes?: number;
   /** Seconds a disconnected upload stays resumable (config persist_stream_on_disconnect_timeout). */
   readonly resumeTimeoutSeconds: number;
+  /** Largest blob a Write may declare (the listener's max_upload_size). */
+  readonly maxUploadBytes?: number;
+  /** A Write whose client sends nothing for this long is dropped (the listener's upload_stall_timeout). */
+  readonly uploadStallMs?: number;
 }
 
 /**
@@ -85,6 +91,24 @@ export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
  * pulling from HTTP/2 (its Readable high-water mark, fixed at construction).
  * Uses Node's stream state; if that ever changes this does nothing.
  */
+/**
+ * The next message of a Write, or a DEADLINE_EXCEEDED once the client has
+ * sent nothing for `ms`: a stalled upload must not hold a store write open.
+ */
+async function nextWithin<T>(messages: AsyncIterator<T>, ms: number, stalled: () => string): Promise<IteratorResult<T>> {
+  const next = messages.next();
+  next.catch(() => {}); // after a stall nobody waits for it any more
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NcacheError('DEADLINE_EXCEEDED', stalled())), ms);
+  });
+  try {
+    return await Promise.race([next, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function limitReadAhead(call: NodeJS.ReadableStream, messages: number): void {
   const state = (call as unknown as { _readableState?: { highWaterMark?: unknown } })._readableState;
   if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > messages) state.highWaterMark = messages;
@@ -95,6 +119,8 @@ export class ByteStreamServer {
   private readonly logger: Logger;
   private readonly readChunkBytes: number;
   private readonly resumeTimeoutMs: number;
+  private readonly maxUploadBytes: number;
+  private readonly uploadStallMs: number;
   /** Uploads in progress by upload key (resource name without trailing metadata). */
   private readonly sessions = new Map<string, UploadSession>();
   private closed = false;
@@ -105,6 +131,8 @@ export class ByteStreamServer {
     const chunk = opts.readChunkBytes && opts.readChunkBytes > 0 ? opts.readChunkBytes : DEFAULT_READ_CHUNK_BYTES;
     this.readChunkBytes = Math.min(chunk, MAX_READ_CHUNK_BYTES);
     this.resumeTimeoutMs = Math.max(0, opts.resumeTimeoutSeconds * 1000);
+    this.maxUploadBytes = opts.maxUploadBytes ?? LISTENER_LIMIT_DEFAULTS.max_upload_size;
+    this.uploadStallMs = opts.uploadStallMs ?? LISTENER_LIMIT_DEFAULTS.upload_stall_timeout * 1000;
   }
 
   /** The service definition with Read's serializer replaced by the chunk-list encoder. */
@@ -236,12 +264,18 @@ export class ByteStreamServer {
   ): Promise<void> {
     limitReadAhead(call, WRITE_READ_AHEAD_MESSAGES);
     const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest>;
-    const first = await messages.next();
+    const stallSeconds = this.uploadStallMs / 1000;
+    const first = await nextWithin(
+      messages,
+      this.uploadStallMs,
+      () => `the Write stream sent no message within ${stallSeconds} s (listener.http.limits.upload_stall_timeout); nothing was stored`,
+    );
     if (first.done) throw invalidArgument('the Write stream ended before its first message');
     const name = first.value.resourceName;
     const resource = parseWriteResourceName(name);
     const store = this.stores.get(resource.instanceName);
     const { digest } = resource;
+    checkUploadSize(digest, this.maxUploadBytes, `Write ${JSON.stringify(name)}`);
     const size = digest.sizeBytes;
     // For compressed-blobs names REAPI reports an early completion as -1.
     const doneSize = resource.compressor !== undefined ? -1 : size;
@@ -319,7 +353,13 @@ export class ByteStreamServer {
         respond(null, size);
         return;
       }
-      const next = await messages.next();
+      const next = await nextWithin(
+        messages,
+        this.uploadStallMs,
+        () =>
+          `the upload of ${JSON.stringify(name)} stalled: no bytes for ${stallSeconds} s after ${owned.received} of ${size} ` +
+          '(listener.http.limits.upload_stall_timeout); it was dropped and nothing was stored, start again from offset 0',
+      );
       if (!stillOwner()) return;
       if (next.done) {
         // Half-close without finish_write: complete if every byte is here,

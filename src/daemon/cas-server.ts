@@ -27,9 +27,11 @@ import type { InstanceMap } from './instances.js';
 import {
   BATCH_CONCURRENCY,
   DEFAULT_TREE_PAGE_SIZE,
+  LISTENER_LIMIT_DEFAULTS,
   MAX_BATCH_TOTAL_SIZE_BYTES,
   MAX_METADATA_BLOB_BYTES,
   READ_IN_FLIGHT_BYTES,
+  checkUploadSize,
 } from './limits.js';
 
 /** Rough bytes per GetTree response before starting a new page, to stay far below message limits. */
@@ -39,17 +41,21 @@ export interface CasServerOptions {
   readonly stores: InstanceMap<StoreDriver>;
   readonly logger: Logger;
   readonly maxBatchTotalSizeBytes?: number;
+  /** Largest blob one entry may declare (the listener's max_upload_size). */
+  readonly maxUploadBytes?: number;
 }
 
 export class CasServer {
   private readonly stores: InstanceMap<StoreDriver>;
   private readonly logger: Logger;
   private readonly maxBatchBytes: number;
+  private readonly maxUploadBytes: number;
 
   constructor(opts: CasServerOptions) {
     this.stores = opts.stores;
     this.logger = opts.logger;
     this.maxBatchBytes = opts.maxBatchTotalSizeBytes ?? MAX_BATCH_TOTAL_SIZE_BYTES;
+    this.maxUploadBytes = opts.maxUploadBytes ?? LISTENER_LIMIT_DEFAULTS.max_upload_size;
   }
 
   handlers(): ContentAddressableStorageHandlers {
@@ -93,6 +99,7 @@ export class CasServer {
       const field = `requests[${i}]`;
       try {
         const digest = requireDigest(r.digest, `${field}.digest`);
+        checkUploadSize(digest, this.maxUploadBytes, `${field}: blob ${formatDigest(digest)}`);
         if (r.compressor !== COMPRESSOR_IDENTITY) {
           throw invalidArgument(`${field}.compressor: compressor ${r.compressor} is not supported (only IDENTITY)`);
         }

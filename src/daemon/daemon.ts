@@ -34,7 +34,7 @@ import { HealthServer } from './health-server.js';
 import { instrumentService } from './instrument.js';
 import { InstanceMap } from './instances.js';
 import { type ListenerTls, listenerTls } from './tls.js';
-import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_STREAM_WINDOW_BYTES, MAX_GRPC_MESSAGE_BYTES } from './limits.js';
+import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_STREAM_WINDOW_BYTES, listenerLimits } from './limits.js';
 import { Metrics } from './metrics.js';
 
 export interface DaemonOptions {
@@ -428,9 +428,12 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, pins
   };
   const byInstance = <B extends ServiceBinding, T>(list: readonly B[], value: (binding: B) => T): Map<string, T> =>
     new Map(list.map((b) => [b.instance, value(b)]));
+  const limits = listenerLimits(spec.listener.http);
   const server = new Server({
-    'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
+    'grpc.max_receive_message_length': limits.maxReceiveMessageBytes,
+    'grpc.max_send_message_length': limits.maxSendMessageBytes,
+    'grpc.max_concurrent_streams': limits.maxConcurrentStreams,
+    'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
   });
   widenFlowControl(server);
   // Every service is counted in `metrics` (requests, hits, bytes, latency) without knowing it.
@@ -447,7 +450,13 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, pins
   const casByInstance = byInstance([...bytestreamCas, ...cas], storeFor);
 
   if (cas.length > 0) {
-    add(serviceDefinition('cas'), new CasServer({ stores: new InstanceMap('CAS', byInstance(cas, storeFor)), logger }).handlers());
+    const casServer = new CasServer({
+      stores: new InstanceMap('CAS', byInstance(cas, storeFor)),
+      logger,
+      maxBatchTotalSizeBytes: limits.maxBatchTotalBytes,
+      maxUploadBytes: limits.maxUploadBytes,
+    });
+    add(serviceDefinition('cas'), casServer.handlers());
     served.push(SERVICE_NAMES.cas);
   }
 
@@ -465,8 +474,11 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, pins
     bytestream = new ByteStreamServer({
       stores: new InstanceMap('ByteStream', byInstance(bytestreamCas, storeFor)),
       logger,
-      readChunkBytes: s.bytestream.max_bytes_per_stream,
+      // Half the send limit leaves room for the envelope of each Read response.
+      readChunkBytes: Math.min(s.bytestream.max_bytes_per_stream, Math.floor(limits.maxSendMessageBytes / 2)),
       resumeTimeoutSeconds: s.bytestream.persist_stream_on_disconnect_timeout,
+      maxUploadBytes: limits.maxUploadBytes,
+      uploadStallMs: limits.uploadStallMs,
     });
     add(bytestream.definition(), bytestream.handlers());
     served.push(SERVICE_NAMES.bytestream);
@@ -491,7 +503,7 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, pins
         execution: executionInstances.has(name),
       });
     }
-    add(serviceDefinition('capabilities'), new CapabilitiesServer(new InstanceMap('capabilities', map), logger).handlers());
+    add(serviceDefinition('capabilities'), new CapabilitiesServer(new InstanceMap('capabilities', map), logger, limits.maxBatchTotalBytes).handlers());
     served.push(SERVICE_NAMES.capabilities);
   }
 
