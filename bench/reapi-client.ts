@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   serviceDefinition,
+  type ActionResult,
   type BatchReadBlobsResponse,
   type BatchUpdateBlobsResponse,
   type Digest,
@@ -11,6 +12,8 @@ import {
   type ServerCapabilities,
   type WriteResponse,
 } from '../src/proto/reapi.js';
+
+import type { MessageInit } from '../src/proto/reapi.js';
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 type AnyClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
@@ -34,24 +37,41 @@ export class ReapiClient {
   private readonly cas: AnyClient;
   private readonly bytestream: AnyClient;
   private readonly capabilities: AnyClient;
+  private readonly ac: AnyClient;
+  private readonly channel: grpc.Channel;
 
+  /** One channel for every service; `options` add to the defaults (e.g. grpc.use_local_subchannel_pool for a connection of its own). */
   constructor(
     address: string,
     private readonly instanceName = '',
+    options: grpc.ClientOptions = {},
   ) {
-    const make = (key: 'cas' | 'bytestream' | 'capabilities') => {
+    const channel = new grpc.Channel(address, grpc.credentials.createInsecure(), { ...OPTIONS, ...options });
+    this.channel = channel;
+    const make = (key: 'cas' | 'bytestream' | 'capabilities' | 'ac') => {
       const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(key) as grpc.ServiceDefinition, key);
-      return new Ctor(address, grpc.credentials.createInsecure(), OPTIONS) as unknown as AnyClient;
+      return new Ctor(address, grpc.credentials.createInsecure(), { channelOverride: channel }) as unknown as AnyClient;
     };
     this.cas = make('cas');
     this.bytestream = make('bytestream');
     this.capabilities = make('capabilities');
+    this.ac = make('ac');
   }
 
   close(): void {
     this.cas.close();
     this.bytestream.close();
     this.capabilities.close();
+    this.ac.close();
+    this.channel.close();
+  }
+
+  getActionResult(actionDigest: Digest): Promise<ActionResult> {
+    return unary(this.ac, 'getActionResult', { instanceName: this.instanceName, actionDigest });
+  }
+
+  updateActionResult(actionDigest: Digest, actionResult: MessageInit<ActionResult>): Promise<ActionResult> {
+    return unary(this.ac, 'updateActionResult', { instanceName: this.instanceName, actionDigest, actionResult });
   }
 
   getCapabilities(): Promise<ServerCapabilities> {
