@@ -2,7 +2,7 @@
 // run use the same code. Every knob is printed with the results.
 
 export interface BenchSettings {
-  /** Which sections to run: "rpc", "bazel", "s3", "dedup". */
+  /** Which sections to run: "rpc", "load", "bazel", "s3", "dedup". */
   sections: Set<string>;
   /** Blob sizes (MiB) for the ByteStream write/read rows. */
   bytestreamSizesMiB: number[];
@@ -15,6 +15,8 @@ export interface BenchSettings {
   batchBlobBytes: number;
   /** Size (MiB) of the single upload used to measure RSS growth. 0 skips it. */
   rssUploadMiB: number;
+  /** The load section: concurrent clients and seconds (bench/load). */
+  load: { clients: number; seconds: number };
   bazel: {
     small: number;
     smallKiB: number;
@@ -64,10 +66,10 @@ function dedupStacks(env: NodeJS.ProcessEnv): Set<string> {
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
-  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,bazel,s3,dedup').split(',').map((s) => s.trim()).filter(Boolean));
+  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,load,bazel,s3,dedup').split(',').map((s) => s.trim()).filter(Boolean));
   for (const section of sections) {
-    if (section !== 'rpc' && section !== 'bazel' && section !== 's3' && section !== 'dedup') {
-      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, bazel, s3, dedup)`);
+    if (!['rpc', 'load', 'bazel', 's3', 'dedup'].includes(section)) {
+      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, load, bazel, s3, dedup)`);
     }
   }
   return {
@@ -79,6 +81,10 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     batchCount: intVar(env, 'NCACHE_BENCH_BATCH_COUNT', 1_000),
     batchBlobBytes: intVar(env, 'NCACHE_BENCH_BATCH_BLOB_BYTES', 4_096),
     rssUploadMiB: intVar(env, 'NCACHE_BENCH_RSS_UPLOAD_MIB', 1_024),
+    load: {
+      clients: Math.max(1, intVar(env, 'NCACHE_BENCH_LOAD_CLIENTS', 200)),
+      seconds: Math.max(1, intVar(env, 'NCACHE_BENCH_LOAD_SECONDS', 60)),
+    },
     bazel: {
       small: intVar(env, 'NCACHE_BENCH_BAZEL_SMALL', 280),
       smallKiB: intVar(env, 'NCACHE_BENCH_BAZEL_SMALL_KIB', 64),
@@ -99,7 +105,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
 
 /** The variables above, for the help text printed at the start of a run. */
 export const SETTINGS_HELP = [
-  'NCACHE_BENCH_SECTIONS=rpc,bazel,s3,dedup',
+  'NCACHE_BENCH_SECTIONS=rpc,load,bazel,s3,dedup',
+  'NCACHE_BENCH_LOAD_CLIENTS=200  NCACHE_BENCH_LOAD_SECONDS=60',
   'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
   'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',

@@ -26,6 +26,11 @@ async function main(): Promise<void> {
     const { runRpcBench } = await import('./rpc-bench.js');
     await runRpcBench(settings, print);
   }
+  if (settings.sections.has('load')) {
+    const { runLoad, formatLoadReport } = await import('./load/run.js');
+    print(`\n## Under load: ${settings.load.clients} concurrent clients for ${settings.load.seconds} s against \`ncache serve\` (default filesystem config)`);
+    for (const line of formatLoadReport(await runLoad(settings.load))) print(line);
+  }
   if (settings.sections.has('bazel')) await runBazelBench(settings, print);
   if (settings.sections.has('s3')) {
     const { runS3Bench } = await import('./s3-bench.js');
