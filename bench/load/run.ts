@@ -218,6 +218,8 @@ export function formatLoadReport(r: LoadReport): string[] {
     `calls: ${r.calls} (${r.callsPerSecond.toFixed(0)}/s), written ${r.mbWrittenPerSecond.toFixed(1)} MB/s, read ${r.mbReadPerSecond.toFixed(1)} MB/s`,
     `errors: ${r.errorCount}, reads checked: ${r.readChecks}, wrong: ${r.readMismatches}`,
     `daemon RSS: idle ${mb(r.daemonRssIdleBytes)}, max ${mb(r.daemonRssMaxBytes)}; CPU: daemon ${r.daemonCpuSeconds.toFixed(1)} s (${((100 * r.daemonCpuSeconds) / r.seconds).toFixed(0)}% of a core), clients ${r.clientCpuSeconds.toFixed(1)} s`,
+    // Less dependent on what else runs on the machine than calls per second.
+    `calls per daemon CPU second: ${(r.calls / Math.max(r.daemonCpuSeconds, 0.001)).toFixed(0)}`,
     '| RPC | calls | p50 ms | p99 ms | max ms |',
     '|---|---:|---:|---:|---:|',
     ...RPC_KINDS.map((k) => {
