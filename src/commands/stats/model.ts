@@ -31,63 +31,80 @@ export function buildStatsModel(result: StatsResult, previous?: StatsResult): St
   const header =
     `ncache ${d.version}  pid ${d.pid}  up ${formatDuration(Math.floor(d.uptimeMs / 1000))}` +
     (d.addresses.length > 0 ? `  ${d.addresses.join(' ')}` : '');
-  const tables: StatsTable[] = [];
+  const tables = [
+    requestsTable(result, previous),
+    lifetimeTable(result),
+    storesTable(result),
+    dedupTable(result),
+    compressionTable(result),
+    s3Table(result),
+    backlogTable(result),
+  ].filter((t): t is StatsTable => t !== undefined);
+  return { header, tables };
+}
+
+type RequestCounts = Pick<ServiceSnapshot, 'requests' | 'errors' | 'hits' | 'misses' | 'hitRate' | 'bytesIn' | 'bytesOut' | 'latencyMs'>;
+
+/** This run's requests per service and in all, with a rate when there is a previous result. */
+function requestsTable(result: StatsResult, previous: StatsResult | undefined): StatsTable | undefined {
   const req = result.requests;
-  if (req !== null) {
-    const elapsedS = previous ? (d.uptimeMs - previous.daemon.uptimeMs) / 1000 : 0;
-    const rate = (now: number, before: number | undefined) =>
-      elapsedS > 0 && before !== undefined ? (Math.max(0, now - before) / elapsedS).toFixed(1) : '-';
-    const names = Object.keys(req.services).sort((a, b) => order(a) - order(b) || a.localeCompare(b));
-    const row = (name: string, s: Pick<ServiceSnapshot, 'requests' | 'errors' | 'hits' | 'misses' | 'hitRate' | 'bytesIn' | 'bytesOut' | 'latencyMs'>, before: number | undefined) => [
+  if (req === null) return undefined;
+  const elapsedS = previous ? (result.daemon.uptimeMs - previous.daemon.uptimeMs) / 1000 : 0;
+  const rate = (now: number, before: number | undefined) =>
+    elapsedS > 0 && before !== undefined ? (Math.max(0, now - before) / elapsedS).toFixed(1) : '-';
+  const row = (name: string, s: RequestCounts, before: number | undefined) => [
+    name,
+    String(s.requests),
+    rate(s.requests, before),
+    String(s.errors),
+    s.hitRate === undefined || s.hitRate === null ? '-' : `${(s.hitRate * 100).toFixed(1)}%`,
+    s.hits === undefined ? '-' : `${s.hits}/${s.misses ?? 0}`,
+    formatBytes(s.bytesIn),
+    formatBytes(s.bytesOut),
+    ms(s.latencyMs.p50),
+    ms(s.latencyMs.p90),
+    ms(s.latencyMs.p99),
+  ];
+  const rows = serviceNames(req.services).map((name) => row(name, req.services[name]!, previous?.requests?.services[name]?.requests));
+  rows.push(row('all', { ...req, hits: undefined, hitRate: undefined }, previous?.requests?.requests));
+  return {
+    title: 'Requests',
+    columns: ['service', 'requests', 'req/s', 'errors', 'hit rate', 'hits/misses', 'in', 'out', 'p50', 'p90', 'p99'],
+    rows,
+    rightAligned: new Set([1, 2, 3, 4, 6, 7, 8, 9, 10]),
+  };
+}
+
+/** Lifetime totals kept in the catalog (since the first start on this state dir). */
+function lifetimeTable(result: StatsResult): StatsTable | undefined {
+  const life = result.lifetime;
+  if (life === null || life === undefined) return undefined;
+  const row = (name: string, s: { requests: number; errors: number; hits?: number; misses?: number; bytesIn: number; bytesOut: number }) => {
+    const lookups = (s.hits ?? 0) + (s.misses ?? 0);
+    return [
       name,
       String(s.requests),
-      rate(s.requests, before),
       String(s.errors),
-      s.hitRate === undefined || s.hitRate === null ? '-' : `${(s.hitRate * 100).toFixed(1)}%`,
-      s.hits === undefined ? '-' : `${s.hits}/${s.misses ?? 0}`,
+      s.hits === undefined || lookups === 0 ? '-' : `${((s.hits / lookups) * 100).toFixed(1)}%`,
       formatBytes(s.bytesIn),
       formatBytes(s.bytesOut),
-      ms(s.latencyMs.p50),
-      ms(s.latencyMs.p90),
-      ms(s.latencyMs.p99),
     ];
-    const rows = names.map((name) => row(name, req.services[name]!, previous?.requests?.services[name]?.requests));
-    rows.push(row('all', { ...req, hits: undefined, hitRate: undefined }, previous?.requests?.requests));
-    tables.push({
-      title: 'Requests',
-      columns: ['service', 'requests', 'req/s', 'errors', 'hit rate', 'hits/misses', 'in', 'out', 'p50', 'p90', 'p99'],
-      rows,
-      rightAligned: new Set([1, 2, 3, 4, 6, 7, 8, 9, 10]),
-    });
-  }
+  };
+  return {
+    title: 'Since the first start (this state dir)',
+    columns: ['service', 'requests', 'errors', 'hit rate', 'in', 'out'],
+    rows: [...serviceNames(life.services).map((n) => row(n, life.services[n]!)), row('all', life)],
+    rightAligned: new Set([1, 2, 3, 4, 5]),
+  };
+}
 
-  const life = result.lifetime;
-  if (life !== null && life !== undefined) {
-    const names = Object.keys(life.services).sort((a, b) => order(a) - order(b) || a.localeCompare(b));
-    const lifeRow = (name: string, s: { requests: number; errors: number; hits?: number; misses?: number; bytesIn: number; bytesOut: number }) => {
-      const lookups = (s.hits ?? 0) + (s.misses ?? 0);
-      return [
-        name,
-        String(s.requests),
-        String(s.errors),
-        s.hits === undefined || lookups === 0 ? '-' : `${((s.hits / lookups) * 100).toFixed(1)}%`,
-        formatBytes(s.bytesIn),
-        formatBytes(s.bytesOut),
-      ];
-    };
-    tables.push({
-      title: 'Since the first start (this state dir)',
-      columns: ['service', 'requests', 'errors', 'hit rate', 'in', 'out'],
-      rows: [...names.map((n) => lifeRow(n, life.services[n]!)), lifeRow('all', life)],
-      rightAligned: new Set([1, 2, 3, 4, 5]),
-    });
-  }
-
-  const tierRows: string[][] = [];
+/** Every store's tree, indented by depth. */
+function storesTable(result: StatsResult): StatsTable {
+  const rows: string[][] = [];
   for (const store of result.stores) {
     for (const t of store.tiers) {
       const name = t.depth === 0 ? store.name : `${'  '.repeat(t.depth)}${t.path.split('.').pop()}`;
-      tierRows.push([
+      rows.push([
         name,
         t.kind,
         t.tier ?? '',
@@ -98,77 +115,89 @@ export function buildStatsModel(result: StatsResult, previous?: StatsResult): St
       ]);
     }
   }
-  tables.push({
+  return {
     title: 'Stores',
     columns: ['store', 'kind', 'tier', 'blobs', 'bytes', 'max', 'evictions'],
-    rows: tierRows,
+    rows,
     rightAligned: new Set([3, 4, 5, 6]),
-  });
+  };
+}
 
-  if (result.dedup.length > 0) {
-    tables.push({
-      title: 'Dedup',
-      columns: ['path', 'blobs', 'logical', 'unique chunks', 'chunk bytes', 'ratio', 'reused', 'written'],
-      rows: result.dedup.map((x) => [
+function dedupTable(result: StatsResult): StatsTable | undefined {
+  if (result.dedup.length === 0) return undefined;
+  return {
+    title: 'Dedup',
+    columns: ['path', 'blobs', 'logical', 'unique chunks', 'chunk bytes', 'ratio', 'reused', 'written'],
+    rows: result.dedup.map((x) => [
+      x.path,
+      String(x.blobs),
+      formatBytes(x.logicalBytes),
+      String(x.chunks),
+      formatBytes(x.chunkBytes),
+      ratio(x.dedupRatio),
+      String(x.chunksReused),
+      String(x.chunksWritten),
+    ]),
+    rightAligned: new Set([1, 2, 3, 4, 5, 6, 7]),
+  };
+}
+
+function compressionTable(result: StatsResult): StatsTable | undefined {
+  if (result.compression.length === 0) return undefined;
+  return {
+    title: 'Compression',
+    columns: ['path', 'logical', 'stored', 'ratio'],
+    rows: result.compression.map((x) => [x.path, formatBytes(x.logicalBytes), formatBytes(x.storedBytes), ratio(x.ratio)]),
+    rightAligned: new Set([1, 2, 3]),
+  };
+}
+
+function s3Table(result: StatsResult): StatsTable | undefined {
+  if (result.s3.length === 0) return undefined;
+  return {
+    title: 'S3',
+    columns: ['path', 'bucket/prefix', 'requests', 'retries', 'up', 'down'],
+    rows: result.s3.map((x) => [
+      x.path,
+      `${x.bucket}/${x.prefix}`,
+      Object.entries(x.requests)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([op, n]) => `${op} ${n}`)
+        .join(', ') || '-',
+      String(x.retries),
+      formatBytes(x.bytesUploaded),
+      formatBytes(x.bytesDownloaded),
+    ]),
+    rightAligned: new Set([3, 4, 5]),
+  };
+}
+
+/** Uploads owed to slow tiers, per fast_slow store and in all. */
+function backlogTable(result: StatsResult): StatsTable | undefined {
+  const b = result.uploadBacklog;
+  if (b.stores.length === 0) return undefined;
+  return {
+    title: 'Upload backlog',
+    columns: ['path', 'blobs', 'bytes', 'oldest', 'uploading', 'uploaded', 'last error'],
+    rows: [
+      ...b.stores.map((x) => [
         x.path,
         String(x.blobs),
-        formatBytes(x.logicalBytes),
-        String(x.chunks),
-        formatBytes(x.chunkBytes),
-        ratio(x.dedupRatio),
-        String(x.chunksReused),
-        String(x.chunksWritten),
+        formatBytes(x.bytes),
+        age(x.oldestAgeMs),
+        String(x.uploading),
+        String(x.uploaded),
+        x.lastError ?? '',
       ]),
-      rightAligned: new Set([1, 2, 3, 4, 5, 6, 7]),
-    });
-  }
-  if (result.compression.length > 0) {
-    tables.push({
-      title: 'Compression',
-      columns: ['path', 'logical', 'stored', 'ratio'],
-      rows: result.compression.map((x) => [x.path, formatBytes(x.logicalBytes), formatBytes(x.storedBytes), ratio(x.ratio)]),
-      rightAligned: new Set([1, 2, 3]),
-    });
-  }
-  if (result.s3.length > 0) {
-    tables.push({
-      title: 'S3',
-      columns: ['path', 'bucket/prefix', 'requests', 'retries', 'up', 'down'],
-      rows: result.s3.map((x) => [
-        x.path,
-        `${x.bucket}/${x.prefix}`,
-        Object.entries(x.requests)
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([op, n]) => `${op} ${n}`)
-          .join(', ') || '-',
-        String(x.retries),
-        formatBytes(x.bytesUploaded),
-        formatBytes(x.bytesDownloaded),
-      ]),
-      rightAligned: new Set([3, 4, 5]),
-    });
-  }
-  if (result.uploadBacklog.stores.length > 0) {
-    const b = result.uploadBacklog;
-    tables.push({
-      title: 'Upload backlog',
-      columns: ['path', 'blobs', 'bytes', 'oldest', 'uploading', 'uploaded', 'last error'],
-      rows: [
-        ...b.stores.map((x) => [
-          x.path,
-          String(x.blobs),
-          formatBytes(x.bytes),
-          age(x.oldestAgeMs),
-          String(x.uploading),
-          String(x.uploaded),
-          x.lastError ?? '',
-        ]),
-        ['all', String(b.blobs), formatBytes(b.bytes), age(b.oldestAgeMs), '', '', ''],
-      ],
-      rightAligned: new Set([1, 2, 3, 4, 5]),
-    });
-  }
-  return { header, tables };
+      ['all', String(b.blobs), formatBytes(b.bytes), age(b.oldestAgeMs), '', '', ''],
+    ],
+    rightAligned: new Set([1, 2, 3, 4, 5]),
+  };
+}
+
+/** Service names in display order (SERVICE_ORDER, then the rest alphabetically). */
+function serviceNames(services: Record<string, unknown>): string[] {
+  return Object.keys(services).sort((a, b) => order(a) - order(b) || a.localeCompare(b));
 }
 
 /** The model as plain, aligned text (no colour, no cursor movement): one block per call. */
