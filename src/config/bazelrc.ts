@@ -1,9 +1,20 @@
-// The .bazelrc lines that point Bazel at a daemon: computed from the config
-// and the addresses the daemon really listens on, by `serve` when it starts
-// and by the daemon's `status` (so `start` can print them for a daemon that
-// was already running).
+// What a client needs to reach a daemon: the URL of each listener (grpcs://
+// for a TLS one) and the .bazelrc lines that point Bazel at it, computed from
+// the config and the addresses the daemon really listens on, by `serve` when
+// it starts and by the daemon's `status` (so `start` can print them for a
+// daemon that was already running).
 import { bindingsOf, serviceBindings } from './service-bindings.js';
-import type { NcacheConfig } from './types.js';
+import type { ListenerTlsSpec, NcacheConfig, ServerSpec } from './types.js';
+
+/** The URL of a listener at `address` ("HOST:PORT"): grpcs:// when it serves TLS. */
+export function clientUrl(server: ServerSpec | undefined, address: string): string {
+  return `${server?.listener.http.tls ? 'grpcs' : 'grpc'}://${address}`;
+}
+
+/** clientUrl for each servers[] entry; `addresses`: "HOST:PORT" per entry. */
+export function clientUrls(config: NcacheConfig, addresses: readonly string[]): string[] {
+  return addresses.map((address, i) => clientUrl(config.servers[i], address));
+}
 
 /** The flags a Bazel user needs for the first server that has a CAS and an AC. `addresses`: "HOST:PORT" per servers[] entry. */
 export function bazelrcLines(config: NcacheConfig, addresses: readonly string[]): string[] {
@@ -14,7 +25,26 @@ export function bazelrcLines(config: NcacheConfig, addresses: readonly string[])
   if (cas === undefined || listening === undefined) return ['# no server in this config offers both a CAS and an action cache'];
   // Bazel connects to a concrete address: a wildcard listener is reached on loopback.
   const address = listening.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
-  const lines = [`build --remote_cache=grpc://${address}`];
+  const server = config.servers[cas.server];
+  const lines = [`build --remote_cache=${clientUrl(server, address)}`];
   if (cas.instance !== '') lines.push(`build --remote_instance_name=${cas.instance}`);
+  const tls = server?.listener.http.tls;
+  if (tls) lines.push(...tlsLines(tls));
+  return lines;
+}
+
+/** Files only the user has (a CA Bazel should trust, a client's certificate): commented, to fill in. */
+function tlsLines(tls: ListenerTlsSpec): string[] {
+  const lines = [
+    `# unless a CA the JVM trusts signed ${tls.cert_file}, give Bazel the CA that did:`,
+    '# build --tls_certificate=<CA certificate, PEM>',
+  ];
+  if (tls.client_ca_file !== undefined) {
+    lines.push(
+      `# mTLS: this client's certificate, signed by a CA in ${tls.client_ca_file}, and its key (PKCS#8 PEM):`,
+      '# build --tls_client_certificate=<client certificate, PEM>',
+      '# build --tls_client_key=<client private key, PEM>',
+    );
+  }
   return lines;
 }

@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import type * as http2 from 'node:http2';
 import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
+import { clientUrls } from '../config/bazelrc.js';
 import { type ServiceBinding, bindingsOf, serverBindings } from '../config/service-bindings.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
@@ -266,7 +267,7 @@ function announce(running: RunningDaemon, parts: DaemonParts, control: PendingCo
       pid: process.pid,
       socketPath: options.socketPath,
       startedAt: new Date(parts.startedAtMs).toISOString(),
-      addresses: parts.addresses.map((a) => `grpc://${a}`),
+      addresses: clientUrls(parts.config, parts.addresses),
     });
   }
   control.ready({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bazelrcLines } from '../../src/config/bazelrc.js';
+import { bazelrcLines, clientUrls } from '../../src/config/bazelrc.js';
 import { parseConfigText } from '../../src/config/load.js';
 
 function config(servers: object[]) {
@@ -25,6 +25,26 @@ describe('bazelrcLines', () => {
 
   it('leaves the instance flag out for the empty instance name and reaches [::] on [::1]', () => {
     expect(bazelrcLines(config([cacheServer('[::]:0', '')]), ['[::]:41234'])).toEqual(['build --remote_cache=grpc://[::1]:41234']);
+  });
+
+  it('says grpcs:// for a TLS listener, with the CA flag to fill in, and the client certificate flags for mTLS', () => {
+    const c = config([{ listener: { http: { socket_address: '127.0.0.1:0' } }, services: { health: {} } }, cacheServer('0.0.0.0:50051', '')]);
+    c.servers[1]!.listener.http.tls = { cert_file: '/etc/ncache/server.pem', key_file: '/etc/ncache/server.key' };
+    expect(clientUrls(c, ['127.0.0.1:4000', '0.0.0.0:50051'])).toEqual(['grpc://127.0.0.1:4000', 'grpcs://0.0.0.0:50051']);
+    const tlsLines = [
+      'build --remote_cache=grpcs://127.0.0.1:50051',
+      '# unless a CA the JVM trusts signed /etc/ncache/server.pem, give Bazel the CA that did:',
+      '# build --tls_certificate=<CA certificate, PEM>',
+    ];
+    expect(bazelrcLines(c, ['127.0.0.1:4000', '0.0.0.0:50051'])).toEqual(tlsLines);
+
+    c.servers[1]!.listener.http.tls.client_ca_file = '/etc/ncache/clients-ca.pem';
+    expect(bazelrcLines(c, ['127.0.0.1:4000', '0.0.0.0:50051'])).toEqual([
+      ...tlsLines,
+      "# mTLS: this client's certificate, signed by a CA in /etc/ncache/clients-ca.pem, and its key (PKCS#8 PEM):",
+      '# build --tls_client_certificate=<client certificate, PEM>',
+      '# build --tls_client_key=<client private key, PEM>',
+    ]);
   });
 
   it('says so when no server offers both a CAS and an action cache', () => {

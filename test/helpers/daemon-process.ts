@@ -100,12 +100,12 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-const READY = /^ncache listening on grpc:\/\/(\S+)\s*$/m;
+const READY = /^ncache listening on (grpcs?):\/\/(\S+)\s*$/m;
 
 export class DaemonProcess {
   /** "127.0.0.1:PORT" as the daemon reported it. */
   readonly address: string;
-  /** The same as `grpc://HOST:PORT`, ready for `--remote_cache=`. */
+  /** The same as `grpc://HOST:PORT` (`grpcs://` for a TLS listener), ready for `--remote_cache=`. */
   readonly url: string;
   readonly pid: number;
   /** Settles when the process has exited (for any reason). */
@@ -113,12 +113,12 @@ export class DaemonProcess {
 
   private constructor(
     private readonly child: ChildProcess,
-    address: string,
+    ready: { scheme: string; address: string },
     exited: Promise<ExitInfo>,
     private readonly output: { stdout: string; stderr: string },
   ) {
-    this.address = address;
-    this.url = `grpc://${address}`;
+    this.address = ready.address;
+    this.url = `${ready.scheme}://${ready.address}`;
     this.pid = child.pid!;
     this.exited = exited;
   }
@@ -163,7 +163,7 @@ export class DaemonProcess {
 
     const describe = () =>
       `command: ${process.execPath} ${args.join(' ')}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`;
-    const address = await new Promise<string>((resolve, reject) => {
+    const ready = await new Promise<{ scheme: string; address: string }>((resolve, reject) => {
       const timeoutMs = opts.readyTimeoutMs ?? 60_000;
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -174,7 +174,7 @@ export class DaemonProcess {
         if (!match) return;
         clearTimeout(timer);
         child.stdout!.off('data', check);
-        resolve(match[1]!);
+        resolve({ scheme: match[1]!, address: match[2]! });
       };
       child.stdout!.on('data', check);
       child.once('error', (err) => {
@@ -186,7 +186,7 @@ export class DaemonProcess {
         reject(new Error(`ncache serve exited (code ${code}, signal ${signal}) before it was ready\n${describe()}`));
       });
     });
-    return new DaemonProcess(child, address, exited, output);
+    return new DaemonProcess(child, ready, exited, output);
   }
 
   /**

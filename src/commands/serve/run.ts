@@ -1,5 +1,5 @@
 // `ncache serve`: run the daemon in the foreground until SIGINT/SIGTERM.
-import { bazelrcLines } from '../../config/bazelrc.js';
+import { bazelrcLines, clientUrls } from '../../config/bazelrc.js';
 import { collectWarnings } from '../../config/schema.js';
 import { controlPaths } from '../../daemon/control/paths.js';
 import { startDaemon } from '../../daemon/daemon.js';
@@ -18,6 +18,8 @@ export interface ServeOptions {
 
 export interface ServeHandle {
   readonly addresses: string[];
+  /** How clients reach each listener: grpc://HOST:PORT, grpcs:// for a TLS one. */
+  readonly urls: string[];
   readonly configSource: string;
   readonly warnings: string[];
   /** Lines to paste into .bazelrc to use this daemon. */
@@ -55,6 +57,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
 
   return {
     addresses: daemon.addresses,
+    urls: clientUrls(config, daemon.addresses),
     configSource: config.source,
     warnings: collectWarnings(config),
     bazelrcLines: bazelrcLines(config, daemon.addresses),

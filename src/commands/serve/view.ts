@@ -6,7 +6,7 @@ import type { ServeHandle } from './run.js';
 export function formatServing(running: ServeHandle): string {
   return (
     [
-      ...running.addresses.map((address) => `ncache listening on grpc://${address}`),
+      ...running.urls.map((url) => `ncache listening on ${url}`),
       `config: ${running.configSource}`,
       'Add to .bazelrc:',
       ...running.bazelrcLines.map((line) => `  ${line}`),

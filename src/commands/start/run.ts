@@ -24,7 +24,7 @@ export interface StartResult {
   /** "started": this call started it; "already-running": one was answering already. */
   status: 'started' | 'already-running';
   pid: number;
-  /** grpc://HOST:PORT per listener. */
+  /** grpc://HOST:PORT (grpcs:// for a TLS listener) per listener. */
   addresses: string[];
   configSource: string;
   socketPath: string;

@@ -9,7 +9,7 @@ export interface PidFileContent {
   socketPath: string;
   /** ISO time the daemon started. */
   startedAt: string;
-  /** grpc://HOST:PORT per listener. */
+  /** grpc://HOST:PORT (grpcs:// for a TLS listener) per listener. */
   addresses: string[];
 }
 

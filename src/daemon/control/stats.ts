@@ -2,6 +2,7 @@
 // service (from Metrics), bytes and blobs per tier, dedup and compression
 // ratios, S3 requests by operation, the upload backlog, latency percentiles
 // and uptime. Everything is read from memory; nothing touches a disk or S3.
+import { clientUrls } from '../../config/bazelrc.js';
 import type { DedupCounts } from '../../stores/store-stats.js';
 import type { WriteBehindStats } from '../../stores/write-behind.js';
 import type { LifetimeSnapshot, Metrics, MetricsSnapshot } from '../metrics.js';
@@ -155,7 +156,7 @@ export function collectStats(ctx: StatsContext): StatsResult {
       version: ctx.version,
       startedAtMs: ctx.startedAtMs,
       uptimeMs: Math.max(0, now - ctx.startedAtMs),
-      addresses: ctx.addresses.map((a) => `grpc://${a}`),
+      addresses: clientUrls(ctx.config, ctx.addresses),
     },
     requests: snapshot === undefined ? null : withoutTimes(snapshot),
     lifetime: ctx.metrics?.lifetime() ?? null,

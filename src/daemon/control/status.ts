@@ -5,7 +5,7 @@ import type { ChildRole } from '../../config/store-kinds.js';
 import type { BuiltStore } from '../../stores/factory.js';
 import type { WriteBehindStats } from '../../stores/write-behind.js';
 import type { ControlContext, ControlHandler } from './types.js';
-import { bazelrcLines } from '../../config/bazelrc.js';
+import { bazelrcLines, clientUrls } from '../../config/bazelrc.js';
 
 export interface StatusTier {
   /** Position in the store's tree: the store's name, then one segment per level ("CAS/fast_slow/fast:filesystem"). */
@@ -34,7 +34,7 @@ export interface StatusResult {
   startedAt: string;
   uptimeSeconds: number;
   configSource: string;
-  /** grpc://HOST:PORT per servers[] entry. */
+  /** grpc://HOST:PORT (grpcs:// for a TLS listener) per servers[] entry. */
   addresses: string[];
   /** Lines to paste into .bazelrc for this daemon (its config's CAS/AC server and instance name). */
   bazelrcLines: string[];
@@ -85,7 +85,7 @@ export function status(ctx: ControlContext): StatusResult {
     startedAt: new Date(ctx.startedAtMs).toISOString(),
     uptimeSeconds: Math.max(0, Math.floor((now - ctx.startedAtMs) / 1000)),
     configSource: ctx.configSource,
-    addresses: ctx.addresses.map((a) => `grpc://${a}`),
+    addresses: clientUrls(ctx.config, ctx.addresses),
     bazelrcLines: bazelrcLines(ctx.config, ctx.addresses),
     socketPath: ctx.socketPath,
     stateDir: ctx.stateDir,
