@@ -27,6 +27,7 @@ import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
 import { FileChunks, singleChunk, writeStream } from './filesystem/file-io.js';
 import { isTempName, probeTempName, uploadTempName } from './filesystem/temp-names.js';
+import { catalogWriteError, uploadWriteError } from './filesystem/write-errors.js';
 import {
   type ByteStream,
   type LocalFiles,
@@ -127,14 +128,20 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
 
   /** Runs a change to the catalog index; a failure is logged, never fails the blob operation it follows. */
   private recordInIndex(what: string, change: (index: StoreEntries, storeId: string) => void): boolean {
+    const err = this.changeIndex(change);
+    if (err !== undefined) this.logger.warn(`${this.what}: could not ${what} in the catalog: ${errorMessage(err)}`);
+    return err === undefined;
+  }
+
+  /** Runs a change to the catalog index; returns what it threw, if anything. */
+  private changeIndex(change: (index: StoreEntries, storeId: string) => void): unknown {
     const index = this.index;
-    if (index === undefined) return true;
+    if (index === undefined) return undefined;
     try {
       change(index, this.storeId!);
-      return true;
+      return undefined;
     } catch (err) {
-      this.logger.warn(`${this.what}: could not ${what} in the catalog: ${errorMessage(err)}`);
-      return false;
+      return err ?? new Error('unknown catalog error');
     }
   }
 
@@ -396,7 +403,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       fh = await open(temp, 'wx');
     } catch (err) {
       this.activeTemps.delete(temp);
-      throw internal(`${what} failed: ${errorMessage(err)}`, err);
+      throw uploadWriteError(what, this.tempPath, err);
     }
     try {
       try {
@@ -406,18 +413,28 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
         await fh.close();
       }
       await this.serialize(name, async () => {
+        const replacing = this.files.peek(name) !== undefined;
         await rename(temp, this.contentFile(name));
         this.activeTemps.delete(temp);
         const now = this.clock.now();
         // After the rename: a row never names a file that is not in place.
-        this.recordInIndex(`record ${name}`, (index, id) => index.put(id, key, size, now));
+        const unrecorded = this.changeIndex((index, id) => index.put(id, key, size, now));
+        if (unrecorded !== undefined && !replacing) {
+          // A restart would not know this file (the catalog's disk is full, say):
+          // refuse the upload now rather than acknowledge a blob that will vanish.
+          await unlink(this.contentFile(name)).catch(() => {});
+          throw catalogWriteError(what, this.catalog?.path ?? 'catalog.sqlite', unrecorded);
+        }
+        if (unrecorded !== undefined) {
+          this.logger.warn(`${this.what}: could not record ${name} in the catalog: ${errorMessage(unrecorded)}`);
+        }
         this.files.set(name, { key, size }, this.charged(size), now);
         if (this.catalog === undefined) this.touched(name, now);
       });
     } catch (err) {
       await rm(temp, { force: true });
       if (err instanceof NcacheError) throw err;
-      throw internal(`${what} failed: ${errorMessage(err)}`, err);
+      throw uploadWriteError(what, this.tempPath, err);
     } finally {
       this.activeTemps.delete(temp);
     }
