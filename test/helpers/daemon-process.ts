@@ -91,6 +91,12 @@ export interface StartDaemonOptions {
   nodeArgs?: string[];
   /** Give up (and kill the child) if the readiness line has not appeared by then. Default 60 s. */
   readyTimeoutMs?: number;
+  /**
+   * A command that execs the daemon's command line given after it (e.g. unshare
+   * with a mount: test/helpers/small-disk.ts); it must exec, not fork, so the
+   * child's pid stays the daemon's.
+   */
+  launcher?: readonly string[];
 }
 
 // Children still running when the test process exits are killed, so a crashed
@@ -145,7 +151,8 @@ export class DaemonProcess {
     }
     const configArgs = opts.configPath === undefined ? [] : ['--config', opts.configPath];
     const args = [...(opts.nodeArgs ?? []), join(root, 'bin', 'ncache.js'), 'serve', ...configArgs];
-    const child = spawn(process.execPath, args, {
+    const [file = process.execPath, ...launch] = opts.launcher === undefined ? [] : [...opts.launcher, process.execPath];
+    const child = spawn(file, [...launch, ...args], {
       cwd: root,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -162,7 +169,7 @@ export class DaemonProcess {
     });
 
     const describe = () =>
-      `command: ${process.execPath} ${args.join(' ')}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`;
+      `command: ${[file, ...launch, ...args].join(' ')}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`;
     const ready = await new Promise<{ scheme: string; address: string }>((resolve, reject) => {
       const timeoutMs = opts.readyTimeoutMs ?? 60_000;
       const timer = setTimeout(() => {
