@@ -1,25 +1,26 @@
 // The configs users actually run, for tests that need "the real thing": the
 // built-in default (templates/local.json5) and what `ncache init --aws` writes
 // (templates/aws.json5), each with its listener moved to a free port. Store
-// paths stay ${NCACHE_CACHE_DIR}/...: the test sets that variable.
+// paths stay ${NCACHE_CACHE_DIR}/... unless a cache dir is given.
 import { readFileSync } from 'node:fs';
 import { type FastTier, renderAwsConfig } from '../../src/commands/init/aws.js';
 import { defaultTemplatePath } from '../../src/config/defaults.js';
 
 const TEMPLATE_LISTENER = 'socket_address: "127.0.0.1:50051"';
 
-function onFreePort(text: string): string {
+function onFreePort(text: string, cacheDir: string | undefined): string {
   if (!text.includes(TEMPLATE_LISTENER)) throw new Error(`the template no longer listens with ${TEMPLATE_LISTENER}`);
-  return text.replace(TEMPLATE_LISTENER, 'socket_address: "127.0.0.1:0"');
+  const moved = text.replace(TEMPLATE_LISTENER, 'socket_address: "127.0.0.1:0"');
+  return cacheDir === undefined ? moved : moved.replaceAll('${NCACHE_CACHE_DIR}', cacheDir);
 }
 
 /** templates/local.json5: verify > filesystem CAS, completeness_checking > filesystem AC. */
-export function localTemplateConfig(): string {
-  return onFreePort(readFileSync(defaultTemplatePath(), 'utf8'));
+export function localTemplateConfig(cacheDir?: string): string {
+  return onFreePort(readFileSync(defaultTemplatePath(), 'utf8'), cacheDir);
 }
 
 /** `ncache init --aws --endpoint <endpoint>` (with `--memory-tier <size>` when tier is memory) for one bucket and prefix. */
-export function awsTemplateConfig(opts: { endpoint: string; bucket: string; prefix: string; tier: FastTier }): string {
+export function awsTemplateConfig(opts: { endpoint: string; bucket: string; prefix: string; tier: FastTier; cacheDir?: string }): string {
   const target = { endpoint: opts.endpoint, bucket: opts.bucket, prefix: opts.prefix, region: 'us-east-1' };
-  return onFreePort(renderAwsConfig(target, false, opts.tier));
+  return onFreePort(renderAwsConfig(target, false, opts.tier), opts.cacheDir);
 }
