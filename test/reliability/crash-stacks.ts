@@ -18,8 +18,6 @@ import { awsTemplateConfig, localTemplateConfig } from '../helpers/template-conf
 
 export type CrashStackName = 'seed, filesystem tiers' | 'seed, memory tiers' | 'filesystem default';
 
-export const CRASH_STACK_NAMES: readonly CrashStackName[] = ['seed, filesystem tiers', 'seed, memory tiers', 'filesystem default'];
-
 /** The bucket behind a seed stack, read straight from s3rver. */
 export interface CrashBucket {
   readonly client: S3Client;

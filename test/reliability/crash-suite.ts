@@ -15,8 +15,8 @@ import { Ledger, writeUntilKilled } from './crash-load.js';
 import { type CrashStack, type CrashStackName, openCrashStack } from './crash-stacks.js';
 
 export interface CrashSuiteOptions {
-  kills: number;
-  stacks: readonly CrashStackName[];
+  /** Each stack with its number of kills. */
+  stacks: readonly { name: CrashStackName; kills: number }[];
   /** The runs are reproducible up to timing: the kill points and the data come from it. */
   seed: number;
   /** Concurrent gRPC clients. Default 4. */
@@ -37,16 +37,15 @@ export interface CrashFigures {
 }
 
 export function defineCrashSuite(opts: CrashSuiteOptions): void {
-  describe.each(opts.stacks.map((name, i) => ({ name, i })))('SIGKILL under concurrent uploads: $name', ({ name, i }) => {
+  describe.each(opts.stacks.map((stack, i) => ({ ...stack, i })))('SIGKILL under concurrent uploads: $name', ({ name, kills, i }) => {
     const title =
-      `${opts.kills} kills: nothing acknowledged is lost, nothing present is wrong, ` +
-      'the catalog adds up, S3 gets what it is owed';
+      `${kills} kills: nothing acknowledged is lost, nothing present is wrong, ` + 'the catalog adds up, S3 gets what it is owed';
     it(title, async () => {
       const stack = await openCrashStack(name);
       try {
-        const figures = await killRepeatedly(stack, opts, opts.seed + i * 7919);
+        const figures = await killRepeatedly(stack, kills, opts, opts.seed + i * 7919);
         console.log(`crash figures ${JSON.stringify(figures)}`);
-        expect(figures.kills).toBe(opts.kills);
+        expect(figures.kills).toBe(kills);
       } finally {
         await stack.cleanup();
       }
@@ -54,13 +53,13 @@ export function defineCrashSuite(opts: CrashSuiteOptions): void {
   });
 }
 
-async function killRepeatedly(stack: CrashStack, opts: CrashSuiteOptions, seed: number): Promise<CrashFigures> {
+async function killRepeatedly(stack: CrashStack, kills: number, opts: CrashSuiteOptions, seed: number): Promise<CrashFigures> {
   const rng = new Prng(seed);
   const ledger = new Ledger();
   const restarts: number[] = [];
   let checked = 0;
   let daemon = await stack.fixture.start();
-  for (let round = 1; round <= opts.kills; round++) {
+  for (let round = 1; round <= kills; round++) {
     try {
       ledger.newRound();
       await loadAndKill(daemon, ledger, rng, opts, seed + round);
@@ -70,14 +69,14 @@ async function killRepeatedly(stack: CrashStack, opts: CrashSuiteOptions, seed: 
       checked += await checkAfterRestart(stack, daemon, ledger, rng);
     } catch (err) {
       const log = daemon.stderr().split('\n').slice(-30).join('\n');
-      const where = `${stack.name}, kill ${round} of ${opts.kills} (seed ${seed})`;
+      const where = `${stack.name}, kill ${round} of ${kills} (seed ${seed})`;
       throw new Error(`${where}: ${errorMessage(err)}\n--- daemon log (last lines) ---\n${log}`, { cause: err });
     }
   }
   restarts.sort((a, b) => a - b);
   return {
     stack: stack.name,
-    kills: opts.kills,
+    kills,
     blobsAcknowledged: ledger.blobs.size,
     actionResultsAcknowledged: ledger.actions.size,
     blobsChecked: checked,

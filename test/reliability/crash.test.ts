@@ -6,8 +6,10 @@
 import { defineCrashSuite } from './crash-suite.js';
 
 defineCrashSuite({
-  kills: 3,
-  stacks: ['seed, filesystem tiers', 'filesystem default'],
+  stacks: [
+    { name: 'seed, filesystem tiers', kills: 3 },
+    { name: 'filesystem default', kills: 3 },
+  ],
   seed: 0xc4a5,
   maxAcksBeforeKill: 25,
   timeoutMs: 240_000,
