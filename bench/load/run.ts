@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { defaultConfigText } from '../../src/config/defaults.js';
 import { DaemonProcess, repoRoot } from '../../test/helpers/daemon-process.js';
 import { processCpuSeconds, processMemory } from '../proc-usage.js';
-import { RPC_KINDS, type RpcKind } from './workload.js';
+import { RPC_KINDS, type RpcKind, byKind } from './workload.js';
 import type { FromWorker, ToWorker, WorkerResult, WorkerTask } from './worker.js';
 
 export interface LoadOptions {
@@ -122,28 +122,35 @@ function sampleRss(pid: number): { stop(): Promise<number> } {
   };
 }
 
+/** `ncache serve` with the default config as `ncache init` writes it, on a free port, everything under `dir`. */
+async function startDefaultDaemon(dir: string): Promise<DaemonProcess> {
+  const configPath = join(dir, 'config.json5');
+  await writeFile(configPath, defaultConfigText().replace('127.0.0.1:50051', '127.0.0.1:0'));
+  await mkdir(join(dir, 'cache'), { recursive: true });
+  return DaemonProcess.start({ configPath, env: { NCACHE_CACHE_DIR: join(dir, 'cache'), NCACHE_STATE_DIR: join(dir, 'state') } });
+}
+
+/** Hands each worker every n-th client and waits until all of them are connected. */
+async function assignClients(workers: Worker[], opts: LoadOptions, address: string): Promise<void> {
+  workers.forEach((worker, w) => {
+    const clientIds = Array.from({ length: opts.clients }, (_, i) => i).filter((i) => i % workers.length === w);
+    const task: WorkerTask = { address, clientIds, seed: opts.seed ?? 11, durationMs: opts.seconds * 1000 };
+    worker.send({ type: 'task', task });
+  });
+  for (const worker of workers) await worker.next(); // 'ready'
+}
+
 export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   const workerCount = Math.max(1, Math.min(opts.workers ?? 2, opts.clients));
-  const seed = opts.seed ?? 11;
   const script = workerScript();
   const dir = await mkdtemp(join(tmpdir(), 'ncache-load-'));
   const workers: Worker[] = [];
   let daemon: DaemonProcess | undefined;
   try {
-    // The default config as `ncache init` writes it, on a free port.
-    const configPath = join(dir, 'config.json5');
-    await writeFile(configPath, defaultConfigText().replace('127.0.0.1:50051', '127.0.0.1:0'));
-    await mkdir(join(dir, 'cache'), { recursive: true });
-    daemon = await DaemonProcess.start({ configPath, env: { NCACHE_CACHE_DIR: join(dir, 'cache'), NCACHE_STATE_DIR: join(dir, 'state') } });
+    daemon = await startDefaultDaemon(dir);
     const idleRss = (await processMemory(daemon.pid)).rss;
-
     for (let w = 0; w < workerCount; w++) workers.push(new Worker(script));
-    workers.forEach((worker, w) => {
-      const clientIds = Array.from({ length: opts.clients }, (_, i) => i).filter((i) => i % workerCount === w);
-      const task: WorkerTask = { address: daemon!.address, clientIds, seed, durationMs: opts.seconds * 1000 };
-      worker.send({ type: 'task', task });
-    });
-    for (const worker of workers) await worker.next(); // 'ready': every client connected
+    await assignClients(workers, opts, daemon.address);
 
     const loadStart = loadavg()[0]!;
     const cpuStart = await processCpuSeconds(daemon.pid);
@@ -180,13 +187,11 @@ function summarize(
   results: WorkerResult[],
   daemon: { rssMax: number; idleRss: number; daemonCpu: number; loadAverage: { start: number; end: number } },
 ): LoadReport {
-  const perKind = {} as Record<RpcKind, KindStats>;
-  let calls = 0;
-  for (const kind of RPC_KINDS) {
+  const perKind = byKind((kind): KindStats => {
     const all = results.flatMap((r) => r.latenciesMs[kind]).sort((a, b) => a - b);
-    calls += all.length;
-    perKind[kind] = { count: all.length, p50Ms: percentile(all, 50), p99Ms: percentile(all, 99), maxMs: all[all.length - 1] ?? 0 };
-  }
+    return { count: all.length, p50Ms: percentile(all, 50), p99Ms: percentile(all, 99), maxMs: all[all.length - 1] ?? 0 };
+  });
+  const calls = RPC_KINDS.reduce((n, kind) => n + perKind[kind].count, 0);
   const sum = (f: (r: WorkerResult) => number) => results.reduce((n, r) => n + f(r), 0);
   return {
     clients: opts.clients,

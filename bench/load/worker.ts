@@ -8,12 +8,12 @@ import { ReapiClient } from '../reapi-client.js';
 import {
   ACTION_COUNT,
   BLOB_COUNT,
-  RPC_KINDS,
   type RpcKind,
   actionDigest,
   actionOutput,
   blobData,
   blobDigest,
+  byKind,
   isSmall,
   pickKind,
   prng,
@@ -239,7 +239,7 @@ class LoadClient {
 
 async function runTask(task: WorkerTask, go: Promise<void>): Promise<WorkerResult> {
   const out: WorkerResult = {
-    latenciesMs: Object.fromEntries(RPC_KINDS.map((k) => [k, []])) as unknown as Record<RpcKind, number[]>,
+    latenciesMs: byKind((): number[] => []),
     errorCount: 0,
     errors: [],
     readChecks: 0,

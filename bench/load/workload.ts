@@ -15,6 +15,19 @@ export const RPC_KINDS = [
 ] as const;
 export type RpcKind = (typeof RPC_KINDS)[number];
 
+/** A value for every kind; the literal makes the compiler check that none is missing. */
+export function byKind<T>(value: (kind: RpcKind) => T): Record<RpcKind, T> {
+  return {
+    FindMissingBlobs: value('FindMissingBlobs'),
+    'ByteStream.Write': value('ByteStream.Write'),
+    'ByteStream.Read': value('ByteStream.Read'),
+    BatchUpdateBlobs: value('BatchUpdateBlobs'),
+    BatchReadBlobs: value('BatchReadBlobs'),
+    GetActionResult: value('GetActionResult'),
+    UpdateActionResult: value('UpdateActionResult'),
+  };
+}
+
 /** How often each kind is picked (out of the sum). */
 const WEIGHTS: Record<RpcKind, number> = {
   FindMissingBlobs: 20,
