@@ -11,6 +11,7 @@ import type {
   FetchServiceSpec,
   ListenerTlsSpec,
   HttpListenerLimits,
+  ListenerAuthSpec,
   PushServiceSpec,
   ServerSpec,
 } from './types.js';
@@ -83,6 +84,8 @@ const httpListener = object<ServerSpec['listener']['http']>((f) => {
   const limits = f.maybe('limits', listenerLimits);
   if (limits !== undefined) out.limits = limits;
   f.maybe('freebind', bool);
+  const auth = f.maybe('auth', listenerAuth);
+  if (auth !== undefined) out.auth = auth;
   return out;
 });
 
@@ -143,6 +146,12 @@ const listenerLimits = object<HttpListenerLimits>((f) => {
 
 /** The one advanced_http knob ncache applies (grpc-js `grpc.max_concurrent_streams`). */
 export const MAX_CONCURRENT_STREAMS_KEY = 'experimental_http2_max_concurrent_streams';
+
+/** ncache's own key (NativeLink has none): bearer tokens from a file (src/daemon/auth/tokens-file.ts). */
+const listenerAuth = object<ListenerAuthSpec>((a) => ({
+  tokens_file: a.req('tokens_file', fsPath, 'the path of a file with one bearer token per line'),
+  allow_unauthenticated_reads: a.opt('allow_unauthenticated_reads', bool, false),
+}));
 
 const ADVANCED_HTTP_NUMBERS = [
   'http2_keep_alive_interval',

@@ -250,6 +250,17 @@ export interface HttpListenerLimits {
   upload_stall_timeout?: number;
 }
 
+/**
+ * `servers[].listener.http.auth`: who may call this listener (src/daemon/auth/).
+ * The tokens file holds one `TOKEN [read|write]` per line and must be 0600.
+ */
+export interface ListenerAuthSpec {
+  /** Absolute; a relative path in the config resolves against the config file's directory. */
+  tokens_file: string;
+  /** Calls without an authorization header may read (never write). Default false. */
+  allow_unauthenticated_reads: boolean;
+}
+
 export interface ServerSpec {
   name: string;
   listener: {
@@ -265,6 +276,8 @@ export interface ServerSpec {
       max_decoding_message_size?: number;
       /** ncache extension: what one client of this listener can make the daemon hold; unset keys take the defaults. */
       limits?: HttpListenerLimits;
+      /** ncache extension (NativeLink has no such key): bearer tokens required on every call. */
+      auth?: ListenerAuthSpec;
     };
   };
   services: {

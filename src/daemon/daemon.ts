@@ -1,6 +1,6 @@
 // The composition root: stores from the config, one gRPC server per
 // `servers[]` entry with the services that entry lists, and an orderly stop.
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { mkdirSync } from 'node:fs';
 import type * as http2 from 'node:http2';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { type Logger, silentLogger } from '../util/logger.js';
 import { Rollback } from '../util/rollback.js';
 import { ncacheVersion } from '../util/version.js';
 import { AcServer, type AcInstance } from './ac-server.js';
+import { listenerInterceptors } from './auth/listener-auth.js';
 import { ByteStreamServer } from './bytestream-server.js';
 import { CapabilitiesServer, type InstanceCapabilities } from './capabilities-server.js';
 import { CasServer } from './cas-server.js';
@@ -112,7 +113,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     const pins = new PinRegistry();
     const maintenance = new MaintenanceLock();
     const metrics = new Metrics(clock);
-    const { runtimes, addresses } = await startServers(config, stores, pins, metrics, logger, rollback);
+    const { runtimes, addresses } = await startServers(config, stores, pins, metrics, logger, clock, rollback);
     const parts: DaemonParts = { config, logger, clock, startedAtMs, control, catalog, stores, pins, maintenance, metrics, runtimes, addresses };
     const running = assemble(parts, rollback);
     if (control) announce(running, parts, control, opts);
@@ -186,6 +187,7 @@ async function startServers(
   pins: PinRegistry,
   metrics: Metrics,
   logger: Logger,
+  clock: Clock,
   rollback: Rollback,
 ): Promise<{ runtimes: ServerRuntime[]; addresses: string[] }> {
   const runtimes: ServerRuntime[] = [];
@@ -199,7 +201,9 @@ async function startServers(
     await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
   });
   for (const [index, spec] of config.servers.entries()) {
-    const runtime = buildServer(spec, index, stores, pins, logger, metrics);
+    // A listener with `auth` checks every call before any service sees it (src/daemon/auth/).
+    const interceptors = listenerInterceptors(spec, index, { clock, logger, boundAddress: () => addresses[index] });
+    const runtime = buildServer(spec, index, stores, pins, logger, metrics, interceptors);
     runtimes.push(runtime);
     const address = await bind(runtime, spec, index);
     addresses.push(address);
@@ -410,7 +414,15 @@ function bind(runtime: ServerRuntime, spec: ServerSpec, index: number): Promise<
   });
 }
 
-function buildServer(spec: ServerSpec, index: number, stores: StoreManager, pins: PinRegistry, logger: Logger, metrics: Metrics): ServerRuntime {
+function buildServer(
+  spec: ServerSpec,
+  index: number,
+  stores: StoreManager,
+  pins: PinRegistry,
+  logger: Logger,
+  metrics: Metrics,
+  interceptors: ServerInterceptor[],
+): ServerRuntime {
   const bindings = serverBindings(spec, index);
   // One wrapper per store, however many services and instances of this server use it.
   const wrapped = new Map<string, StoreDriver>();
@@ -435,6 +447,7 @@ function buildServer(spec: ServerSpec, index: number, stores: StoreManager, pins
     'grpc.max_send_message_length': limits.maxSendMessageBytes,
     'grpc.max_concurrent_streams': limits.maxConcurrentStreams,
     'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
+    interceptors,
   });
   widenFlowControl(server);
   // Every service is counted in `metrics` (requests, hits, bytes, latency) without knowing it.

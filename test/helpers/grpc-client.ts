@@ -6,6 +6,8 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
   type Client,
+  InterceptingCall,
+  type Interceptor,
   type ClientReadableStream,
   type ClientWritableStream,
   type ServiceError,
@@ -83,6 +85,8 @@ export class ReapiClient {
     options: ChannelOptions = {},
     /** How the channel connects: plaintext unless a test passes TLS credentials. */
     channelCredentials: ChannelCredentials = credentials.createInsecure(),
+    /** Metadata sent with every call, e.g. { authorization: 'Bearer ...' }. */
+    private readonly headers: Record<string, string> = {},
   ) {
     this.channel = new Channel(address, channelCredentials, { ...CLIENT_CHANNEL_OPTIONS, ...options });
   }
@@ -91,7 +95,8 @@ export class ReapiClient {
     let c = this.clients.get(key);
     if (!c) {
       const Ctor = makeGenericClientConstructor(serviceDefinition(key) as never, key);
-      c = new Ctor(this.address, credentials.createInsecure(), { channelOverride: this.channel }) as unknown as AnyClient;
+      const interceptors = Object.keys(this.headers).length > 0 ? [sendHeaders(this.headers)] : [];
+      c = new Ctor(this.address, credentials.createInsecure(), { channelOverride: this.channel, interceptors }) as unknown as AnyClient;
       this.clients.set(key, c);
     }
     return c;
@@ -272,6 +277,17 @@ export class ReapiClient {
 
 export function createReapiClient(address: string, options?: ChannelOptions): ReapiClient {
   return new ReapiClient(address, options);
+}
+
+/** Adds `headers` to the metadata of every call. */
+function sendHeaders(headers: Record<string, string>): Interceptor {
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
+        next(metadata, listener);
+      },
+    });
 }
 
 /** `{instance}/blobs/{hash}/{size}` */

@@ -1,0 +1,125 @@
+// The door of a listener with `auth` (an ncache extension): a grpc-js server
+// interceptor every call on that listener passes before any handler runs.
+// daemon.ts hands it to the Server itself, so no service, present or added
+// later, can be served around it. It reads `authorization: Bearer <token>`,
+// matches the token in constant time against the tokens file, and refuses
+// with UNAUTHENTICATED or PERMISSION_DENIED in a message that names the
+// listener and the fix, never the token.
+import { type Metadata, type ServerInterceptor, ServerInterceptingCall, status } from '@grpc/grpc-js';
+import type { ListenerAuthSpec, ServerSpec } from '../../config/types.js';
+import type { Clock } from '../../util/clock.js';
+import { withContext } from '../../util/errors.js';
+import type { Logger } from '../../util/logger.js';
+import { methodAccess, shortMethodName } from './method-access.js';
+import { matchToken } from './token-match.js';
+import { TokenSource } from './token-source.js';
+
+export interface ListenerAuth {
+  readonly spec: ListenerAuthSpec;
+  readonly tokens: TokenSource;
+  /** `servers[0] ("shared") on 0.0.0.0:50051`; asked when refusing, so it can name the port bound. */
+  readonly listener: () => string;
+}
+
+export interface Refusal {
+  readonly code: status;
+  readonly details: string;
+}
+
+/** Why a call to `path` with these `authorization` values is refused, or undefined to let it in. */
+export function checkCall(path: string, authorization: readonly string[], auth: ListenerAuth): Refusal | undefined {
+  const access = methodAccess(path);
+  if (access === 'open') return undefined;
+  const where = auth.listener();
+  const file = auth.spec.tokens_file;
+  const header = authorization[0];
+  if (header === undefined) {
+    if (!auth.spec.allow_unauthenticated_reads) {
+      return refuse(status.UNAUTHENTICATED, `${where} requires a bearer token: ${addHeader(`a token from ${file}`)}`);
+    }
+    if (access === 'read') return undefined;
+    return refuse(
+      status.PERMISSION_DENIED,
+      `${where} lets calls without a token only read, and ${shortMethodName(path)} writes: ${addHeader(`a write token from ${file}`)}, ${readOnlyBuild}`,
+    );
+  }
+  const token = bearerToken(header);
+  if (token === undefined) {
+    return refuse(status.UNAUTHENTICATED, `${where}: the authorization header is not "Bearer <token>": ${addHeader(`a token from ${file}`)}`);
+  }
+  const current = auth.tokens.current();
+  if ('problem' in current) {
+    return refuse(status.UNAVAILABLE, `${where} cannot check bearer tokens: its tokens file ${file} is unusable (the daemon's log says why)`);
+  }
+  const scope = matchToken(token, current.entries);
+  if (scope === undefined) {
+    return refuse(
+      status.UNAUTHENTICATED,
+      `${where} does not accept this bearer token (mistyped, or no longer in ${file}): ${addHeader(`a token listed in ${file}`)}`,
+    );
+  }
+  if (access === 'write' && scope === 'read') {
+    return refuse(
+      status.PERMISSION_DENIED,
+      `${where}: this bearer token is read-only ("read" in ${file}) and ${shortMethodName(path)} writes: put a write token in --remote_header, ${readOnlyBuild}`,
+    );
+  }
+  return undefined;
+}
+
+const addHeader = (which: string) => `add --remote_header=authorization=Bearer <${which}> to your .bazelrc`;
+const readOnlyBuild = 'or build with --remote_upload_local_results=false to only read';
+
+const refuse = (code: status, details: string): Refusal => ({ code, details });
+
+/** RFC 6750: `Bearer <token>`, the scheme in any case. */
+function bearerToken(header: string): string | undefined {
+  return /^\s*bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+}
+
+/** Every call on the listener goes through checkCall before its handler sees it. */
+export function listenerAuthInterceptor(auth: ListenerAuth, logger: Logger): ServerInterceptor {
+  return (method, call) =>
+    new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata: Metadata, proceed: (metadata: Metadata) => void) => {
+            const values = metadata.get('authorization').filter((v): v is string => typeof v === 'string');
+            const refusal = checkCall(method.path, values, auth);
+            if (refusal === undefined) {
+              // Handlers have no use for the token; keep it out of anything they might log.
+              metadata.remove('authorization');
+              proceed(metadata);
+              return;
+            }
+            logger.debug(`refused ${method.path} from ${call.getPeer()}: ${status[refusal.code]}`);
+            call.sendStatus({ code: refusal.code, details: refusal.details });
+          },
+        }),
+    });
+}
+
+export interface ListenerDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The "HOST:PORT" the listener is bound to, once it is. */
+  readonly boundAddress: () => string | undefined;
+}
+
+/**
+ * The interceptors of servers[index]: the door when its listener has `auth`,
+ * none otherwise. Reads the tokens file now, so an unusable one stops the start.
+ */
+export function listenerInterceptors(spec: ServerSpec, index: number, deps: ListenerDeps): ServerInterceptor[] {
+  const authSpec = spec.listener.http.auth;
+  if (authSpec === undefined) return [];
+  let tokens: TokenSource;
+  try {
+    tokens = new TokenSource(authSpec.tokens_file, deps);
+  } catch (err) {
+    throw withContext(`servers[${index}].listener.http.auth.tokens_file`, err);
+  }
+  const name = `servers[${index}]${spec.name !== String(index) ? ` (${JSON.stringify(spec.name)})` : ''}`;
+  const listener = () => `${name} on ${deps.boundAddress() ?? spec.listener.http.socket_address}`;
+  return [listenerAuthInterceptor({ spec: authSpec, tokens, listener }, deps.logger)];
+}
