@@ -38,6 +38,8 @@ import {
   type Reader,
 } from './reader.js';
 import { TlsFileError, readTlsMaterial } from './tls-material.js';
+import { readTokensFile } from './tokens-file.js';
+import { NcacheError } from '../util/errors.js';
 
 // NativeLink's ByteStream defaults.
 export const BYTESTREAM_DEFAULTS = {
@@ -147,11 +149,23 @@ const listenerLimits = object<HttpListenerLimits>((f) => {
 /** The one advanced_http knob ncache applies (grpc-js `grpc.max_concurrent_streams`). */
 export const MAX_CONCURRENT_STREAMS_KEY = 'experimental_http2_max_concurrent_streams';
 
-/** ncache's own key (NativeLink has none): bearer tokens from a file (src/daemon/auth/tokens-file.ts). */
+/** ncache's own key (NativeLink has none): bearer tokens from a file, checked now so `validate` reports a bad one. */
 const listenerAuth = object<ListenerAuthSpec>((a) => ({
-  tokens_file: a.req('tokens_file', fsPath, 'the path of a file with one bearer token per line'),
+  tokens_file: a.req('tokens_file', tokensFile, 'the path of a file with one bearer token per line'),
   allow_unauthenticated_reads: a.opt('allow_unauthenticated_reads', bool, false),
 }));
+
+const tokensFile: Reader<string> = (ctx, value, path) => {
+  const file = fsPath(ctx, value, path);
+  if (file === undefined) return undefined;
+  try {
+    readTokensFile(file);
+  } catch (err) {
+    if (!(err instanceof NcacheError)) throw err;
+    issue(ctx, path, err.message);
+  }
+  return file;
+};
 
 const ADVANCED_HTTP_NUMBERS = [
   'http2_keep_alive_interval',

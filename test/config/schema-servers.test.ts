@@ -1,5 +1,8 @@
 // Servers and services: NativeLink's array and map forms, normalized.
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 import { baseConfig, issuesOf, parse } from './helpers.js';
 
 function withServices(services: Record<string, unknown>) {
@@ -39,6 +42,57 @@ describe('servers', () => {
     });
     c.servers[0].listener.http.advanced_http = { http2_keep_alive: 10 };
     expect(issuesOf(c)[0]).toBe('servers[0].listener.http.advanced_http.http2_keep_alive: unknown field (did you mean "http2_keep_alive_interval"?)');
+  });
+});
+
+describe('listener auth (an ncache extension)', () => {
+  let dir = '';
+  tempDirPerTest('ncache-schema-auth-', (d) => (dir = d));
+  const TOKEN = 'a-team-token-0123456789';
+
+  it('reads tokens_file (relative to the config file, ~ expanded) and allow_unauthenticated_reads (default false)', async () => {
+    await mkdir(join(dir, 'home', 'ncache'), { recursive: true });
+    await writeFile(join(dir, 'tokens'), `${TOKEN}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'home', 'ncache', 'tokens'), `${TOKEN} read\n`, { mode: 0o600 });
+    const c = baseConfig();
+    c.servers[0].listener.http.auth = { tokens_file: 'tokens' };
+    expect(parse(c, undefined, join(dir, 'config.json5')).servers[0]!.listener.http.auth).toEqual({
+      tokens_file: join(dir, 'tokens'),
+      allow_unauthenticated_reads: false,
+    });
+    c.servers[0].listener.http.auth = { tokens_file: '~/ncache/tokens', allow_unauthenticated_reads: true };
+    expect(parse(c, { HOME: join(dir, 'home') }).servers[0]!.listener.http.auth).toEqual({
+      tokens_file: join(dir, 'home', 'ncache', 'tokens'),
+      allow_unauthenticated_reads: true,
+    });
+  });
+
+  it('reports a missing tokens_file, a mistyped key and a wrong type', () => {
+    const c = baseConfig();
+    c.servers[0].listener.http.auth = { allow_unauthenticated_read: 'yes' };
+    expect(issuesOf(c)).toEqual([
+      'servers[0].listener.http.auth.tokens_file: missing required field (expected the path of a file with one bearer token per line)',
+      'servers[0].listener.http.auth.allow_unauthenticated_read: unknown field (did you mean "allow_unauthenticated_reads"?)',
+    ]);
+    c.servers[0].listener.http.auth = { tokens_file: join(dir, 'tokens'), allow_unauthenticated_reads: 'yes' };
+    expect(issuesOf(c)).toContain('servers[0].listener.http.auth.allow_unauthenticated_reads: expected true or false, got "yes"');
+  });
+
+  it('reads the tokens file at load: missing, too open or empty is an error at tokens_file, never quoting a token', async () => {
+    const file = join(dir, 'tokens');
+    const c = baseConfig();
+    c.servers[0].listener.http.auth = { tokens_file: file };
+    expect(issuesOf(c)).toEqual([`servers[0].listener.http.auth.tokens_file: ${file} does not exist; create it (0600) with one token per line, or remove listener.http.auth`]);
+    await writeFile(file, `${TOKEN}\n`, { mode: 0o644 });
+    await chmod(file, 0o644);
+    expect(issuesOf(c)).toEqual([
+      `servers[0].listener.http.auth.tokens_file: ${file} can be read or written by its group or other users (mode 0644); a tokens file must be 0600 or stricter: chmod 600 ${file}`,
+    ]);
+    await writeFile(file, `# nothing yet\nshort\n`);
+    await chmod(file, 0o600);
+    expect(issuesOf(c)).toEqual([
+      `servers[0].listener.http.auth.tokens_file: ${file}: line 2: the token is shorter than 16 characters; use a long random one (expected one "TOKEN [read|write]" per line)`,
+    ]);
   });
 });
 

@@ -1,21 +1,9 @@
 // Bearer tokens are compared through their SHA-256 digests with
 // timingSafeEqual, against every entry on every call: how long a check takes
 // says nothing about how much of a guess was right or which entry it was near.
-// Only the digests are kept in memory.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-
-/** "read": reads only; "write": reads and writes. */
-export type TokenScope = 'read' | 'write';
-
-export interface TokenEntry {
-  /** SHA-256 of the token. */
-  readonly digest: Buffer;
-  readonly scope: TokenScope;
-}
-
-export function tokenDigest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
+// Only the digests are kept in memory (config/tokens-file.ts).
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { type TokenEntry, type TokenScope, tokenDigest } from '../../config/tokens-file.js';
 
 /** The scope of the entry `presented` is, or undefined. Every entry is compared, whatever matched before. */
 export function matchToken(presented: string, entries: readonly TokenEntry[]): TokenScope | undefined {

@@ -8,8 +8,7 @@ import { statSync } from 'node:fs';
 import type { Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
-import type { TokenEntry } from './token-match.js';
-import { readTokensFile } from './tokens-file.js';
+import { type TokenEntry, readTokensFile } from '../../config/tokens-file.js';
 
 export const TOKENS_RECHECK_MS = 1000;
 

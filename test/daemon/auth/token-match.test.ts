@@ -2,7 +2,8 @@
 // over SHA-256 digests, every entry visited): which token matches, with which
 // scope, and that nothing short of the exact token does.
 import { describe, expect, it } from 'vitest';
-import { type TokenEntry, matchToken, newToken, tokenDigest } from '../../../src/daemon/auth/token-match.js';
+import { type TokenEntry, tokenDigest } from '../../../src/config/tokens-file.js';
+import { matchToken, newToken } from '../../../src/daemon/auth/token-match.js';
 
 const entry = (token: string, scope: TokenEntry['scope']): TokenEntry => ({ digest: tokenDigest(token), scope });
 

@@ -9,9 +9,24 @@
 // "="), at least MIN_TOKEN_LENGTH characters, each listed once. The file must
 // be a regular file only its owner can read or write (0600 or stricter) and
 // hold at least one token. No message here ever quotes a token or a line.
+// The config loader checks the file (so `ncache validate` reports it); the
+// daemon reads it again at start and whenever it changes (token-source.ts).
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
-import { NcacheError } from '../../util/errors.js';
-import { type TokenEntry, type TokenScope, tokenDigest } from './token-match.js';
+import { NcacheError } from '../util/errors.js';
+
+/** "read": reads only; "write": reads and writes. */
+export type TokenScope = 'read' | 'write';
+
+/** One line of the file. Only the token's SHA-256 is kept (src/daemon/auth/token-match.ts compares them). */
+export interface TokenEntry {
+  readonly digest: Buffer;
+  readonly scope: TokenScope;
+}
+
+export function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
 
 export const MIN_TOKEN_LENGTH = 16;
 

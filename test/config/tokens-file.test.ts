@@ -3,9 +3,9 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { matchToken } from '../../../src/daemon/auth/token-match.js';
-import { MIN_TOKEN_LENGTH, parseTokens, readTokensFile } from '../../../src/daemon/auth/tokens-file.js';
-import { tempDirPerTest } from '../../helpers/temp-dir.js';
+import { MIN_TOKEN_LENGTH, parseTokens, readTokensFile } from '../../src/config/tokens-file.js';
+import { matchToken } from '../../src/daemon/auth/token-match.js';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 const A = 'A1b2C3d4E5f6G7h8I9j0';
 const B = 'token+with/slash.and~tilde_==';
