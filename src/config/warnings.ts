@@ -1,11 +1,11 @@
 // Things a valid config may still get wrong: data that is not durable,
-// caches without bounds, a cache reachable from the network, NativeLink
+// caches without bounds, a cache the network can reach without a lock, NativeLink
 // options ncache accepts but does not act on. `ncache validate` and
 // `ncache serve` print these; none stops the daemon.
 import { MAX_CONCURRENT_STREAMS_KEY, parseSocketAddress } from './schema-servers.js';
 import { bindingsOf, serviceBindings } from './service-bindings.js';
 import { childPath, childSpecs, leafStorage, resolveRef, walkSpecs } from './store-tree.js';
-import type { NamedStoreSpec, NcacheConfig, StoreSpec } from './types.js';
+import type { NamedStoreSpec, NcacheConfig, ServerSpec, StoreSpec } from './types.js';
 
 export function collectWarnings(config: NcacheConfig): string[] {
   const out: string[] = [];
@@ -119,12 +119,8 @@ const NOT_SERVED = ['worker_api', 'admin', 'experimental_prometheus', 'fetch', '
 
 function serverWarnings(server: NcacheConfig['servers'][number], path: string, out: string[]): void {
   const http = server.listener.http;
-  const address = parseSocketAddress(http.socket_address);
-  if (typeof address !== 'string' && !isLoopback(address.host)) {
-    out.push(
-      `${path}.listener.http.socket_address: ${http.socket_address} is reachable from other machines, with no TLS or authentication; anyone who can connect can read and write this cache`,
-    );
-  }
+  const exposed = exposureWarning(http, `${path}.listener.http`);
+  if (exposed !== undefined) out.push(exposed);
   if (http.compression && (http.compression.send_compression_algorithm !== 'none' || http.compression.accepted_compression_algorithms.some((a) => a !== 'none'))) {
     out.push(`${path}.listener.http.compression: not applied; ncache does not compress the gRPC transport`);
   }
@@ -142,6 +138,20 @@ function serverWarnings(server: NcacheConfig['servers'][number], path: string, o
   if ((s.cas?.length ?? 0) > 0 && !s.bytestream) {
     out.push(`${path}.services: has cas but no bytestream; Bazel moves blobs through ByteStream and will fail`);
   }
+}
+
+/** A listener other machines can reach: who may call it, and whether its tokens can be read on the way. */
+function exposureWarning(http: ServerSpec['listener']['http'], at: string): string | undefined {
+  const address = parseSocketAddress(http.socket_address);
+  if (typeof address === 'string' || isLoopback(address.host)) return undefined;
+  const reachable = `${at}.socket_address: ${http.socket_address} is reachable from other machines`;
+  if (http.auth === undefined) {
+    return (
+      `${reachable}, with no TLS or authentication; anyone who can connect can read and write this cache. ` +
+      'Add listener.http.auth with a tokens file (ncache init --aws --listen writes one), or listen on 127.0.0.1'
+    );
+  }
+  return `${reachable} without TLS: the bearer tokens of ${at}.auth cross the network unencrypted, so anyone who can watch it can take one`;
 }
 
 function isLoopback(host: string): boolean {

@@ -131,7 +131,8 @@ describe('the seed config', () => {
         'schedulers: MAIN_SCHEDULER; servers: 0.0.0.0:50051 (cas, ac, execution, capabilities, bytestream, health; instance "main")',
     );
     expect(collectWarnings(config)).toEqual([
-      'servers[0].listener.http.socket_address: 0.0.0.0:50051 is reachable from other machines, with no TLS or authentication; anyone who can connect can read and write this cache',
+      'servers[0].listener.http.socket_address: 0.0.0.0:50051 is reachable from other machines, with no TLS or authentication; anyone who can connect can read and write this cache. ' +
+        'Add listener.http.auth with a tokens file (ncache init --aws --listen writes one), or listen on 127.0.0.1',
     ]);
   });
 });

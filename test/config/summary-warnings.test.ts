@@ -97,7 +97,8 @@ describe('collectWarnings', () => {
     };
     expect(warningsOf(c)).toEqual(
       expect.arrayContaining([
-        'servers[0].listener.http.socket_address: 0.0.0.0:50051 is reachable from other machines, with no TLS or authentication; anyone who can connect can read and write this cache',
+        'servers[0].listener.http.socket_address: 0.0.0.0:50051 is reachable from other machines, with no TLS or authentication; anyone who can connect can read and write this cache. ' +
+          'Add listener.http.auth with a tokens file (ncache init --aws --listen writes one), or listen on 127.0.0.1',
         'servers[0].listener.http.compression: not applied; ncache does not compress the gRPC transport',
         'servers[0].listener.http.advanced_http: not applied by ncache (http2_keep_alive_interval)',
       ]),
