@@ -34,6 +34,8 @@ interface InitAwsJson {
   lifecyclePath: string;
   s3: { bucket: string; region: string; prefix: string; endpoint: string | null };
   fastTier: { kind: 'filesystem' } | { kind: 'memory'; maxBytes: number };
+  listen: string;
+  tokensFile: string | null;
   check: null | { ok: boolean; endpoint: string; key: string; leftBehind: boolean; steps: ProbeStepJson[] };
 }
 
@@ -127,6 +129,8 @@ describe('ncache init --aws --no-check', () => {
       lifecyclePath: join(configDir, 's3-lifecycle.json'),
       s3: { bucket: 'team-cache', region: 'eu-central-1', prefix: 'prod/', endpoint: null },
       fastTier: { kind: 'filesystem' },
+      listen: '127.0.0.1:50051',
+      tokensFile: null,
       check: null,
     });
 

@@ -11,6 +11,7 @@ import { internal } from '../../util/errors.js';
 import { templatesDir } from '../../util/paths.js';
 import { SizeParseError, parseSize } from '../../util/sizes.js';
 import { UsageError } from '../exit.js';
+import { type ListenPlan, TOKENS_FILE, bazelrcForListen, checkListen, listenerLines, writeTokensFile } from './listen.js';
 import { checkOverwrite, initTargetPath, writeFileAtomic } from './run.js';
 import { probeBucket, type ProbeReport, type S3Target } from './s3-probe.js';
 
@@ -27,6 +28,8 @@ export interface AwsInitOptions {
   insecureAllowHttp?: boolean;
   /** Memory fast tiers of this size each (size text, e.g. "100mb") instead of filesystem ones. */
   memoryTier?: string;
+  /** Listen on this "HOST:PORT" with bearer-token auth instead of 127.0.0.1:50051 without. */
+  listen?: string;
   /** false = --no-check: do not probe the bucket. */
   check: boolean;
   path?: string;
@@ -44,6 +47,10 @@ export interface AwsInitResult {
   s3: { bucket: string; region: string; prefix: string; endpoint: string | null };
   /** The fast tiers written: "filesystem", or "memory" with their max_bytes each (--memory-tier). */
   fastTier: { kind: 'filesystem' } | { kind: 'memory'; maxBytes: number };
+  /** The listener's socket_address. */
+  listen: string;
+  /** With --listen: the tokens file written beside the config (0600). Never the token itself. */
+  tokensFile: string | null;
   /** null with --no-check. */
   check: ProbeReport | null;
 }
@@ -226,9 +233,15 @@ function template(name: string): string {
   return readFileSync(join(templatesDir(), name), 'utf8');
 }
 
-/** templates/aws.json5 with the fast tiers, bucket, region, prefix and endpoint written in. */
-export function renderAwsConfig(target: S3Target, insecureAllowHttp = false, tier: FastTier = { kind: 'filesystem' }): string {
+/** templates/aws.json5 with the fast tiers, bucket, region, prefix, endpoint and listener written in. */
+export function renderAwsConfig(
+  target: S3Target,
+  insecureAllowHttp = false,
+  tier: FastTier = { kind: 'filesystem' },
+  listen: ListenPlan = checkListen(undefined, []),
+): string {
   return template('aws.json5')
+    .replace(/^( *)\/\/ \{\{listener\}\}\n/gm, (_line, pad: string) => indent(pad, listenerLines(listen)))
     .replace(/^( *)\/\/ \{\{fast ([a-z-]+)\}\}\n/gm, (_line, pad: string, name: string) => indent(pad, fastTierLines(tier, name)))
     .replace(/^( *)\/\/ \{\{slow_write_mode\}\}\n/gm, (_line, pad: string) => indent(pad, slowWriteModeLines(tier)))
     .replace(/^( *)\/\/ \{\{endpoint\}\}\n/gm, (_line, indent: string) => endpointLines(indent, target.endpoint, insecureAllowHttp))
@@ -277,17 +290,27 @@ function firstS3Spec(stores: NcacheConfig['stores']): CloudObjectStoreSpec {
   throw internal('templates/aws.json5 has no experimental_cloud_object_store store');
 }
 
-export async function initAws(opts: AwsInitOptions): Promise<AwsInitResult> {
+/** What init --aws did, and (with --listen) the .bazelrc lines holding the new token, which --json never prints. */
+export interface AwsInitOutcome {
+  result: AwsInitResult;
+  teamBazelrc: string[] | null;
+}
+
+export async function initAws(opts: AwsInitOptions): Promise<AwsInitOutcome> {
   const env = opts.env ?? process.env;
   const problems: string[] = [];
   const tier = checkFastTier(opts.memoryTier, problems);
+  const listen = checkListen(opts.listen, problems);
   const target = checkAwsArgs(opts, env, problems);
   const path = initTargetPath(opts.path, env);
   const iamPolicyPath = join(dirname(path), IAM_POLICY_FILE);
   const lifecyclePath = join(dirname(path), LIFECYCLE_FILE);
-  const replaced = checkOverwrite([path, iamPolicyPath, lifecyclePath], opts.force);
+  const tokensFile = listen.auth ? join(dirname(path), TOKENS_FILE) : null;
+  const replaced = checkOverwrite([path, iamPolicyPath, lifecyclePath, ...(tokensFile !== null ? [tokensFile] : [])], opts.force);
 
-  const configText = renderAwsConfig(target, opts.insecureAllowHttp === true, tier);
+  // First, because loading the config checks the tokens file it names.
+  const token = tokensFile !== null ? await writeTokensFile(tokensFile, listen) : undefined;
+  const configText = renderAwsConfig(target, opts.insecureAllowHttp === true, tier, listen);
   // A template or argument bug must fail here, not when the daemon starts.
   const config = parseConfigText(configText, path, env);
 
@@ -296,7 +319,7 @@ export async function initAws(opts: AwsInitOptions): Promise<AwsInitResult> {
   await writeFileAtomic(path, configText);
 
   const check = opts.check ? await probeBucket(target, firstS3Spec(config.stores), env) : null;
-  return {
+  const result: AwsInitResult = {
     ok: check === null || check.ok,
     path,
     replaced,
@@ -304,6 +327,9 @@ export async function initAws(opts: AwsInitOptions): Promise<AwsInitResult> {
     lifecyclePath,
     s3: { bucket: target.bucket, region: target.region, prefix: target.prefix, endpoint: target.endpoint ?? null },
     fastTier: tier.kind === 'memory' ? { kind: 'memory', maxBytes: tier.maxBytes } : { kind: 'filesystem' },
+    listen: listen.address,
+    tokensFile,
     check,
   };
+  return { result, teamBazelrc: token !== undefined ? bazelrcForListen(listen, token) : null };
 }

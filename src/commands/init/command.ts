@@ -4,12 +4,12 @@ import { ReportedFailure, UsageError } from '../exit.js';
 import { printJson } from '../output.js';
 import type { AwsInitOptions } from './aws.js';
 import { init } from './run.js';
-import { formatAwsCheckFailure, formatAwsInit, formatAwsNextStep, formatInit } from './view.js';
+import { formatAwsCheckFailure, formatAwsInit, formatAwsNextStep, formatInit, formatTeamBazelrc } from './view.js';
 
 /** What commander hands the init action: the --aws options plus the flags only the CLI reads. */
 export type InitFlags = Omit<AwsInitOptions, 'force' | 'env'> & { force?: boolean; aws?: boolean; json?: boolean };
 
-const AWS_ONLY = ['bucket', 'region', 'prefix', 'endpoint', 'insecureAllowHttp', 'memoryTier'] as const;
+const AWS_ONLY = ['bucket', 'region', 'prefix', 'endpoint', 'insecureAllowHttp', 'memoryTier', 'listen'] as const;
 
 export async function initCommand(flags: InitFlags): Promise<void> {
   if (flags.aws) return initAwsCommand(flags);
@@ -32,13 +32,14 @@ function optionFlag(key: string): string {
 async function initAwsCommand(flags: InitFlags): Promise<void> {
   // Only --aws needs the S3 client (and the AWS SDK behind it).
   const { initAws } = await import('./aws.js');
-  const result = await initAws({ ...flags, force: flags.force === true, check: flags.check });
+  const { result, teamBazelrc } = await initAws({ ...flags, force: flags.force === true, check: flags.check });
   if (flags.json) {
     printJson(result);
     if (!result.ok) throw new ReportedFailure();
     return;
   }
   process.stdout.write(formatAwsInit(result));
+  if (teamBazelrc !== null) process.stdout.write(formatTeamBazelrc(result, teamBazelrc));
   if (!result.ok) {
     process.stderr.write(formatAwsCheckFailure(result));
     throw new ReportedFailure();

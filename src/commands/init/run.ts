@@ -34,11 +34,11 @@ export function checkOverwrite(paths: string[], force: boolean): boolean {
 }
 
 /** Writes beside the target and renames, so an interrupted init never leaves half a file. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+export async function writeFileAtomic(path: string, text: string, mode = 0o644): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const temp = `${path}.tmp-${process.pid}`;
   try {
-    await writeFile(temp, text, { mode: 0o644 });
+    await writeFile(temp, text, { mode });
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });

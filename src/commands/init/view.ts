@@ -27,6 +27,17 @@ export function formatAwsInit(result: AwsInitResult): string {
   return lines.join('\n') + '\n';
 }
 
+/** With --listen: the tokens file and the lines teammates need, token included (stdout only; --json leaves it out). */
+export function formatTeamBazelrc(result: AwsInitResult, bazelrc: string[]): string {
+  return (
+    [
+      `Bearer tokens for ${result.listen}: ${result.tokensFile} (0600; one per line, "read" after a token for read-only)`,
+      'For each teammate, in a user-private bazelrc (e.g. ~/.bazelrc, not one checked into the repository):',
+      ...bazelrc.map((l) => `  ${l}`),
+    ].join('\n') + '\n'
+  );
+}
+
 /** Why the bucket check failed and what to do (stderr); the files are written regardless. */
 export function formatAwsCheckFailure(result: AwsInitResult): string {
   const { s3, check } = result;
