@@ -140,18 +140,25 @@ function serverWarnings(server: NcacheConfig['servers'][number], path: string, o
   }
 }
 
-/** A listener other machines can reach: who may call it, and whether its tokens can be read on the way. */
+/**
+ * A listener other machines can reach: who may call it (a token, or a client
+ * certificate under mTLS), and whether its tokens can be read on the way.
+ */
 function exposureWarning(http: ServerSpec['listener']['http'], at: string): string | undefined {
   const address = parseSocketAddress(http.socket_address);
   if (typeof address === 'string' || isLoopback(address.host)) return undefined;
   const reachable = `${at}.socket_address: ${http.socket_address} is reachable from other machines`;
-  if (http.auth === undefined) {
-    return (
-      `${reachable}, with no TLS or authentication; anyone who can connect can read and write this cache. ` +
-      'Add listener.http.auth with a tokens file (ncache init --aws --listen writes one), or listen on 127.0.0.1'
-    );
+  const addAuth = 'Add listener.http.auth with a tokens file (ncache init --aws --listen writes one)';
+  if (http.auth === undefined && http.tls === undefined) {
+    return `${reachable}, with no TLS or authentication; anyone who can connect can read and write this cache. ${addAuth}, or listen on 127.0.0.1`;
   }
-  return `${reachable} without TLS: the bearer tokens of ${at}.auth cross the network unencrypted, so anyone who can watch it can take one`;
+  if (http.auth === undefined && http.tls?.client_ca_file === undefined) {
+    return `${reachable} over TLS but asks for no client certificate (tls.client_ca_file) or token; anyone who can connect can read and write this cache. ${addAuth}`;
+  }
+  if (http.auth !== undefined && http.tls === undefined) {
+    return `${reachable} without TLS: the bearer tokens of ${at}.auth cross the network unencrypted, so anyone who can watch it can take one`;
+  }
+  return undefined;
 }
 
 function isLoopback(host: string): boolean {
