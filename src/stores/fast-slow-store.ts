@@ -9,9 +9,15 @@
 //
 // Write-behind (slow_write_mode "async", write-behind.ts): an upload succeeds
 // once the fast tier has it and the catalog's journal owes it to the slow tier;
-// a background uploader delivers it. With a catalog, what the slow tier is
-// known to hold is remembered there, so existence checks for fast-tier misses
-// need not ask the slow tier; a read that finds such a blob gone corrects it.
+// a background uploader delivers it.
+//
+// Existence: has() answers "present" only for what the fast tier holds or the
+// slow tier itself confirms (slow-tier-checks.ts: one shared request per key,
+// a positive answer reused for seconds, in memory). With a catalog, what the
+// slow tier confirmed is also remembered there (slow_tier_presence), but only
+// for what corrects itself: a fill takes the size from it instead of asking
+// again (the GET that follows says NOT_FOUND if the object has gone, and the
+// knowledge is forgotten), and `ls` shows it.
 //
 // Failures: an upload fails if either tier fails (the other tier's write is
 // aborted when it has not committed yet). A tier that did commit keeps the
@@ -27,6 +33,7 @@ import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { type ByteStream, type StoreDriver, type StoreEntry, checkRange, exactSize } from './store.js';
 import type { FastSlowCounters, FastSlowStats } from './store-stats.js';
+import { SlowTierChecks } from './slow-tier-checks.js';
 import { teeStream } from './tee.js';
 import { WriteBehind, type WriteBehindOptions } from './write-behind.js';
 
@@ -45,8 +52,10 @@ export interface FastSlowOptions {
   storeId?: string;
   /** Fingerprint of the slow tier's config; presence knowledge about another slow tier is dropped. */
   slowTier?: string;
-  /** Presence knowledge older than this is not trusted (default 24 h). */
+  /** Presence knowledge older than this is not used by fills (default 24 h). */
   presenceMaxAgeMs?: number;
+  /** How long a positive answer from the slow tier is reused by existence checks (default slow-tier-checks.ts). */
+  slowCheckWindowMs?: number;
   writeBehind?: WriteBehindOptions;
   logger?: Logger;
   clock?: Clock;
@@ -66,7 +75,7 @@ export class FastSlowStore implements StoreDriver {
   private readonly fills = new Map<string, Promise<void>>();
   /** Keys removed while a fill was writing them: the fill's copy is removed once it lands. */
   private readonly removedWhileFilling = new Set<string>();
-  private readonly counters: FastSlowCounters = {
+  private readonly counters: Omit<FastSlowCounters, keyof SlowTierChecks['counts']> = {
     fastHits: 0,
     slowHits: 0,
     misses: 0,
@@ -78,6 +87,8 @@ export class FastSlowStore implements StoreDriver {
   };
   private slowHasFailing = false;
   private readonly clock: Clock;
+  /** Existence checks of the slow tier: the only source of a "present" for what the fast tier lacks. */
+  private readonly slowChecks: SlowTierChecks;
   /** False after skipFlushOnClose(): close() does not wait to deliver owed uploads. */
   private flushOnClose = true;
   /** Present when the slow tier is written behind (async mode). */
@@ -94,6 +105,7 @@ export class FastSlowStore implements StoreDriver {
     this.slowDirection = options.slowDirection ?? 'both';
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
+    this.slowChecks = new SlowTierChecks(slow, this.clock, (entries) => this.recordPresence(entries), options.slowCheckWindowMs);
     const { catalog, storeId } = options;
     if (catalog && storeId) {
       this.knowledge = {
@@ -139,22 +151,15 @@ export class FastSlowStore implements StoreDriver {
 
   async has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
     const sizes = await this.fast.has(keys);
-    let missing: number[] = [];
+    const missing: number[] = [];
     sizes.forEach((size, i) => {
       if (size === undefined) missing.push(i);
     });
     if (missing.length === 0) return sizes;
-    // What the slow tier is known to hold needs no request to it.
-    const known = this.knownSlowSizes(missing.map((i) => keys[i]!));
-    missing = missing.filter((keyIndex, j) => {
-      if (known[j] === undefined) return true;
-      sizes[keyIndex] = known[j];
-      return false;
-    });
-    if (missing.length === 0) return sizes;
     let slowSizes: (number | undefined)[];
     try {
-      slowSizes = await this.slow.has(missing.map((i) => keys[i]!));
+      // Never from the catalog's knowledge: the bucket may have lost the object since (see slow-tier-checks.ts).
+      slowSizes = await this.slowChecks.sizes(missing.map((i) => keys[i]!));
       this.slowHasFailing = false;
     } catch (err) {
       // The slow tier is down: report these as missing. The client then
@@ -169,17 +174,13 @@ export class FastSlowStore implements StoreDriver {
       }
       return sizes;
     }
-    const confirmed: { key: Digest; valueSize: number }[] = [];
     missing.forEach((keyIndex, j) => {
       sizes[keyIndex] = slowSizes[j];
-      if (slowSizes[j] !== undefined) confirmed.push({ key: keys[keyIndex]!, valueSize: slowSizes[j] });
     });
-    this.recordPresence(confirmed);
     return sizes;
   }
 
-  /** Remembers that the slow tier holds these (an upload landed, or it said so). */
-  /** Value sizes the catalog knows the slow tier holds (undefined where it does not know). */
+  /** Value sizes the catalog knows the slow tier holds (undefined where it does not know): for fills only. */
   private knownSlowSizes(keys: readonly Digest[]): (number | undefined)[] {
     if (!this.knowledge || this.knowledge.catalog.isClosed) return keys.map(() => undefined);
     const { catalog, storeId, slowTier, maxAgeMs } = this.knowledge;
@@ -188,6 +189,7 @@ export class FastSlowStore implements StoreDriver {
     return known;
   }
 
+  /** Remembers that the slow tier holds these (an upload landed, or it said so). */
   private recordPresence(entries: { key: Digest; valueSize: number }[]): void {
     if (!this.knowledge || entries.length === 0 || this.knowledge.catalog.isClosed) return;
     const { catalog, storeId, slowTier } = this.knowledge;
@@ -200,6 +202,7 @@ export class FastSlowStore implements StoreDriver {
 
   /** The slow tier answered NOT_FOUND: whatever we believed, it does not hold the key. */
   private forgetPresence(key: Digest): void {
+    this.slowChecks.forget(key);
     if (!this.knowledge || this.knowledge.catalog.isClosed) return;
     const { catalog, storeId } = this.knowledge;
     if (catalog.presence.forget(storeId, key)) {
@@ -226,7 +229,7 @@ export class FastSlowStore implements StoreDriver {
     }
     if (targets.length === 1) {
       await targets[0]!.update(key, source, size);
-      if (targets[0] === this.slow) this.recordPresence([{ key, valueSize: size }]);
+      if (targets[0] === this.slow) this.landedInSlowTier(key, size);
       return;
     }
 
@@ -247,6 +250,12 @@ export class FastSlowStore implements StoreDriver {
     const results = await Promise.allSettled(writes);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    this.landedInSlowTier(key, size);
+  }
+
+  /** An upload to the slow tier succeeded: as good as its confirmation, now. */
+  private landedInSlowTier(key: Digest, size: number): void {
+    this.slowChecks.confirm(key, size);
     this.recordPresence([{ key, valueSize: size }]);
   }
 
@@ -307,12 +316,12 @@ export class FastSlowStore implements StoreDriver {
     };
 
     const start = async (): Promise<ByteStream> => {
-      // The fill needs the value's size; when the catalog knows it (an existence
-      // check just asked, as completeness checking does), skip the HEAD. If the
-      // object has gone since, the GET below says so.
-      let [size] = this.knownSlowSizes([key]);
+      // The fill needs the value's size; when an existence check just got it, or
+      // the catalog knows it, skip the HEAD. If the object has gone since, the
+      // GET below says so (and the knowledge is forgotten).
+      let size = this.slowChecks.recentSize(key) ?? this.knownSlowSizes([key])[0];
       try {
-        if (size === undefined) [size] = await this.slow.has([key]);
+        if (size === undefined) [size] = await this.slowChecks.sizes([key]);
       } catch (err) {
         // The slow tier is down: answer "not here" at once, as has() does. An
         // UNAVAILABLE would make Bazel retry each action-cache lookup with
@@ -367,6 +376,7 @@ export class FastSlowStore implements StoreDriver {
   async remove(key: Digest): Promise<boolean> {
     if (this.fills.has(digestKey(key))) this.removedWhileFilling.add(digestKey(key));
     const [a, b] = await Promise.all([this.fast.remove?.(key), this.slow.remove?.(key)]);
+    if (this.slow.remove) this.slowChecks.forget(key);
     if (this.knowledge && !this.knowledge.catalog.isClosed && this.slow.remove) {
       this.knowledge.catalog.presence.forget(this.knowledge.storeId, key);
     }
@@ -393,6 +403,7 @@ export class FastSlowStore implements StoreDriver {
       slowDirection: this.slowDirection,
       slowWriteMode: this.writeBehind ? 'async' : 'sync',
       ...this.counters,
+      ...this.slowChecks.counts,
       ...(this.writeBehind ? { writeBehind: this.writeBehind.stats() } : {}),
     };
   }

@@ -56,9 +56,16 @@ export interface FastSlowCounters {
   misses: number;
   fills: number;
   fillFailures: number;
+  /** Fills that took the value's size from the catalog's presence knowledge instead of asking the slow tier. */
   presenceHits: number;
   staleCorrected: number;
   slowHasFailures: number;
+  /** Keys whose existence was asked of the slow tier (slow-tier-checks.ts). */
+  slowChecks: number;
+  /** Keys that joined a check of the same key already in flight. */
+  slowChecksShared: number;
+  /** Keys answered from the slow tier's positive answer of the last few seconds. */
+  slowChecksReused: number;
 }
 
 export interface FastSlowStats extends Holdings, Readonly<FastSlowCounters> {

@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { FastSlowStore } from '../../src/stores/fast-slow-store.js';
+import { CONFIRMED_FOR_MS } from '../../src/stores/slow-tier-checks.js';
 import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { type ByteStream, putBuffer, readBuffer } from '../../src/stores/store.js';
 import type { WriteBehindOptions, WriteBehindStats } from '../../src/stores/write-behind.js';
+import { type Clock, ManualClock, systemClock } from '../../src/util/clock.js';
 import { type Digest, digestOf } from '../../src/util/digest.js';
 import { isNotFound, unavailable } from '../../src/util/errors.js';
 import type { Logger } from '../../src/util/logger.js';
@@ -275,11 +277,11 @@ describe('fast_slow existence knowledge', () => {
   let dir: string;
   tempDirPerTest('ncache-presence-', (path) => (dir = path));
 
-  async function syncTiers() {
+  async function syncTiers(clock: Clock = systemClock) {
     const catalog = Catalog.open(join(dir, 'catalog.sqlite'));
     const fast = new FilesystemStore({ content_path: join(dir, 'fast', 'c'), temp_path: join(dir, 'fast', 't'), read_buffer_size: 0, block_size: 4096 });
     const slow = new SwitchableSlowTier({ content_path: join(dir, 'slow', 'c'), temp_path: join(dir, 'slow', 't'), read_buffer_size: 0, block_size: 4096 });
-    const store = new FastSlowStore(fast, slow, { catalog, storeId: 'CAS', slowTier: 'tier-1' });
+    const store = new FastSlowStore(fast, slow, { catalog, storeId: 'CAS', slowTier: 'tier-1', clock });
     await fast.start();
     await slow.start();
     await store.start();
@@ -308,14 +310,17 @@ describe('fast_slow existence knowledge', () => {
     await t.close();
   });
 
-  it('answers existence of blobs known to be in the slow tier without asking it', async () => {
-    const t = await syncTiers();
+  it('existence of a blob the fast tier lacks is asked of the slow tier, whatever the catalog knows', async () => {
+    const clock = new ManualClock();
+    const t = await syncTiers(clock);
     const a = deterministicBytes(5000, 1);
     await putBuffer(t.store, digestOf(a), a); // sync write: both tiers, presence recorded
     await t.fast.remove(digestOf(a));
+    await t.slow.remove(digestOf(a)); // a teammate wiped the prefix
+    clock.advance(CONFIRMED_FOR_MS); // the upload's own confirmation is no longer reused
     const before = t.slow.hasCalls;
-    expect(await t.store.has([digestOf(a)])).toEqual([5000]);
-    expect(t.slow.hasCalls).toBe(before);
+    expect(await t.store.has([digestOf(a)])).toEqual([undefined]);
+    expect(t.slow.hasCalls).toBe(before + 1);
     await t.close();
   });
 
@@ -330,7 +335,7 @@ describe('fast_slow existence knowledge', () => {
     await t.close();
   });
 
-  it('remembers what the slow tier confirmed, across a restart', async () => {
+  it('remembers what the slow tier confirmed across a restart for fills, and asks again for existence', async () => {
     const first = await syncTiers();
     const a = deterministicBytes(3000, 2);
     await putBuffer(first.slow, digestOf(a), a); // another machine uploaded it
@@ -338,8 +343,9 @@ describe('fast_slow existence knowledge', () => {
     expect(first.slow.hasCalls).toBe(1);
     await first.close();
     const second = await syncTiers();
+    expect(second.catalog.presence.lookup('CAS', 'tier-1', [digestOf(a)], 0)).toEqual([3000]);
     expect(await second.store.has([digestOf(a)])).toEqual([3000]);
-    expect(second.slow.hasCalls).toBe(0);
+    expect(second.slow.hasCalls).toBe(1);
     await second.close();
   });
 
@@ -349,7 +355,7 @@ describe('fast_slow existence knowledge', () => {
     await putBuffer(t.store, digestOf(a), a);
     await t.fast.remove(digestOf(a));
     await t.slow.remove(digestOf(a)); // a bucket lifecycle rule removed it
-    expect(await t.store.has([digestOf(a)])).toEqual([8000]); // stale until a read shows otherwise
+    // The fill trusts the catalog for the size (no HEAD); the GET finds it gone.
     const err = await t.store.getPart(digestOf(a), 0).then(
       () => undefined,
       (e: unknown) => e,
