@@ -110,7 +110,6 @@ export class DedupIndex {
          ON CONFLICT (store_id, hash, size) DO UPDATE SET
            created_at = CASE WHEN refs = 0 THEN excluded.created_at ELSE created_at END`,
       ),
-      claimOrphan: db.prepare<[number, ...Key3]>(`UPDATE dedup_chunks SET created_at = ? WHERE ${chunkKey} AND refs = 0`),
       deleteChunk: db.prepare<Key3>(`DELETE FROM dedup_chunks WHERE ${chunkKey}`),
       deleteOrphan: db.prepare<Key3>(`DELETE FROM dedup_chunks WHERE ${chunkKey} AND refs = 0`),
       orphans: db.prepare<[string, number, number], { hash: string; size: number }>(
@@ -151,23 +150,10 @@ export class DedupIndex {
   // --- used by the dedup store ---------------------------------------------
 
   /**
-   * For each chunk, whether the content store is known to hold it. Known
-   * orphans are claimed (their grace period restarts) because the caller is
-   * about to reference them without uploading them again.
+   * Records chunks the content store now holds (just uploaded, or confirmed
+   * by it), unreferenced so far. A known orphan is claimed (its grace period
+   * restarts): the caller is about to reference it without uploading it again.
    */
-  knownChunks(storeId: string, chunks: readonly Digest[]): boolean[] {
-    const now = this.now();
-    return this.db.transaction(() =>
-      chunks.map((c) => {
-        const row = this.s.chunkRefs.get(storeId, c.hash, c.sizeBytes);
-        if (row === undefined) return false;
-        if (row.refs === 0) this.s.claimOrphan.run(now, storeId, c.hash, c.sizeBytes);
-        return true;
-      }),
-    )();
-  }
-
-  /** Records chunks the content store now holds (just uploaded, or confirmed by it), unreferenced so far. */
   recordChunks(storeId: string, chunks: readonly Digest[]): void {
     if (chunks.length === 0) return;
     const now = this.now();

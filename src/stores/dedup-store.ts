@@ -254,7 +254,14 @@ export class DedupStore implements StoreDriver {
     this.counts.logicalBytesWritten += size;
   }
 
-  /** Skips chunks known or found present, uploads the rest; `seen` holds chunks of this blob already handled. */
+  /**
+   * Skips chunks the content store says it holds, uploads the rest; `seen`
+   * holds chunks of this blob already handled. The catalog's record of
+   * chunks is not asked: over a shared bucket it may name chunks a lifecycle
+   * rule or a teammate removed since, and a blob whose chunks were skipped on
+   * that word would point at nothing. The content store answers from its
+   * local tier when it can (no request), else asks the bucket.
+   */
   private async storeChunks(batch: readonly PendingChunk[], seen: Set<string>): Promise<void> {
     const fresh: PendingChunk[] = [];
     for (const c of batch) {
@@ -269,15 +276,12 @@ export class DedupStore implements StoreDriver {
     if (fresh.length === 0) return;
     const suspect = fresh.filter((c) => this.suspectChunks.has(digestKey(c.digest)));
     const trusted = fresh.filter((c) => !this.suspectChunks.has(digestKey(c.digest)));
-    const known = this.db?.knownChunks(this.storeId, trusted.map((c) => c.digest)) ?? trusted.map(() => false);
-    const unknown: PendingChunk[] = [];
-    trusted.forEach((c, i) => (known[i] ? this.reused(c.digest) : unknown.push(c)));
-
-    const sizes = unknown.length > 0 ? await this.content.has(unknown.map((c) => c.digest)) : [];
-    const present = unknown.filter((c, i) => sizes[i] === c.digest.sizeBytes);
-    const missing = [...suspect, ...unknown.filter((c, i) => sizes[i] !== c.digest.sizeBytes)];
-    if (missing.length === 0 && present.length === 0) return;
+    const sizes = trusted.length > 0 ? await this.content.has(trusted.map((c) => c.digest)) : [];
+    const present = trusted.filter((c, i) => sizes[i] === c.digest.sizeBytes);
+    const missing = [...suspect, ...trusted.filter((c, i) => sizes[i] !== c.digest.sizeBytes)];
     for (const c of present) this.reused(c.digest);
+    // Recorded (an orphan's grace period restarts) before this blob references them.
+    this.db?.recordChunks(this.storeId, present.map((c) => c.digest));
     await mapConcurrent(missing, CHUNK_UPLOADS, async (c) => {
       try {
         await putBuffer(this.content, c.digest, c.data);
@@ -288,7 +292,7 @@ export class DedupStore implements StoreDriver {
       this.counts.bytesWritten += c.digest.sizeBytes;
       this.suspectChunks.delete(digestKey(c.digest));
     });
-    this.db?.recordChunks(this.storeId, [...present, ...missing].map((c) => c.digest));
+    this.db?.recordChunks(this.storeId, missing.map((c) => c.digest));
   }
 
   private reused(chunk: Digest): void {

@@ -26,3 +26,14 @@ export function dedupRefsConsistency(path: string): { mismatches: unknown[]; dan
     db.close();
   }
 }
+
+/** Which of `chunks` have a dedup_chunks row (the catalog believes the content store holds them), read straight from the file. */
+export function knownChunkRows(path: string, storeId: string, chunks: readonly { hash: string; sizeBytes: number }[]): boolean[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    const row = db.prepare('SELECT 1 FROM dedup_chunks WHERE store_id = ? AND hash = ? AND size = ?');
+    return chunks.map((c) => row.get(storeId, c.hash, c.sizeBytes) !== undefined);
+  } finally {
+    db.close();
+  }
+}
