@@ -33,6 +33,7 @@ import { Limiter } from '../util/concurrency.js';
 import { type Digest, digestKey, parseDigestKey } from '../util/digest.js';
 import { NcacheError, errorMessage, isNotFound, notFound, unavailable } from '../util/errors.js';
 import { type RetryHooks, backoffMs, realSleep, retryWithBackoff } from '../util/retry.js';
+import { s3Location } from './s3/client.js';
 import { type S3Op, isRetryableS3, s3Error } from './s3/errors.js';
 import type { StoreContext } from './store-context.js';
 import { type ByteStream, type StoreDriver, type StoreEntry, checkRange, exactSize } from './store.js';
@@ -90,6 +91,11 @@ export class CloudObjectStore implements StoreDriver {
       codes === undefined
         ? isRetryableS3
         : (err) => err instanceof NcacheError && codes.some((name) => GRPC_NAME_TO_CODE[name] === err.code);
+  }
+
+  /** The resolved endpoint, bucket and prefix (an endpoint from the environment is not in the spec). */
+  remoteLocation(): string {
+    return s3Location(this.spec, this.ctx.env ?? {});
   }
 
   objectKey(key: Digest): string {

@@ -89,7 +89,7 @@ function createDriver(
         clock: ctx.clock,
         catalog: ctx.catalog,
         storeId: catalogId,
-        slowTier: createHash('sha256').update(JSON.stringify(spec.slow)).digest('hex').slice(0, 16),
+        slowTier: slowTierIdentity(spec.slow, child('slow'), ctx),
       });
     case 'verify':
       return new VerifyStore(child('backend'), {
@@ -113,6 +113,27 @@ function createDriver(
       throw unimplemented(`${path}: unknown store kind ${JSON.stringify((unknown as { kind?: unknown }).kind)}`);
     }
   }
+}
+
+/**
+ * What identifies a fast_slow's slow tier for the catalog's knowledge of what
+ * it holds: its config and where its remote stores resolve to (an endpoint
+ * from AWS_ENDPOINT_URL_S3 is in no spec). Knowledge about another identity is
+ * dropped at start.
+ */
+function slowTierIdentity(spec: StoreSpec, slow: StoreDriver, ctx: StoreContext): string {
+  const locations = [...remoteLocations(slow, ctx, new Set())];
+  return createHash('sha256').update(JSON.stringify({ spec, locations })).digest('hex').slice(0, 16);
+}
+
+/** remoteLocation() of every store in a built tree, following ref_store to the named store (built first: see StoreManager). */
+function* remoteLocations(driver: StoreDriver, ctx: StoreContext, seen: Set<StoreDriver>): Generator<string> {
+  if (seen.has(driver)) return;
+  seen.add(driver);
+  const location = driver.remoteLocation?.();
+  if (location !== undefined) yield location;
+  if (driver instanceof RefStore) yield* remoteLocations(ctx.storeByName(driver.name), ctx, seen);
+  for (const child of driver.children?.() ?? []) yield* remoteLocations(child, ctx, seen);
 }
 
 /**
@@ -168,8 +189,10 @@ function dependencyOrder(specs: readonly NamedStoreSpec[]): string[] {
 /** Builds, starts and closes the named top-level stores of a config. */
 export class StoreManager {
   private readonly stores = new Map<string, BuiltStore>();
-  /** Referenced stores first, so they are started before the stores that use them. */
+  /** Referenced stores first: built and started before the stores that use them. */
   private readonly order: string[];
+  /** Config names in config order. */
+  private readonly configOrder: string[];
 
   constructor(
     specs: NamedStoreSpec[],
@@ -183,9 +206,13 @@ export class StoreManager {
       catalog: deps.catalog,
       env: deps.env,
     };
-    specs.forEach((named, index) => {
-      this.stores.set(named.name, buildStore(named.spec, { ...ctx, storeName: named.name }, `stores[${index}]`, '', undefined));
-    });
+    this.configOrder = specs.map((named) => named.name);
+    // Referenced stores first, so a store can look through a ref_store while it is built (slowTierIdentity).
+    for (const name of this.order) {
+      const index = this.configOrder.indexOf(name);
+      const named = specs[index]!;
+      this.stores.set(name, buildStore(named.spec, { ...ctx, storeName: name }, `stores[${index}]`, '', undefined));
+    }
   }
 
   /** The store with this config name; throws FAILED_PRECONDITION if there is none. */
@@ -197,7 +224,7 @@ export class StoreManager {
   tree(name: string): BuiltStore {
     const built = this.stores.get(name);
     if (built === undefined) {
-      const known = [...this.stores.keys()].map((n) => JSON.stringify(n)).join(', ');
+      const known = this.configOrder.map((n) => JSON.stringify(n)).join(', ');
       throw failedPrecondition(`no store named ${JSON.stringify(name)} (configured: ${known || 'none'})`);
     }
     return built;
@@ -205,7 +232,7 @@ export class StoreManager {
 
   /** Config names, in config order. */
   names(): string[] {
-    return [...this.stores.keys()];
+    return [...this.configOrder];
   }
 
   /** Starts every store tree once, referenced stores first. */

@@ -117,6 +117,13 @@ export interface StoreDriver {
 
   /** The store's files, for gc and verify. */
   localFiles?(): LocalFiles;
+
+  /**
+   * Where a remote store keeps its values, resolved as it will reach them
+   * (S3: endpoint, bucket and key prefix): what is known about what one
+   * location holds must not be carried over to another.
+   */
+  remoteLocation?(): string;
 }
 
 // ---------------------------------------------------------------------------

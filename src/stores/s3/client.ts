@@ -22,6 +22,19 @@ export function resolveEndpoint(spec: CloudObjectStoreSpec, env: NodeJS.ProcessE
   return spec.endpoint ?? (env.AWS_ENDPOINT_URL_S3 || undefined) ?? (env.AWS_ENDPOINT_URL || undefined);
 }
 
+/**
+ * Where objects of this spec live, resolved as the client will: endpoint
+ * (spec, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's regional one),
+ * bucket and key prefix. What is known about one location says nothing about another.
+ */
+export function s3Location(spec: CloudObjectStoreSpec, env: NodeJS.ProcessEnv): string {
+  const region = resolveRegion(spec, env);
+  const endpoint =
+    resolveEndpoint(spec, env)?.replace(/\/+$/, '') ??
+    (region === undefined ? 'https://s3.<region from the AWS profile>.amazonaws.com' : `https://s3.${region}.amazonaws.com`);
+  return `${endpoint}/${spec.bucket}/${spec.key_prefix}`;
+}
+
 /** "" in the spec means: AWS_REGION / AWS_DEFAULT_REGION, else whatever the SDK finds (profile config). */
 export function resolveRegion(spec: CloudObjectStoreSpec, env: NodeJS.ProcessEnv): string | undefined {
   return spec.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined;
