@@ -2,6 +2,7 @@
 // caches without bounds, a cache the network can reach without a lock, NativeLink
 // options ncache accepts but does not act on. `ncache validate` and
 // `ncache serve` print these; none stops the daemon.
+import { sharedActionCacheWarnings } from './completeness-warnings.js';
 import { MAX_CONCURRENT_STREAMS_KEY, parseSocketAddress } from './schema-servers.js';
 import { bindingsOf, serviceBindings } from './service-bindings.js';
 import { childPath, childSpecs, leafStorage, resolveRef, walkSpecs } from './store-tree.js';
@@ -21,6 +22,7 @@ export function collectWarnings(config: NcacheConfig): string[] {
     }
   });
   actionCacheWarnings(config, out);
+  sharedActionCacheWarnings(config, out);
   if (config.servers.length === 0) out.push('servers: none configured, so the daemon serves nothing');
   return out;
 }

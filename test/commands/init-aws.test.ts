@@ -140,7 +140,7 @@ describe('ncache init --aws --no-check', () => {
       ok: true,
       source: result.path,
       summary: expect.stringContaining(
-        'CAS = verify > dedup(fast_slow(filesystem, s3), compression > fast_slow(filesystem, s3)), AC = fast_slow(filesystem, s3)',
+        'CAS = verify > dedup(fast_slow(filesystem, s3), compression > fast_slow(filesystem, s3)), AC = completeness_checking > fast_slow(filesystem, s3)',
       ) as unknown,
       warnings: [],
     });
@@ -209,7 +209,10 @@ describe('ncache init --aws --no-check', () => {
   });
 });
 
-describe('ncache init --aws writes the shape of NativeLink\'s S3 example (the seed config)', () => {
+/** The seed's shapes as init --aws writes them: its AC behind completeness_checking against the CAS (docs/reliability.md). */
+const withCheckedAc = (seedShapes: string[]) => seedShapes.map((s, i) => (i === 1 ? `completeness_checking > ${s}` : s));
+
+describe('ncache init --aws writes the shape of NativeLink\'s S3 example (the seed config), its AC completeness-checked', () => {
   it('by default: the seed\'s store trees with filesystem fast tiers, each in its own directories, writing behind', async () => {
     const seed = await loadConfigFile(SEED_CONFIG, env);
     const path = join(dir, 'fs.json5');
@@ -220,7 +223,11 @@ describe('ncache init --aws writes the shape of NativeLink\'s S3 example (the se
       'verify > dedup(fast_slow(memory, s3), compression > fast_slow(memory, s3))',
       'fast_slow(memory, s3)',
     ]);
-    expect(shapes(config)).toEqual(shapes(seed).map((s) => s.replaceAll('memory', 'filesystem')));
+    expect(shapes(config)).toEqual(withCheckedAc(shapes(seed)).map((s) => s.replaceAll('memory', 'filesystem')));
+    // The AC looks its results' outputs up in the CAS it serves with.
+    expect(config.stores[1]!.spec).toMatchObject({ kind: 'completeness_checking', cas_store: { kind: 'ref_store', name: 'CAS' } });
+    expect(config.servers[0]!.services.ac).toEqual([expect.objectContaining({ ac_store: 'AC' })]);
+    expect(config.servers[0]!.services.cas).toEqual([expect.objectContaining({ cas_store: 'CAS' })]);
     expect(config.schedulers.map((s) => s.name)).toEqual(seed.schedulers.map((s) => s.name));
     expect(config.stores[0]!.spec).toMatchObject({ kind: 'verify', verify_size: true });
 
@@ -233,14 +240,14 @@ describe('ncache init --aws writes the shape of NativeLink\'s S3 example (the se
     expect(s3Specs(config.stores).map((s) => s.key_prefix)).toEqual(['ncache/index/', 'ncache/dedup-cas/', 'ncache/ac/']);
   });
 
-  it('with --memory-tier: exactly the seed\'s store trees, each memory tier bounded by that size, writing through', async () => {
+  it('with --memory-tier: the seed\'s store trees (its AC completeness-checked), each memory tier bounded by that size, writing through', async () => {
     const seed = await loadConfigFile(SEED_CONFIG, env);
     const path = join(dir, 'mem.json5');
     const run = await ncache(['init', '--aws', '--bucket', 'team-cache', '--region', 'eu-central-1', '--no-check', '--path', path, '--memory-tier', '64MiB', '--json']);
     expect(run.code, run.stderr).toBe(0);
     expect((JSON.parse(run.stdout) as InitAwsJson).fastTier).toEqual({ kind: 'memory', maxBytes: 64 * 1024 * 1024 });
     const config = await loadConfigFile(path, env);
-    expect(shapes(config)).toEqual(shapes(seed));
+    expect(shapes(config)).toEqual(withCheckedAc(shapes(seed)));
     expect(specsOf<MemorySpec>(config, 'memory').map((m) => m.eviction_policy?.max_bytes)).toEqual([64 * 1024 * 1024, 64 * 1024 * 1024, 64 * 1024 * 1024]);
     // A memory tier does not survive a restart: write-behind would lose acknowledged uploads.
     expect(specsOf<FastSlowSpec>(config, 'fast_slow').map((f) => f.slow_write_mode ?? 'sync')).toEqual(['sync', 'sync', 'sync']);

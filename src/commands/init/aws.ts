@@ -1,6 +1,7 @@
 // `ncache init --aws`: write a config in the shape of NativeLink's S3 example
 // (templates/aws.json5: verify > dedup { index, compression > chunks }, and
-// the AC, each a fast tier in front of an S3 prefix), with filesystem fast
+// the AC behind completeness_checking against the CAS, each a fast tier in
+// front of an S3 prefix), with filesystem fast
 // tiers by default or memory ones with --memory-tier; the IAM policy and
 // lifecycle rules for the bucket beside it; and (unless --no-check) probe the bucket.
 import { readFileSync } from 'node:fs';
