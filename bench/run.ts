@@ -36,6 +36,10 @@ async function main(): Promise<void> {
     const { runS3Bench } = await import('./s3-bench.js');
     await runS3Bench(settings, print);
   }
+  if (settings.sections.has('presence')) {
+    const { runPresenceBench } = await import('./presence-bench.js');
+    await runPresenceBench(settings, print);
+  }
   if (settings.sections.has('dedup')) {
     const { runDedupBench } = await import('./dedup-bench.js');
     await runDedupBench(settings, print);
