@@ -5,11 +5,14 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
+import type { DedupSpec } from '../../src/config/types.js';
+import { DedupStore } from '../../src/stores/dedup-store.js';
 import { FastSlowStore } from '../../src/stores/fast-slow-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { CONFIRMED_FOR_MS } from '../../src/stores/slow-tier-checks.js';
 import { putBuffer, readBuffer } from '../../src/stores/store.js';
 import { ManualClock } from '../../src/util/clock.js';
+import { silentLogger } from '../../src/util/logger.js';
 import { type Digest, digestOf } from '../../src/util/digest.js';
 import { isNotFound } from '../../src/util/errors.js';
 import { deterministicBytes } from '../helpers/data.js';
@@ -170,5 +173,62 @@ describe('fast_slow presence: never claim a blob that is gone', () => {
     slow.release();
     expect(await Promise.all(checks)).toEqual([[undefined], [undefined]]);
     expect(store.stats()).toMatchObject({ slowHasFailures: 2, slowChecks: 1, slowChecksShared: 1 });
+  });
+});
+
+describe('dedup over fast_slow tiers: a wiped bucket never makes an upload skip chunks', () => {
+  const SPEC: DedupSpec = {
+    kind: 'dedup',
+    index_store: { kind: 'memory' },
+    content_store: { kind: 'memory' },
+    min_size: 16 << 10,
+    normal_size: 64 << 10,
+    max_size: 128 << 10,
+    max_concurrent_fetch_per_get: 3,
+  };
+
+  /** The seed's dedup shape: index and chunks each a memory fast tier over a shared "bucket"; empty memory at each start. */
+  async function seedDedup(dir: string, bucket: { index: SlowTier; chunks: SlowTier }, clock: ManualClock) {
+    const catalog = Catalog.open(join(dir, 'catalog.sqlite'));
+    cleanups.push(() => catalog.close());
+    const tiers = (slow: SlowTier, storeId: string) =>
+      new FastSlowStore(new MemoryStore(), slow, { catalog, storeId, slowTier: `bucket-${storeId}`, clock });
+    const index = tiers(bucket.index, 'CAS.dedup.index_store');
+    const content = tiers(bucket.chunks, 'CAS.dedup.content_store');
+    const ctx = { logger: silentLogger, clock, catalog, storeByName: () => { throw new Error('none'); } };
+    const store = new DedupStore(SPEC, index, content, ctx, 'CAS.dedup');
+    for (const s of [index, content, store]) await s.start();
+    cleanups.push(() => store.close());
+    return { catalog, store };
+  }
+
+  it('after a restart over an emptied bucket, a blob sharing chunks with an old one is stored whole again', async () => {
+    const dir = await tempDir('ncache-presence-dedup-', cleanups);
+    const clock = new ManualClock();
+    const bucket = { index: new SlowTier(), chunks: new SlowTier() };
+    const old = deterministicBytes(1 << 20, 11);
+    const first = await seedDedup(dir, bucket, clock);
+    await putBuffer(first.store, digestOf(old), old);
+    const oldChunks = first.catalog.dedup.chunksOf('CAS.dedup', digestOf(old))!;
+    expect(oldChunks.length).toBeGreaterThan(4);
+    first.catalog.close();
+
+    // A teammate wiped the prefix; this laptop restarts with its catalog still full.
+    for (const slow of [bucket.index, bucket.chunks]) for await (const e of slow.entries()) await slow.remove(e.key);
+    clock.advance(CONFIRMED_FOR_MS);
+    const second = await seedDedup(dir, bucket, clock);
+    expect(second.catalog.dedup.chunksOf('CAS.dedup', digestOf(old))).toEqual(oldChunks);
+    expect(await second.store.has([digestOf(old)])).toEqual([undefined]);
+
+    // A new blob made mostly of the old one's chunks: every chunk it names lands in the bucket.
+    const grown = Buffer.concat([old, deterministicBytes(100_000, 12)]);
+    await putBuffer(second.store, digestOf(grown), grown);
+    const grownChunks = second.catalog.dedup.chunksOf('CAS.dedup', digestOf(grown))!;
+    expect(await bucket.chunks.has(grownChunks)).toEqual(grownChunks.map((c) => c.sizeBytes));
+    expect(await bucket.index.has([digestOf(grown)])).toEqual([expect.any(Number)]);
+
+    // And another laptop (fresh catalog and memory) reads it back from the bucket alone.
+    const other = await seedDedup(await tempDir('ncache-presence-dedup-', cleanups), bucket, clock);
+    expect((await readBuffer(other.store, digestOf(grown))).equals(grown)).toBe(true);
   });
 });
