@@ -488,7 +488,8 @@ const W = {
       const c = s.charCodeAt(i);
       if (c < 0x80) n += 1;
       else if (c < 0x800) n += 2;
-      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        // A surrogate pair; a lone surrogate is written as U+FFFD (3 bytes), like Buffer.write does.
         n += 4;
         i++;
       } else n += 3;

@@ -109,6 +109,15 @@ describe('reapi codecs', () => {
     expect(caps.decode(Buffer.from([0x0a, 0x02, 0x01, 0x05])).digestFunctions).toEqual([1, 5]);
   });
 
+  it('sizes short strings with lone surrogates as Buffer.write writes them (U+FFFD)', () => {
+    // Found by the resource-name fuzz (seed 11001 case 304): a high surrogate
+    // followed by a non-surrogate was counted as a 4-byte pair, so encoding threw.
+    for (const name of ['\udb4c\u27a3', 'a\ud800', '\udc00b', '\ud83d\ude80\ud83d']) {
+      const bytes = WriteRequestCodec.encode({ resourceName: name, writeOffset: 0, finishWrite: false, data: Buffer.alloc(0) });
+      expect(WriteRequestCodec.decode(bytes).resourceName).toBe(Buffer.from(name, 'utf8').toString('utf8'));
+    }
+  });
+
   it('rejects truncated input', () => {
     const bytes = DigestCodec.encode({ hash: HASH, sizeBytes: 1 << 20 });
     expect(() => DigestCodec.decode(bytes.subarray(0, bytes.length - 1))).toThrow();
