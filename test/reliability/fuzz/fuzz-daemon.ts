@@ -18,8 +18,17 @@ export interface FuzzDaemon {
 }
 
 interface ServerConfig {
+  listener: { http: Record<string, unknown> };
   services: Record<string, unknown>;
 }
+
+/**
+ * A short idle_timeout: HTTP/2 lets the server wait for the rest of a frame,
+ * so a client that leaves one half-sent and goes away holds a connection
+ * until the listener's idle timeout closes it (15 min by default); the fuzz
+ * tests check that every such connection is let go, so they shorten it.
+ */
+const FUZZ_IDLE_TIMEOUT = '2s';
 
 export async function startFuzzDaemon(): Promise<FuzzDaemon> {
   const dir = await mkdtemp(join(tmpdir(), 'ncache-fuzz-'));
@@ -29,6 +38,7 @@ export async function startFuzzDaemon(): Promise<FuzzDaemon> {
   );
   config.schedulers = [{ name: 'MAIN', simple: {} }];
   for (const server of config.servers) {
+    server.listener.http['limits'] = { idle_timeout: FUZZ_IDLE_TIMEOUT };
     server.services['execution'] = [{ instance_name: FUZZ_INSTANCE, cas_store: 'CAS', scheduler: 'MAIN' }];
     server.services['capabilities'] = [{ instance_name: FUZZ_INSTANCE, remote_execution: { scheduler: 'MAIN' } }];
   }

@@ -9,7 +9,7 @@
 import { type ReapiClient, blobName, uploadName } from '../../helpers/grpc-client.js';
 import { Prng } from '../../helpers/prng.js';
 import { type Digest, EMPTY_DIGEST, MAX_BLOB_SIZE, digestOf } from '../../../src/util/digest.js';
-import { FuzzFailure, FuzzTally, caseIndices } from './tally.js';
+import { FuzzFailure, FuzzTally, caseIndices, runPool } from './tally.js';
 import { answerWithin, isClean, outcomeName } from './grpc-outcome.js';
 
 export interface NameFuzzTargets {
@@ -173,7 +173,6 @@ export interface NameFuzzOptions {
 
 export async function fuzzResourceNames(client: ReapiClient, t: NameFuzzTargets, opts: NameFuzzOptions): Promise<FuzzTally> {
   const tally = new FuzzTally('resource names', opts.seed);
-  const indices = caseIndices(opts.cases);
   const runCase = async (index: number) => {
     const c = nameCase(Prng.forCase(opts.seed, index), t);
     const input = `${c.rpc} ${JSON.stringify(c.name)} offset ${c.readOffset} limit ${c.readLimit} data ${c.data.length} B finish ${c.finishWrite}`;
@@ -186,9 +185,7 @@ export async function fuzzResourceNames(client: ReapiClient, t: NameFuzzTargets,
     if (!isClean(err)) throw fail(`unclean status ${outcome}: ${err.details}`);
     if (!NCACHE_ANSWER.test(err.details)) throw fail(`${outcome} that is not ncache's answer naming the problem: ${err.details}`);
   };
-  for (let i = 0; i < indices.length; i += opts.concurrency ?? 16) {
-    await Promise.all(indices.slice(i, i + (opts.concurrency ?? 16)).map(runCase));
-  }
+  await runPool(caseIndices(opts.cases), opts.concurrency ?? 16, runCase);
   return tally;
 }
 

@@ -43,3 +43,12 @@ export function caseIndices(count: number): number[] {
   if (only !== undefined && only !== '') return [Number(only)];
   return Array.from({ length: count }, (_, i) => i);
 }
+
+/** Runs `run` for each index, `concurrency` at a time; a slow case holds up only its own slot. */
+export async function runPool(indices: number[], concurrency: number, run: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < indices.length) await run(indices[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, indices.length) }, worker));
+}
