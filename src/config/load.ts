@@ -6,6 +6,7 @@ import JSON5 from 'json5';
 import { configEnv } from './dirs.js';
 import { expandEnvTree } from './env-expand.js';
 import { ConfigError } from './errors.js';
+import { MAX_CONFIG_DEPTH, tooDeepPath } from './nesting.js';
 import type { ReadContext } from './reader.js';
 import { readConfig } from './schema.js';
 import type { NcacheConfig } from './types.js';
@@ -21,6 +22,10 @@ export function parseConfigText(text: string, source: string, env: NodeJS.Proces
     raw = JSON5.parse(text);
   } catch (err) {
     throw syntaxError(err, source);
+  }
+  const deep = tooDeepPath(raw);
+  if (deep !== undefined) {
+    throw new ConfigError(source, [{ path: deep, message: `nested more than ${MAX_CONFIG_DEPTH} levels deep; no ncache config needs that many` }]);
   }
   const baseDir = source.startsWith('<') ? process.cwd() : dirname(resolve(source));
   const ctx: ReadContext = { issues: [], env: configEnv(env), baseDir, refs: [] };

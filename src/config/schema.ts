@@ -45,15 +45,16 @@ export function readConfig(ctx: ReadContext, raw: unknown, source: string): Ncac
     const servers = f.req('servers', serverList, 'an array of servers');
     const workers = f.opt('workers', array(worker), []);
     const global = f.opt('global', globalSpec, { ...GLOBAL_DEFAULTS });
-    checkReferences(
-      ctx,
-      (stores ?? []).filter(Boolean).map((s) => s.name),
-      (schedulers ?? []).filter(Boolean).map((s) => s.name),
-    );
+    checkReferences(ctx, definedNames(stores), definedNames(schedulers));
     checkListenerClashes(f, servers ?? []);
     checkFilesystemPaths(f, stores ?? []);
     return { stores, schedulers, servers, workers, global, source };
   })(ctx, raw, '');
+}
+
+/** The names that were read; an entry whose name failed to read (already reported) is partial and has none. */
+function definedNames(entries: readonly ({ name?: unknown } | undefined)[] | undefined): string[] {
+  return (entries ?? []).flatMap((e) => (typeof e?.name === 'string' ? [e.name] : []));
 }
 
 /** `stores` as an array (current NativeLink) or a map of name -> spec (older NativeLink). */

@@ -188,3 +188,22 @@ describe('field errors name the dot-path and what was expected', () => {
     ]);
   });
 });
+
+// Found by the config fuzz (test/reliability/fuzz-config-files.test.ts, seed 11004).
+describe('garbled configs end in a ConfigError, not a crash', () => {
+  it('refuses nesting deeper than any config needs, naming where (case 0: a stack overflow in ${VAR} expansion)', async () => {
+    const depth = 10_000;
+    const err = await loadError('deep.json5', `{stores: ${'['.repeat(depth)}1${']'.repeat(depth)}, servers: []}`);
+    expect(err.issues).toHaveLength(1);
+    expect(err.issues[0]!.path).toMatch(/^stores(\[0\]){64}$/);
+    expect(err.issues[0]!.message).toMatch(/nested more than 64 levels deep/);
+  });
+
+  it('reports a store whose name is not a string once, without checking references against it (case 24: a TypeError)', () => {
+    const config = baseConfig();
+    config['stores'][0].name = ['CAS'];
+    const issues = issuesOf(config);
+    expect(issues.some((i) => i.startsWith('stores[0].name:'))).toBe(true);
+    expect(issues.some((i) => /store "CAS" does not exist/.test(i))).toBe(true);
+  });
+});
