@@ -1,7 +1,8 @@
 // The stacks the crash suite kills, each as users run it: the seed's shape as
 // `ncache init --aws` writes it (verify > dedup > lz4 > fast_slow over S3,
-// here s3rver), with filesystem fast tiers writing S3 behind or with memory
-// fast tiers writing it synchronously, and the built-in default
+// here s3rver behind a proxy adding 40 ms to each write), with filesystem
+// fast tiers writing S3 behind or with memory fast tiers writing it
+// synchronously, and the built-in default
 // (templates/local.json5: verify > filesystem). Each gives the suite what it
 // needs to look inside after a kill: the catalog file, the bucket, and the
 // chunk list the dedup index store holds for a blob.
@@ -12,6 +13,7 @@ import type { FastTier } from '../../src/commands/init/aws.js';
 import { decodeIndexEntry } from '../../src/stores/dedup/index-entry.js';
 import { type Digest, digestKey } from '../../src/util/digest.js';
 import { DaemonFixture } from '../helpers/daemon-process.js';
+import { FaultProxy, type S3Operation } from '../helpers/fault-proxy.js';
 import { bucketClient, listObjects, s3DaemonEnv } from '../helpers/s3-daemon.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
 import { awsTemplateConfig, localTemplateConfig } from '../helpers/template-configs.js';
@@ -42,6 +44,8 @@ export interface CrashStack {
 
 const BUCKET = 'ncache-crash';
 const PREFIX = 'team/';
+const S3_WRITES: S3Operation[] = ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'];
+const S3_WRITE_LATENCY_MS = 40;
 
 export async function openCrashStack(name: CrashStackName): Promise<CrashStack> {
   if (name === 'filesystem default') {
@@ -63,15 +67,21 @@ export async function openCrashStack(name: CrashStackName): Promise<CrashStack> 
   }
   const tier: FastTier = name === 'seed, memory tiers' ? { kind: 'memory', sizeText: '200mb', maxBytes: 200e6 } : { kind: 'filesystem' };
   const s3 = await startS3rver({ buckets: [BUCKET] });
+  let proxy: FaultProxy | undefined;
   let fixture: DaemonFixture;
   try {
+    // S3 slower than the local disk, as it is: writes behind build a backlog for the kill to interrupt.
+    proxy = await FaultProxy.start(s3.endpoint);
+    proxy.inject({ ops: S3_WRITES, times: Number.POSITIVE_INFINITY, fault: { type: 'latency', ms: S3_WRITE_LATENCY_MS } });
+    const endpoint = proxy.endpoint;
     fixture = await DaemonFixture.withLayout({
       prefix: 'ncache-crash-seed-',
-      configText: (dataDir) => awsTemplateConfig({ endpoint: s3.endpoint, bucket: BUCKET, prefix: PREFIX, tier, cacheDir: dataDir }),
+      configText: (dataDir) => awsTemplateConfig({ endpoint, bucket: BUCKET, prefix: PREFIX, tier, cacheDir: dataDir }),
       env: s3DaemonEnv,
       stopTimeoutMs: 20_000,
     });
   } catch (err) {
+    await proxy?.close();
     await s3.stop();
     throw err;
   }
@@ -90,6 +100,7 @@ export async function openCrashStack(name: CrashStackName): Promise<CrashStack> 
     cleanup: async () => {
       await fixture.cleanup();
       bucket.client.destroy();
+      await proxy.close();
       await s3.stop();
     },
   };

@@ -32,6 +32,10 @@ export interface CrashFigures {
   blobsAcknowledged: number;
   actionResultsAcknowledged: number;
   blobsChecked: number;
+  /** Uploads the kills left owed to S3, resumed by the restarts (write-behind's "resuming N uploads"). */
+  owedAtKills: number;
+  /** Dedup uploads the kills left pending, settled by the restarts. */
+  pendingAtKills: number;
   restartP50Ms: number;
   restartMaxMs: number;
 }
@@ -58,6 +62,8 @@ async function killRepeatedly(stack: CrashStack, kills: number, opts: CrashSuite
   const ledger = new Ledger();
   const restarts: number[] = [];
   let checked = 0;
+  let owed = 0;
+  let pending = 0;
   let daemon = await stack.fixture.start();
   for (let round = 1; round <= kills; round++) {
     try {
@@ -66,6 +72,9 @@ async function killRepeatedly(stack: CrashStack, kills: number, opts: CrashSuite
       const started = performance.now();
       daemon = await stack.fixture.start();
       restarts.push(performance.now() - started);
+      const log = daemon.stderr();
+      owed += sumOf(log, /resuming (\d+) uploads/g);
+      pending += sumOf(log, /settled (\d+) upload\(s\) interrupted/g);
       checked += await checkAfterRestart(stack, daemon, ledger, rng);
     } catch (err) {
       const log = daemon.stderr().split('\n').slice(-30).join('\n');
@@ -80,9 +89,16 @@ async function killRepeatedly(stack: CrashStack, kills: number, opts: CrashSuite
     blobsAcknowledged: ledger.blobs.size,
     actionResultsAcknowledged: ledger.actions.size,
     blobsChecked: checked,
+    owedAtKills: owed,
+    pendingAtKills: pending,
     restartP50Ms: Math.round(restarts[Math.floor(restarts.length / 2)] ?? 0),
     restartMaxMs: Math.round(restarts[restarts.length - 1] ?? 0),
   };
+}
+
+/** The sum of the numbers `pattern` (with one group) finds in `text`. */
+function sumOf(text: string, pattern: RegExp): number {
+  return [...text.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 /** Writes until a seeded number of acknowledgements, then SIGKILLs the daemon a seeded 0-30 ms later. */
