@@ -1,9 +1,13 @@
 // A plain HTTP proxy in front of an S3 endpoint (s3rver) for tests. It counts
-// requests by S3 operation and injects faults by rule: error statuses with an
-// S3 XML body, a connection reset mid-body, added latency, a stall that never
-// answers until released, and a 'down' mode that resets every connection.
-// Requests are forwarded byte for byte with their Host header, so SigV4
-// signatures stay valid.
+// requests by S3 operation and object, and injects faults by rule: error
+// statuses with an S3 XML body (500 InternalError, 503 SlowDown, ...), a
+// connection reset at an exact byte of a request or response body, added
+// latency, a stall that never answers until released (or until the client
+// gives up), and a 'down' mode that resets every connection. A rule hits a
+// number of requests in all, or the first attempts of each (operation,
+// object), so that every logical operation has to retry. Requests are
+// forwarded byte for byte with their Host header, so SigV4 signatures stay
+// valid.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -56,9 +60,10 @@ export type Fault =
   /** Answer with this status and an S3 XML error body (500 InternalError, 503 SlowDown, ...). */
   | { type: 'status'; status: number; code?: string; message?: string }
   /**
-   * Reset the connection mid-body: for a request with a body, after receiving
-   * `afterBytes` of it (default half); otherwise after relaying `afterBytes`
-   * of the response body (default half).
+   * Reset the connection mid-body: for a request with a body, after relaying
+   * exactly `afterBytes` of it upstream (default half; the upstream request is
+   * then aborted too); otherwise after relaying exactly `afterBytes` of the
+   * response body (default half).
    */
   | { type: 'reset'; afterBytes?: number }
   /** Forward after `ms` milliseconds. */
@@ -71,8 +76,10 @@ export type Fault =
 export interface FaultRule {
   /** Operations it applies to (default: all). */
   ops?: S3Operation[];
-  /** How many matching requests it hits (default 1). */
+  /** How many matching requests it hits (default 1; unbounded with `perKey`). */
   times?: number;
+  /** Hit only the first `perKey` attempts of each (operation, object path): every logical operation retries that often. */
+  perKey?: number;
   /** Only requests whose path contains this (e.g. an object key). */
   pathIncludes?: string;
   fault: Fault;
@@ -82,15 +89,53 @@ export interface ProxiedRequest {
   readonly op: S3Operation;
   readonly method: string;
   readonly url: string;
+  /** The URL's decoded path ("/bucket/key"): which object the request is about. */
+  readonly path: string;
+  /** Milliseconds since the proxy started, when the request arrived. */
+  readonly at: number;
   readonly fault?: Fault['type'] | 'down';
+}
+
+/**
+ * The attempts one logical operation made on one object: a run of requests
+ * for the same (operation, path) that ends with the first one the proxy did
+ * not fault (a client retries only after a failure). Concurrent operations on
+ * one object interleave, which can only shorten runs.
+ */
+export interface AttemptRun {
+  readonly op: S3Operation;
+  readonly path: string;
+  readonly attempts: readonly ProxiedRequest[];
+}
+
+/** Splits requests into attempt runs, in arrival order. */
+export function attemptRuns(requests: readonly ProxiedRequest[]): AttemptRun[] {
+  const open = new Map<string, ProxiedRequest[]>();
+  const runs: AttemptRun[] = [];
+  const close = (id: string, attempts: ProxiedRequest[]) => {
+    open.delete(id);
+    runs.push({ op: attempts[0]!.op, path: attempts[0]!.path, attempts });
+  };
+  for (const r of requests) {
+    const id = `${r.op} ${r.path}`;
+    const attempts = open.get(id) ?? [];
+    attempts.push(r);
+    open.set(id, attempts);
+    if (r.fault === undefined) close(id, attempts);
+  }
+  for (const [id, attempts] of open) close(id, attempts);
+  return runs;
 }
 
 export class FaultProxy {
   readonly requests: ProxiedRequest[] = [];
-  private readonly rules: { rule: FaultRule; left: number }[] = [];
+  private readonly rules: { rule: FaultRule; left: number; hitsPerKey: Map<string, number> }[] = [];
   private readonly stalled = new Set<() => void>();
+  private readonly abandonedStalls: number[] = [];
+  private readonly startedAt = performance.now();
   private readonly sockets = new Set<Socket>();
   private isDown = false;
+  private downMode: 'refuse' | 'after-request' = 'refuse';
   private readonly inFlight = new Map<S3Operation, number>();
   private readonly peaks = new Map<S3Operation | 'all', number>();
   private stallWaiters: (() => void)[] = [];
@@ -105,7 +150,7 @@ export class FaultProxy {
     const server = http.createServer();
     const proxy = new FaultProxy(server, new URL(targetEndpoint));
     server.on('connection', (socket) => {
-      if (proxy.isDown) {
+      if (proxy.isDown && proxy.downMode === 'refuse') {
         socket.resetAndDestroy();
         return;
       }
@@ -123,7 +168,7 @@ export class FaultProxy {
 
   /** Adds a fault rule; rules are tried in the order added. */
   inject(rule: FaultRule): void {
-    this.rules.push({ rule, left: rule.times ?? 1 });
+    this.rules.push({ rule, left: rule.times ?? (rule.perKey === undefined ? 1 : Infinity), hitsPerKey: new Map() });
   }
 
   /** Drops rules not yet used up. */
@@ -131,9 +176,14 @@ export class FaultProxy {
     this.rules.length = 0;
   }
 
-  /** 'down' resets every connection, new and open, until set back up. */
-  setDown(down: boolean): void {
+  /**
+   * 'down' resets every connection, new and open, until set back up. Mode
+   * 'refuse' resets a new connection before reading anything; 'after-request'
+   * reads each request's head first, so it is counted with its object.
+   */
+  setDown(down: boolean, mode: 'refuse' | 'after-request' = 'refuse'): void {
     this.isDown = down;
+    this.downMode = mode;
     if (down) for (const s of this.sockets) s.resetAndDestroy();
   }
 
@@ -150,7 +200,13 @@ export class FaultProxy {
 
   resetCounts(): void {
     this.requests.length = 0;
+    this.abandonedStalls.length = 0;
     this.peaks.clear();
+  }
+
+  /** How long each stalled request waited before its client gave up on it (ms), since the last resetCounts(). */
+  stallsAbandoned(): readonly number[] {
+    return this.abandonedStalls;
   }
 
   /** Most requests (of one operation, or of all) seen open at once since the last resetCounts(). */
@@ -190,12 +246,18 @@ export class FaultProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private takeFault(op: S3Operation, url: string): Fault | undefined {
+  private takeFault(op: S3Operation, url: string, path: string): Fault | undefined {
     for (const entry of this.rules) {
       const { rule } = entry;
       if (entry.left <= 0) continue;
       if (rule.ops !== undefined && !rule.ops.includes(op)) continue;
       if (rule.pathIncludes !== undefined && !url.includes(rule.pathIncludes)) continue;
+      if (rule.perKey !== undefined) {
+        const id = `${op} ${path}`;
+        const hits = entry.hitsPerKey.get(id) ?? 0;
+        if (hits >= rule.perKey) continue;
+        entry.hitsPerKey.set(id, hits + 1);
+      }
       entry.left--;
       return rule.fault;
     }
@@ -206,14 +268,15 @@ export class FaultProxy {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const op = s3Operation(method, url);
+    const seen = { op, method, url, path: decodeURIComponent(new URL(url, 'http://proxy').pathname), at: performance.now() - this.startedAt };
     if (this.isDown) {
-      this.requests.push({ op, method, url, fault: 'down' });
+      this.requests.push({ ...seen, fault: 'down' });
       req.socket.resetAndDestroy();
       return;
     }
     this.track(op, res);
-    const fault = this.takeFault(op, url);
-    this.requests.push(fault === undefined ? { op, method, url } : { op, method, url, fault: fault.type });
+    const fault = this.takeFault(op, url, seen.path);
+    this.requests.push(fault === undefined ? seen : { ...seen, fault: fault.type });
     switch (fault?.type) {
       case undefined:
         this.forward(req, res);
@@ -245,12 +308,7 @@ export class FaultProxy {
       case 'reset': {
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > 0) {
-          const limit = fault.afterBytes ?? Math.floor(declared / 2);
-          let seen = 0;
-          req.on('data', (chunk: Buffer) => {
-            seen += chunk.length;
-            if (seen >= limit) req.socket.resetAndDestroy();
-          });
+          this.forwardRequestPrefix(req, fault.afterBytes ?? Math.floor(declared / 2));
           return;
         }
         this.forward(req, res, fault.afterBytes ?? -1);
@@ -259,14 +317,51 @@ export class FaultProxy {
     }
   }
 
-  /** Holds a request unanswered until releaseStalls() resets its connection. */
+  /**
+   * Sends upstream exactly `limit` bytes of the request body, then aborts the
+   * upstream request and resets the client's connection: the server saw a body
+   * cut at that byte, the client a connection dropped mid-upload.
+   */
+  private forwardRequestPrefix(req: http.IncomingMessage, limit: number): void {
+    const upstream = http.request({
+      host: this.target.hostname,
+      port: this.target.port,
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+    });
+    upstream.on('error', () => {}); // aborted on purpose below
+    let sent = 0;
+    const onData = (chunk: Buffer) => {
+      const piece = chunk.subarray(0, Math.max(0, limit - sent));
+      sent += piece.length;
+      if (sent < limit) {
+        upstream.write(piece);
+        return;
+      }
+      req.off('data', onData);
+      req.pause();
+      // Cut once the prefix has been handed to the upstream socket, so the server really sees it.
+      upstream.write(piece, () => {
+        upstream.destroy();
+        req.socket.resetAndDestroy();
+      });
+    };
+    req.on('data', onData);
+  }
+
+  /** Holds a request unanswered until releaseStalls() resets its connection, or the client gives up. */
   private stall(req: http.IncomingMessage): void {
+    const since = performance.now();
     const release = () => {
       this.stalled.delete(release);
       req.socket.resetAndDestroy();
     };
     this.stalled.add(release);
-    req.socket.once('close', () => this.stalled.delete(release));
+    req.socket.once('close', () => {
+      // Still held when the socket closed: the client closed it.
+      if (this.stalled.delete(release)) this.abandonedStalls.push(performance.now() - since);
+    });
     for (const w of this.stallWaiters.splice(0)) w();
   }
 
