@@ -88,6 +88,16 @@ describe('FaultProxy', () => {
     expect(received).toHaveLength(1);
   });
 
+  it('an outage armed for the next request starts with it and ends by itself', async () => {
+    const end = proxy.outageFromNextRequest(300);
+    expect(await send('HEAD', '/b/k1')).toMatch(/ECONNRESET|socket hang up/);
+    expect(await send('HEAD', '/b/k1')).toMatch(/ECONNRESET|socket hang up/);
+    await waitFor(async () => (await send('HEAD', '/b/k1')) === 200, { what: 'the outage to end' });
+    end();
+    expect(proxy.requests.slice(0, 2).map((r) => r.fault)).toEqual(['down', 'down']);
+    expect(proxy.requests.at(-1)!.at - proxy.requests[0]!.at).toBeGreaterThanOrEqual(300);
+  });
+
   it('records how long a stalled request waited before its client gave up', async () => {
     proxy.inject({ ops: ['GetObject'], fault: { type: 'stall-body', afterBytes: 10 } });
     expect(await send('GET', '/b/slow', undefined, 300)).toMatch(/TIMEOUT|ECONNRESET|aborted/);

@@ -136,6 +136,9 @@ export class FaultProxy {
   private readonly sockets = new Set<Socket>();
   private isDown = false;
   private downMode: 'refuse' | 'after-request' = 'refuse';
+  /** Set by outageFromNextRequest(): the length of the outage the next request starts. */
+  private armedOutageMs: number | undefined;
+  private outageTimer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<S3Operation, number>();
   private readonly peaks = new Map<S3Operation | 'all', number>();
   private stallWaiters: (() => void)[] = [];
@@ -185,6 +188,21 @@ export class FaultProxy {
     this.isDown = down;
     this.downMode = mode;
     if (down) for (const s of this.sockets) s.resetAndDestroy();
+  }
+
+  /**
+   * Goes down ('after-request') when the next request arrives, that request
+   * being the first refused, and comes back up `ms` later: an outage that
+   * starts with the client's traffic, however long the client takes to send
+   * it. Returns what ends it early (and disarms it).
+   */
+  outageFromNextRequest(ms: number): () => void {
+    this.armedOutageMs = ms;
+    return () => {
+      this.armedOutageMs = undefined;
+      clearTimeout(this.outageTimer);
+      this.setDown(false);
+    };
   }
 
   /** Requests counted by operation (faulted ones included: the client sent them). */
@@ -241,6 +259,7 @@ export class FaultProxy {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.outageTimer);
     this.releaseStalls();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -269,6 +288,12 @@ export class FaultProxy {
     const url = req.url ?? '/';
     const op = s3Operation(method, url);
     const seen = { op, method, url, path: decodeURIComponent(new URL(url, 'http://proxy').pathname), at: performance.now() - this.startedAt };
+    if (this.armedOutageMs !== undefined) {
+      this.setDown(true, 'after-request');
+      // The outage's length is the fault itself, not a wait for anything.
+      this.outageTimer = setTimeout(() => this.setDown(false), this.armedOutageMs);
+      this.armedOutageMs = undefined;
+    }
     if (this.isDown) {
       this.requests.push({ ...seen, fault: 'down' });
       req.socket.resetAndDestroy();

@@ -29,7 +29,8 @@ import { FaultProxy, type ProxiedRequest, type S3Operation, attemptRuns } from '
 import { type GenruleWorkspaceShape, genruleWorkspaceFiles } from './genrule-workspace.js';
 import { blobName, createReapiClient } from './grpc-client.js';
 import { bucketClient, listObjects, stopAndCheckFlushed } from './s3-daemon.js';
-import { SeedStackLaptop, seedStackConfigText } from './seed-stack-laptop.js';
+import type { DaemonFixture } from './daemon-process.js';
+import { laptopStats, seedStackConfigText, seedStackLaptop, writeBehindDrained } from './seed-stack-laptop.js';
 import { type S3rverHandle, startS3rver } from './s3rver.js';
 
 export interface FaultCase {
@@ -75,19 +76,11 @@ export function resetFault(perKey: number): FaultCase {
   };
 }
 
-/** S3 accepts connections and drops every request for `ms`, from the start of the build. */
+/** S3 drops every request for `ms`, from the build's first request to it. */
 export function outageFault(ms: number): FaultCase {
   return {
     name: `${ms / 1000} s full outage`,
-    inject: (proxy) => {
-      proxy.setDown(true, 'after-request');
-      // The outage's length is the fault itself, not a wait for anything.
-      const timer = setTimeout(() => proxy.setDown(false), ms);
-      return () => {
-        clearTimeout(timer);
-        proxy.setDown(false);
-      };
-    },
+    inject: (proxy) => proxy.outageFromNextRequest(ms),
   };
 }
 
@@ -157,11 +150,11 @@ export function describeS3FaultSuite(opts: S3FaultSuiteOptions): void {
     let proxy: FaultProxy;
     let ws: BazelWorkspace;
     let policy: RetrySpec;
-    const laptops: SeedStackLaptop[] = [];
+    const laptops: DaemonFixture[] = [];
     const figures: CaseFigures[] = [];
 
     const laptop = async (prefix: string) => {
-      const l = await SeedStackLaptop.create({ endpoint: proxy.endpoint, bucket: s3.bucket, prefix });
+      const l = await seedStackLaptop({ endpoint: proxy.endpoint, bucket: s3.bucket, prefix });
       laptops.push(l);
       return l;
     };
@@ -181,7 +174,7 @@ export function describeS3FaultSuite(opts: S3FaultSuiteOptions): void {
       s3 = await startS3rver({ buckets: ['ncache-s3-faults'] });
       proxy = await FaultProxy.start(s3.endpoint);
       ws = await BazelWorkspace.create({ files: genruleWorkspaceFiles(opts.workspace) });
-      policy = retryPolicyOf(seedStackConfigText({ endpoint: proxy.endpoint, bucket: s3.bucket, prefix: 'p/' }));
+      policy = retryPolicyOf(seedStackConfigText({ endpoint: proxy.endpoint, bucket: s3.bucket, prefix: 'p/' }, '/unused'));
     }, 5 * 60_000);
 
     afterAll(async () => {
@@ -223,8 +216,8 @@ export function describeS3FaultSuite(opts: S3FaultSuiteOptions): void {
           expect(cold.stderr, describeRun(cold)).not.toMatch(/Writing to Remote Cache/);
 
           // 2. The fault is off: A delivers what it owes.
-          await a.drained(3 * 60_000);
-          const statsA = await a.stats();
+          await writeBehindDrained(a, 3 * 60_000);
+          const statsA = await laptopStats(a);
           const stallsAbandonedMs = [...proxy.stallsAbandoned()];
           requests.push(...proxy.requests);
           expect(await stopAndCheckFlushed(daemonA), daemonA.stderr()).toEqual({ exitCode: 0, stillOwed: [] });
@@ -244,7 +237,7 @@ export function describeS3FaultSuite(opts: S3FaultSuiteOptions): void {
           const warm = await buildWith(daemonB.url, fault);
           expect(warm.summary?.executed, describeRun(warm)).toBe(0);
           expect(warm.summary?.remoteCacheHits, describeRun(warm)).toBe(actions);
-          const statsB = await b.stats();
+          const statsB = await laptopStats(b);
           stallsAbandonedMs.push(...proxy.stallsAbandoned());
           requests.push(...proxy.requests);
           await daemonB.stop({ timeoutMs: 30_000 });
