@@ -174,6 +174,8 @@ export function describeS3FaultSuite(opts: S3FaultSuiteOptions): void {
       s3 = await startS3rver({ buckets: ['ncache-s3-faults'] });
       proxy = await FaultProxy.start(s3.endpoint);
       ws = await BazelWorkspace.create({ files: genruleWorkspaceFiles(opts.workspace) });
+      // Start Bazel's server now, so the first case's build time does not include it.
+      await ws.run('info');
       policy = retryPolicyOf(seedStackConfigText({ endpoint: proxy.endpoint, bucket: s3.bucket, prefix: 'p/' }, '/unused'));
     }, 5 * 60_000);
 

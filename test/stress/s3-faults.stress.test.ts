@@ -3,7 +3,7 @@
 // a no-fault baseline first (build times to compare with), then HTTP 500,
 // HTTP 503, connection resets mid-body and SlowDown on the first attempts of
 // every operation on every object, a stall that S3 never ends, and a 10 s
-// outage from the start of each build. Figures: docs/reliability.md, "S3 faults".
+// outage from each build's first S3 request. Figures: docs/reliability.md, "S3 faults".
 import { describeS3FaultSuite, outageFault, resetFault, stallFault, statusFault } from '../helpers/s3-fault-suite.js';
 
 describeS3FaultSuite({
@@ -14,8 +14,8 @@ describeS3FaultSuite({
     statusFault('HTTP 500', 500, 'InternalError', 2),
     statusFault('HTTP 503', 503, 'ServiceUnavailable', 2),
     resetFault(1),
-    statusFault('SlowDown', 503, 'SlowDown', 3),
-    stallFault(2),
+    statusFault('SlowDown', 503, 'SlowDown', 2),
+    stallFault(1),
     outageFault(10_000),
   ],
   caseTimeoutMs: 10 * 60_000,
