@@ -1,17 +1,17 @@
 // One "laptop" running the config `ncache init --aws` writes by default (the
 // seed's shape: verify > dedup { index: fast_slow, chunks: compression lz4 >
 // fast_slow }, the AC a fast_slow; filesystem fast tiers, S3 written behind),
-// rendered from templates/aws.json5 with only the listener (port 0) and the
-// cache dir (the fixture's data dir) written in. S3 is reached the way a user
+// rendered from templates/aws.json5 by template-configs.ts (listener on a
+// free port, cache dir the fixture's data dir). S3 is reached the way a user
 // points ncache at MinIO: AWS_ENDPOINT_URL_S3 (here the fault proxy). Each
 // laptop has its own fast tiers and state dir (catalog, upload journal,
 // control socket); its daemon's `stats` are read over that socket.
-import { renderAwsConfig } from '../../src/commands/init/aws.js';
 import { callMethod } from '../../src/daemon/control/client.js';
 import { controlPaths } from '../../src/daemon/control/paths.js';
 import type { StatsResult } from '../../src/daemon/control/stats.js';
 import { DaemonFixture } from './daemon-process.js';
 import { s3DaemonEnv } from './s3-daemon.js';
+import { awsTemplateConfig } from './template-configs.js';
 import { waitFor } from './wait-for.js';
 
 export interface SeedStackTarget {
@@ -22,12 +22,9 @@ export interface SeedStackTarget {
   readonly prefix: string;
 }
 
-/** The init --aws config text with its one listener on 127.0.0.1:0 and its fast tiers under `cacheDir`. */
+/** The init --aws config (filesystem fast tiers under `cacheDir`), no endpoint in it: the daemon reads AWS_ENDPOINT_URL_S3. */
 export function seedStackConfigText(target: SeedStackTarget, cacheDir: string): string {
-  const text = renderAwsConfig({ bucket: target.bucket, region: 'us-east-1', prefix: target.prefix });
-  const listeners = text.match(/socket_address: "[^"]*"/g) ?? [];
-  if (listeners.length !== 1) throw new Error(`templates/aws.json5 should have one listener, found ${listeners.length}`);
-  return text.replace(listeners[0]!, 'socket_address: "127.0.0.1:0"').replaceAll('${NCACHE_CACHE_DIR}', cacheDir);
+  return awsTemplateConfig({ bucket: target.bucket, prefix: target.prefix, tier: { kind: 'filesystem' }, cacheDir });
 }
 
 const laptopEnv = (target: SeedStackTarget) => (stateDir: string) => ({ ...s3DaemonEnv(stateDir), AWS_ENDPOINT_URL_S3: target.endpoint });

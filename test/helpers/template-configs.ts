@@ -19,8 +19,11 @@ export function localTemplateConfig(cacheDir?: string): string {
   return onFreePort(readFileSync(defaultTemplatePath(), 'utf8'), cacheDir);
 }
 
-/** `ncache init --aws --endpoint <endpoint>` (with `--memory-tier <size>` when tier is memory) for one bucket and prefix. */
-export function awsTemplateConfig(opts: { endpoint: string; bucket: string; prefix: string; tier: FastTier; cacheDir?: string }): string {
-  const target = { endpoint: opts.endpoint, bucket: opts.bucket, prefix: opts.prefix, region: 'us-east-1' };
+/**
+ * `ncache init --aws --endpoint <endpoint>` (with `--memory-tier <size>` when tier is memory) for one bucket and prefix;
+ * without an endpoint, the daemon finds S3 as a user's would (AWS_ENDPOINT_URL_S3, else AWS).
+ */
+export function awsTemplateConfig(opts: { endpoint?: string; bucket: string; prefix: string; tier: FastTier; cacheDir?: string }): string {
+  const target = { bucket: opts.bucket, prefix: opts.prefix, region: 'us-east-1', ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }) };
   return onFreePort(renderAwsConfig(target, false, opts.tier), opts.cacheDir);
 }

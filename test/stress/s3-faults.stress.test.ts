@@ -1,10 +1,10 @@
-// The full S3 fault suite (test/helpers/s3-fault-suite.ts), run by `npm run
+// The full S3 fault suite (test/reliability/s3-fault-suite.ts), run by `npm run
 // test:stress`: a 12-action workspace with an 8 MB output on the seed stack;
 // a no-fault baseline first (build times to compare with), then HTTP 500,
 // HTTP 503, connection resets mid-body and SlowDown on the first attempts of
 // every operation on every object, a stall that S3 never ends, and a 10 s
 // outage from each build's first S3 request. Figures: docs/reliability.md, "S3 faults".
-import { describeS3FaultSuite, outageFault, resetFault, stallFault, statusFault } from '../helpers/s3-fault-suite.js';
+import { describeS3FaultSuite, outageFault, resetFault, stallFault, statusFault } from '../reliability/s3-fault-suite.js';
 
 describeS3FaultSuite({
   testFile: 'test/stress/s3-faults.stress.test.ts',

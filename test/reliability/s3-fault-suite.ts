@@ -23,15 +23,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { walkSpecs } from '../../src/config/store-tree.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { RetrySpec } from '../../src/config/types.js';
-import { type BazelRun, BazelWorkspace } from './bazel.js';
-import { bazelOrSkip, cacheable, describeRun } from './bazel-gate.js';
-import { FaultProxy, type ProxiedRequest, type S3Operation, attemptRuns } from './fault-proxy.js';
-import { type GenruleWorkspaceShape, genruleWorkspaceFiles } from './genrule-workspace.js';
-import { blobName, createReapiClient } from './grpc-client.js';
-import { bucketClient, listObjects, stopAndCheckFlushed } from './s3-daemon.js';
-import type { DaemonFixture } from './daemon-process.js';
-import { laptopStats, seedStackConfigText, seedStackLaptop, writeBehindDrained } from './seed-stack-laptop.js';
-import { type S3rverHandle, startS3rver } from './s3rver.js';
+import { type BazelRun, BazelWorkspace } from '../helpers/bazel.js';
+import { bazelOrSkip, cacheable, describeRun } from '../helpers/bazel-gate.js';
+import { FaultProxy, type ProxiedRequest, type S3Operation, attemptRuns } from '../helpers/fault-proxy.js';
+import { type GenruleWorkspaceShape, genruleWorkspaceFiles } from '../helpers/genrule-workspace.js';
+import { blobName, createReapiClient } from '../helpers/grpc-client.js';
+import { bucketClient, listObjects, stopAndCheckFlushed } from '../helpers/s3-daemon.js';
+import type { DaemonFixture } from '../helpers/daemon-process.js';
+import { laptopStats, seedStackConfigText, seedStackLaptop, writeBehindDrained } from '../helpers/seed-stack-laptop.js';
+import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
 
 export interface FaultCase {
   /** In test names and figures: "HTTP 500", "SlowDown", ... */
