@@ -3,9 +3,11 @@
 // chunk list is its index entry in the index store, under the blob's digest,
 // so any machine sharing those stores can rebuild the blob.
 //
-// The catalog (when the daemon has one) caches chunk lists and knows which
-// chunks the content store holds, so an upload skips known chunks without a
-// round trip and a restart answers from it without re-reading index entries.
+// The catalog (when the daemon has one) caches chunk lists and counts each
+// chunk's references, so a restart answers from it without re-reading index
+// entries and gc knows what is free. It never decides that an upload may skip
+// a chunk: the content store is asked (over a shared bucket the catalog may
+// name chunks that are gone).
 // Its rows follow a two-phase commit: chunks are uploaded first, then one
 // transaction records the blob as 'pending' and counts its chunk references,
 // then the index entry is written, then the row becomes 'committed'. A
