@@ -30,6 +30,11 @@ export function bazelrcLines(config: NcacheConfig, addresses: readonly string[])
   if (cas.instance !== '') lines.push(`build --remote_instance_name=${cas.instance}`);
   const tls = server?.listener.http.tls;
   if (tls) lines.push(...tlsLines(tls));
+  const auth = server?.listener.http.auth;
+  if (auth) {
+    // The token is the user's to copy: never printed here, and kept out of shared bazelrc files.
+    lines.push(`# in a user-private bazelrc, with a token from ${auth.tokens_file}:`, '# build --remote_header=authorization=Bearer <token>');
+  }
   return lines;
 }
 

@@ -23,6 +23,16 @@ describe('bazelrcLines', () => {
     ]);
   });
 
+  it('names the tokens file of a listener with auth, and the header to fill in, never a token', () => {
+    const c = config([cacheServer('0.0.0.0:50051', '')]);
+    c.servers[0]!.listener.http.auth = { tokens_file: '/etc/ncache/auth-tokens.txt', allow_unauthenticated_reads: false };
+    expect(bazelrcLines(c, ['0.0.0.0:50051'])).toEqual([
+      'build --remote_cache=grpc://127.0.0.1:50051',
+      '# in a user-private bazelrc, with a token from /etc/ncache/auth-tokens.txt:',
+      '# build --remote_header=authorization=Bearer <token>',
+    ]);
+  });
+
   it('leaves the instance flag out for the empty instance name and reaches [::] on [::1]', () => {
     expect(bazelrcLines(config([cacheServer('[::]:0', '')]), ['[::]:41234'])).toEqual(['build --remote_cache=grpc://[::1]:41234']);
   });
