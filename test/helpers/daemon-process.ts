@@ -30,6 +30,8 @@ export interface TestConfigOptions {
   instanceName?: string;
   /** Default 127.0.0.1:0 (the daemon reports the port it got). */
   socketAddress?: string;
+  /** The listener's `auth` (bearer tokens), as written in the config. */
+  auth?: { tokens_file: string; allow_unauthenticated_reads?: boolean };
 }
 
 /**
@@ -62,7 +64,7 @@ export function testConfigText(opts: TestConfigOptions): string {
     ],
     servers: [
       {
-        listener: { http: { socket_address: opts.socketAddress ?? '127.0.0.1:0' } },
+        listener: { http: { socket_address: opts.socketAddress ?? '127.0.0.1:0', ...(opts.auth ? { auth: opts.auth } : {}) } },
         services: {
           cas: [{ instance_name: instance, cas_store: 'CAS' }],
           ac: [{ instance_name: instance, ac_store: 'AC' }],
