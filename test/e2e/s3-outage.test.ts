@@ -9,7 +9,7 @@
 //   daemon with an empty fast tier then gets every action from S3 as a hit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BazelRun, BazelWorkspace } from '../helpers/bazel.js';
-import { bazelOrSkip, cacheable, describeRun } from '../helpers/bazel-gate.js';
+import { bazelOrSkip, cacheable, describeRun, outputNames } from '../helpers/bazel-gate.js';
 import type { FaultProxy } from '../helpers/fault-proxy.js';
 import {
   bucketClient,
@@ -31,15 +31,6 @@ const STEP_TIMEOUT = 12 * 60_000;
  */
 const DELIVERY_BOUND_MS = 7 * 60_000;
 
-/** "<hash>-<size>" of every non-empty output of the build (the empty blob is never uploaded). */
-function outputNames(run: BazelRun): Set<string> {
-  return new Set(
-    run.spawns!
-      .flatMap((s) => s.actualOutputs)
-      .filter((o) => o.digest !== undefined && o.digest.sizeBytes !== '0')
-      .map((o) => `${o.digest!.hash}-${o.digest!.sizeBytes}`),
-  );
-}
 
 describe.skipIf(!bazel)('builds while S3 is down (real Bazel, s3rver, fault proxy)', () => {
   let world: S3World;

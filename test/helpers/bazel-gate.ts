@@ -37,3 +37,15 @@ export const labels = (spawns: SpawnRecord[]): string[] => spawns.map((s) => `${
 /** Bazel's summary and the tail of its stderr, for assertion messages. */
 export const describeRun = (run: BazelRun): string =>
   `summary: ${run.summary?.line ?? '(none)'}\n${run.stderr.split('\n').slice(-25).join('\n')}`;
+
+/** "<hash>-<size>" of every non-empty output of a build (the empty blob is never uploaded). */
+export function outputNames(run: BazelRun): Set<string> {
+  // No execution log means nothing to check against: fail rather than check an empty set.
+  if (run.spawns === undefined) throw new Error(`no execution log for this run: ${describeRun(run)}`);
+  return new Set(
+    run.spawns
+      .flatMap((s) => s.actualOutputs)
+      .filter((o) => o.digest !== undefined && o.digest.sizeBytes !== '0')
+      .map((o) => `${o.digest!.hash}-${o.digest!.sizeBytes}`),
+  );
+}

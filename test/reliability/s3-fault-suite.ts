@@ -24,7 +24,7 @@ import { walkSpecs } from '../../src/config/store-tree.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { RetrySpec } from '../../src/config/types.js';
 import { type BazelRun, BazelWorkspace } from '../helpers/bazel.js';
-import { bazelOrSkip, cacheable, describeRun } from '../helpers/bazel-gate.js';
+import { bazelOrSkip, cacheable, describeRun, outputNames } from '../helpers/bazel-gate.js';
 import { FaultProxy, type ProxiedRequest, type S3Operation, attemptRuns } from '../helpers/fault-proxy.js';
 import { type GenruleWorkspaceShape, genruleWorkspaceFiles } from '../helpers/genrule-workspace.js';
 import { blobName, createReapiClient } from '../helpers/grpc-client.js';
@@ -114,15 +114,6 @@ function retryPolicyOf(configText: string): RetrySpec {
   return policies[0]!;
 }
 
-/** "<hash>-<size>" of every non-empty output of a build (the empty blob is never uploaded). */
-function outputNames(run: BazelRun): Set<string> {
-  return new Set(
-    run.spawns!
-      .flatMap((s) => s.actualOutputs)
-      .filter((o) => o.digest !== undefined && o.digest.sizeBytes !== '0')
-      .map((o) => `${o.digest!.hash}-${o.digest!.sizeBytes}`),
-  );
-}
 
 const slug = (name: string) => name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 const s3Retries = (stats: { s3: { retries: number }[] }) => stats.s3.reduce((n, s) => n + s.retries, 0);
