@@ -48,6 +48,11 @@ export const BYTESTREAM_DEFAULTS = {
   persist_stream_on_disconnect_timeout: 10,
 };
 
+/** How messages name servers[index]: `servers[0]`, with its name when the config gave one (`servers[0] ("public")`). */
+export function serverLabel(spec: Pick<ServerSpec, 'name'>, index: number): string {
+  return `servers[${index}]${spec.name !== String(index) ? ` (${JSON.stringify(spec.name)})` : ''}`;
+}
+
 /** One server; `index` names it when the config does not (NativeLink does the same). */
 export function server(index: number): Reader<ServerSpec> {
   return object<ServerSpec>((f) => ({

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import { clientUrls } from '../config/bazelrc.js';
 import { type ServiceBinding, bindingsOf, serverBindings } from '../config/service-bindings.js';
+import { serverLabel } from '../config/schema-servers.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
 import { PinningStore } from '../maintenance/pinning-store.js';
@@ -393,7 +394,7 @@ function widenFlowControl(server: Server): void {
 
 function bind(runtime: ServerRuntime, spec: ServerSpec, index: number): Promise<string> {
   const address = spec.listener.http.socket_address;
-  const where = `servers[${index}]${spec.name !== String(index) ? ` (${JSON.stringify(spec.name)})` : ''}`;
+  const where = serverLabel(spec, index);
   const credentials = runtime.tls?.credentials ?? ServerCredentials.createInsecure();
   return new Promise((resolve, reject) => {
     runtime.server.bindAsync(address, credentials, (err, port) => {

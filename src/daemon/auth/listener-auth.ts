@@ -6,6 +6,7 @@
 // with UNAUTHENTICATED or PERMISSION_DENIED in a message that names the
 // listener and the fix, never the token.
 import { type Metadata, type ServerInterceptor, ServerInterceptingCall, status } from '@grpc/grpc-js';
+import { serverLabel } from '../../config/schema-servers.js';
 import type { ListenerAuthSpec, ServerSpec } from '../../config/types.js';
 import type { Clock } from '../../util/clock.js';
 import { withContext } from '../../util/errors.js';
@@ -119,7 +120,7 @@ export function listenerInterceptors(spec: ServerSpec, index: number, deps: List
   } catch (err) {
     throw withContext(`servers[${index}].listener.http.auth.tokens_file`, err);
   }
-  const name = `servers[${index}]${spec.name !== String(index) ? ` (${JSON.stringify(spec.name)})` : ''}`;
+  const name = serverLabel(spec, index);
   const listener = () => `${name} on ${deps.boundAddress() ?? spec.listener.http.socket_address}`;
   return [listenerAuthInterceptor({ spec: authSpec, tokens, listener }, deps.logger)];
 }
