@@ -1,0 +1,87 @@
+// The seam between the execution service, the scheduler and the workers:
+// what the service submits, what the scheduler hands a worker, and what comes
+// back. src/scheduler/ and src/worker/ depend on this file, never on each
+// other, so a worker reached another way (over a worker API, a forwarding
+// `grpc` scheduler) fits the same slot.
+import type { Action, ActionResult, Command, Digest, Status } from '../proto/reapi.js';
+
+/** Platform properties, name -> values (a Platform may repeat a name). */
+export type PlatformProperties = Readonly<Record<string, readonly string[]>>;
+
+/** One action, validated by the execution service, ready to queue. */
+export interface JobRequest {
+  readonly instanceName: string;
+  readonly actionDigest: Digest;
+  readonly action: Action;
+  readonly command: Command;
+  /** Action.platform, else Command.platform (REAPI < 2.2 clients such as Bazel 4 send both). */
+  readonly platform: PlatformProperties;
+  /** Action.timeout in seconds; 0 when the client set none (the worker's default applies). */
+  readonly timeoutS: number;
+  /** ExecutionPolicy.priority: lower runs sooner, 0 is the default. */
+  readonly priority: number;
+  readonly inlineStdout: boolean;
+  readonly inlineStderr: boolean;
+  readonly inlineOutputFiles: readonly string[];
+}
+
+/** What a worker is given: the request plus what the scheduler knows about this run. */
+export interface Job extends JobRequest {
+  /** The operation's name, stable across retries. */
+  readonly operationName: string;
+  /** When the action was queued (ms since the epoch), for ExecutedActionMetadata.queued_timestamp. */
+  readonly queuedAtMs: number;
+  /** 0 on the first hand-out, then +1 each time a lost worker makes the scheduler hand it out again. */
+  readonly attempt: number;
+}
+
+/** How one run of an action ended. */
+export interface JobOutcome {
+  /** Always set, failures included: Bazel rejects a finished operation without one. */
+  readonly result: ActionResult;
+  /**
+   * OK when the command ran to its end (whatever its exit code); otherwise why
+   * it did not: DEADLINE_EXCEEDED (timeout; result holds the partial output),
+   * FAILED_PRECONDITION with PreconditionFailure MISSING violations in
+   * `details` (Bazel re-uploads those blobs and retries), INVALID_ARGUMENT ...
+   */
+  readonly status: Status;
+  /** ExecuteResponse.message: shown to the user by the client. */
+  readonly message?: string;
+}
+
+export type WorkerStage = 'fetching_inputs' | 'executing' | 'uploading_outputs';
+
+export interface RunControl {
+  /** Aborted when the scheduler gives up on the run (client gone, executing timeout, daemon stopping): kill, clean up, reject. */
+  readonly signal: AbortSignal;
+  /** Progress for `ncache ops` and stats. */
+  onStage?(stage: WorkerStage): void;
+}
+
+/** A place actions run: the scheduler's view of a worker. */
+export interface ExecutionWorker {
+  /** Unique among the scheduler's workers; shown by status and in ExecutedActionMetadata.worker. */
+  readonly id: string;
+  /** What it offers, matched against each action's platform by the scheduler. */
+  readonly properties: PlatformProperties;
+  /** Actions it runs at once. */
+  readonly slots: number;
+  /**
+   * Runs one job. Resolves with its outcome, including failed commands,
+   * timeouts and missing inputs. Rejects with WorkerLostError only when the
+   * worker itself could not do its part (the scheduler hands the job to
+   * another run, up to max_job_retries), or with an AbortError after `signal`.
+   */
+  run(job: Job, control: RunControl): Promise<JobOutcome>;
+  /** Stops running actions (killing their process groups) and removes their directories. */
+  close?(): Promise<void>;
+}
+
+/** The worker, not the action, failed: the job may be retried elsewhere. */
+export class WorkerLostError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WorkerLostError';
+  }
+}
