@@ -1,29 +1,58 @@
-// The Bazel section: one generated workspace built with no cache, with Bazel's
-// own --disk_cache (cold, warm) and through `ncache serve` (cold, warm, warm
-// with --remote_download_minimal). Warm means `bazel clean` then build again:
-// every action should come from the cache. Wall time is measured around the
-// `bazel build` command only; the Bazel server stays up between builds, as it
-// does for a developer.
+// The Bazel section: one generated workspace (bench-workspace.ts) built
+// through each cache of cache-scenarios.ts, cold (every action runs and its
+// outputs are stored) and warm (`bazel clean`, then every action should hit).
+// Wall time is measured around the `bazel build` command only; the Bazel
+// server stays up between builds, as it does for a developer. For daemons it
+// also prints CPU per action and memory, and with NCACHE_BENCH_CPU_PROF_DIR
+// the top costs of each phase's CPU profile.
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BazelWorkspace, findBazel, type BazelRun } from '../test/helpers/bazel.js';
-import { DaemonFixture } from '../test/helpers/daemon-process.js';
 import { benchWorkspace } from './bench-workspace.js';
+import { type CacheScenario, type Phase, type RunningCache, cacheScenarios } from './cache-scenarios.js';
+import { formatSummary, readProfile, summarizeProfile } from './cpu-profile.js';
 import type { BenchSettings } from './env.js';
-import { median, mb, seconds, table } from './format.js';
+import { mb, median, seconds, table } from './format.js';
 import { processCpuSeconds, processMemory } from './proc-usage.js';
 
 interface Timed {
   run: BazelRun;
-  /** CPU seconds used during the build by the Bazel server and by the daemon. */
+  /** CPU seconds used during the build by the Bazel server and by the daemon (0 without one). */
   bazelCpu: number;
   daemonCpu: number;
 }
 
 interface Row {
   scenario: string;
+  phase: string;
   runs: Timed[];
-  /** The run whose time is reported (the median one). */
+  /** The run whose details are reported (the median one). */
   reported: Timed;
+}
+
+interface Memory {
+  scenario: string;
+  idleRss: number;
+  warmPeak: number;
+}
+
+// Aims from issue 12 (numbers for the bench, never for tests).
+const AIM_COLD_VS_NO_CACHE = 1.35;
+const AIM_WARM_GRPC_VS_DISK = 1.5;
+const AIM_WARM_HTTP_VS_DISK = 1.3;
+const AIM_COLD_MS_PER_ACTION = 3;
+const AIM_WARM_MS_PER_HIT = 1;
+const AIM_IDLE_RSS = 80e6;
+const AIM_WARM_PEAK_RSS = 150e6;
+
+const medianMs = (row: Row) => median(row.runs.map((r) => r.run.elapsedMs));
+
+/** Daemon CPU per action of the reported run: cold per action executed, warm per cache hit. */
+function daemonMsPerAction(row: Row): number | undefined {
+  const { summary } = row.reported.run;
+  if (summary === undefined || row.reported.daemonCpu === 0) return undefined;
+  const actions = row.phase === 'cold' ? summary.executed : summary.remoteCacheHits;
+  return actions > 0 ? (row.reported.daemonCpu * 1000) / actions : undefined;
 }
 
 export async function runBazelBench(settings: BenchSettings, print: (line: string) => void): Promise<void> {
@@ -35,76 +64,128 @@ export async function runBazelBench(settings: BenchSettings, print: (line: strin
   const shape = benchWorkspace(settings.bazel);
   const s = settings.bazel;
   print(
-    `workspace: ${shape.genrules} genrules, ${mb(shape.outputBytes)} of outputs ` +
-      `(${s.small} x ${s.smallKiB} KiB, ${s.medium} x ${s.mediumMiB} MiB, ${s.large} x ${s.largeMiB} MiB, 2 fan-in rules)`,
+    `workspace: ${shape.genrules} independent genrules, ${mb(shape.outputBytes)} of outputs ` +
+      `(${s.small} x ${s.smallKiB} KiB, ${s.text} x ${s.textKiB} KiB, ${s.medium} x ${s.mediumMiB} MiB, ${s.large} x ${s.largeMiB} MiB)`,
   );
+  if (s.baselineRoot !== undefined) print(`baseline daemon: ${s.baselineRoot} (alternating with this checkout's, ${s.rounds} round(s))`);
 
   const ws = await BazelWorkspace.create({ files: shape.files, withStubs: false });
-  const daemons = await DaemonFixture.create();
+  const scenarios = cacheScenarios({ settings, scratchDir: ws.baseDir });
+  const rows: Row[] = [];
+  const memory: Memory[] = [];
+  const profiles: { title: string; lines: string[] }[] = [];
   try {
-    const daemon = await daemons.start();
-    const diskCache = join(ws.baseDir, 'disk-cache');
-    const remote = [`--remote_cache=${daemon.url}`];
-    const build = async (flags: string[]): Promise<Timed> => {
+    const build = async (flags: readonly string[], pid: number | undefined): Promise<Timed> => {
       await ws.run('clean');
       const bazelPid = await ws.serverPid();
-      const cpuBefore = await Promise.all([bazelPid ? processCpuSeconds(bazelPid) : 0, processCpuSeconds(daemon.pid)]);
+      const cpu = () => Promise.all([bazelPid ? processCpuSeconds(bazelPid) : 0, pid ? processCpuSeconds(pid) : 0]);
+      const before = await cpu();
       const run = await ws.run('build', [...flags, '//...']);
-      const cpuAfter = await Promise.all([bazelPid ? processCpuSeconds(bazelPid) : 0, processCpuSeconds(daemon.pid)]);
-      return { run, bazelCpu: cpuAfter[0] - cpuBefore[0], daemonCpu: cpuAfter[1] - cpuBefore[1] };
+      const after = await cpu();
+      return { run, bazelCpu: after[0] - before[0], daemonCpu: after[1] - before[1] };
     };
-    const measure = async (scenario: string, flags: string[], repeats = 1): Promise<Row> => {
+    const measure = async (scenario: string, phase: string, flags: readonly string[], pid: number | undefined, repeats: number) => {
       const runs: Timed[] = [];
-      for (let i = 0; i < repeats; i++) runs.push(await build(flags));
+      for (let i = 0; i < repeats; i++) runs.push(await build(flags, pid));
       const middle = median(runs.map((r) => r.run.elapsedMs));
       const reported = runs.find((r) => r.run.elapsedMs === middle) ?? runs[Math.floor(runs.length / 2)]!;
-      print(`  ${scenario}: ${runs.map((r) => seconds(r.run.elapsedMs)).join(', ')}  [${reported.run.summary?.line ?? 'no summary'}]`);
-      return { scenario, runs, reported };
+      const row: Row = { scenario, phase, runs, reported };
+      const perAction = daemonMsPerAction(row);
+      print(
+        `  ${scenario}, ${phase}: ${runs.map((r) => seconds(r.run.elapsedMs)).join(', ')}` +
+          `${perAction === undefined ? '' : `  daemon ${perAction.toFixed(2)} ms/action`}  [${reported.run.summary?.line ?? 'no summary'}]`,
+      );
+      rows.push(row);
+    };
+    const finish = async (scenario: CacheScenario, phase: Phase, cache: RunningCache) => {
+      await cache.stop();
+      if (cache.profileDir === undefined) return;
+      for (const file of (await readdir(cache.profileDir)).filter((f) => f.endsWith('.cpuprofile'))) {
+        const summary = summarizeProfile(await readProfile(join(cache.profileDir, file)));
+        profiles.push({ title: `${scenario.name}, ${phase} (${join(cache.profileDir, file)})`, lines: formatSummary(summary, 12) });
+      }
     };
 
     // Starts the server and fills the analysis cache so the first timed row is not charged for it.
-    const warmup = await build([]);
+    const warmup = await build([], undefined);
     print(`  warm-up build (Bazel server start, analysis; not in the table): ${seconds(warmup.run.elapsedMs)}`);
 
-    const rows: Row[] = [];
-    rows.push(await measure('no cache', []));
-    rows.push(await measure('--disk_cache cold', [`--disk_cache=${diskCache}`]));
-    const diskWarm = await measure('--disk_cache warm', [`--disk_cache=${diskCache}`], s.warmRepeats);
-    rows.push(diskWarm);
-    rows.push(await measure('ncache cold', remote));
-    const ncacheWarm = await measure('ncache warm', remote, s.warmRepeats);
-    rows.push(ncacheWarm);
-    rows.push(await measure('ncache warm, --remote_download_minimal', [...remote, '--remote_download_minimal'], s.warmRepeats));
-    const memory = await processMemory(daemon.pid);
+    for (const scenario of scenarios) {
+      const cold = await scenario.open('cold');
+      await measure(scenario.name, 'cold', cold.flags, cold.pid, 1);
+      await finish(scenario, 'cold', cold);
+      if (!scenario.hasWarm) continue;
+      const warm = await scenario.open('warm');
+      const idle = warm.pid === undefined ? undefined : await processMemory(warm.pid);
+      await measure(scenario.name, 'warm', warm.flags, warm.pid, s.warmRepeats);
+      const peak = warm.pid === undefined ? undefined : await processMemory(warm.pid);
+      for (const variant of scenario.warmVariants) {
+        await measure(scenario.name, `warm, ${variant.label}`, variant.flags, warm.pid, s.warmRepeats);
+      }
+      if (idle !== undefined && peak !== undefined) memory.push({ scenario: scenario.name, idleRss: idle.rss, warmPeak: peak.hwm });
+      await finish(scenario, 'warm', warm);
+    }
+  } finally {
+    for (const scenario of scenarios) await scenario.dispose().catch(() => {});
+    await ws.cleanup();
+  }
 
+  printTables(rows, memory, settings, print);
+  for (const p of profiles) {
+    print(`\n### daemon CPU profile: ${p.title}`);
+    for (const line of p.lines) print(line);
+  }
+}
+
+function printTables(rows: Row[], memory: Memory[], settings: BenchSettings, print: (line: string) => void): void {
+  const noCache = rows.find((r) => r.scenario === 'no cache' && r.phase === 'cold');
+  const diskWarm = rows.find((r) => r.scenario === '--disk_cache' && r.phase === 'warm');
+  const ratio = (row: Row): string => {
+    const base = row.phase === 'cold' ? noCache : row.phase.startsWith('warm') ? diskWarm : undefined;
+    if (base === undefined || base === row) return '';
+    return `${(medianMs(row) / medianMs(base)).toFixed(2)}x ${row.phase === 'cold' ? 'no cache' : 'disk warm'}`;
+  };
+  print('');
+  print(
+    table(
+      ['scenario', 'build', 'wall time', 'runs', 'ratio', 'processes', 'hits', 'executed', 'Bazel CPU', 'daemon CPU', 'daemon ms/action'],
+      rows.map((row) => {
+        const summary = row.reported.run.summary;
+        const perAction = daemonMsPerAction(row);
+        return [
+          row.scenario,
+          row.phase,
+          seconds(medianMs(row)),
+          String(row.runs.length),
+          ratio(row),
+          String(summary?.total ?? '?'),
+          String(summary?.remoteCacheHits ?? '?'),
+          String(summary?.executed ?? '?'),
+          `${row.reported.bazelCpu.toFixed(2)} s`,
+          row.reported.daemonCpu === 0 ? '' : `${row.reported.daemonCpu.toFixed(2)} s`,
+          perAction === undefined ? '' : perAction.toFixed(2),
+        ];
+      }),
+    ),
+  );
+  print(
+    `(wall time: median of ${settings.bazel.warmRepeats} for warm rows; CPU columns: the median run; Bazel CPU is its ` +
+      'server JVM only, not the genrules it spawned; daemon ms/action: per action executed (cold), per cache hit (warm))',
+  );
+  print(
+    `aims: cold <= ${AIM_COLD_VS_NO_CACHE}x no cache; warm <= ${AIM_WARM_GRPC_VS_DISK}x --disk_cache over gRPC, ` +
+      `<= ${AIM_WARM_HTTP_VS_DISK}x over HTTP; daemon <= ${AIM_COLD_MS_PER_ACTION} ms per cold action, <= ${AIM_WARM_MS_PER_HIT} ms per warm hit`,
+  );
+  if (memory.length > 0) {
     print('');
     print(
       table(
-        ['scenario', 'wall time', 'runs', 'processes', 'cache hits', 'executed', 'Bazel CPU', 'daemon CPU'],
-        rows.map((row) => {
-          const summary = row.reported.run.summary;
-          return [
-            row.scenario,
-            seconds(median(row.runs.map((r) => r.run.elapsedMs))),
-            String(row.runs.length),
-            String(summary?.total ?? '?'),
-            String(summary?.remoteCacheHits ?? '?'),
-            String(summary?.executed ?? '?'),
-            `${row.reported.bazelCpu.toFixed(2)} s`,
-            `${row.reported.daemonCpu.toFixed(2)} s`,
-          ];
-        }),
+        ['daemon', 'RSS idle (warm daemon, before its builds)', 'RSS peak (warm phase)'],
+        memory.map((m) => [m.scenario, mb(m.idleRss), mb(m.warmPeak)]),
       ),
     );
-    print('(CPU columns: the reported run; Bazel CPU is its server JVM only, not the genrule processes it spawned)');
-    const ratio = median(ncacheWarm.runs.map((r) => r.run.elapsedMs)) / median(diskWarm.runs.map((r) => r.run.elapsedMs));
-    print(`\nwarm ncache / warm --disk_cache: ${ratio.toFixed(2)}x (median of ${s.warmRepeats})`);
-    print(`daemon memory after the Bazel builds: RSS ${mb(memory.rss)}, peak ${mb(memory.hwm)}`);
-    const notAllHits = rows.filter((r) => r.scenario.includes('warm') && r.runs.some((t) => (t.run.summary?.executed ?? 1) !== 0));
-    for (const row of notAllHits) print(`WARNING: ${row.scenario}: some actions were executed, not cache hits`);
-    await daemon.stop();
-  } finally {
-    await ws.cleanup();
-    await daemons.cleanup();
+    print(`aims: idle RSS <= ${mb(AIM_IDLE_RSS)}, peak during the warm builds <= ${mb(AIM_WARM_PEAK_RSS)}`);
   }
+  const notAllHits = rows.filter((r) => r.phase.startsWith('warm') && r.runs.some((t) => (t.run.summary?.executed ?? 1) !== 0));
+  for (const row of notAllHits) print(`WARNING: ${row.scenario}, ${row.phase}: some actions were executed, not cache hits`);
 }

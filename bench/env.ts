@@ -20,12 +20,20 @@ export interface BenchSettings {
   bazel: {
     small: number;
     smallKiB: number;
+    text: number;
+    textKiB: number;
     medium: number;
     mediumMiB: number;
     large: number;
     largeMiB: number;
     /** Timed repetitions of each warm build; the median is reported. */
     warmRepeats: number;
+    /** Rounds of the ncache scenarios (alternating with the baseline's when there is one). */
+    rounds: number;
+    /** Another checkout (built) whose daemon runs as "baseline" beside this one, alternating: before/after in one run. */
+    baselineRoot: string | undefined;
+    /** Where the daemons write a .cpuprofile per phase (node --cpu-prof); undefined: not profiled. */
+    cpuProfileDir: string | undefined;
   };
   /** The dedup section's corpus (bench/corpus.ts). */
   dedup: {
@@ -86,13 +94,18 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       seconds: Math.max(1, intVar(env, 'NCACHE_BENCH_LOAD_SECONDS', 60)),
     },
     bazel: {
-      small: intVar(env, 'NCACHE_BENCH_BAZEL_SMALL', 280),
+      small: intVar(env, 'NCACHE_BENCH_BAZEL_SMALL', 250),
       smallKiB: intVar(env, 'NCACHE_BENCH_BAZEL_SMALL_KIB', 64),
-      medium: intVar(env, 'NCACHE_BENCH_BAZEL_MEDIUM', 56),
+      text: intVar(env, 'NCACHE_BENCH_BAZEL_TEXT', 50),
+      textKiB: intVar(env, 'NCACHE_BENCH_BAZEL_TEXT_KIB', 256),
+      medium: intVar(env, 'NCACHE_BENCH_BAZEL_MEDIUM', 40),
       mediumMiB: intVar(env, 'NCACHE_BENCH_BAZEL_MEDIUM_MIB', 1),
       large: intVar(env, 'NCACHE_BENCH_BAZEL_LARGE', 2),
       largeMiB: intVar(env, 'NCACHE_BENCH_BAZEL_LARGE_MIB', 25),
       warmRepeats: Math.max(1, intVar(env, 'NCACHE_BENCH_BAZEL_WARM_REPEATS', 3)),
+      rounds: Math.max(1, intVar(env, 'NCACHE_BENCH_BAZEL_ROUNDS', 1)),
+      baselineRoot: env.NCACHE_BENCH_BASELINE_ROOT || undefined,
+      cpuProfileDir: env.NCACHE_BENCH_CPU_PROF_DIR || undefined,
     },
     dedup: {
       archiveMiB: Math.max(1, intVar(env, 'NCACHE_BENCH_DEDUP_ARCHIVE_MIB', 64)),
@@ -110,6 +123,8 @@ export const SETTINGS_HELP = [
   'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
   'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',
-  'NCACHE_BENCH_BAZEL_{SMALL=280,SMALL_KIB=64,MEDIUM=56,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3}',
+  'NCACHE_BENCH_BAZEL_{SMALL=250,SMALL_KIB=64,TEXT=50,TEXT_KIB=256,MEDIUM=40,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3,ROUNDS=1}',
+  'NCACHE_BENCH_BASELINE_ROOT=<another built checkout: its daemon runs beside this one, alternating>',
+  'NCACHE_BENCH_CPU_PROF_DIR=<dir: daemons run with --cpu-prof, one profile per scenario and phase, summarized>',
   'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48,STACKS=seed,daemon,local}',
 ];

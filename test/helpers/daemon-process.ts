@@ -99,6 +99,8 @@ export interface StartDaemonOptions {
    * child's pid stays the daemon's.
    */
   launcher?: readonly string[];
+  /** The checkout whose built CLI runs (default: this one); the bench runs a baseline checkout beside it. */
+  root?: string;
 }
 
 // Children still running when the test process exits are killed, so a crashed
@@ -146,7 +148,7 @@ export class DaemonProcess {
   }
 
   static async start(opts: StartDaemonOptions): Promise<DaemonProcess> {
-    const root = repoRoot();
+    const root = opts.root ?? repoRoot();
     const cli = join(root, 'dist', 'src', 'cli.js');
     if (!existsSync(cli)) {
       throw new Error(`${cli} does not exist: build first (npx tsc -p tsconfig.json), the daemon test runs the compiled CLI`);
