@@ -38,6 +38,7 @@ function buildProgram(): Command {
     .option('--path <file>', 'where to write it (default: $XDG_CONFIG_HOME/ncache/config.json5)')
     .option('--force', 'overwrite existing files')
     .option('--aws', 'share the cache through an S3 bucket (needs --bucket and --region)')
+    .option('--exec', 'also run Bazel\'s actions (remote execution on this machine): a scheduler, a local worker and the execution service; prints the .bazelrc lines')
     .option('--bucket <name>', 'with --aws: the S3 bucket')
     .option('--region <region>', 'with --aws: the bucket\'s region, e.g. eu-central-1')
     .option('--prefix <prefix>', 'with --aws: key prefix for every object (default: "ncache/"; "" for none)')
@@ -49,7 +50,7 @@ function buildProgram(): Command {
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nExample:\n  ncache init && ncache serve\n  ncache init --aws --bucket team-cache --region eu-central-1 --prefix prod/ && ncache serve\n  ncache init --aws --bucket team-cache --region eu-central-1 --memory-tier 100mb',
+      '\nExample:\n  ncache init && ncache serve\n  ncache init --exec && ncache start\n  ncache init --aws --bucket team-cache --region eu-central-1 --prefix prod/ && ncache serve\n  ncache init --aws --bucket team-cache --region eu-central-1 --memory-tier 100mb',
     )
     .action(async (flags: InitFlags) => (await import('./commands/init/command.js')).initCommand(flags));
 

@@ -16,7 +16,11 @@ export function clientUrls(config: NcacheConfig, addresses: readonly string[]): 
   return addresses.map((address, i) => clientUrl(config.servers[i], address));
 }
 
-/** The flags a Bazel user needs for the first server that has a CAS and an AC. `addresses`: "HOST:PORT" per servers[] entry. */
+/**
+ * The flags a Bazel user needs for the first server that has a CAS and an AC,
+ * plus --remote_executor when that server also executes actions for the
+ * instance. `addresses`: "HOST:PORT" per servers[] entry.
+ */
 export function bazelrcLines(config: NcacheConfig, addresses: readonly string[]): string[] {
   const bindings = serviceBindings(config);
   const acServers = new Set(bindingsOf(bindings, 'ac').map((b) => b.server));
@@ -26,7 +30,10 @@ export function bazelrcLines(config: NcacheConfig, addresses: readonly string[])
   // Bazel connects to a concrete address: a wildcard listener is reached on loopback.
   const address = listening.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
   const server = config.servers[cas.server];
-  const lines = [`build --remote_cache=${clientUrl(server, address)}`];
+  const url = clientUrl(server, address);
+  const lines = [`build --remote_cache=${url}`];
+  const executes = bindingsOf(bindings, 'execution').some((b) => b.server === cas.server && b.instance === cas.instance);
+  if (executes) lines.push(`build --remote_executor=${url}`);
   if (cas.instance !== '') lines.push(`build --remote_instance_name=${cas.instance}`);
   const tls = server?.listener.http.tls;
   if (tls) lines.push(...tlsLines(tls));

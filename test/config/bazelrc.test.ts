@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { bazelrcLines, clientUrls } from '../../src/config/bazelrc.js';
 import { parseConfigText } from '../../src/config/load.js';
 
-function config(servers: object[]) {
-  return parseConfigText(JSON.stringify({ stores: [{ name: 'CAS', memory: {} }, { name: 'AC', memory: {} }], servers }), 'test.json5');
+function config(servers: object[], schedulers: object[] = []) {
+  return parseConfigText(JSON.stringify({ stores: [{ name: 'CAS', memory: {} }, { name: 'AC', memory: {} }], servers, schedulers }), 'test.json5');
 }
 
 const cacheServer = (address: string, instance: string) => ({
@@ -54,6 +54,23 @@ describe('bazelrcLines', () => {
       "# mTLS: this client's certificate, signed by a CA in /etc/ncache/clients-ca.pem, and its key (PKCS#8 PEM):",
       '# build --tls_client_certificate=<client certificate, PEM>',
       '# build --tls_client_key=<client private key, PEM>',
+    ]);
+  });
+
+  it('adds --remote_executor when that server executes actions for the same instance, and not for another one', () => {
+    const withExecution = (instance: string) => {
+      const server = cacheServer('0.0.0.0:50051', 'main');
+      const execution = [{ instance_name: instance, cas_store: 'CAS', scheduler: 'S' }];
+      return config([{ ...server, services: { ...server.services, execution } }], [{ name: 'S', simple: {} }]);
+    };
+    expect(bazelrcLines(withExecution('main'), ['0.0.0.0:50051'])).toEqual([
+      'build --remote_cache=grpc://127.0.0.1:50051',
+      'build --remote_executor=grpc://127.0.0.1:50051',
+      'build --remote_instance_name=main',
+    ]);
+    expect(bazelrcLines(withExecution('other'), ['0.0.0.0:50051'])).toEqual([
+      'build --remote_cache=grpc://127.0.0.1:50051',
+      'build --remote_instance_name=main',
     ]);
   });
 

@@ -12,8 +12,9 @@ import { internal } from '../../util/errors.js';
 import { templatesDir } from '../../util/paths.js';
 import { SizeParseError, parseSize } from '../../util/sizes.js';
 import { UsageError } from '../exit.js';
+import { type ExecMachine, fillExecPlaceholders, thisMachine } from './exec.js';
 import { type ListenPlan, TOKENS_FILE, bazelrcForListen, checkListen, listenerLines, writeTokensFile } from './listen.js';
-import { checkOverwrite, initTargetPath, writeFileAtomic } from './run.js';
+import { checkOverwrite, type ExecutionInit, executionInit, initTargetPath, writeFileAtomic } from './run.js';
 import { probeBucket, type ProbeReport, type S3Target } from './s3-probe.js';
 
 export const DEFAULT_PREFIX = 'ncache/';
@@ -33,6 +34,8 @@ export interface AwsInitOptions {
   listen?: string;
   /** false = --no-check: do not probe the bucket. */
   check: boolean;
+  /** --exec: also run actions (scheduler, local worker, execution service). */
+  exec?: boolean;
   path?: string;
   force: boolean;
   env?: NodeJS.ProcessEnv;
@@ -54,6 +57,8 @@ export interface AwsInitResult {
   tokensFile: string | null;
   /** null with --no-check. */
   check: ProbeReport | null;
+  /** With --exec: what runs actions and the .bazelrc lines that use it. */
+  execution?: ExecutionInit;
 }
 
 /** The fast tier in front of each S3 prefix. */
@@ -240,8 +245,9 @@ export function renderAwsConfig(
   insecureAllowHttp = false,
   tier: FastTier = { kind: 'filesystem' },
   listen: ListenPlan = checkListen(undefined, []),
+  exec: ExecMachine | null = null,
 ): string {
-  return template('aws.json5')
+  return fillExecPlaceholders(template('aws.json5'), exec, 'in-front-of-cas')
     .replace(/^( *)\/\/ \{\{listener\}\}\n/gm, (_line, pad: string) => indent(pad, listenerLines(listen)))
     .replace(/^( *)\/\/ \{\{fast ([a-z-]+)\}\}\n/gm, (_line, pad: string, name: string) => indent(pad, fastTierLines(tier, name)))
     .replace(/^( *)\/\/ \{\{slow_write_mode\}\}\n/gm, (_line, pad: string) => indent(pad, slowWriteModeLines(tier)))
@@ -311,7 +317,7 @@ export async function initAws(opts: AwsInitOptions): Promise<AwsInitOutcome> {
 
   // First, because loading the config checks the tokens file it names.
   const token = tokensFile !== null ? await writeTokensFile(tokensFile, listen) : undefined;
-  const configText = renderAwsConfig(target, opts.insecureAllowHttp === true, tier, listen);
+  const configText = renderAwsConfig(target, opts.insecureAllowHttp === true, tier, listen, opts.exec ? thisMachine() : null);
   // A template or argument bug must fail here, not when the daemon starts.
   const config = parseConfigText(configText, path, env);
 
@@ -331,6 +337,7 @@ export async function initAws(opts: AwsInitOptions): Promise<AwsInitOutcome> {
     listen: listen.address,
     tokensFile,
     check,
+    ...(opts.exec ? { execution: executionInit(config) } : {}),
   };
   return { result, teamBazelrc: token !== undefined ? bazelrcForListen(listen, token) : null };
 }

@@ -4,10 +4,10 @@ import { ReportedFailure, UsageError } from '../exit.js';
 import { printJson } from '../output.js';
 import type { AwsInitOptions } from './aws.js';
 import { init } from './run.js';
-import { formatAwsCheckFailure, formatAwsInit, formatAwsNextStep, formatInit, formatTeamBazelrc } from './view.js';
+import { formatAwsCheckFailure, formatAwsInit, formatAwsNextStep, formatExecution, formatInit, formatTeamBazelrc } from './view.js';
 
 /** What commander hands the init action: the --aws options plus the flags only the CLI reads. */
-export type InitFlags = Omit<AwsInitOptions, 'force' | 'env'> & { force?: boolean; aws?: boolean; json?: boolean };
+export type InitFlags = Omit<AwsInitOptions, 'force' | 'env' | 'exec'> & { force?: boolean; aws?: boolean; exec?: boolean; json?: boolean };
 
 const AWS_ONLY = ['bucket', 'region', 'prefix', 'endpoint', 'insecureAllowHttp', 'memoryTier', 'listen'] as const;
 
@@ -18,7 +18,7 @@ export async function initCommand(flags: InitFlags): Promise<void> {
     const given = [...s3Only.map(optionFlag), ...(flags.check === false ? ['--no-check'] : [])];
     throw new UsageError(`${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} only with --aws`);
   }
-  const result = await init({ path: flags.path, force: flags.force === true });
+  const result = await init({ path: flags.path, force: flags.force === true, exec: flags.exec === true });
   if (flags.json) return printJson(result);
   process.stdout.write(formatInit(result));
 }
@@ -32,7 +32,7 @@ function optionFlag(key: string): string {
 async function initAwsCommand(flags: InitFlags): Promise<void> {
   // Only --aws needs the S3 client (and the AWS SDK behind it).
   const { initAws } = await import('./aws.js');
-  const { result, teamBazelrc } = await initAws({ ...flags, force: flags.force === true, check: flags.check });
+  const { result, teamBazelrc } = await initAws({ ...flags, force: flags.force === true, check: flags.check, exec: flags.exec === true });
   if (flags.json) {
     printJson(result);
     if (!result.ok) throw new ReportedFailure();
@@ -44,5 +44,6 @@ async function initAwsCommand(flags: InitFlags): Promise<void> {
     process.stderr.write(formatAwsCheckFailure(result));
     throw new ReportedFailure();
   }
+  if (result.execution !== undefined) process.stdout.write(formatExecution(result.execution));
   process.stdout.write(formatAwsNextStep(result, flags.path !== undefined));
 }

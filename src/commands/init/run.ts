@@ -1,14 +1,22 @@
-// `ncache init`: write the default local config where ncache looks for it.
-// (`ncache init --aws` is in init-aws.ts and shares the helpers below.)
-import { existsSync } from 'node:fs';
+// `ncache init [--exec]`: write the default local config (with --exec, one
+// that also runs actions: templates/exec.json5) where ncache looks for it.
+// (`ncache init --aws` is in aws.ts and shares the helpers below.)
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { bazelrcLines } from '../../config/bazelrc.js';
 import { defaultConfigPath, defaultConfigText } from '../../config/defaults.js';
-import { failedPrecondition } from '../../util/errors.js';
+import { parseConfigText } from '../../config/load.js';
+import type { NcacheConfig } from '../../config/types.js';
+import { failedPrecondition, internal } from '../../util/errors.js';
+import { templatesDir } from '../../util/paths.js';
+import { fillExecPlaceholders, thisMachine } from './exec.js';
 
 export interface InitOptions {
   path?: string;
   force: boolean;
+  /** Also run actions: a scheduler, a local worker and the execution service. */
+  exec?: boolean;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -16,6 +24,38 @@ export interface InitResult {
   path: string;
   /** True when a file was already there and --force replaced it. */
   replaced: boolean;
+  /** With --exec: what runs actions and the .bazelrc lines that use it. */
+  execution?: ExecutionInit;
+}
+
+/** What `init --exec` set up, as written in the config. */
+export interface ExecutionInit {
+  scheduler: string;
+  /** The worker's name. */
+  worker: string;
+  /** Where actions run (absolute, as the config expands it now). */
+  workDirectory: string;
+  /** The worker's worker_api_endpoint.uri. */
+  workerApiEndpoint: string;
+  /** The platform properties the worker offers. */
+  platformProperties: Record<string, string[]>;
+  /** Lines for .bazelrc: --remote_executor (and the cache) at the config's listener. */
+  bazelrcLines: string[];
+}
+
+/** Reads an init --exec config back: what runs the actions, and the .bazelrc lines for its listener. */
+export function executionInit(config: NcacheConfig): ExecutionInit {
+  const scheduler = config.schedulers[0];
+  const worker = config.workers[0];
+  if (scheduler === undefined || worker === undefined) throw internal(`${config.source}: init --exec wrote no scheduler or no worker`);
+  return {
+    scheduler: scheduler.name,
+    worker: worker.name ?? 'workers[0]',
+    workDirectory: worker.work_directory,
+    workerApiEndpoint: worker.worker_api_endpoint.uri,
+    platformProperties: Object.fromEntries(Object.entries(worker.platform_properties).map(([k, v]) => [k, v.values])),
+    bazelrcLines: bazelrcLines(config, config.servers.map((s) => s.listener.http.socket_address)),
+  };
 }
 
 /** The absolute config path init writes: --path, else the default config location. */
@@ -46,9 +86,23 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o644):
   }
 }
 
+/** templates/exec.json5 with the worker's properties read from this machine. */
+export function renderExecConfig(): string {
+  const text = readFileSync(join(templatesDir(), 'exec.json5'), 'utf8');
+  return fillExecPlaceholders(text, thisMachine(), 'shared-with-cas');
+}
+
 export async function init(opts: InitOptions): Promise<InitResult> {
-  const path = initTargetPath(opts.path, opts.env ?? process.env);
+  const env = opts.env ?? process.env;
+  const path = initTargetPath(opts.path, env);
   const replaced = checkOverwrite([path], opts.force);
-  await writeFileAtomic(path, defaultConfigText());
-  return { path, replaced };
+  if (!opts.exec) {
+    await writeFileAtomic(path, defaultConfigText());
+    return { path, replaced };
+  }
+  const text = renderExecConfig();
+  // A template bug must fail here, not when the daemon starts.
+  const config = parseConfigText(text, path, env);
+  await writeFileAtomic(path, text);
+  return { path, replaced, execution: executionInit(config) };
 }

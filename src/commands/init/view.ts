@@ -1,10 +1,27 @@
 // `ncache init` for people: what was written, the bucket check's steps, and
 // how to start the daemon (--json prints the results as they are).
 import type { AwsInitResult } from './aws.js';
-import type { InitResult } from './run.js';
+import type { ExecutionInit, InitResult } from './run.js';
 
 export function formatInit(result: InitResult): string {
-  return `${result.replaced ? 'Replaced' : 'Wrote'} ${result.path}\nStart the daemon with: ncache serve --config ${result.path}\n`;
+  const wrote = `${result.replaced ? 'Replaced' : 'Wrote'} ${result.path}\n`;
+  if (result.execution === undefined) return `${wrote}Start the daemon with: ncache serve --config ${result.path}\n`;
+  return wrote + formatExecution(result.execution) + `Start the daemon with: ncache start --config ${result.path}\n`;
+}
+
+/** What runs actions, and the .bazelrc lines that send them there. */
+export function formatExecution(e: ExecutionInit): string {
+  const properties = Object.entries(e.platformProperties)
+    .map(([name, values]) => `${name}=${values.join(',')}`)
+    .join(' ');
+  return (
+    [
+      `Actions run on this machine: scheduler ${e.scheduler}, worker "${e.worker}" (${properties})`,
+      `  work directory ${e.workDirectory}`,
+      'Add to .bazelrc:',
+      ...e.bazelrcLines.map((l) => `  ${l}`),
+    ].join('\n') + '\n'
+  );
 }
 
 /** The files written and the bucket check's steps (stdout). */
