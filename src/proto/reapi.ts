@@ -39,6 +39,10 @@ export interface Status {
   details: Any[];
 }
 
+export interface PreconditionFailure {
+  violations: { type: string; subject: string; description: string }[];
+}
+
 export interface NodeProperty {
   name: string;
   value: string;
@@ -341,6 +345,7 @@ const PROTO_FILES = [
   'google/longrunning/operations.proto',
   'google/rpc/code.proto',
   'google/rpc/status.proto',
+  'google/rpc/error_details.proto',
   'grpc/health/v1/health.proto',
 ];
 
@@ -903,6 +908,9 @@ export const ExecuteOperationMetadataCodec = codecFor<Record<string, unknown>>(R
 export const ExecuteResponseCodec = codecFor<Record<string, unknown>>(REV2 + 'ExecuteResponse');
 export const RequestMetadataCodec = codecFor<Record<string, unknown>>(REV2 + 'RequestMetadata');
 export const StatusCodec = codecFor<Status>('google.rpc.Status');
+export const PreconditionFailureCodec = codecFor<PreconditionFailure>('google.rpc.PreconditionFailure');
+/** The Any type URL of a PreconditionFailure in Status.details. */
+export const PRECONDITION_FAILURE_TYPE_URL = 'type.googleapis.com/google.rpc.PreconditionFailure';
 export const OperationCodec = codecFor<Operation>('google.longrunning.Operation');
 export const ReadResponseCodec = codecFor<ReadResponse>('google.bytestream.ReadResponse');
 export const WriteRequestCodec = codecFor<WriteRequest>('google.bytestream.WriteRequest');
