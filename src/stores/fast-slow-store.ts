@@ -31,7 +31,9 @@ import { formatDigest, digestKey } from '../util/digest.js';
 import { errorMessage, failedPrecondition, isNotFound, notFound } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
-import { type ByteStream, type StoreDriver, type StoreEntry, checkRange, exactSize } from './store.js';
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { type ByteStream, type LinkableFiles, type StoreDriver, type StoreEntry, checkRange, exactSize } from './store.js';
 import type { FastSlowCounters, FastSlowStats } from './store-stats.js';
 import { SlowTierChecks } from './slow-tier-checks.js';
 import { teeStream } from './tee.js';
@@ -93,6 +95,8 @@ export class FastSlowStore implements StoreDriver {
   private flushOnClose = true;
   /** Present when the slow tier is written behind (async mode). */
   private readonly writeBehind: WriteBehind | undefined;
+  /** Present when the fast tier keeps values as plain files (a local worker links from them). */
+  readonly linkableFiles?: () => LinkableFiles;
   /** Present when a catalog keeps what the slow tier holds. */
   private readonly knowledge: { catalog: Catalog; storeId: string; slowTier: string; maxAgeMs: number } | undefined;
 
@@ -106,6 +110,11 @@ export class FastSlowStore implements StoreDriver {
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.slowChecks = new SlowTierChecks(slow, this.clock, (entries) => this.recordPresence(entries), options.slowCheckWindowMs);
+    const fastFiles = fast.linkableFiles?.();
+    if (fastFiles) {
+      const files = this.linkableOver(fastFiles);
+      this.linkableFiles = () => files;
+    }
     const { catalog, storeId } = options;
     if (catalog && storeId) {
       this.knowledge = {
@@ -371,6 +380,47 @@ export class FastSlowStore implements StoreDriver {
       finish();
       throw err;
     });
+  }
+
+  /**
+   * The fast tier's files, with the slow tier kept in the loop: a value only
+   * the slow tier holds is brought into the fast tier first (one shared fill),
+   * an adopted file is uploaded to the slow tier as an upload would be, and an
+   * eviction of a modified file touches the fast tier only.
+   */
+  private linkableOver(fastFiles: LinkableFiles): LinkableFiles {
+    return {
+      contentPath: fastFiles.contentPath,
+      pathOf: async (key) => {
+        const path = await fastFiles.pathOf(key);
+        if (path !== undefined || !filledOnRead(this.fastDirection)) return path;
+        let stream: ByteStream;
+        try {
+          stream = await this.getPart(key, 0);
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }
+        const fill = this.fills.get(digestKey(key));
+        for await (const _chunk of stream) {
+          // Read to the end so the fill that feeds the fast tier completes.
+        }
+        await fill;
+        return fastFiles.pathOf(key);
+      },
+      adopt: async (key, path) => {
+        if (this.writeBehind && this.writeBehind.hasRoom(key, key.sizeBytes)) {
+          return this.writeBehind.write(key, key.sizeBytes, () => fastFiles.adopt(key, path));
+        }
+        if (writtenOnUpdate(this.slowDirection)) {
+          await this.slow.update(key, createReadStream(path, { highWaterMark: 1 << 20 }), key.sizeBytes);
+          this.landedInSlowTier(key, key.sizeBytes);
+        }
+        if (writtenOnUpdate(this.fastDirection)) await fastFiles.adopt(key, path);
+        else await rm(path, { force: true });
+      },
+      evictModified: (key, ino) => fastFiles.evictModified(key, ino),
+    };
   }
 
   async remove(key: Digest): Promise<boolean> {

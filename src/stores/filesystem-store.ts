@@ -30,6 +30,7 @@ import { isTempName, probeTempName, uploadTempName } from './filesystem/temp-nam
 import { catalogWriteError, uploadWriteError } from './filesystem/write-errors.js';
 import {
   type ByteStream,
+  type LinkableFiles,
   type LocalFiles,
   type StoreDriver,
   type StoreEntry,
@@ -394,13 +395,13 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   }
 
   private async write(key: Digest, source: ByteStream, size: number): Promise<void> {
-    const name = digestKey(key);
     const what = `${this.what}: upload of ${formatDigest(key)}`;
     const temp = join(this.tempPath, uploadTempName(key));
     this.activeTemps.add(temp);
     let fh: FileHandle;
     try {
-      fh = await open(temp, 'wx');
+      // Read-only: a local worker hardlinks these files into actions' input trees.
+      fh = await open(temp, 'wx', 0o444);
     } catch (err) {
       this.activeTemps.delete(temp);
       throw uploadWriteError(what, this.tempPath, err);
@@ -412,25 +413,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       } finally {
         await fh.close();
       }
-      await this.serialize(name, async () => {
-        const replacing = this.files.peek(name) !== undefined;
-        await rename(temp, this.contentFile(name));
-        this.activeTemps.delete(temp);
-        const now = this.clock.now();
-        // After the rename: a row never names a file that is not in place.
-        const unrecorded = this.changeIndex((index, id) => index.put(id, key, size, now));
-        if (unrecorded !== undefined && !replacing) {
-          // A restart would not know this file (the catalog's disk is full, say):
-          // refuse the upload now rather than acknowledge a blob that will vanish.
-          await unlink(this.contentFile(name)).catch(() => {});
-          throw catalogWriteError(what, this.catalog?.path ?? 'catalog.sqlite', unrecorded);
-        }
-        if (unrecorded !== undefined) {
-          this.logger.warn(`${this.what}: could not record ${name} in the catalog: ${errorMessage(unrecorded)}`);
-        }
-        this.files.set(name, { key, size }, this.charged(size), now);
-        if (this.catalog === undefined) this.touched(name, now);
-      });
+      await this.publish(key, temp, size, what, true);
     } catch (err) {
       await rm(temp, { force: true });
       if (err instanceof NcacheError) throw err;
@@ -438,6 +421,37 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     } finally {
       this.activeTemps.delete(temp);
     }
+  }
+
+  /**
+   * Renames a complete, synced temp file into content_path and indexes it.
+   * `replace` false keeps a value already present (the temp file is deleted).
+   */
+  private publish(key: Digest, temp: string, size: number, what: string, replace: boolean): Promise<void> {
+    const name = digestKey(key);
+    return this.serialize(name, async () => {
+      const replacing = this.files.peek(name) !== undefined;
+      if (replacing && !replace) {
+        await rm(temp, { force: true });
+        return;
+      }
+      await rename(temp, this.contentFile(name));
+      this.activeTemps.delete(temp);
+      const now = this.clock.now();
+      // After the rename: a row never names a file that is not in place.
+      const unrecorded = this.changeIndex((index, id) => index.put(id, key, size, now));
+      if (unrecorded !== undefined && !replacing) {
+        // A restart would not know this file (the catalog's disk is full, say):
+        // refuse the upload now rather than acknowledge a blob that will vanish.
+        await unlink(this.contentFile(name)).catch(() => {});
+        throw catalogWriteError(what, this.catalog?.path ?? 'catalog.sqlite', unrecorded);
+      }
+      if (unrecorded !== undefined) {
+        this.logger.warn(`${this.what}: could not record ${name} in the catalog: ${errorMessage(unrecorded)}`);
+      }
+      this.files.set(name, { key, size }, this.charged(size), now);
+      if (this.catalog === undefined) this.touched(name, now);
+    });
   }
 
   async getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
@@ -510,17 +524,20 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   async remove(key: Digest): Promise<boolean> {
     this.assertStarted();
     const name = digestKey(key);
-    return this.serialize(name, async () => {
-      if (this.files.peek(name) === undefined) return false;
-      // Row before file (see deleteEvicted); if the catalog refuses, nothing changes.
-      this.index?.delete(this.storeId!, key);
-      this.files.delete(name);
-      this.dirtyAtimes.delete(name);
-      await unlink(this.contentFile(name)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
-      return true;
+    return this.serialize(name, async () => this.forget(name, key));
+  }
+
+  /** Drops an entry and deletes its file; call inside serialize(name). */
+  private async forget(name: string, key: Digest): Promise<boolean> {
+    if (this.files.peek(name) === undefined) return false;
+    // Row before file (see deleteEvicted); if the catalog refuses, nothing changes.
+    this.index?.delete(this.storeId!, key);
+    this.files.delete(name);
+    this.dirtyAtimes.delete(name);
+    await unlink(this.contentFile(name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
     });
+    return true;
   }
 
   async *entries(): AsyncIterable<StoreEntry> {
@@ -532,6 +549,59 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   /** gc and verify work on the files themselves. */
   localFiles(): LocalFiles {
     return this;
+  }
+
+  /** The local worker links inputs from these files and hands outputs over by rename. */
+  linkableFiles(): LinkableFiles {
+    return {
+      contentPath: this.contentPath,
+      pathOf: async (key) => {
+        this.assertStarted();
+        const name = digestKey(key);
+        const entry = this.files.get(name);
+        if (entry === undefined) return undefined;
+        this.touched(name, entry.lastAccessMs);
+        return this.contentFile(name);
+      },
+      adopt: (key, path) => this.adopt(key, path),
+      evictModified: (key, ino) => {
+        this.assertStarted();
+        const name = digestKey(key);
+        return this.serialize(name, async () => {
+          const st = await stat(this.contentFile(name)).catch(() => undefined);
+          if (st === undefined || st.ino !== ino) return false;
+          this.logger.warn(`${this.what}: ${formatDigest(key)} was modified in place (through a hardlink an action was given); evicted it`);
+          return this.forget(name, key);
+        });
+      },
+    };
+  }
+
+  /** Takes a finished file (hashed by the caller) as a value: moved into temp_path, synced, published. */
+  private async adopt(key: Digest, path: string): Promise<void> {
+    this.assertStarted();
+    const what = `${this.what}: adoption of ${formatDigest(key)} from ${path}`;
+    const temp = join(this.tempPath, uploadTempName(key));
+    this.activeTemps.add(temp);
+    try {
+      await rename(path, temp);
+      const fh = await open(temp, 'r');
+      try {
+        const { size } = await fh.stat();
+        if (size !== key.sizeBytes) throw invalidArgument(`${what}: the file has ${size} bytes, the digest says ${key.sizeBytes}`);
+        await fh.chmod(0o444);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await this.publish(key, temp, key.sizeBytes, what, false);
+    } catch (err) {
+      await rm(temp, { force: true });
+      if (err instanceof NcacheError) throw err;
+      throw uploadWriteError(what, this.tempPath, err);
+    } finally {
+      this.activeTemps.delete(temp);
+    }
   }
 
   /** Temp files of writes in progress: gc must not delete these. */

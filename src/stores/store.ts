@@ -47,6 +47,34 @@ export interface LocalFiles {
   removeStray(stray: Pick<StrayFile, 'path' | 'kind'>): Promise<boolean>;
 }
 
+/**
+ * Values kept as plain files whose bytes are the value itself (filesystem),
+ * for the local worker: it hardlinks inputs from them and hands outputs over
+ * by rename instead of copying bytes through memory.
+ */
+export interface LinkableFiles {
+  /** The directory the files live in: a hardlink works only from the same filesystem. */
+  readonly contentPath: string;
+  /**
+   * The file holding `key`'s bytes, brought into this tier first when a
+   * slower one holds it; undefined when no tier does. The file is shared:
+   * never write, chmod or utime it. It may be evicted (unlinked) at any time.
+   */
+  pathOf(key: Digest): Promise<string | undefined>;
+  /**
+   * Takes the complete file at `path` (same filesystem) as the value of
+   * `key`, whose bytes the caller has hashed: renamed into place, not
+   * copied. The file is gone from `path` afterwards, stored or not.
+   */
+  adopt(key: Digest, path: string): Promise<void>;
+  /**
+   * Removes `key` from this tier only (never from a shared slower one) when
+   * its file is still inode `ino`: the file was modified behind the store's
+   * back. Resolves true if something was removed.
+   */
+  evictModified(key: Digest, ino: number): Promise<boolean>;
+}
+
 /** Sizes and reads that do not count as use (memory): a verify reading everything must not reorder the LRU. */
 export interface QuietReads {
   peekSize(key: Digest): number | undefined;
@@ -117,6 +145,9 @@ export interface StoreDriver {
 
   /** The store's files, for gc and verify. */
   localFiles?(): LocalFiles;
+
+  /** Files a local worker may hardlink and adopt (filesystem, and fast_slow over one). */
+  linkableFiles?(): LinkableFiles;
 
   /**
    * Where a remote store keeps its values, resolved as it will reach them
