@@ -126,6 +126,13 @@ const localWorker = object<LocalWorkerSpec>((f) => {
   if (env !== undefined) out.additional_environment = env;
   const script = f.maybe('experimental_precondition_script', fsPath);
   if (script !== undefined) out.experimental_precondition_script = script;
+  // ncache extensions (src/worker/).
+  const keepFailed = f.maybe('keep_failed_action_directories', bool);
+  if (keepFailed !== undefined) out.keep_failed_action_directories = keepFailed;
+  const maxDepth = f.maybe('max_input_tree_depth', int({ min: 1 }));
+  if (maxDepth !== undefined) out.max_input_tree_depth = maxDepth;
+  const maxEntries = f.maybe('max_input_tree_entries', int({ min: 1 }));
+  if (maxEntries !== undefined) out.max_input_tree_entries = maxEntries;
   return out;
 });
 

@@ -329,6 +329,12 @@ export interface LocalWorkerSpec {
   timeout_handled_externally?: boolean;
   additional_environment?: Record<string, EnvironmentSource>;
   experimental_precondition_script?: string;
+  /** ncache extension: keep the directory of a failed action (renamed "failed-…") for inspection. Default false. */
+  keep_failed_action_directories?: boolean;
+  /** ncache extension: deepest input tree accepted (directory levels). Default in src/worker/input-tree.ts. */
+  max_input_tree_depth?: number;
+  /** ncache extension: most input tree entries (files, directories, symlinks) accepted. Default in src/worker/input-tree.ts. */
+  max_input_tree_entries?: number;
 }
 
 export interface GlobalSpec {
