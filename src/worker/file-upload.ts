@@ -1,0 +1,45 @@
+// Output files go to the CAS from disk: hashed while read (never whole in
+// memory), then, for blobs the CAS lacks, handed to the filesystem tier by
+// rename when it is on the same filesystem (no copy at all), else streamed
+// through an ordinary update.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { LinkableFiles, StoreDriver } from '../stores/store.js';
+import { type Digest, digestKey, isEmptyDigest } from '../util/digest.js';
+import { mapConcurrent } from '../util/concurrency.js';
+
+const READ_CHUNK = 1 << 20;
+const UPLOAD_CONCURRENCY = 8;
+
+/** SHA-256 and size of a file, streamed. */
+export async function hashFile(path: string): Promise<Digest> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK })) {
+    const buf = chunk as Buffer;
+    hash.update(buf);
+    size += buf.length;
+  }
+  return { hash: hash.digest('hex'), sizeBytes: size };
+}
+
+export interface FileBlob {
+  readonly digest: Digest;
+  readonly path: string;
+}
+
+/**
+ * Stores the files the CAS does not have yet (each digest once). With
+ * `linkable`, a stored file is moved out of `path`; the action directory is
+ * removed afterwards anyway.
+ */
+export async function uploadFiles(cas: StoreDriver, linkable: LinkableFiles | undefined, files: readonly FileBlob[]): Promise<void> {
+  const unique = [...new Map(files.filter((f) => !isEmptyDigest(f.digest)).map((f) => [digestKey(f.digest), f])).values()];
+  if (unique.length === 0) return;
+  const sizes = await cas.has(unique.map((f) => f.digest));
+  const missing = unique.filter((_f, i) => sizes[i] === undefined);
+  await mapConcurrent(missing, UPLOAD_CONCURRENCY, async ({ digest, path }) => {
+    if (linkable !== undefined) return linkable.adopt(digest, path);
+    return cas.update(digest, createReadStream(path, { highWaterMark: READ_CHUNK }), digest.sizeBytes);
+  });
+}

@@ -1,0 +1,443 @@
+// NativeLink's `local` worker, in the daemon's process: per action a fresh
+// directory under work_directory, the input tree materialized from the
+// cas_fast_slow_store (hardlinks from the filesystem tier, see
+// materialize.ts), the command run in its own process group
+// (run-command.ts), outputs collected and handed to the CAS (outputs.ts,
+// file-upload.ts), the ActionResult written to the action cache under
+// upload_action_result, then the directory removed. Inputs it linked are
+// checked after each run (tamper-check.ts).
+import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, readFile, readdir, rename, rm, stat, chmod } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { LocalWorkerSpec } from '../config/types.js';
+import { grpcCode } from '../daemon/grpc-status.js';
+import { ActionResultCodec, type ActionResult, type Command, type ExecutedActionMetadata, type Status } from '../proto/reapi.js';
+import type { ExecutionWorker, Job, JobOutcome, PlatformProperties, RunControl } from '../scheduler/job.js';
+import { WorkerLostError } from '../scheduler/job.js';
+import { type LinkableFiles, type StoreDriver, putBuffer } from '../stores/store.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { type Digest, EMPTY_DIGEST, formatDigest, isEmptyDigest, validateDigest } from '../util/digest.js';
+import { NcacheError, errorMessage, invalidArgument } from '../util/errors.js';
+import { type Logger, silentLogger } from '../util/logger.js';
+import { checkRelativePath } from './action-paths.js';
+import { shouldCacheResult, timestampOf } from './action-result.js';
+import { actionEnvironment, usesSideChannel } from './environment.js';
+import { ExecCopies } from './exec-copies.js';
+import { type FileBlob, hashFile, uploadFiles } from './file-upload.js';
+import { DEFAULT_INPUT_TREE_LIMITS, type InputTreeLimits, fetchInputTree } from './input-tree.js';
+import { type InputSources, type LinkedInput, materialize, writeBlob } from './materialize.js';
+import { MissingBlobsError, missingBlobsStatus } from './missing-blobs.js';
+import { collectOutputs } from './outputs.js';
+import { runCommand } from './run-command.js';
+import { sideChannelReportsTimeout } from './side-channel.js';
+import { evictModifiedInputs } from './tamper-check.js';
+
+export interface LocalWorkerOptions {
+  /** Unique among the scheduler's workers; ExecutedActionMetadata.worker. */
+  readonly id: string;
+  readonly spec: LocalWorkerSpec;
+  /** The built cas_fast_slow_store. */
+  readonly cas: StoreDriver;
+  /** The built upload_action_result.ac_store; absent: results are not cached. */
+  readonly ac?: StoreDriver;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  /** Byte budget of the executable copies (exec-copies.ts). Default 2 GB. */
+  readonly execCopiesMaxBytes?: number;
+  /** Largest stdout/stderr inlined when the client asks, and the total for inline_output_files. Default 64 KiB / 1 MiB. */
+  readonly inlineStreamMaxBytes?: number;
+  readonly inlineFilesBudgetBytes?: number;
+}
+
+/** What materializeInputs did (tests and the execution benchmark). */
+export interface MaterializedInputs {
+  readonly files: number;
+  readonly directories: number;
+  /** Shared files handed out as hardlinks (one per distinct digest). */
+  readonly linked: readonly LinkedInput[];
+}
+
+interface Setup {
+  /** The CAS's files when they are on work_directory's filesystem (hardlinks and renames work). */
+  readonly linkable: LinkableFiles | undefined;
+  readonly execCopies: ExecCopies | undefined;
+}
+
+const ACTION_DIR_PREFIX = 'action-';
+const FAILED_DIR_PREFIX = 'failed-';
+const EXEC_COPIES_DIR = '.exec-copies';
+const DEFAULT_EXEC_COPIES_MAX_BYTES = 2_000_000_000;
+const DEFAULT_INLINE_STREAM_MAX_BYTES = 64 * 1024;
+const DEFAULT_INLINE_FILES_BUDGET_BYTES = 1024 * 1024;
+
+export class LocalWorker implements ExecutionWorker {
+  readonly id: string;
+  readonly properties: PlatformProperties;
+  readonly slots: number;
+  private readonly spec: LocalWorkerSpec;
+  private readonly cas: StoreDriver;
+  private readonly ac: StoreDriver | undefined;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly limits: InputTreeLimits;
+  private readonly options: LocalWorkerOptions;
+  private setup: Promise<Setup> | undefined;
+  /** Aborted by close(): every run in progress stops. */
+  private readonly closing = new AbortController();
+  private readonly runs = new Set<Promise<unknown>>();
+
+  constructor(options: LocalWorkerOptions) {
+    const { spec } = options;
+    this.options = options;
+    this.id = options.id;
+    this.spec = spec;
+    this.cas = options.cas;
+    this.ac = options.ac;
+    this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    this.properties = Object.fromEntries(Object.entries(spec.platform_properties).map(([name, p]) => [name, [...p.values]]));
+    this.slots = slotsOf(spec);
+    this.limits = {
+      maxDepth: spec.max_input_tree_depth ?? DEFAULT_INPUT_TREE_LIMITS.maxDepth,
+      maxEntries: spec.max_input_tree_entries ?? DEFAULT_INPUT_TREE_LIMITS.maxEntries,
+    };
+  }
+
+  async run(job: Job, control: RunControl): Promise<JobOutcome> {
+    if (this.closing.signal.aborted) throw new WorkerLostError(`worker ${this.id} is closed`);
+    const run = this.runJob(job, control);
+    this.runs.add(run);
+    try {
+      return await run;
+    } finally {
+      this.runs.delete(run);
+    }
+  }
+
+  /** Kills running actions' process groups and waits until their directories are removed. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    await Promise.allSettled([...this.runs]);
+  }
+
+  /**
+   * Fetches the input tree under `inputRoot` and writes it to `dest` (a
+   * directory that must not exist yet), as a run does before its command.
+   */
+  async materializeInputs(inputRoot: Digest, dest: string): Promise<MaterializedInputs> {
+    const setup = await this.ready();
+    const tree = await fetchInputTree(this.cas, inputRoot, this.limits);
+    await mkdir(dest);
+    const linked = await materialize(tree, dest, this.sources(setup));
+    return { files: tree.files.length, directories: tree.directories.length, linked };
+  }
+
+  private ready(): Promise<Setup> {
+    this.setup ??= this.prepare();
+    return this.setup;
+  }
+
+  /** Once: the work directory, leftovers of an earlier run removed, how inputs can be linked. */
+  private async prepare(): Promise<Setup> {
+    const work = this.spec.work_directory;
+    await mkdir(work, { recursive: true });
+    for (const name of await readdir(work)) {
+      if (name.startsWith(ACTION_DIR_PREFIX)) await rm(join(work, name), { recursive: true, force: true });
+    }
+    const files = this.cas.linkableFiles?.();
+    let linkable: LinkableFiles | undefined;
+    if (files !== undefined) {
+      const [a, b] = await Promise.all([stat(work), stat(files.contentPath)]);
+      if (a.dev === b.dev) linkable = files;
+      else {
+        this.logger.info(
+          `worker ${this.id}: work_directory ${work} is not on the filesystem of the CAS files (${files.contentPath}); inputs are copied, not hardlinked`,
+        );
+      }
+    } else {
+      this.logger.info(`worker ${this.id}: the CAS store has no filesystem tier to link from; inputs are copied, not hardlinked`);
+    }
+    let execCopies: ExecCopies | undefined;
+    if (linkable !== undefined) {
+      const files = linkable;
+      execCopies = new ExecCopies(
+        join(work, EXEC_COPIES_DIR),
+        (digest, dest) => this.copyFromCas(files, digest, dest),
+        this.options.execCopiesMaxBytes ?? DEFAULT_EXEC_COPIES_MAX_BYTES,
+      );
+      await execCopies.reset();
+    }
+    return { linkable, execCopies };
+  }
+
+  private sources(setup: Setup): InputSources {
+    return { cas: this.cas, linkable: setup.linkable, execCopies: setup.execCopies };
+  }
+
+  /** An executable copy's bytes: a kernel copy of the CAS file, or streamed when it is not a local file. */
+  private async copyFromCas(files: LinkableFiles, digest: Digest, dest: string): Promise<void> {
+    const source = await files.pathOf(digest);
+    if (source !== undefined) {
+      try {
+        await copyFile(source, dest);
+        await chmod(dest, 0o444);
+        return;
+      } catch (err) {
+        // Evicted meanwhile: fall back to reading it through the store.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await rm(dest, { force: true });
+      }
+    }
+    await writeBlob(this.cas, digest, dest, 0o444);
+  }
+
+  private async runJob(job: Job, control: RunControl): Promise<JobOutcome> {
+    const signal = AbortSignal.any([control.signal, this.closing.signal]);
+    const metadata: ExecutedActionMetadata = {
+      worker: this.id,
+      queuedTimestamp: timestampOf(job.queuedAtMs),
+      workerStartTimestamp: timestampOf(this.clock.now()),
+      workerCompletedTimestamp: null,
+      inputFetchStartTimestamp: null,
+      inputFetchCompletedTimestamp: null,
+      executionStartTimestamp: null,
+      executionCompletedTimestamp: null,
+      virtualExecutionDuration: null,
+      outputUploadStartTimestamp: null,
+      outputUploadCompletedTimestamp: null,
+      auxiliaryMetadata: [],
+    };
+    const setup = await this.ready();
+    const dir = join(this.spec.work_directory, `${ACTION_DIR_PREFIX}${randomUUID()}`);
+    let failed = true;
+    try {
+      const timeoutMs = this.timeoutMsOf(job);
+      const command = job.command;
+      const workingDir = join(dir, 'work', ...checkCommandPaths(command));
+      const inputRoot = validateDigest(job.action.inputRootDigest ?? EMPTY_DIGEST, 'action input_root_digest');
+      await mkdir(dir);
+
+      control.onStage?.('fetching_inputs');
+      metadata.inputFetchStartTimestamp = timestampOf(this.clock.now());
+      const tree = await fetchInputTree(this.cas, inputRoot, this.limits);
+      throwIfAborted(signal);
+      await mkdir(join(dir, 'work'));
+      const linked = await materialize(tree, join(dir, 'work'), this.sources(setup));
+      await prepareOutputLocations(workingDir, command);
+      metadata.inputFetchCompletedTimestamp = timestampOf(this.clock.now());
+      throwIfAborted(signal);
+
+      control.onStage?.('executing');
+      const sideChannelFile = join(dir, `side-channel-${randomUUID()}`);
+      const argv = this.spec.entrypoint ? [this.spec.entrypoint, ...command.arguments] : command.arguments;
+      const env = actionEnvironment(command, this.spec.additional_environment, {
+        platform: job.platform,
+        timeoutMs: timeoutMs ?? 0,
+        actionDirectory: dir,
+        sideChannelFile,
+      });
+      const stdoutPath = join(dir, 'stdout');
+      const stderrPath = join(dir, 'stderr');
+      metadata.executionStartTimestamp = timestampOf(this.clock.now());
+      const ran = await runCommand({
+        argv,
+        cwd: workingDir,
+        env,
+        stdoutPath,
+        stderrPath,
+        timeoutMs: this.spec.timeout_handled_externally ? undefined : timeoutMs,
+        signal,
+      });
+      metadata.executionCompletedTimestamp = timestampOf(this.clock.now());
+      await this.checkInputs(linked, setup);
+      throwIfAborted(signal);
+      const timedOut =
+        ran.timedOut || (usesSideChannel(this.spec.additional_environment) && (await sideChannelReportsTimeout(sideChannelFile)));
+
+      control.onStage?.('uploading_outputs');
+      metadata.outputUploadStartTimestamp = timestampOf(this.clock.now());
+      const result = await this.collectResult(job, command, workingDir, stdoutPath, stderrPath, ran.exitCode, timedOut, setup);
+      metadata.outputUploadCompletedTimestamp = timestampOf(this.clock.now());
+      metadata.workerCompletedTimestamp = metadata.outputUploadCompletedTimestamp;
+      const finished: ActionResult = { ...result, executionMetadata: metadata };
+      if (timedOut) {
+        const seconds = (timeoutMs ?? 0) / 1000;
+        const message = `action ${formatDigest(job.actionDigest)} timed out after ${seconds} s; its process group was killed`;
+        return { result: finished, status: { code: GrpcStatus.DEADLINE_EXCEEDED, message, details: [] }, message };
+      }
+      await this.cacheResult(job, finished);
+      failed = ran.exitCode !== 0;
+      return { result: finished, status: { code: GrpcStatus.OK, message: '', details: [] } };
+    } catch (err) {
+      if (signal.aborted) {
+        if (this.closing.signal.aborted && !control.signal.aborted) throw new WorkerLostError(`worker ${this.id} closed while running the action`, { cause: err });
+        throw control.signal.reason ?? err;
+      }
+      const now = timestampOf(this.clock.now());
+      metadata.workerCompletedTimestamp = now;
+      return { result: emptyResult(metadata), status: statusOf(err), message: errorMessage(err) };
+    } finally {
+      await this.cleanUp(dir, failed && !signal.aborted);
+    }
+  }
+
+  /** Action.timeout, 0 meaning max_action_timeout; above it is INVALID_ARGUMENT. Undefined: no limit. */
+  private timeoutMsOf(job: Job): number | undefined {
+    const max = this.spec.max_action_timeout;
+    if (max > 0 && job.timeoutS > max) {
+      throw invalidArgument(`action timeout ${job.timeoutS} s is above the worker's max_action_timeout of ${max} s (worker ${this.id})`);
+    }
+    const seconds = job.timeoutS > 0 ? job.timeoutS : max;
+    return seconds > 0 ? Math.round(seconds * 1000) : undefined;
+  }
+
+  private async checkInputs(linked: readonly LinkedInput[], setup: Setup): Promise<void> {
+    const modified = await evictModifiedInputs(linked, setup.linkable, setup.execCopies);
+    for (const input of modified) {
+      this.logger.warn(`worker ${this.id}: an action modified its input ${formatDigest(input.digest)} in place; evicted it from the cache`);
+    }
+  }
+
+  /** Outputs (unless timed out), stdout and stderr, stored in the CAS. */
+  private async collectResult(
+    job: Job,
+    command: Command,
+    workingDir: string,
+    stdoutPath: string,
+    stderrPath: string,
+    exitCode: number,
+    timedOut: boolean,
+    setup: Setup,
+  ): Promise<Omit<ActionResult, 'executionMetadata'>> {
+    const inlineMax = this.options.inlineStreamMaxBytes ?? DEFAULT_INLINE_STREAM_MAX_BYTES;
+    const outputs = timedOut
+      ? undefined
+      : await collectOutputs(workingDir, command, {
+          paths: new Set(job.inlineOutputFiles),
+          maxFileBytes: this.options.inlineFilesBudgetBytes ?? DEFAULT_INLINE_FILES_BUDGET_BYTES,
+          budgetBytes: this.options.inlineFilesBudgetBytes ?? DEFAULT_INLINE_FILES_BUDGET_BYTES,
+        });
+    const stdout = await streamBlob(stdoutPath, job.inlineStdout, inlineMax);
+    const stderr = await streamBlob(stderrPath, job.inlineStderr, inlineMax);
+    const files: FileBlob[] = [...(outputs?.files ?? [])];
+    if (stdout.digest) files.push({ digest: stdout.digest, path: stdoutPath });
+    if (stderr.digest) files.push({ digest: stderr.digest, path: stderrPath });
+    await uploadFiles(this.cas, setup.linkable, files);
+    const messages = outputs?.messages ?? [];
+    if (messages.length > 0) {
+      const sizes = await this.cas.has(messages.map((m) => m.digest));
+      for (const [i, m] of messages.entries()) if (sizes[i] === undefined) await putBuffer(this.cas, m.digest, m.bytes);
+    }
+    return {
+      outputFiles: outputs?.outputFiles ?? [],
+      outputFileSymlinks: outputs?.outputFileSymlinks ?? [],
+      outputSymlinks: outputs?.outputSymlinks ?? [],
+      outputDirectories: outputs?.outputDirectories ?? [],
+      outputDirectorySymlinks: outputs?.outputDirectorySymlinks ?? [],
+      exitCode,
+      stdoutRaw: stdout.raw,
+      stdoutDigest: stdout.digest,
+      stderrRaw: stderr.raw,
+      stderrDigest: stderr.digest,
+    };
+  }
+
+  /** Writes the result to the action cache when upload_ac_results_strategy says so. */
+  private async cacheResult(job: Job, result: ActionResult): Promise<void> {
+    if (this.ac === undefined) return;
+    const strategy = this.spec.upload_action_result.upload_ac_results_strategy ?? 'success_only';
+    if (!shouldCacheResult(strategy, result.exitCode, job.action.doNotCache)) return;
+    // Inlined bytes are per request: the cached copy refers to blobs only.
+    const cached: ActionResult = {
+      ...result,
+      stdoutRaw: Buffer.alloc(0),
+      stderrRaw: Buffer.alloc(0),
+      outputFiles: result.outputFiles.map((f) => ({ ...f, contents: Buffer.alloc(0) })),
+    };
+    await putBuffer(this.ac, job.actionDigest, ActionResultCodec.encode(cached));
+  }
+
+  private async cleanUp(dir: string, keep: boolean): Promise<void> {
+    try {
+      if (keep && this.spec.keep_failed_action_directories) {
+        const kept = join(dirname(dir), `${FAILED_DIR_PREFIX}${dir.slice(dir.lastIndexOf(ACTION_DIR_PREFIX) + ACTION_DIR_PREFIX.length)}`);
+        await rename(dir, kept);
+        this.logger.info(`worker ${this.id}: kept the directory of a failed action: ${kept}`);
+        return;
+      }
+      await rm(dir, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      this.logger.warn(`worker ${this.id}: could not remove ${dir}: ${errorMessage(err)}`);
+    }
+  }
+}
+
+/** Slots: the `cpu_count` platform property when set, else the machine's parallelism. */
+function slotsOf(spec: LocalWorkerSpec): number {
+  const value = spec.platform_properties.cpu_count?.values[0];
+  const n = value === undefined ? NaN : Number(value);
+  return Number.isSafeInteger(n) && n > 0 ? n : availableParallelism();
+}
+
+/** Checks working_directory and every output path; returns the working directory's segments. */
+function checkCommandPaths(command: Command): string[] {
+  if (command.arguments.length === 0) throw invalidArgument('command has no arguments');
+  const working = checkRelativePath(command.workingDirectory, 'working_directory', true);
+  for (const path of command.outputFiles) checkRelativePath(path, 'output file');
+  for (const path of command.outputDirectories) checkRelativePath(path, 'output directory');
+  for (const path of command.outputPaths) checkRelativePath(path, 'output path');
+  return working;
+}
+
+/** Every output's parent directory, and legacy output directories themselves, exist before the run. */
+async function prepareOutputLocations(workingDir: string, command: Command): Promise<void> {
+  const make = async (path: string, what: string) => {
+    try {
+      await mkdir(path, { recursive: true });
+    } catch (err) {
+      throw invalidArgument(`cannot create the directory for ${what}: ${errorMessage(err)}`);
+    }
+  };
+  await make(workingDir, 'the working directory');
+  for (const path of [...command.outputFiles, ...command.outputPaths, ...command.outputDirectories]) {
+    await make(dirname(join(workingDir, path)), `output ${path}`);
+  }
+  for (const path of command.outputDirectories) await make(join(workingDir, path), `output directory ${path}`);
+}
+
+/** stdout or stderr: its digest (none when empty) and, when asked and small, its bytes. */
+async function streamBlob(path: string, inline: boolean, maxInline: number): Promise<{ digest: Digest | null; raw: Buffer }> {
+  const digest = await hashFile(path);
+  if (isEmptyDigest(digest)) return { digest: null, raw: Buffer.alloc(0) };
+  const raw = inline && digest.sizeBytes <= maxInline ? await readFile(path) : Buffer.alloc(0);
+  return { digest, raw };
+}
+
+function emptyResult(metadata: ExecutedActionMetadata): ActionResult {
+  return {
+    outputFiles: [],
+    outputFileSymlinks: [],
+    outputSymlinks: [],
+    outputDirectories: [],
+    outputDirectorySymlinks: [],
+    exitCode: 0,
+    stdoutRaw: Buffer.alloc(0),
+    stdoutDigest: null,
+    stderrRaw: Buffer.alloc(0),
+    stderrDigest: null,
+    executionMetadata: metadata,
+  };
+}
+
+function statusOf(err: unknown): Status {
+  if (err instanceof MissingBlobsError) return missingBlobsStatus(err.digests, err.message);
+  const code = err instanceof NcacheError ? grpcCode(err) : GrpcStatus.INTERNAL;
+  return { code, message: errorMessage(err), details: [] };
+}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason ?? new Error('aborted');
+}
