@@ -19,6 +19,8 @@ describe('parseProcessSummary', () => {
       remoteCacheHits: 8,
       internal: 3,
       executed: 0,
+      remoteExecuted: 0,
+      localExecuted: 0,
       line: 'INFO: 11 processes: 8 remote cache hit, 3 internal.',
     });
   });
@@ -27,6 +29,18 @@ describe('parseProcessSummary', () => {
     const summary = parseProcessSummary('INFO: 11 processes: 2 remote cache hit, 3 internal, 6 local.\n');
     expect(summary?.executed).toBe(6);
     expect(summary?.byKind['local']).toBe(6);
+    expect(summary?.localExecuted).toBe(6);
+    expect(summary?.remoteExecuted).toBe(0);
+  });
+
+  it('counts processes a remote executor ran apart from those that ran here', () => {
+    // Bazel 4.2.3 with --remote_executor: its runner name for remote execution is "remote".
+    const remote = parseProcessSummary('INFO: 12 processes: 3 internal, 9 remote.\n');
+    expect(remote).toMatchObject({ total: 12, internal: 3, executed: 9, remoteExecuted: 9, localExecuted: 0, remoteCacheHits: 0 });
+    // A mixed build: hits, remote runs and a fallback to the local sandbox all counted apart.
+    const mixed = parseProcessSummary('INFO: 14 processes: 4 remote cache hit, 3 internal, 5 remote, 2 linux-sandbox.');
+    expect(mixed).toMatchObject({ executed: 7, remoteExecuted: 5, localExecuted: 2, remoteCacheHits: 4 });
+    expect(mixed?.byKind).toEqual({ 'remote cache hit': 4, internal: 3, remote: 5, 'linux-sandbox': 2 });
   });
 
   it('handles the singular form and a build that ran nothing', () => {

@@ -37,15 +37,19 @@ export function findBazel(env: NodeJS.ProcessEnv = process.env): string | undefi
   return undefined;
 }
 
-/** Counts from Bazel's `N processes: M remote cache hit, K internal, J local.` line. */
+/** Counts from Bazel's `N processes: M remote cache hit, K internal, J local.` line (`J remote` with a remote executor). */
 export interface ProcessSummary {
   total: number;
   /** Count per kind as Bazel names it: "remote cache hit", "internal", "local", "linux-sandbox", ... */
   byKind: Record<string, number>;
   remoteCacheHits: number;
   internal: number;
-  /** Every process that was neither internal nor a remote cache hit: it ran here. */
+  /** Every process that was neither internal nor a remote cache hit: it ran (here or on a remote executor). */
   executed: number;
+  /** Processes a remote executor ran (`--remote_executor`): Bazel's "remote" kind. */
+  remoteExecuted: number;
+  /** Processes that ran on this machine: executed ones that were not remote ("local", "linux-sandbox", ...). */
+  localExecuted: number;
   line: string;
 }
 
@@ -63,7 +67,18 @@ export function parseProcessSummary(output: string): ProcessSummary | undefined 
   const total = Number(last[1]);
   const remoteCacheHits = byKind['remote cache hit'] ?? 0;
   const internal = byKind['internal'] ?? 0;
-  return { total, byKind, remoteCacheHits, internal, executed: total - remoteCacheHits - internal, line: last[0].trim() };
+  const executed = total - remoteCacheHits - internal;
+  const remoteExecuted = byKind['remote'] ?? 0;
+  return {
+    total,
+    byKind,
+    remoteCacheHits,
+    internal,
+    executed,
+    remoteExecuted,
+    localExecuted: executed - remoteExecuted,
+    line: last[0].trim(),
+  };
 }
 
 /** One spawn from `--execution_log_json_file` (the fields the tests and bench read). */
