@@ -55,8 +55,15 @@ export type WorkerStage = 'fetching_inputs' | 'executing' | 'uploading_outputs';
 export interface RunControl {
   /** Aborted when the scheduler gives up on the run (client gone, executing timeout, daemon stopping): kill, clean up, reject. */
   readonly signal: AbortSignal;
-  /** Progress for `ncache ops` and stats. */
+  /** Progress for `ncache ops` and stats; also counts as a worker update for max_action_executing_timeout_s. */
   onStage?(stage: WorkerStage): void;
+  /**
+   * "This worker is alive": a worker that sets `keepAliveMs` calls this at
+   * least that often while it runs a job. The scheduler removes a worker that
+   * has running jobs and stays silent for worker_timeout_s, and re-queues its
+   * jobs. Optional so a caller other than the scheduler may leave it out.
+   */
+  keepAlive?(): void;
 }
 
 /** A place actions run: the scheduler's view of a worker. */
@@ -67,6 +74,12 @@ export interface ExecutionWorker {
   readonly properties: PlatformProperties;
   /** Actions it runs at once. */
   readonly slots: number;
+  /**
+   * Set by a worker that reports liveness (RunControl.keepAlive, at least this
+   * often while running): worker_timeout_s then applies to it. Unset, the worker
+   * runs in the daemon's process and is alive as long as the daemon is.
+   */
+  readonly keepAliveMs?: number;
   /**
    * Runs one job. Resolves with its outcome, including failed commands,
    * timeouts and missing inputs. Rejects with WorkerLostError only when the
