@@ -13,6 +13,7 @@ import type { GcFlags } from './commands/gc/command.js';
 import type { GetFlags } from './commands/get/command.js';
 import type { InitFlags } from './commands/init/command.js';
 import type { LsFlags } from './commands/ls/command.js';
+import type { OpsFlags } from './commands/ops/command.js';
 
 /** Printed after a usage error, by commander for its own and by reportError for a command's. */
 const HELP_HINT = '(run with --help for usage)';
@@ -124,6 +125,16 @@ function buildProgram(): Command {
     .option('--json', 'print {"entries": [...], "total": N}')
     .addHelpText('after', '\nExample:\n  ncache ls --sort size --limit 20\n  ncache ls --ac --json | jq -r \'.entries[].digest\'')
     .action(async (flags: LsFlags) => (await import('./commands/ls/command.js')).lsCommand(flags));
+
+  program
+    .command('ops')
+    .description('list remote execution\'s operations: queued, executing and recently completed actions with action digest, stage, worker, queue wait, run time and result')
+    .option('--stage <stage>', 'queued, executing, completed or all', 'all')
+    .option('--scheduler <name>', 'only this scheduler (default: all)')
+    .option('--limit <n>', 'at most N operations (executing first, then queued, then the newest completed)')
+    .option('--json', 'print {"operations": [...], "total": N, "schedulers": [...]}')
+    .addHelpText('after', '\nExample:\n  ncache ops\n  ncache ops --stage executing --json | jq -r \'.operations[].actionDigest\'')
+    .action(async (flags: OpsFlags) => (await import('./commands/ops/command.js')).opsCommand(flags));
 
   program
     .command('get')

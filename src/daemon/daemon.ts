@@ -291,6 +291,8 @@ function announce(running: RunningDaemon, parts: DaemonParts, control: PendingCo
     metrics: parts.metrics,
     pins: parts.pins,
     maintenance: parts.maintenance,
+    // The execution wiring hands its schedulers here; until then this daemon runs no actions.
+    schedulers: new Map(),
     requestStop(stop) {
       // After the reply is on its way: stop() closes the control socket.
       setImmediate(() => {

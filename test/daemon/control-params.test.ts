@@ -29,6 +29,8 @@ describe('control params', () => {
     expect(PARAM_PARSERS.ls({ type: 'cas', sort: 'size', limit: 0 })).toEqual({ type: 'cas', sort: 'size', limit: 0 });
     expect(PARAM_PARSERS.verify({})).toEqual({ tier: undefined, repair: undefined });
     expect(PARAM_PARSERS.status({ ignored: 1 })).toEqual({});
+    expect(PARAM_PARSERS.ops({ scheduler: 'MAIN', stage: 'executing', limit: 5 })).toEqual({ scheduler: 'MAIN', stage: 'executing', limit: 5 });
+    expect(PARAM_PARSERS.ops({ stage: null })).toEqual({ scheduler: undefined, stage: undefined, limit: undefined });
   });
 
   it('names the method and the field of a bad param', () => {
@@ -41,6 +43,9 @@ describe('control params', () => {
       [() => PARAM_PARSERS.get({ hash: 'ABC' }), 'get: param "hash" must be 64 lowercase hex digits (a SHA-256), got "ABC"'],
       [() => PARAM_PARSERS.get({}), 'get: param "hash" must be 64 lowercase hex digits (a SHA-256), got nothing'],
       [() => PARAM_PARSERS.get({ hash: HASH, size: 1.5 }), 'get: param "size" must be a whole number >= 0, got 1.5'],
+      [() => PARAM_PARSERS.ops({ stage: 'done' }), 'ops: param "stage" must be one of "queued", "executing", "completed", "all", got "done"'],
+      [() => PARAM_PARSERS.ops({ scheduler: 3 }), 'ops: param "scheduler" must be a string, got 3'],
+      [() => PARAM_PARSERS.ops({ limit: -2 }), 'ops: param "limit" must be a whole number >= 0, got -2'],
     ];
     for (const [run, message] of cases) {
       const err = problem(run);

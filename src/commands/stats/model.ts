@@ -39,6 +39,7 @@ export function buildStatsModel(result: StatsResult, previous?: StatsResult): St
     compressionTable(result),
     s3Table(result),
     backlogTable(result),
+    executionTable(result),
   ].filter((t): t is StatsTable => t !== undefined);
   return { header, tables };
 }
@@ -192,6 +193,35 @@ function backlogTable(result: StatsResult): StatsTable | undefined {
       ['all', String(b.blobs), formatBytes(b.bytes), age(b.oldestAgeMs), '', '', ''],
     ],
     rightAligned: new Set([1, 2, 3, 4, 5]),
+  };
+}
+
+/** Remote execution per scheduler: its queue, counts, and queue wait / run time percentiles of recent actions. */
+function executionTable(result: StatsResult): StatsTable | undefined {
+  const e = result.execution;
+  if (e === null || e === undefined) return undefined;
+  const hits = e.cacheHits === null ? '' : ` (${e.cacheHits} answered from the cache by Execute)`;
+  return {
+    title: `Execution${hits}`,
+    columns: ['scheduler', 'workers', 'slots', 'queued', 'executing', 'completed', 'failed', 'merged', 'retried', 'wait p50', 'p90', 'p99', 'run p50', 'p90', 'p99'],
+    rows: e.schedulers.map((s) => [
+      s.name,
+      String(s.workers),
+      String(s.slots),
+      String(s.queued),
+      String(s.executing),
+      String(s.completed),
+      String(s.failed),
+      String(s.merged),
+      String(s.retried),
+      ms(s.queueWaitMs.p50),
+      ms(s.queueWaitMs.p90),
+      ms(s.queueWaitMs.p99),
+      ms(s.executionMs.p50),
+      ms(s.executionMs.p90),
+      ms(s.executionMs.p99),
+    ]),
+    rightAligned: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]),
   };
 }
 

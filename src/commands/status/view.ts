@@ -1,5 +1,7 @@
 // How `ncache status` looks on a terminal (plain text; --json prints the result as is).
+import type { SchedulerStatus, WorkerStatus } from '../../daemon/control/execution.js';
 import type { StatusResult, StatusTier } from '../../daemon/control/status.js';
+import { ms } from '../stats/model.js';
 import { formatDuration } from '../../util/durations.js';
 import { formatBytes } from '../../util/sizes.js';
 
@@ -24,7 +26,27 @@ export function formatStatus(s: StatusResult): string {
     lines.push(`uploads owed to slow tiers: ${b.blobs} blobs, ${formatBytes(b.bytes)}${oldest}, ${b.uploading} uploading`);
     if (b.lastError !== null) lines.push(`  last upload error: ${b.lastError}`);
   }
+  if (s.schedulers.length > 0) lines.push('execution:', ...s.schedulers.flatMap(schedulerLines));
   return lines.join('\n') + '\n';
+}
+
+/** A scheduler, its queue, and each worker with what it offers and runs. */
+function schedulerLines(s: SchedulerStatus): string[] {
+  const head = `  scheduler ${s.name}: ${s.queued} queued, ${s.executing} executing, ${s.workers.length} worker${s.workers.length === 1 ? '' : 's'}`;
+  if (s.workers.length === 0) return [head, '    no worker serves it: actions sent to it fail (add a workers[] entry; ncache init --exec writes one)'];
+  return [head, ...s.workers.flatMap(workerLines)];
+}
+
+function workerLines(w: WorkerStatus): string[] {
+  const properties = Object.entries(w.properties).map(([name, values]) => `${name}=${values.join(',')}`);
+  const free = Object.entries(w.available).map(([name, n]) => `${name} ${n}`);
+  return [
+    `    worker ${w.id}: ${w.running.length}/${w.slots} slots busy` + (free.length > 0 ? `, free: ${free.join(', ')}` : ''),
+    `      properties ${properties.length > 0 ? properties.join(' ') : '(none)'}`,
+    ...w.running.map(
+      (r) => `      running ${r.actionDigest || r.operation}  ${r.workerStage?.replace('_', ' ') ?? 'starting'}${r.runningForMs !== null ? ` for ${ms(r.runningForMs)}` : ''}`,
+    ),
+  ];
 }
 
 function tierLine(tier: StatusTier): string {

@@ -6,6 +6,7 @@ import type { GcReport } from '../../maintenance/gc.js';
 import type { VerifyReport, VerifyTier } from '../../maintenance/verify.js';
 import type { GetResult } from './get.js';
 import type { LsEntry, LsKind, LsResult, LsSort } from './ls.js';
+import type { OpsResult } from './ops.js';
 import type { ShutdownResult } from './shutdown.js';
 import type { StatsResult } from './stats.js';
 import type { StatusResult } from './status.js';
@@ -50,6 +51,15 @@ export interface VerifyParams {
   repair?: boolean;
 }
 
+export interface OpsParams {
+  /** Only this scheduler (config name); default all. */
+  scheduler?: string;
+  /** Default "all". */
+  stage?: 'queued' | 'executing' | 'completed' | 'all';
+  /** At most this many rows, after ordering. */
+  limit?: number;
+}
+
 export interface ControlApi {
   status: { params: NoParams; result: StatusResult };
   shutdown: { params: ShutdownParams; result: ShutdownResult };
@@ -59,6 +69,7 @@ export interface ControlApi {
   get: { params: GetParams; result: GetResult };
   gc: { params: GcParams; result: GcReport };
   verify: { params: VerifyParams; result: VerifyReport };
+  ops: { params: OpsParams; result: OpsResult };
 }
 
 export type ControlMethodName = keyof ControlApi;

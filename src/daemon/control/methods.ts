@@ -4,6 +4,7 @@ import type { ControlMethodName } from './api.js';
 import { gcMethod } from './gc-method.js';
 import { getMethod } from './get.js';
 import { lsMethod } from './ls.js';
+import { opsMethod } from './ops.js';
 import { PARAM_PARSERS } from './params.js';
 import { shutdownMethod } from './shutdown.js';
 import { statsMethod } from './stats.js';
@@ -19,6 +20,7 @@ export const CONTROL_METHODS: { readonly [M in ControlMethodName]: ControlMethod
   get: parsed('get', getMethod),
   gc: parsed('gc', gcMethod),
   verify: parsed('verify', verifyMethod),
+  ops: parsed('ops', opsMethod),
 };
 
 /** The handler as the server runs it: raw params are parsed before it sees them. */

@@ -35,6 +35,14 @@ export const PARAM_PARSERS: { readonly [M in ControlMethodName]: (raw: RawParams
     const p = new ParamReader('verify', raw);
     return { tier: p.oneOf('tier', ['fast', 'slow', 'all'] as const), repair: p.boolean('repair') };
   },
+  ops: (raw) => {
+    const p = new ParamReader('ops', raw);
+    return {
+      scheduler: p.string('scheduler'),
+      stage: p.oneOf('stage', ['queued', 'executing', 'completed', 'all'] as const),
+      limit: p.count('limit'),
+    };
+  },
 };
 
 /** Reads typed fields out of one method's raw params; each reader returns undefined for an absent field. */

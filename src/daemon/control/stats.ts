@@ -7,6 +7,7 @@ import type { DedupCounts } from '../../stores/store-stats.js';
 import type { WriteBehindStats } from '../../stores/write-behind.js';
 import type { LifetimeSnapshot, Metrics, MetricsSnapshot } from '../metrics.js';
 import type { NoParams } from './api.js';
+import { type SchedulerStats, schedulerStats, snapshots } from './execution.js';
 import { flatten, storeTree } from './store-nodes.js';
 import type { ControlContext } from './types.js';
 
@@ -72,6 +73,12 @@ export interface StatsBacklog {
   readonly lastError: string | null;
 }
 
+export interface StatsExecution {
+  readonly schedulers: readonly SchedulerStats[];
+  /** Execute calls answered from the action cache (cached_result) since start; null when the daemon does not count them. */
+  readonly cacheHits: number | null;
+}
+
 export interface StatsResult {
   readonly daemon: {
     readonly pid: number;
@@ -94,10 +101,15 @@ export interface StatsResult {
     readonly oldestAgeMs: number | null;
     readonly stores: StatsBacklog[];
   };
+  /** Remote execution; null when the config has no schedulers. */
+  readonly execution: StatsExecution | null;
 }
 
 /** What stats needs of the control context (metrics are optional: a daemon built without them still answers). */
-export type StatsContext = Pick<ControlContext, 'config' | 'stores' | 'addresses' | 'startedAtMs' | 'pid' | 'version' | 'clock'> & {
+export type StatsContext = Pick<
+  ControlContext,
+  'config' | 'stores' | 'addresses' | 'startedAtMs' | 'pid' | 'version' | 'clock' | 'schedulers' | 'executeCacheHits'
+> & {
   readonly metrics?: Metrics;
 };
 
@@ -170,6 +182,10 @@ export function collectStats(ctx: StatsContext): StatsResult {
       oldestAgeMs: ages.length > 0 ? Math.max(...ages) : null,
       stores: backlog,
     },
+    execution:
+      ctx.schedulers.size === 0
+        ? null
+        : { schedulers: snapshots(ctx.schedulers).map(schedulerStats), cacheHits: ctx.executeCacheHits?.() ?? null },
   };
 }
 

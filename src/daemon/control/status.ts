@@ -6,6 +6,7 @@ import type { BuiltStore } from '../../stores/factory.js';
 import type { WriteBehindStats } from '../../stores/write-behind.js';
 import type { ControlContext, ControlHandler } from './types.js';
 import { bazelrcLines, clientUrls } from '../../config/bazelrc.js';
+import { type SchedulerStatus, schedulerStatus, snapshots } from './execution.js';
 
 export interface StatusTier {
   /** Position in the store's tree: the store's name, then one segment per level ("CAS/fast_slow/fast:filesystem"). */
@@ -44,6 +45,8 @@ export interface StatusResult {
   stores: { name: string; tiers: StatusTier[] }[];
   /** Summed over every fast_slow store with write-behind; per store in `byStore`. */
   uploadBacklog: UploadBacklog & { byStore: ({ path: string } & UploadBacklog)[] };
+  /** Remote execution: each scheduler with its queue and workers; empty when the config runs no actions. */
+  schedulers: SchedulerStatus[];
 }
 
 /** How a child's role reads in a tier path ("CAS/fast_slow/fast:filesystem"); a child that holds its parent's values gets no label. */
@@ -99,6 +102,7 @@ export function status(ctx: ControlContext): StatusResult {
       lastError: byStore.find((b) => b.lastError !== null)?.lastError ?? null,
       byStore,
     },
+    schedulers: snapshots(ctx.schedulers).map((snap) => schedulerStatus(snap, now)),
   };
 }
 

@@ -6,6 +6,7 @@ import type { StoreManager } from '../../stores/factory.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import type { PinRegistry } from '../../maintenance/pins.js';
+import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { Metrics } from '../metrics.js';
 import type { ControlMethodName, ItemOf, ParamsOf, ResultOf } from './api.js';
 import type { MaintenanceLock } from './maintenance-lock.js';
@@ -32,6 +33,10 @@ export interface ControlContext {
   readonly pins: PinRegistry;
   /** One gc or verify at a time in this daemon. */
   readonly maintenance: MaintenanceLock;
+  /** Remote execution's schedulers by config name (empty when the config runs no actions), for status, stats and ops. */
+  readonly schedulers: ReadonlyMap<string, Scheduler>;
+  /** Execute calls answered from the action cache (cached_result) since start; absent while the execution service does not count them. */
+  readonly executeCacheHits?: () => number;
   /** Asks the daemon to stop once the current reply has been sent. */
   requestStop(opts: { force: boolean }): void;
 }
