@@ -4,6 +4,7 @@
 // worker added, a run settling or a periodic sweep (deadlines) each changes
 // state and then matches the queue against free workers.
 import { randomUUID } from 'node:crypto';
+import { SIMPLE_SCHEDULER_DEFAULTS } from '../config/schema-execution.js';
 import type { SimpleSchedulerSpec } from '../config/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { digestKey, formatDigest } from '../util/digest.js';
@@ -69,7 +70,7 @@ export class SimpleScheduler implements Scheduler {
 
   constructor(options: SimpleSchedulerOptions) {
     this.name = options.name;
-    this.spec = options.spec;
+    this.spec = withNativeLinkZeros(options.spec);
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.noWorkersSinceMs = this.clock.now();
@@ -452,10 +453,10 @@ export class SimpleScheduler implements Scheduler {
     }
   }
 
-  /** With no worker at all, an action waits at most worker_timeout_s (at least 1 s) for one, then fails with how to add one. */
+  /** With no worker at all, an action waits at most worker_timeout_s for one, then fails with how to add one. */
   private failWithoutWorkers(now: number): void {
     if (this.workers.size > 0 || this.queue.size === 0) return;
-    const waitS = Math.max(1, this.spec.worker_timeout_s);
+    const waitS = this.spec.worker_timeout_s;
     this.logMatchProblem(`scheduler "${this.name}" has ${this.queue.size} queued action(s) and no workers`);
     for (const op of this.queue) {
       if (now - Math.max(op.enqueuedAtMs, this.noWorkersSinceMs) < waitS * 1000) continue;
@@ -492,6 +493,23 @@ export class SimpleScheduler implements Scheduler {
     this.lastMatchLogMs = now;
     this.logger.warn(message);
   }
+}
+
+/**
+ * NativeLink reads 0 for worker_timeout_s, client_action_timeout_s,
+ * retain_completed_for_s and max_job_retries as "the default" (its config
+ * fields default to 0), so a NativeLink config meaning "default" gets it here
+ * too rather than timing every worker out at once.
+ */
+function withNativeLinkZeros(spec: SimpleSchedulerSpec): SimpleSchedulerSpec {
+  const d = SIMPLE_SCHEDULER_DEFAULTS;
+  return {
+    ...spec,
+    worker_timeout_s: spec.worker_timeout_s || d.worker_timeout_s,
+    client_action_timeout_s: spec.client_action_timeout_s || d.client_action_timeout_s,
+    retain_completed_for_s: spec.retain_completed_for_s || d.retain_completed_for_s,
+    max_job_retries: spec.max_job_retries || d.max_job_retries,
+  };
 }
 
 function mergeKeyOf(request: JobRequest): string {

@@ -445,6 +445,26 @@ describe('SimpleScheduler: timeouts', () => {
     expect(handle.current().stage).toBe('executing');
   });
 
+  it('reads 0 as NativeLink does: the default, not "no time at all"', async () => {
+    const { s, clock } = scheduler({ worker_timeout_s: 0, client_action_timeout_s: 0, retain_completed_for_s: 0, max_job_retries: 0 });
+    const w = new ScriptedWorker('w1', { keepAliveMs: 1000 });
+    s.addWorker(w);
+    const handle = s.submit(jobRequest('a'));
+    clock.advance(4_000);
+    s.sweep();
+    expect(s.snapshot().workers).toHaveLength(1); // worker_timeout_s 5
+    expect(handle.current().stage).toBe('executing'); // client_action_timeout_s 60
+    for (let attempt = 0; attempt < 4; attempt++) {
+      w.active[0]!.control.keepAlive?.();
+      w.active[0]!.fail(new WorkerLostError('lost'));
+      await settle();
+    }
+    const done = await completion(handle);
+    expect(done.outcome?.status.message).toContain('4 attempts'); // max_job_retries 3
+    clock.advance(59_000);
+    expect(s.find(handle.name)).toBeDefined(); // retain_completed_for_s 60
+  });
+
   it('logs worker matching problems at most every worker_match_logging_interval_s, never at -1', () => {
     for (const [interval, expected] of [
       [10, 2],
