@@ -267,10 +267,13 @@ export class SimpleScheduler implements Scheduler {
     } catch (err) {
       pending = Promise.reject(err);
     }
-    pending.then(
-      (outcome) => this.onOutcome(run, outcome),
-      (err: unknown) => this.onRejected(run, err),
-    );
+    pending
+      .then(
+        (outcome) => this.onOutcome(run, outcome),
+        (err: unknown) => this.onRejected(run, err),
+      )
+      // A throw here is a scheduler bug; logged, it must not crash the daemon as an unhandled rejection.
+      .catch((err: unknown) => this.logger.error(`scheduler "${this.name}": handling the end of ${op.name} failed: ${errorMessage(err)}`));
   }
 
   // ---- what workers report ----
@@ -302,7 +305,8 @@ export class SimpleScheduler implements Scheduler {
     if (op.run === run) {
       op.run = undefined;
       this.execution.add(now - run.startedAtMs);
-      this.complete(op, outcome);
+      if (wellFormed(outcome)) this.complete(op, outcome);
+      else this.complete(op, failedOutcome(Code.INTERNAL, `worker "${run.workerId}" answered without an ActionResult and a status`));
     }
     this.match();
   }
@@ -510,6 +514,11 @@ function withNativeLinkZeros(spec: SimpleSchedulerSpec): SimpleSchedulerSpec {
     retain_completed_for_s: spec.retain_completed_for_s || d.retain_completed_for_s,
     max_job_retries: spec.max_job_retries || d.max_job_retries,
   };
+}
+
+/** A worker's outcome as the type promises it; a remote or buggy worker may break the promise. */
+function wellFormed(outcome: JobOutcome | null | undefined): outcome is JobOutcome {
+  return typeof outcome === 'object' && outcome !== null && typeof outcome.result === 'object' && outcome.result !== null && typeof outcome.status?.code === 'number';
 }
 
 function mergeKeyOf(request: JobRequest): string {

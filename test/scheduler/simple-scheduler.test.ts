@@ -300,6 +300,15 @@ describe('SimpleScheduler: lost workers and failures', () => {
     expect(done.outcome?.status.code).toBe(Code.INTERNAL);
   });
 
+  it('turns an outcome without a result or status (a broken worker) into INTERNAL', async () => {
+    const { s } = scheduler();
+    // As a remote worker's answer decoded from the wire could be: typed, but not what the type says.
+    s.addWorker({ id: 'garbled', properties: {}, slots: 1, run: async () => JSON.parse('{"result":null}') });
+    const done = await completion(s.submit(jobRequest('a')));
+    expect(done.outcome?.status.code).toBe(Code.INTERNAL);
+    expect(done.outcome?.result).toBeDefined();
+  });
+
   it('removeWorker re-queues its running actions to another worker and aborts the run', async () => {
     const { s } = scheduler();
     const w1 = new ScriptedWorker('w1');
