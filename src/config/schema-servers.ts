@@ -55,17 +55,69 @@ export function serverLabel(spec: Pick<ServerSpec, 'name'>, index: number): stri
 
 /** One server; `index` names it when the config does not (NativeLink does the same). */
 export function server(index: number): Reader<ServerSpec> {
-  return object<ServerSpec>((f) => ({
-    name: f.opt('name', str(), String(index)),
-    listener: f.req('listener', listener, '{ http: { socket_address: "127.0.0.1:50051" } }'),
-    services: f.opt('services', services, {}),
-  }));
+  return object<ServerSpec>((f) => {
+    const spec: ServerSpec = {
+      name: f.opt('name', str(), String(index)),
+      listener: f.req('listener', listener, '{ http: { socket_address: "127.0.0.1:50051" } }'),
+      services: f.opt('services', services, {}),
+    };
+    if (spec.listener?.protocol === 'http_cache') httpCacheServices(f, spec.services);
+    return spec;
+  });
+}
+
+/** An http_cache listener serves blobs and action results, nothing else; it needs at least one of them. */
+function httpCacheServices(f: Fields, given: ServerSpec['services']): void {
+  const at = f.at('services');
+  for (const name of Object.keys(given)) {
+    if (!HTTP_CACHE_SERVICES.includes(name)) {
+      issue(f.ctx, joinKey(at, name), `an http_cache listener serves only cas and ac (Bazel's HTTP cache protocol has no ${name}); serve it from an http (gRPC) listener`);
+    }
+  }
+  if (given.cas === undefined && given.ac === undefined) {
+    issue(f.ctx, at, 'an http_cache listener needs cas and/or ac, e.g. { cas: [{ cas_store: "CAS" }], ac: [{ ac_store: "AC" }] }');
+  }
 }
 
 const listener: Reader<ServerSpec['listener']> = object((f) => {
   f.reject('http3', 'QUIC/HTTP3 listeners are not supported by ncache; use http');
-  if (!f.has('http') && !f.has('http3')) issue(f.ctx, f.at('http'), 'missing required field (expected { socket_address: "HOST:PORT" })');
+  if (f.has('http') && f.has('http_cache')) {
+    issue(f.ctx, f.at('http_cache'), 'a listener is either http (gRPC) or http_cache (Bazel\'s HTTP/1.1 cache protocol); give each its own servers[] entry');
+  }
+  if (f.has('http_cache')) return { http: f.req('http_cache', httpCacheListener), protocol: 'http_cache' };
+  if (!f.has('http') && !f.has('http3')) {
+    issue(f.ctx, f.at('http'), 'missing required field (expected { socket_address: "HOST:PORT" }, or http_cache: { socket_address } for Bazel\'s HTTP cache protocol)');
+  }
   return { http: f.maybe('http', httpListener) as ServerSpec['listener']['http'] };
+});
+
+/** How messages name the listener's config key: `listener.http` or `listener.http_cache`. */
+export function listenerKey(spec: Pick<ServerSpec, 'listener'>): 'http' | 'http_cache' {
+  return spec.listener.protocol ?? 'http';
+}
+
+/** The services Bazel's HTTP cache protocol has a use for: blobs and action results. */
+export const HTTP_CACHE_SERVICES: readonly string[] = ['cas', 'ac'];
+
+/**
+ * `listener.http_cache` (ncache's own kind, NativeLink has none): Bazel's
+ * HTTP/1.1 cache protocol (src/daemon/http-cache/). The keys it shares with
+ * `http` mean the same; those that tune gRPC or HTTP/2 have nothing to act on.
+ */
+const httpCacheListener = object<ServerSpec['listener']['http']>((f) => {
+  for (const key of ['compression', 'advanced_http', 'max_decoding_message_size', 'freebind']) {
+    f.reject(key, `${key} tunes the gRPC listener (http); an http_cache listener has no use for it`);
+  }
+  const out: ServerSpec['listener']['http'] = {
+    socket_address: f.req('socket_address', socketAddress, 'an address like "127.0.0.1:8080"'),
+  };
+  const tls = f.maybe('tls', listenerTls);
+  if (tls !== undefined) out.tls = tls;
+  const limits = f.maybe('limits', httpCacheLimits);
+  if (limits !== undefined) out.limits = limits;
+  const auth = f.maybe('auth', listenerAuth);
+  if (auth !== undefined) out.auth = auth;
+  return out;
 });
 
 const COMPRESSION = ['none', 'gzip', 'zstd'] as const;
@@ -142,6 +194,19 @@ const listenerLimits = object<HttpListenerLimits>((f) => {
   const out: HttpListenerLimits = {};
   const encoding = f.maybe('max_encoding_message_size', size({ min: MIN_MESSAGE_LIMIT_BYTES.encoding }));
   if (encoding !== undefined) out.max_encoding_message_size = encoding;
+  const upload = f.maybe('max_upload_size', size({ min: 1 }));
+  if (upload !== undefined) out.max_upload_size = upload;
+  const idle = f.maybe('idle_timeout', positiveDuration);
+  if (idle !== undefined) out.idle_timeout = idle;
+  const stall = f.maybe('upload_stall_timeout', positiveDuration);
+  if (stall !== undefined) out.upload_stall_timeout = stall;
+  return out;
+});
+
+/** The limits an HTTP/1.1 listener applies: no gRPC messages, so no message size. */
+const httpCacheLimits = object<HttpListenerLimits>((f) => {
+  f.reject('max_encoding_message_size', 'max_encoding_message_size bounds gRPC messages; an http_cache listener streams bodies and has none');
+  const out: HttpListenerLimits = {};
   const upload = f.maybe('max_upload_size', size({ min: 1 }));
   if (upload !== undefined) out.max_upload_size = upload;
   const idle = f.maybe('idle_timeout', positiveDuration);

@@ -19,7 +19,7 @@ import {
   type Reader,
 } from './reader.js';
 import { namedStore, storeSpec } from './schema-stores.js';
-import { server } from './schema-servers.js';
+import { listenerKey, server } from './schema-servers.js';
 import { namedScheduler, schedulerBody, worker } from './schema-execution.js';
 import { checkReferences, reportDuplicateNames, type Defined } from './references.js';
 import { walkSpecs } from './store-tree.js';
@@ -139,7 +139,7 @@ function checkListenerClashes(f: Fields, servers: NcacheConfig['servers']): void
     if (typeof address !== 'string' || address.endsWith(':0')) return;
     const first = seen.get(address);
     if (first !== undefined) {
-      issue(f.ctx, `servers[${i}].listener.http.socket_address`, `${address} is already used by servers[${first}]`);
+      issue(f.ctx, `servers[${i}].listener.${listenerKey(s)}.socket_address`, `${address} is already used by servers[${first}]`);
     } else seen.set(address, i);
   });
 }

@@ -279,6 +279,12 @@ export interface ServerSpec {
       /** ncache extension (NativeLink has no such key): bearer tokens required on every call. */
       auth?: ListenerAuthSpec;
     };
+    /**
+     * Set when the config said `http_cache` instead of `http`: the listener
+     * speaks Bazel's HTTP/1.1 cache protocol (src/daemon/http-cache/), not
+     * gRPC, and `http` holds its socket_address, tls, limits and auth.
+     */
+    protocol?: 'http_cache';
   };
   services: {
     cas?: CasServiceSpec[];

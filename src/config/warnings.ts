@@ -3,7 +3,7 @@
 // options ncache accepts but does not act on. `ncache validate` and
 // `ncache serve` print these; none stops the daemon.
 import { sharedActionCacheWarnings } from './completeness-warnings.js';
-import { MAX_CONCURRENT_STREAMS_KEY, parseSocketAddress } from './schema-servers.js';
+import { MAX_CONCURRENT_STREAMS_KEY, listenerKey, parseSocketAddress } from './schema-servers.js';
 import { bindingsOf, serviceBindings } from './service-bindings.js';
 import { childPath, childSpecs, leafStorage, resolveRef, walkSpecs } from './store-tree.js';
 import type { NamedStoreSpec, NcacheConfig, ServerSpec, StoreSpec } from './types.js';
@@ -121,7 +121,7 @@ const NOT_SERVED = ['worker_api', 'admin', 'experimental_prometheus', 'fetch', '
 
 function serverWarnings(server: NcacheConfig['servers'][number], path: string, out: string[]): void {
   const http = server.listener.http;
-  const exposed = exposureWarning(http, `${path}.listener.http`);
+  const exposed = exposureWarning(http, `${path}.listener.${listenerKey(server)}`);
   if (exposed !== undefined) out.push(exposed);
   if (http.compression && (http.compression.send_compression_algorithm !== 'none' || http.compression.accepted_compression_algorithms.some((a) => a !== 'none'))) {
     out.push(`${path}.listener.http.compression: not applied; ncache does not compress the gRPC transport`);
@@ -134,6 +134,8 @@ function serverWarnings(server: NcacheConfig['servers'][number], path: string, o
   }
   const served = Object.keys(s).filter((k) => !(NOT_SERVED as readonly string[]).includes(k));
   if (served.length === 0) out.push(`${path}.services: none that ncache serves, so this listener is useless`);
+  // Bazel's HTTP cache protocol needs neither: blobs move in the request bodies.
+  if (server.listener.protocol === 'http_cache') return;
   if ((s.cas?.length ?? 0) > 0 && !s.capabilities) {
     out.push(`${path}.services: has cas but no capabilities; Bazel calls GetCapabilities first and will refuse this server`);
   }

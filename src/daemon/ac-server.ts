@@ -50,8 +50,29 @@ export class AcServer {
 
   async getActionResult(req: GetActionResultRequest): Promise<MessageInit<ActionResult>> {
     checkDigestFunction(req.digestFunction);
-    const instance = this.instances.get(req.instanceName);
     const actionDigest = requireDigest(req.actionDigest, 'action_digest');
+    const result = await this.readResult(req.instanceName, actionDigest);
+    const cas = this.instances.get(req.instanceName).cas;
+    if (cas !== undefined) await this.inline(result, req, cas);
+    return result;
+  }
+
+  async updateActionResult(req: UpdateActionResultRequest): Promise<MessageInit<ActionResult>> {
+    checkDigestFunction(req.digestFunction);
+    const actionDigest = requireDigest(req.actionDigest, 'action_digest');
+    const result = req.actionResult;
+    if (result === null) throw invalidArgument('action_result is required');
+    await this.writeResult(req.instanceName, actionDigest, result);
+    return result;
+  }
+
+  /**
+   * The stored result of an action, decoded: NOT_FOUND when there is none,
+   * or when the store hides it because an output left the CAS
+   * (completeness_checking). GetActionResult and the HTTP cache's GET /ac both read here.
+   */
+  async readResult(instanceName: string, actionDigest: Digest): Promise<ActionResult> {
+    const instance = this.instances.get(instanceName);
     let bytes: Buffer;
     try {
       bytes = await readBuffer(instance.store, actionDigest, MAX_METADATA_BLOB_BYTES);
@@ -59,34 +80,27 @@ export class AcServer {
       if (isNotFound(err)) throw notFound(`no action result for action ${formatDigest(actionDigest)} (${errorMessage(err)})`);
       throw err;
     }
-    let result: ActionResult;
     try {
-      result = ActionResultCodec.decode(bytes);
+      return ActionResultCodec.decode(bytes);
     } catch (err) {
       throw new NcacheError(
         'INTERNAL',
         `the stored action result for ${formatDigest(actionDigest)} does not decode: ${errorMessage(err)}`,
       );
     }
-    if (instance.cas !== undefined) await this.inline(result, req, instance.cas);
-    return result;
   }
 
-  async updateActionResult(req: UpdateActionResultRequest): Promise<MessageInit<ActionResult>> {
-    checkDigestFunction(req.digestFunction);
-    const instance = this.instances.get(req.instanceName);
-    const actionDigest = requireDigest(req.actionDigest, 'action_digest');
+  /** Checks a result (read_only, well-formed digests) and stores it: UpdateActionResult and the HTTP cache's PUT /ac. */
+  async writeResult(instanceName: string, actionDigest: Digest, result: ActionResult): Promise<void> {
+    const instance = this.instances.get(instanceName);
     if (instance.readOnly) {
       throw new NcacheError(
         'PERMISSION_DENIED',
-        `the action cache of instance ${JSON.stringify(req.instanceName)} is read-only (read_only: true)`,
+        `the action cache of instance ${JSON.stringify(instanceName)} is read-only (read_only: true)`,
       );
     }
-    const result = req.actionResult;
-    if (result === null) throw invalidArgument('action_result is required');
     validateResultDigests(result);
     await putBuffer(instance.store, actionDigest, ActionResultCodec.encode(result));
-    return result;
   }
 
   /**

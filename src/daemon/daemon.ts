@@ -34,6 +34,7 @@ import { removePidFile, writePidFile } from './control/pid-file.js';
 import { type ControlServer, startControlServer } from './control/server.js';
 import type { ControlContext } from './control/types.js';
 import { HealthServer } from './health-server.js';
+import { type HttpCacheListener, startHttpCacheListener } from './http-cache/http-cache-listener.js';
 import { instrumentService } from './instrument.js';
 import { InstanceMap } from './instances.js';
 import { type ListenerTls, listenerTls } from './tls.js';
@@ -114,8 +115,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     const pins = new PinRegistry();
     const maintenance = new MaintenanceLock();
     const metrics = new Metrics(clock);
-    const { runtimes, addresses } = await startServers(config, stores, pins, metrics, logger, clock, rollback);
-    const parts: DaemonParts = { config, logger, clock, startedAtMs, control, catalog, stores, pins, maintenance, metrics, runtimes, addresses };
+    const { runtimes, httpCaches, addresses } = await startServers(config, stores, pins, metrics, logger, clock, rollback);
+    const parts: DaemonParts = { config, logger, clock, startedAtMs, control, catalog, stores, pins, maintenance, metrics, runtimes, httpCaches, addresses };
     const running = assemble(parts, rollback);
     if (control) announce(running, parts, control, opts);
     return running;
@@ -140,6 +141,8 @@ interface DaemonParts {
   readonly maintenance: MaintenanceLock;
   readonly metrics: Metrics;
   readonly runtimes: ServerRuntime[];
+  /** The listeners speaking Bazel's HTTP cache protocol (listener.http_cache). */
+  readonly httpCaches: HttpCacheListener[];
   readonly addresses: string[];
 }
 
@@ -181,7 +184,7 @@ async function startStores(config: NcacheConfig, deps: ConstructorParameters<typ
   return stores;
 }
 
-/** Phase 4: one listening gRPC server per `servers[]` entry. */
+/** Phase 4: one listening server per `servers[]` entry: gRPC, or Bazel's HTTP cache protocol for listener.http_cache. */
 async function startServers(
   config: NcacheConfig,
   stores: StoreManager,
@@ -190,8 +193,9 @@ async function startServers(
   logger: Logger,
   clock: Clock,
   rollback: Rollback,
-): Promise<{ runtimes: ServerRuntime[]; addresses: string[] }> {
+): Promise<{ runtimes: ServerRuntime[]; httpCaches: HttpCacheListener[]; addresses: string[] }> {
   const runtimes: ServerRuntime[] = [];
+  const httpCaches: HttpCacheListener[] = [];
   const addresses: string[] = [];
   // Leave none running, including those that were listening before one failed.
   rollback.add(async () => {
@@ -199,9 +203,16 @@ async function startServers(
       r.server.forceShutdown();
       r.tls?.close();
     }
-    await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
+    await Promise.allSettled([...runtimes.map((r) => r.bytestream?.close()), ...httpCaches.map((h) => h.stop(0))]);
   });
   for (const [index, spec] of config.servers.entries()) {
+    if (spec.listener.protocol === 'http_cache') {
+      const listener = await startHttpCacheListener(spec, index, { storeFor: pinnedStores(stores, pins), metrics, logger, clock });
+      httpCaches.push(listener);
+      addresses.push(listener.address);
+      logger.info(`server ${JSON.stringify(spec.name)} serving Bazel's HTTP cache protocol on ${listener.address}`);
+      continue;
+    }
     // A listener with `auth` checks every call before any service sees it (src/daemon/auth/).
     const interceptors = listenerInterceptors(spec, index, { clock, logger, boundAddress: () => addresses[index] });
     const runtime = buildServer(spec, index, stores, pins, logger, metrics, interceptors);
@@ -212,12 +223,12 @@ async function startServers(
       services: Object.keys(spec.services).filter((k) => spec.services[k as keyof ServerSpec['services']] !== undefined),
     });
   }
-  return { runtimes, addresses };
+  return { runtimes, httpCaches, addresses };
 }
 
 /** The running daemon over its parts: lifetime counters saved every minute, and an orderly stop. */
 function assemble(parts: DaemonParts, rollback: Rollback): RunningDaemon {
-  const { catalog, stores, metrics, runtimes, logger, control } = parts;
+  const { catalog, stores, metrics, runtimes, httpCaches, logger, control } = parts;
   // Lifetime totals for stats survive restarts: flushed to the catalog every minute and at stop.
   metrics.persistTo(catalog.counters);
   const flushMetrics = () => {
@@ -251,7 +262,7 @@ function assemble(parts: DaemonParts, rollback: Rollback): RunningDaemon {
       stopping ??= (async () => {
         await control?.server.close();
         if (stopOpts.flush === false) skipUploadFlush(stores);
-        await stopAll(runtimes, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
+        await stopAll(runtimes, httpCaches, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
       })().finally(() => {
         if (control?.options.pidFile !== undefined) removePidFile(control.options.pidFile, process.pid);
         clearInterval(metricsTimer);
@@ -329,13 +340,13 @@ function stateDirFor(opts: DaemonOptions): string {
   return opts.stateDir ?? stateDirOf(opts.env ?? process.env);
 }
 
-async function stopAll(runtimes: ServerRuntime[], stores: StoreManager, graceMs: number, logger: Logger): Promise<void> {
+async function stopAll(runtimes: ServerRuntime[], httpCaches: HttpCacheListener[], stores: StoreManager, graceMs: number, logger: Logger): Promise<void> {
   // Health watchers would otherwise hold a graceful shutdown open.
   for (const r of runtimes) {
     r.health?.shutdown();
     r.tls?.close();
   }
-  await Promise.all(runtimes.map((r) => shutdownServer(r.server, graceMs, logger)));
+  await Promise.all([...runtimes.map((r) => shutdownServer(r.server, graceMs, logger)), ...httpCaches.map((h) => h.stop(graceMs))]);
   // Uploads nobody resumed are aborted, so nothing partial is committed.
   await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
   await stores.close();
@@ -417,6 +428,27 @@ function bind(runtime: ServerRuntime, spec: ServerSpec, index: number): Promise<
   });
 }
 
+/**
+ * The store of a binding as a server's services use it: keys a request uses
+ * are pinned while it runs, so gc leaves them alone. One wrapper per store,
+ * however many services and instances of the server use it.
+ */
+function pinnedStores(stores: StoreManager, pins: PinRegistry): (binding: ServiceBinding) => StoreDriver {
+  const wrapped = new Map<string, StoreDriver>();
+  return (binding) => {
+    let store = wrapped.get(binding.store);
+    if (store === undefined) {
+      try {
+        store = new PinningStore(stores.get(binding.store), pins);
+      } catch (err) {
+        throw withContext(binding.path, err);
+      }
+      wrapped.set(binding.store, store);
+    }
+    return store;
+  };
+}
+
 function buildServer(
   spec: ServerSpec,
   index: number,
@@ -427,21 +459,7 @@ function buildServer(
   interceptors: ServerInterceptor[],
 ): ServerRuntime {
   const bindings = serverBindings(spec, index);
-  // One wrapper per store, however many services and instances of this server use it.
-  const wrapped = new Map<string, StoreDriver>();
-  const storeFor = (binding: ServiceBinding): StoreDriver => {
-    let store = wrapped.get(binding.store);
-    if (store === undefined) {
-      try {
-        // Keys a request uses are pinned while it runs, so gc leaves them alone.
-        store = new PinningStore(stores.get(binding.store), pins);
-      } catch (err) {
-        throw withContext(binding.path, err);
-      }
-      wrapped.set(binding.store, store);
-    }
-    return store;
-  };
+  const storeFor = pinnedStores(stores, pins);
   const byInstance = <B extends ServiceBinding, T>(list: readonly B[], value: (binding: B) => T): Map<string, T> =>
     new Map(list.map((b) => [b.instance, value(b)]));
   const limits = listenerLimits(spec.listener.http);

@@ -186,6 +186,11 @@ const HIT_UNITS: Record<string, HitUnit> = {
   'cas/BatchReadBlobs': 'blobs',
   'ac/GetActionResult': 'requests',
   'bytestream/Read': 'requests',
+  // The http_cache listener (src/daemon/http-cache/): one "method" per HTTP method and namespace.
+  'http_cache/GET ac': 'requests',
+  'http_cache/GET cas': 'requests',
+  'http_cache/HEAD ac': 'requests',
+  'http_cache/HEAD cas': 'requests',
 };
 
 const LONG_LIVED = new Set(['health/Watch', 'execution/Execute', 'execution/WaitExecution']);

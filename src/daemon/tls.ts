@@ -31,7 +31,34 @@ export interface ListenerTls {
  * again whenever they change.
  */
 export function listenerTls(spec: ListenerTlsSpec, where: string, logger: Logger): ListenerTls {
-  const fieldPath = (field: string) => `${where}.listener.http.tls.${field}`;
+  let credentials: FollowingCredentials | undefined;
+  const files = followTlsFiles(spec, where, `${where}.listener.http.tls`, logger, (next) => credentials?.use(next));
+  credentials = new FollowingCredentials(files.material, spec.client_ca_file !== undefined);
+  return { credentials, close: files.close };
+}
+
+export interface FollowedTlsFiles {
+  /** The set as read at start. */
+  readonly material: TlsMaterial;
+  /** Stops following the files. */
+  close(): void;
+}
+
+/**
+ * Reads the TLS files of the listener `where` now (throwing, naming the field
+ * under `tlsPath`, when they are unusable) and calls `use` with every good,
+ * changed set afterwards; a bad set is logged and the previous one stays.
+ * The gRPC listener hands each set to its credentials, the http_cache
+ * listener to its HTTPS server (setSecureContext).
+ */
+export function followTlsFiles(
+  spec: ListenerTlsSpec,
+  where: string,
+  tlsPath: string,
+  logger: Logger,
+  use: (material: TlsMaterial) => void,
+): FollowedTlsFiles {
+  const fieldPath = (field: string) => `${tlsPath}.${field}`;
   let current: TlsMaterial;
   try {
     current = readTlsMaterial(spec);
@@ -39,7 +66,7 @@ export function listenerTls(spec: ListenerTlsSpec, where: string, logger: Logger
     if (err instanceof TlsFileError) throw new NcacheError('FAILED_PRECONDITION', `${fieldPath(err.field)}: ${err.message}`);
     throw err;
   }
-  const credentials = new FollowingCredentials(current, spec.client_ca_file !== undefined);
+  const initial = current;
   let lastFailure: string | undefined;
 
   const reload = () => {
@@ -56,7 +83,7 @@ export function listenerTls(spec: ListenerTlsSpec, where: string, logger: Logger
     lastFailure = undefined;
     if (sameMaterial(next, current)) return;
     current = next;
-    credentials.use(next);
+    use(next);
     logger.info(`${where}: TLS files reloaded; new connections use them`, { cert_file: spec.cert_file });
   };
 
@@ -77,7 +104,7 @@ export function listenerTls(spec: ListenerTlsSpec, where: string, logger: Logger
   poll.unref();
 
   return {
-    credentials,
+    material: initial,
     close() {
       clearTimeout(settle);
       clearInterval(poll);
@@ -106,7 +133,8 @@ class FollowingCredentials extends ServerCredentials {
   }
 }
 
-function contextOptions(m: TlsMaterial): SecureContextOptions {
+/** The TLS context options of a set of files (what https.createServer and setSecureContext take). */
+export function contextOptions(m: TlsMaterial): SecureContextOptions {
   return { cert: m.cert, key: m.key, ca: m.ca, crl: m.crl };
 }
 

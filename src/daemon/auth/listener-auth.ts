@@ -6,12 +6,12 @@
 // with UNAUTHENTICATED or PERMISSION_DENIED in a message that names the
 // listener and the fix, never the token.
 import { type Metadata, type ServerInterceptor, ServerInterceptingCall, status } from '@grpc/grpc-js';
-import { serverLabel } from '../../config/schema-servers.js';
+import { listenerKey, serverLabel } from '../../config/schema-servers.js';
 import type { ListenerAuthSpec, ServerSpec } from '../../config/types.js';
 import type { Clock } from '../../util/clock.js';
 import { withContext } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
-import { methodAccess, shortMethodName } from './method-access.js';
+import { type MethodAccess, methodAccess, shortMethodName } from './method-access.js';
 import { matchToken } from './token-match.js';
 import { TokenSource } from './token-source.js';
 
@@ -29,7 +29,15 @@ export interface Refusal {
 
 /** Why a call to `path` with these `authorization` values is refused, or undefined to let it in. */
 export function checkCall(path: string, authorization: readonly string[], auth: ListenerAuth): Refusal | undefined {
-  const access = methodAccess(path);
+  return checkAccess(methodAccess(path), shortMethodName(path), authorization, auth);
+}
+
+/**
+ * The same decision for a request that needs `access`, named `what` in
+ * messages ("ByteStream.Write", "PUT /cas/..."): gRPC calls and the
+ * http_cache listener's requests share it.
+ */
+export function checkAccess(access: MethodAccess, what: string, authorization: readonly string[], auth: ListenerAuth): Refusal | undefined {
   if (access === 'open') return undefined;
   const where = auth.listener();
   const file = auth.spec.tokens_file;
@@ -41,7 +49,7 @@ export function checkCall(path: string, authorization: readonly string[], auth: 
     if (access === 'read') return undefined;
     return refuse(
       status.PERMISSION_DENIED,
-      `${where} lets calls without a token only read, and ${shortMethodName(path)} writes: ${addHeader(`a write token from ${file}`)}, ${readOnlyBuild}`,
+      `${where} lets calls without a token only read, and ${what} writes: ${addHeader(`a write token from ${file}`)}, ${readOnlyBuild}`,
     );
   }
   const token = bearerToken(header);
@@ -62,7 +70,7 @@ export function checkCall(path: string, authorization: readonly string[], auth: 
   if (access === 'write' && scope === 'read') {
     return refuse(
       status.PERMISSION_DENIED,
-      `${where}: this bearer token is read-only ("read" in ${file}) and ${shortMethodName(path)} writes: put a write token in --remote_header, ${readOnlyBuild}`,
+      `${where}: this bearer token is read-only ("read" in ${file}) and ${what} writes: put a write token in --remote_header, ${readOnlyBuild}`,
     );
   }
   return undefined;
@@ -112,15 +120,21 @@ export interface ListenerDeps {
  * none otherwise. Reads the tokens file now, so an unusable one stops the start.
  */
 export function listenerInterceptors(spec: ServerSpec, index: number, deps: ListenerDeps): ServerInterceptor[] {
+  const auth = listenerAuth(spec, index, deps);
+  return auth === undefined ? [] : [listenerAuthInterceptor(auth, deps.logger)];
+}
+
+/** What checkCall/checkAccess need for servers[index], when its listener has `auth`. Reads the tokens file now. */
+export function listenerAuth(spec: ServerSpec, index: number, deps: ListenerDeps): ListenerAuth | undefined {
   const authSpec = spec.listener.http.auth;
-  if (authSpec === undefined) return [];
+  if (authSpec === undefined) return undefined;
   let tokens: TokenSource;
   try {
     tokens = new TokenSource(authSpec.tokens_file, deps);
   } catch (err) {
-    throw withContext(`servers[${index}].listener.http.auth.tokens_file`, err);
+    throw withContext(`servers[${index}].listener.${listenerKey(spec)}.auth.tokens_file`, err);
   }
   const name = serverLabel(spec, index);
   const listener = () => `${name} on ${deps.boundAddress() ?? spec.listener.http.socket_address}`;
-  return [listenerAuthInterceptor({ spec: authSpec, tokens, listener }, deps.logger)];
+  return { spec: authSpec, tokens, listener };
 }
