@@ -48,6 +48,7 @@ function buildProgram(): Command {
     .option('--no-check', 'with --aws: do not probe the bucket (put, get, list, delete of a small object)')
     .option('--memory-tier <size>', 'with --aws: in-memory local tiers of this size each (e.g. 100mb) instead of directories under the cache dir')
     .option('--listen <host:port>', 'with --aws: listen there (e.g. 0.0.0.0:50051) with bearer-token auth; writes a tokens file beside the config and prints the .bazelrc lines')
+    .option('--http <port>', "also serve Bazel's HTTP cache protocol on 127.0.0.1:<port> (--remote_cache=http://...)")
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',

@@ -3,22 +3,27 @@
 import { ReportedFailure, UsageError } from '../exit.js';
 import { printJson } from '../output.js';
 import type { AwsInitOptions } from './aws.js';
+import { parseHttpPort } from './http-cache.js';
 import { init } from './run.js';
 import { formatAwsCheckFailure, formatAwsInit, formatAwsNextStep, formatExecution, formatInit, formatTeamBazelrc } from './view.js';
 
 /** What commander hands the init action: the --aws options plus the flags only the CLI reads. */
-export type InitFlags = Omit<AwsInitOptions, 'force' | 'env' | 'exec'> & { force?: boolean; aws?: boolean; exec?: boolean; json?: boolean };
+export type InitFlags = Omit<AwsInitOptions, 'force' | 'env' | 'exec'> & { force?: boolean; aws?: boolean; exec?: boolean; json?: boolean; http?: string };
 
 const AWS_ONLY = ['bucket', 'region', 'prefix', 'endpoint', 'insecureAllowHttp', 'memoryTier', 'listen'] as const;
 
 export async function initCommand(flags: InitFlags): Promise<void> {
+  if ((flags.aws || flags.exec) && flags.http !== undefined) {
+    throw new UsageError('--http applies only to the local config, without --aws or --exec (add an http_cache server to that config by hand: docs/configuration.md)');
+  }
   if (flags.aws) return initAwsCommand(flags);
   const s3Only = AWS_ONLY.filter((k) => flags[k] !== undefined);
   if (s3Only.length > 0 || flags.check === false) {
     const given = [...s3Only.map(optionFlag), ...(flags.check === false ? ['--no-check'] : [])];
     throw new UsageError(`${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} only with --aws`);
   }
-  const result = await init({ path: flags.path, force: flags.force === true, exec: flags.exec === true });
+  const httpPort = flags.http === undefined ? undefined : parseHttpPort(flags.http);
+  const result = await init({ path: flags.path, force: flags.force === true, exec: flags.exec === true, ...(httpPort === undefined ? {} : { httpPort }) });
   if (flags.json) return printJson(result);
   process.stdout.write(formatInit(result));
 }

@@ -1,5 +1,6 @@
-// `ncache init [--exec]`: write the default local config (with --exec, one
-// that also runs actions: templates/exec.json5) where ncache looks for it.
+// `ncache init [--exec | --http PORT]`: write the default local config (with --exec, one
+// that also runs actions: templates/exec.json5; with --http, one that also serves Bazel's
+// HTTP cache protocol: http-cache.ts) where ncache looks for it.
 // (`ncache init --aws` is in aws.ts and shares the helpers below.)
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -11,12 +12,15 @@ import type { NcacheConfig } from '../../config/types.js';
 import { failedPrecondition, internal } from '../../util/errors.js';
 import { templatesDir } from '../../util/paths.js';
 import { fillExecPlaceholders, thisMachine } from './exec.js';
+import { withHttpCacheServer } from './http-cache.js';
 
 export interface InitOptions {
   path?: string;
   force: boolean;
   /** Also run actions: a scheduler, a local worker and the execution service. */
   exec?: boolean;
+  /** Also serve Bazel's HTTP cache protocol on 127.0.0.1:httpPort (init --http). */
+  httpPort?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -97,7 +101,7 @@ export async function init(opts: InitOptions): Promise<InitResult> {
   const path = initTargetPath(opts.path, env);
   const replaced = checkOverwrite([path], opts.force);
   if (!opts.exec) {
-    await writeFileAtomic(path, defaultConfigText());
+    await writeFileAtomic(path, opts.httpPort === undefined ? defaultConfigText() : withHttpCacheServer(defaultConfigText(), opts.httpPort));
     return { path, replaced };
   }
   const text = renderExecConfig();
