@@ -32,6 +32,8 @@ export interface TestConfigOptions {
   socketAddress?: string;
   /** The listener's `auth` (bearer tokens), as written in the config. */
   auth?: { tokens_file: string; allow_unauthenticated_reads?: boolean };
+  /** Also serve Bazel's HTTP cache protocol (a second server, listener.http_cache) over the same CAS and AC. */
+  httpCache?: { socketAddress?: string; auth?: { tokens_file: string; allow_unauthenticated_reads?: boolean } };
 }
 
 /**
@@ -73,6 +75,15 @@ export function testConfigText(opts: TestConfigOptions): string {
           health: {},
         },
       },
+      ...(opts.httpCache
+        ? [
+            {
+              name: 'http',
+              listener: { http_cache: { socket_address: opts.httpCache.socketAddress ?? '127.0.0.1:0', ...(opts.httpCache.auth ? { auth: opts.httpCache.auth } : {}) } },
+              services: { cas: [{ instance_name: instance, cas_store: 'CAS' }], ac: [{ instance_name: instance, ac_store: 'AC' }] },
+            },
+          ]
+        : []),
     ],
   };
   // JSON is valid JSON5; a header comment proves the file is read as JSON5.
@@ -111,12 +122,17 @@ process.once('exit', () => {
 });
 
 const READY = /^ncache listening on (grpcs?):\/\/(\S+)\s*$/m;
+/** Every listener's URL; serve prints them all in one write, ended by this line. */
+const LISTENING = /^ncache listening on (\S+)\s*$/gm;
+const READY_END = /^Add to \.bazelrc:/m;
 
 export class DaemonProcess {
   /** "127.0.0.1:PORT" as the daemon reported it. */
   readonly address: string;
   /** The same as `grpc://HOST:PORT` (`grpcs://` for a TLS listener), ready for `--remote_cache=`. */
   readonly url: string;
+  /** Every listener's URL in servers[] order, as serve printed them (`http://...` for an http_cache listener). */
+  readonly urls: string[];
   readonly pid: number;
   /** Settles when the process has exited (for any reason). */
   readonly exited: Promise<ExitInfo>;
@@ -129,6 +145,7 @@ export class DaemonProcess {
   ) {
     this.address = ready.address;
     this.url = `${ready.scheme}://${ready.address}`;
+    this.urls = [...output.stdout.matchAll(LISTENING)].map((m) => m[1]!);
     this.pid = child.pid!;
     this.exited = exited;
   }
@@ -182,7 +199,7 @@ export class DaemonProcess {
       }, timeoutMs);
       const check = () => {
         const match = READY.exec(output.stdout);
-        if (!match) return;
+        if (!match || !READY_END.test(output.stdout)) return;
         clearTimeout(timer);
         child.stdout!.off('data', check);
         resolve({ scheme: match[1]!, address: match[2]! });
