@@ -2,9 +2,10 @@
 // watches it. Every submitter of an identical action shares one Operation (and
 // its handle). The scheduler moves it between stages; this file only keeps
 // the state and tells the watchers.
+import type { Digest } from '../util/digest.js';
+import { errorMessage, internal } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { errorMessage } from '../util/errors.js';
-import type { JobOutcome, JobRequest, WorkerStage } from './job.js';
+import type { Job, JobOutcome, JobRequest, WorkerStage } from './job.js';
 import type { Requirements } from './platform-match.js';
 import type { OperationHandle, OperationStage, OperationState } from './scheduler.js';
 import type { QueueEntry } from './action-queue.js';
@@ -37,11 +38,15 @@ export class Operation implements QueueEntry {
   /** Since when nobody watches (client_action_timeout_s); undefined while watched. */
   unwatchedSinceMs: number | undefined;
   readonly handle: OperationHandle;
+  readonly instanceName: string;
+  readonly actionDigest: Digest;
+  readonly priority: number;
+  private request: JobRequest | undefined;
   private readonly listeners = new Set<Listener>();
 
   constructor(
     readonly name: string,
-    readonly request: JobRequest,
+    request: JobRequest,
     readonly requirements: Requirements,
     /** Identical in-flight actions share this key; undefined for do_not_cache actions. */
     readonly mergeKey: string | undefined,
@@ -50,6 +55,10 @@ export class Operation implements QueueEntry {
     private readonly now: () => number,
     private readonly logger: Logger,
   ) {
+    this.request = request;
+    this.instanceName = request.instanceName;
+    this.actionDigest = request.actionDigest;
+    this.priority = request.priority;
     this.enqueuedAtMs = queuedAtMs;
     this.unwatchedSinceMs = queuedAtMs;
     this.handle = {
@@ -59,8 +68,19 @@ export class Operation implements QueueEntry {
     };
   }
 
-  get priority(): number {
-    return this.request.priority;
+  /** What the worker is given for the next hand-out; only while not completed. */
+  job(): Job {
+    if (this.request === undefined) throw internal(`operation ${this.name} is completed and has no job to hand out`);
+    return { ...this.request, operationName: this.name, queuedAtMs: this.queuedAtMs, attempt: this.attempt };
+  }
+
+  /** Completion: the outcome is all a retained operation needs, so the Action and Command (often large) are let go. */
+  finish(outcome: JobOutcome, now: number): void {
+    this.stage = 'completed';
+    this.workerStage = undefined;
+    this.outcome = outcome;
+    this.completedAtMs = now;
+    this.request = undefined;
   }
 
   get watched(): boolean {
@@ -70,8 +90,8 @@ export class Operation implements QueueEntry {
   state(): OperationState {
     const state: { -readonly [K in keyof OperationState]: OperationState[K] } = {
       name: this.name,
-      instanceName: this.request.instanceName,
-      actionDigest: this.request.actionDigest,
+      instanceName: this.instanceName,
+      actionDigest: this.actionDigest,
       stage: this.stage,
       queuedAtMs: this.queuedAtMs,
     };

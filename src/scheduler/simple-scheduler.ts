@@ -11,7 +11,7 @@ import { digestKey, formatDigest } from '../util/digest.js';
 import { errorMessage, invalidArgument, unavailable } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { ActionQueue } from './action-queue.js';
-import type { ExecutionWorker, Job, JobOutcome, JobRequest, RunControl, WorkerStage } from './job.js';
+import type { ExecutionWorker, JobOutcome, JobRequest, RunControl, WorkerStage } from './job.js';
 import { WorkerLostError } from './job.js';
 import { Operation, type Run } from './operation.js';
 import { Code, failedOutcome, isFailure } from './outcomes.js';
@@ -210,7 +210,7 @@ export class SimpleScheduler implements Scheduler {
       else this.start(op, worker);
     }
     if (waiting !== undefined && this.anyFreeSlot()) {
-      this.logMatchProblem(`action ${formatDigest(waiting.request.actionDigest)} waits: no worker with a free slot has the free platform properties it needs`);
+      this.logMatchProblem(`action ${formatDigest(waiting.actionDigest)} waits: no worker with a free slot has the free platform properties it needs`);
     }
   }
 
@@ -255,7 +255,7 @@ export class SimpleScheduler implements Scheduler {
     op.notify();
     if (op.run !== run) return; // a watcher's reaction already ended this run
 
-    const job: Job = { ...op.request, operationName: op.name, queuedAtMs: op.queuedAtMs, attempt: op.attempt };
+    const job = op.job();
     const control: RunControl = {
       signal: run.controller.signal,
       onStage: (stage) => this.onStage(run, stage),
@@ -374,10 +374,7 @@ export class SimpleScheduler implements Scheduler {
     if (op.stage === 'completed') return;
     this.queue.delete(op);
     if (op.mergeKey !== undefined && this.inFlight.get(op.mergeKey) === op) this.inFlight.delete(op.mergeKey);
-    op.stage = 'completed';
-    op.workerStage = undefined;
-    op.outcome = outcome;
-    op.completedAtMs = this.clock.now();
+    op.finish(outcome, this.clock.now());
     this.counts.completed++;
     if (isFailure(outcome)) this.counts.failed++;
     this.retained.push(op);

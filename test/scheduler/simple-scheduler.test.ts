@@ -75,7 +75,7 @@ describe('SimpleScheduler: running', () => {
     expect(s.find(a.name)?.current().stage).toBe('executing');
     w.runs[0]!.finish();
     await completion(a);
-    expect(s.find(a.name)?.current().stage).toBe('completed');
+    expect(s.find(a.name)?.current()).toMatchObject({ stage: 'completed', instanceName: '', actionDigest: jobRequest('a').actionDigest });
     clock.advance(59_000);
     s.sweep();
     expect(s.find(a.name)?.current().outcome).toBeDefined();
