@@ -5,8 +5,9 @@
 // forgotten background process cannot keep writing outputs being uploaded.
 // A program that cannot be started is an exit code (127 not found, 126 not
 // executable) with the reason on stderr, like a shell reports it.
-import { spawn } from 'node:child_process';
-import { appendFile, open } from 'node:fs/promises';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 
 export interface CommandSpec {
@@ -34,26 +35,29 @@ const NOT_EXECUTABLE_EXIT = 126;
 export async function runCommand(spec: CommandSpec): Promise<CommandRun> {
   const [program, ...args] = spec.argv;
   if (program === undefined) throw new Error('runCommand: empty argv');
-  const stdout = await open(spec.stdoutPath, 'wx');
-  let stderr;
+  // Synchronous opens and closes (microseconds): the 'error' listener must be
+  // attached in the same turn as spawn(), which reports a missing program on
+  // the next tick.
+  const stdout = openSync(spec.stdoutPath, 'wx');
+  let stderr: number;
   try {
-    stderr = await open(spec.stderrPath, 'wx');
+    stderr = openSync(spec.stderrPath, 'wx');
   } catch (err) {
-    await stdout.close();
+    closeSync(stdout);
     throw err;
   }
-  let child;
+  let child: ChildProcess;
   try {
     child = spawn(program, args, {
       cwd: spec.cwd,
       env: spec.env,
       detached: true,
-      stdio: ['ignore', stdout.fd, stderr.fd],
+      stdio: ['ignore', stdout, stderr],
     });
   } finally {
     // The child has its own copies of the descriptors.
-    await stdout.close();
-    await stderr.close();
+    closeSync(stdout);
+    closeSync(stderr);
   }
 
   return new Promise<CommandRun>((resolve, reject) => {
