@@ -240,6 +240,7 @@ export class LocalWorker implements ExecutionWorker {
       });
       const stdoutPath = join(dir, 'stdout');
       const stderrPath = join(dir, 'stderr');
+      const startedAtMs = Date.now();
       metadata.executionStartTimestamp = timestampOf(this.clock.now());
       const ran = await runCommand({
         argv,
@@ -251,7 +252,7 @@ export class LocalWorker implements ExecutionWorker {
         signal,
       });
       metadata.executionCompletedTimestamp = timestampOf(this.clock.now());
-      await this.checkInputs(linked, setup);
+      await this.checkInputs(linked, startedAtMs, setup);
       throwIfAborted(signal);
       const timedOut =
         ran.timedOut || (usesSideChannel(this.spec.additional_environment) && (await sideChannelReportsTimeout(sideChannelFile)));
@@ -293,8 +294,9 @@ export class LocalWorker implements ExecutionWorker {
     return seconds > 0 ? Math.round(seconds * 1000) : undefined;
   }
 
-  private async checkInputs(linked: readonly LinkedInput[], setup: Setup): Promise<void> {
-    const modified = await evictModifiedInputs(linked, setup.linkable, setup.execCopies);
+  /** `sinceMs`: wall-clock time (not the injected clock) the command started, compared with file mtimes. */
+  private async checkInputs(linked: readonly LinkedInput[], sinceMs: number, setup: Setup): Promise<void> {
+    const modified = await evictModifiedInputs(linked, sinceMs, setup.linkable, setup.execCopies);
     for (const input of modified) {
       this.logger.warn(`worker ${this.id}: an action modified its input ${formatDigest(input.digest)} in place; evicted it from the cache`);
     }

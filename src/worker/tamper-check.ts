@@ -1,39 +1,44 @@
 // Permission bits do not stop root, and CI runs actions as root: an action
 // can write into an input it was given as a hardlink, which is the cache's
 // own file. After each action the worker looks at every shared file it
-// handed out: still the same inode with a different size or mtime means
-// written in place. A changed size is proof; a changed mtime alone is
-// confirmed by hashing (the filesystem store itself sets mtimes when it
-// records access times without a catalog). A modified CAS file is evicted
-// from the local tier, a modified executable copy is dropped, so the cache
-// never serves the changed bytes again. ctime is not used: every link and
-// unlink by a concurrent action changes it.
+// handed out. A size other than the digest's is proof of a write; an mtime
+// from the run onwards is a suspicion, confirmed by hashing the file (the
+// filesystem store itself sets mtimes when it records access times without a
+// catalog, and a file uploaded just before the run looks recent too). A
+// modified CAS file is evicted from the local tier (only while it is still
+// the inode found modified), a modified executable copy is dropped, so the
+// cache never serves the changed bytes again. ctime is not used: every link
+// and unlink by a concurrent action changes it. Not caught: an action that
+// writes the same number of bytes and then sets the old mtime back.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { LinkableFiles } from '../stores/store.js';
+import { mapConcurrent } from '../util/concurrency.js';
 import type { ExecCopies } from './exec-copies.js';
 import type { LinkedInput } from './materialize.js';
-import { mapConcurrent } from '../util/concurrency.js';
 
 const CHECK_CONCURRENCY = 32;
+/** File mtimes come from the kernel's coarse clock, which may lag the run's start by a tick. */
+const MTIME_SLACK_MS = 50;
 
-/** Returns the inputs found modified (already evicted). */
+/** Returns the inputs found modified (already evicted). `sinceMs`: when the run started. */
 export async function evictModifiedInputs(
   inputs: readonly LinkedInput[],
+  sinceMs: number,
   files: LinkableFiles | undefined,
   execCopies: ExecCopies | undefined,
 ): Promise<LinkedInput[]> {
   const modified: LinkedInput[] = [];
   await mapConcurrent(inputs, CHECK_CONCURRENCY, async (input) => {
-    const now = await stat(input.source, { bigint: true }).catch(() => undefined);
-    // Gone, or replaced by a new file: the inode the action had is no longer served.
-    if (now === undefined || now.ino !== input.ino) return;
-    if (now.size === input.size && now.mtimeNs === input.mtimeNs) return;
-    if (now.size === input.size && (await hashOf(input.source)) === input.digest.hash) return;
+    const now = await stat(input.source).catch(() => undefined);
+    if (now === undefined) return; // evicted meanwhile: nothing serves it
+    const resized = now.size !== input.digest.sizeBytes;
+    if (!resized && now.mtimeMs < sinceMs - MTIME_SLACK_MS) return;
+    if (!resized && (await hashOf(input.source)) === input.digest.hash) return;
     modified.push(input);
     if (input.fromExecCopies) await execCopies?.discard(input.digest);
-    else await files?.evictModified(input.digest, Number(input.ino));
+    else await files?.evictModified(input.digest, now.ino);
   });
   return modified;
 }
