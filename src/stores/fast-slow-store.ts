@@ -412,7 +412,8 @@ export class FastSlowStore implements StoreDriver {
         if (this.writeBehind && this.writeBehind.hasRoom(key, key.sizeBytes)) {
           return this.writeBehind.write(key, key.sizeBytes, () => fastFiles.adopt(key, path));
         }
-        if (writtenOnUpdate(this.slowDirection)) {
+        // A noop slow tier keeps nothing: no need to read the file a second time for it.
+        if (writtenOnUpdate(this.slowDirection) && this.slow.kind !== 'noop') {
           await this.slow.update(key, createReadStream(path, { highWaterMark: 1 << 20 }), key.sizeBytes);
           this.landedInSlowTier(key, key.sizeBytes);
         }

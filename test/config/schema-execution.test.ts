@@ -151,6 +151,15 @@ describe('workers', () => {
     });
   });
 
+  it('reads the ncache extensions of local and rejects bad values', () => {
+    const w = parse(withWorker({ keep_failed_action_directories: true, max_input_tree_depth: 10, max_input_tree_entries: '5000' })).workers[0]!;
+    expect(w).toMatchObject({ keep_failed_action_directories: true, max_input_tree_depth: 10, max_input_tree_entries: 5000 });
+    expect(issuesOf(withWorker({ keep_failed_action_directories: 'yes', max_input_tree_depth: 0 }))).toEqual([
+      'workers[0].local.keep_failed_action_directories: expected true or false, got "yes"',
+      'workers[0].local.max_input_tree_depth: expected a whole number of at least 1, got 0',
+    ]);
+  });
+
   it('reports bad worker configs', () => {
     expect(
       issuesOf(

@@ -174,3 +174,32 @@ describe('the tamper check', () => {
     expect(await text(f, outcome.result.stdoutDigest)).toBe('original\n');
   });
 });
+
+describe('timeouts handled by the entrypoint (timeout_handled_externally)', () => {
+  it('sets no timer, and a side channel file saying {"failure": "timeout"} makes the run DEADLINE_EXCEEDED', async () => {
+    const f = await workerFixture(cleanups, {
+      timeout_handled_externally: true,
+      additional_environment: { SIDE: 'side_channel_file', LIMIT: 'timeout_millis' },
+    });
+    const script = 'echo "$LIMIT"; printf \'{"failure": "timeout"}\' > "$SIDE"; exit 1';
+    const job = await f.job({ arguments: [SH, '-c', script] }, await f.putTree({}), { job: { timeoutS: 0.2 } });
+    const outcome = await f.worker.run(job, control());
+    expect(outcome.status.code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
+    expect(await text(f, outcome.result.stdoutDigest)).toBe('200\n');
+
+    const quiet = await f.job({ arguments: [SH, '-c', 'sleep 0.5; echo finished'] }, await f.putTree({}), { job: { timeoutS: 0.2 } });
+    const finished = await f.worker.run(quiet, control());
+    expect(finished.status.code).toBe(GrpcStatus.OK);
+    expect(await text(f, finished.result.stdoutDigest)).toBe('finished\n');
+  });
+});
+
+describe('slots and properties', () => {
+  it('offers the platform_properties, and as many slots as cpu_count says (else the cores)', async () => {
+    const f = await workerFixture(cleanups, { platform_properties: { cpu_count: { values: ['3'] }, OSFamily: { values: ['linux'] } } });
+    expect(f.worker.slots).toBe(3);
+    expect(f.worker.properties).toEqual({ cpu_count: ['3'], OSFamily: ['linux'] });
+    const g = await workerFixture(cleanups);
+    expect(g.worker.slots).toBe((await import('node:os')).availableParallelism());
+  });
+});
