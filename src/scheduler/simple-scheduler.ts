@@ -201,6 +201,7 @@ export class SimpleScheduler implements Scheduler {
   }
 
   private matchOnce(): void {
+    if (this.queue.size === 0 || !this.anyFreeSlot()) return; // mid-build, the usual case: every slot busy
     let waiting: Operation | undefined;
     for (const op of this.queue) {
       if (!this.anyFreeSlot()) return;
@@ -210,7 +211,8 @@ export class SimpleScheduler implements Scheduler {
       else this.start(op, worker);
     }
     if (waiting !== undefined && this.anyFreeSlot()) {
-      this.logMatchProblem(`action ${formatDigest(waiting.actionDigest)} waits: no worker with a free slot has the free platform properties it needs`);
+      // Normal while minimum properties pack workers full; worth a line now and then, not a warning.
+      this.logMatchProblem('info', `action ${formatDigest(waiting.actionDigest)} waits: no worker with a free slot has the free platform properties it needs`);
     }
   }
 
@@ -458,7 +460,7 @@ export class SimpleScheduler implements Scheduler {
   private failWithoutWorkers(now: number): void {
     if (this.workers.size > 0 || this.queue.size === 0) return;
     const waitS = this.spec.worker_timeout_s;
-    this.logMatchProblem(`scheduler "${this.name}" has ${this.queue.size} queued action(s) and no workers`);
+    this.logMatchProblem('warn', `scheduler "${this.name}" has ${this.queue.size} queued action(s) and no workers`);
     for (const op of this.queue) {
       if (now - Math.max(op.enqueuedAtMs, this.noWorkersSinceMs) < waitS * 1000) continue;
       this.complete(
@@ -486,13 +488,13 @@ export class SimpleScheduler implements Scheduler {
     return op.completedAtMs !== undefined && now - op.completedAtMs >= this.spec.retain_completed_for_s * 1000;
   }
 
-  private logMatchProblem(message: string): void {
+  private logMatchProblem(level: 'info' | 'warn', message: string): void {
     const everyS = this.spec.worker_match_logging_interval_s ?? 10;
     if (everyS < 0) return;
     const now = this.clock.now();
     if (now - this.lastMatchLogMs < everyS * 1000) return;
     this.lastMatchLogMs = now;
-    this.logger.warn(message);
+    this.logger[level](message);
   }
 }
 

@@ -141,6 +141,17 @@ describe('SimpleScheduler: running', () => {
     expect(big2.current().stage).toBe('executing');
   });
 
+  it('says (info, not warn) when an action waits for capacity while a slot is free', () => {
+    const logger = collectingLogger();
+    const { s } = scheduler({ supported_platform_properties: { cpu_count: 'minimum' } }, { logger });
+    s.addWorker(new ScriptedWorker('w1', { slots: 2, properties: { cpu_count: ['4'] } }));
+    s.submit(jobRequest('big1', { platform: { cpu_count: ['3'] } }));
+    const waiting = s.submit(jobRequest('big2', { platform: { cpu_count: ['3'] } }));
+    expect(logger.lines.filter((l) => l.includes('waits'))).toEqual([
+      `info action ${waiting.current().actionDigest.hash}/4 waits: no worker with a free slot has the free platform properties it needs`,
+    ]);
+  });
+
   it('orders the queue by ExecutionPolicy.priority, lower first, FIFO within a priority', async () => {
     const { s } = scheduler();
     const order = [
