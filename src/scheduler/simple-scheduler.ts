@@ -255,7 +255,11 @@ export class SimpleScheduler implements Scheduler {
     entry.lastSeenMs = Math.max(entry.lastSeenMs, now);
     this.queueWait.add(now - op.enqueuedAtMs);
     op.notify();
-    if (op.run !== run) return; // a watcher's reaction already ended this run
+    if (op.run !== run) {
+      // A watcher's reaction already ended this run; the worker never saw it, so nothing else gives the slot back.
+      this.release(run);
+      return;
+    }
 
     const job = op.job();
     const control: RunControl = {

@@ -320,6 +320,24 @@ describe('SimpleScheduler: lost workers and failures', () => {
     expect(done.outcome?.result).toBeDefined();
   });
 
+  it('gives the slot back when a watcher ends the run before the worker is called', () => {
+    const { s, clock } = scheduler({ client_action_timeout_s: 1 });
+    const handle = s.submit(jobRequest('a'));
+    // On "executing", the only watcher leaves and the operation outlives client_action_timeout_s before the worker is called.
+    const stop = handle.watch((state) => {
+      if (state.stage !== 'executing') return;
+      stop();
+      clock.advance(1_001);
+      s.sweep();
+    });
+    const w = new ScriptedWorker('w1');
+    s.addWorker(w);
+    expect(handle.current().stage).toBe('completed');
+    expect(w.runs).toHaveLength(0);
+    expect(s.snapshot().workers[0]!.running).toEqual([]);
+    expect(s.submit(jobRequest('b')).current().stage).toBe('executing');
+  });
+
   it('removeWorker re-queues its running actions to another worker and aborts the run', async () => {
     const { s } = scheduler();
     const w1 = new ScriptedWorker('w1');
