@@ -3,16 +3,24 @@
 // rename when it is on the same filesystem (no copy at all), else streamed
 // through an ordinary update.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import type { LinkableFiles, StoreDriver } from '../stores/store.js';
 import { type Digest, digestKey, isEmptyDigest } from '../util/digest.js';
 import { mapConcurrent } from '../util/concurrency.js';
 
 const READ_CHUNK = 1 << 20;
 const UPLOAD_CONCURRENCY = 8;
+/**
+ * Files up to this size are hashed with one synchronous read: microseconds
+ * from the page cache, where a stream costs four thread-pool round trips
+ * (most outputs, stdout and stderr are small).
+ */
+const SYNC_HASH_MAX_BYTES = 1 << 20;
 
-/** SHA-256 and size of a file, streamed. */
+/** SHA-256 and size of a file, streamed unless small. */
 export async function hashFile(path: string): Promise<Digest> {
+  const small = smallFile(path);
+  if (small !== undefined) return { hash: createHash('sha256').update(small).digest('hex'), sizeBytes: small.length };
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK })) {
@@ -21,6 +29,25 @@ export async function hashFile(path: string): Promise<Digest> {
     size += buf.length;
   }
   return { hash: hash.digest('hex'), sizeBytes: size };
+}
+
+/** The bytes of a file of at most SYNC_HASH_MAX_BYTES, read synchronously; undefined when larger. */
+function smallFile(path: string): Buffer | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > SYNC_HASH_MAX_BYTES) return undefined;
+    const data = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const n = readSync(fd, data, filled, size - filled, filled);
+      if (n === 0) break;
+      filled += n;
+    }
+    return data.subarray(0, filled);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface FileBlob {

@@ -7,6 +7,7 @@
 // upload_action_result, then the directory removed. Inputs it linked are
 // checked after each run (tamper-check.ts).
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, chmod } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -71,6 +72,7 @@ const EXEC_COPIES_DIR = '.exec-copies';
 const DEFAULT_EXEC_COPIES_MAX_BYTES = 2_000_000_000;
 const DEFAULT_INLINE_STREAM_MAX_BYTES = 64 * 1024;
 const DEFAULT_INLINE_FILES_BUDGET_BYTES = 1024 * 1024;
+const SYNC_REMOVE_MAX_ENTRIES = 2000;
 
 export class LocalWorker implements ExecutionWorker {
   readonly id: string;
@@ -212,20 +214,23 @@ export class LocalWorker implements ExecutionWorker {
     const setup = await this.ready();
     const dir = join(this.spec.work_directory, `${ACTION_DIR_PREFIX}${randomUUID()}`);
     let failed = true;
+    /** Files and directories in the action directory, as far as known: small ones are removed synchronously. */
+    let entries = 0;
     try {
       const timeoutMs = this.timeoutMsOf(job);
       const command = job.command;
       const workingDir = join(dir, 'work', ...checkCommandPaths(command));
       const inputRoot = validateDigest(job.action.inputRootDigest ?? EMPTY_DIGEST, 'action input_root_digest');
-      await mkdir(dir);
+      mkdirSync(dir);
 
       control.onStage?.('fetching_inputs');
       metadata.inputFetchStartTimestamp = timestampOf(this.clock.now());
       const tree = await fetchInputTree(this.cas, inputRoot, this.limits);
       throwIfAborted(signal);
-      await mkdir(join(dir, 'work'));
+      mkdirSync(join(dir, 'work'));
+      entries = tree.files.length + tree.directories.length + tree.symlinks.length;
       const linked = await materialize(tree, join(dir, 'work'), this.sources(setup));
-      await prepareOutputLocations(workingDir, command);
+      prepareOutputLocations(workingDir, command);
       metadata.inputFetchCompletedTimestamp = timestampOf(this.clock.now());
       throwIfAborted(signal);
 
@@ -259,7 +264,8 @@ export class LocalWorker implements ExecutionWorker {
 
       control.onStage?.('uploading_outputs');
       metadata.outputUploadStartTimestamp = timestampOf(this.clock.now());
-      const result = await this.collectResult(job, command, workingDir, stdoutPath, stderrPath, ran.exitCode, timedOut, setup);
+      const { result, outputEntries } = await this.collectResult(job, command, workingDir, stdoutPath, stderrPath, ran.exitCode, timedOut, setup);
+      entries += outputEntries;
       metadata.outputUploadCompletedTimestamp = timestampOf(this.clock.now());
       metadata.workerCompletedTimestamp = metadata.outputUploadCompletedTimestamp;
       const finished: ActionResult = { ...result, executionMetadata: metadata };
@@ -280,7 +286,7 @@ export class LocalWorker implements ExecutionWorker {
       metadata.workerCompletedTimestamp = now;
       return { result: emptyResult(metadata), status: statusOf(err), message: errorMessage(err) };
     } finally {
-      await this.cleanUp(dir, failed && !signal.aborted);
+      await this.cleanUp(dir, failed && !signal.aborted, entries);
     }
   }
 
@@ -312,7 +318,7 @@ export class LocalWorker implements ExecutionWorker {
     exitCode: number,
     timedOut: boolean,
     setup: Setup,
-  ): Promise<Omit<ActionResult, 'executionMetadata'>> {
+  ): Promise<{ result: Omit<ActionResult, 'executionMetadata'>; outputEntries: number }> {
     const inlineMax = this.options.inlineStreamMaxBytes ?? DEFAULT_INLINE_STREAM_MAX_BYTES;
     const outputs = timedOut
       ? undefined
@@ -332,7 +338,7 @@ export class LocalWorker implements ExecutionWorker {
       const sizes = await this.cas.has(messages.map((m) => m.digest));
       for (const [i, m] of messages.entries()) if (sizes[i] === undefined) await putBuffer(this.cas, m.digest, m.bytes);
     }
-    return {
+    const result = {
       outputFiles: outputs?.outputFiles ?? [],
       outputFileSymlinks: outputs?.outputFileSymlinks ?? [],
       outputSymlinks: outputs?.outputSymlinks ?? [],
@@ -344,6 +350,7 @@ export class LocalWorker implements ExecutionWorker {
       stderrRaw: stderr.raw,
       stderrDigest: stderr.digest,
     };
+    return { result, outputEntries: files.length };
   }
 
   /** Writes the result to the action cache when upload_ac_results_strategy says so. */
@@ -361,7 +368,7 @@ export class LocalWorker implements ExecutionWorker {
     await putBuffer(this.ac, job.actionDigest, ActionResultCodec.encode(cached));
   }
 
-  private async cleanUp(dir: string, keep: boolean): Promise<void> {
+  private async cleanUp(dir: string, keep: boolean, entries: number): Promise<void> {
     try {
       if (keep && this.spec.keep_failed_action_directories) {
         const kept = join(dirname(dir), `${FAILED_DIR_PREFIX}${dir.slice(dir.lastIndexOf(ACTION_DIR_PREFIX) + ACTION_DIR_PREFIX.length)}`);
@@ -369,7 +376,10 @@ export class LocalWorker implements ExecutionWorker {
         this.logger.info(`worker ${this.id}: kept the directory of a failed action: ${kept}`);
         return;
       }
-      await rm(dir, { recursive: true, force: true });
+      // A small tree goes in microseconds synchronously, where the async form
+      // costs a thread-pool round trip per entry; a large one must not block.
+      if (entries < SYNC_REMOVE_MAX_ENTRIES) rmSync(dir, { recursive: true, force: true });
+      else await rm(dir, { recursive: true, force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       this.logger.warn(`worker ${this.id}: could not remove ${dir}: ${errorMessage(err)}`);
@@ -395,19 +405,19 @@ function checkCommandPaths(command: Command): string[] {
 }
 
 /** Every output's parent directory, and legacy output directories themselves, exist before the run. */
-async function prepareOutputLocations(workingDir: string, command: Command): Promise<void> {
-  const make = async (path: string, what: string) => {
+function prepareOutputLocations(workingDir: string, command: Command): void {
+  const make = (path: string, what: string) => {
     try {
-      await mkdir(path, { recursive: true });
+      mkdirSync(path, { recursive: true });
     } catch (err) {
       throw invalidArgument(`cannot create the directory for ${what}: ${errorMessage(err)}`);
     }
   };
-  await make(workingDir, 'the working directory');
+  make(workingDir, 'the working directory');
   for (const path of [...command.outputFiles, ...command.outputPaths, ...command.outputDirectories]) {
-    await make(dirname(join(workingDir, path)), `output ${path}`);
+    make(dirname(join(workingDir, path)), `output ${path}`);
   }
-  for (const path of command.outputDirectories) await make(join(workingDir, path), `output directory ${path}`);
+  for (const path of command.outputDirectories) make(join(workingDir, path), `output directory ${path}`);
 }
 
 /** stdout or stderr: its digest (none when empty) and, when asked and small, its bytes. */

@@ -11,14 +11,15 @@
 // and unlink by a concurrent action changes it. Not caught: an action that
 // writes the same number of bytes and then sets the old mtime back.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { createReadStream, statSync } from 'node:fs';
 import type { LinkableFiles } from '../stores/store.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import type { ExecCopies } from './exec-copies.js';
 import type { LinkedInput } from './materialize.js';
 
-const CHECK_CONCURRENCY = 32;
+const HASH_CONCURRENCY = 4;
+/** Synchronous stats between two yields to the event loop. */
+const SYNC_BATCH = 256;
 /** File mtimes come from the kernel's coarse clock, which may lag the run's start by a tick. */
 const MTIME_SLACK_MS = 50;
 
@@ -29,18 +30,32 @@ export async function evictModifiedInputs(
   files: LinkableFiles | undefined,
   execCopies: ExecCopies | undefined,
 ): Promise<LinkedInput[]> {
-  const modified: LinkedInput[] = [];
-  await mapConcurrent(inputs, CHECK_CONCURRENCY, async (input) => {
-    const now = await stat(input.source).catch(() => undefined);
-    if (now === undefined) return; // evicted meanwhile: nothing serves it
+  const suspects: { input: LinkedInput; ino: number; resized: boolean }[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    if (i > 0 && i % SYNC_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const input = inputs[i]!;
+    const now = statOrUndefined(input.source);
+    if (now === undefined) continue; // evicted meanwhile: nothing serves it
     const resized = now.size !== input.digest.sizeBytes;
-    if (!resized && now.mtimeMs < sinceMs - MTIME_SLACK_MS) return;
+    if (resized || now.mtimeMs >= sinceMs - MTIME_SLACK_MS) suspects.push({ input, ino: now.ino, resized });
+  }
+  const modified: LinkedInput[] = [];
+  await mapConcurrent(suspects, HASH_CONCURRENCY, async ({ input, ino, resized }) => {
     if (!resized && (await hashOf(input.source)) === input.digest.hash) return;
     modified.push(input);
     if (input.fromExecCopies) await execCopies?.discard(input.digest);
-    else await files?.evictModified(input.digest, now.ino);
+    else await files?.evictModified(input.digest, ino);
   });
   return modified;
+}
+
+/** Synchronous (microseconds; see materialize.ts), one per distinct input. */
+function statOrUndefined(path: string) {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 async function hashOf(path: string): Promise<string | undefined> {
