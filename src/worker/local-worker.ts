@@ -136,8 +136,12 @@ export class LocalWorker implements ExecutionWorker {
     return { files: tree.files.length, directories: tree.directories.length, linked };
   }
 
+  /** The one-time setup; a failure is the worker's, not the action's (and is tried again next time). */
   private ready(): Promise<Setup> {
-    this.setup ??= this.prepare();
+    this.setup ??= this.prepare().catch((err: unknown) => {
+      this.setup = undefined;
+      throw new WorkerLostError(`worker ${this.id} cannot use work_directory ${this.spec.work_directory}: ${errorMessage(err)}`, { cause: err });
+    });
     return this.setup;
   }
 
@@ -446,7 +450,10 @@ function emptyResult(metadata: ExecutedActionMetadata): ActionResult {
 
 function statusOf(err: unknown): Status {
   if (err instanceof MissingBlobsError) return missingBlobsStatus(err.digests, err.message);
-  const code = err instanceof NcacheError ? grpcCode(err) : GrpcStatus.INTERNAL;
+  const errno = (err as NodeJS.ErrnoException | null)?.code;
+  // A full disk is retried by Bazel as RESOURCE_EXHAUSTED rather than reported as a bug.
+  const code =
+    err instanceof NcacheError ? grpcCode(err) : errno === 'ENOSPC' || errno === 'EDQUOT' ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL;
   return { code, message: errorMessage(err), details: [] };
 }
 

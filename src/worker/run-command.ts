@@ -19,8 +19,6 @@ export interface CommandSpec {
   /** Kill after this long; undefined: never (the entrypoint handles timeouts). */
   readonly timeoutMs: number | undefined;
   readonly signal: AbortSignal;
-  /** Called once the process exists (for "process started" timing). */
-  readonly onStarted?: () => void;
 }
 
 export interface CommandRun {
@@ -106,7 +104,6 @@ export async function runCommand(spec: CommandSpec): Promise<CommandRun> {
     });
 
     if (pid === undefined) return;
-    spec.onStarted?.();
     if (spec.signal.aborted) onAbort();
     else spec.signal.addEventListener('abort', onAbort, { once: true });
     if (spec.timeoutMs !== undefined) {

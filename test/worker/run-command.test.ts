@@ -203,3 +203,15 @@ describe('slots and properties', () => {
     expect(g.worker.slots).toBe((await import('node:os')).availableParallelism());
   });
 });
+
+describe('a work_directory the worker cannot use', () => {
+  it('fails the run as a lost worker (the scheduler retries or answers UNAVAILABLE), naming the directory', async () => {
+    const f = await workerFixture(cleanups);
+    const notADirectory = join(f.dir, 'a-file');
+    await writeFile(notADirectory, 'x');
+    const g = await workerFixture(cleanups, { work_directory: join(notADirectory, 'work') });
+    const run = g.worker.run(await g.job({ arguments: ['/bin/true'] }, await g.putTree({})), control());
+    await expect(run).rejects.toBeInstanceOf(WorkerLostError);
+    await expect(run).rejects.toThrow(`cannot use work_directory ${notADirectory}/work`);
+  });
+});
