@@ -166,6 +166,15 @@ describe('the tamper check', () => {
     expect(await f.fs.has([victim])).toEqual([undefined]);
   });
 
+  it('keeps an input whose mtime changed but whose bytes did not (touch, or the store recording access times)', async () => {
+    const f = await workerFixture(cleanups);
+    const kept = digestOf(Buffer.from('unchanged'));
+    const root = await f.putTree({ 'kept.txt': 'unchanged' });
+    const outcome = await f.worker.run(await f.job({ arguments: ['/usr/bin/touch', 'kept.txt'] }, root), control());
+    expect(outcome.result.exitCode).toBe(0);
+    expect(await f.fs.has([kept])).toEqual([kept.sizeBytes]);
+  });
+
   it('drops an executable copy the action modified, and the next action gets the original bytes', async () => {
     const f = await workerFixture(cleanups);
     const root = await f.putTree({ 'tool.sh': { text: '#!/bin/sh\necho original\n', executable: true } });
