@@ -86,9 +86,9 @@ export class LocalWorker implements ExecutionWorker {
   private readonly limits: InputTreeLimits;
   private readonly options: LocalWorkerOptions;
   private setup: Promise<Setup> | undefined;
-  /** Aborted by close(): every run in progress stops. */
-  private readonly closing = new AbortController();
-  private readonly runs = new Set<Promise<unknown>>();
+  private closed = false;
+  /** Runs in progress, each with the controller that stops it (on the scheduler's abort or close()). */
+  private readonly runs = new Map<Promise<unknown>, AbortController>();
 
   constructor(options: LocalWorkerOptions) {
     const { spec } = options;
@@ -108,20 +108,29 @@ export class LocalWorker implements ExecutionWorker {
   }
 
   async run(job: Job, control: RunControl): Promise<JobOutcome> {
-    if (this.closing.signal.aborted) throw new WorkerLostError(`worker ${this.id} is closed`);
-    const run = this.runJob(job, control);
-    this.runs.add(run);
+    if (this.closed) throw new WorkerLostError(`worker ${this.id} is closed`);
+    // One controller per run, fed by the scheduler's signal and by close()
+    // (not AbortSignal.any over a worker-lifetime signal, which keeps every
+    // run's signal reachable on Node 20).
+    const stop = new AbortController();
+    const forward = () => stop.abort(control.signal.reason);
+    if (control.signal.aborted) forward();
+    else control.signal.addEventListener('abort', forward, { once: true });
+    const run = this.runJob(job, control, stop.signal);
+    this.runs.set(run, stop);
     try {
       return await run;
     } finally {
       this.runs.delete(run);
+      control.signal.removeEventListener('abort', forward);
     }
   }
 
   /** Kills running actions' process groups and waits until their directories are removed. */
   async close(): Promise<void> {
-    this.closing.abort();
-    await Promise.allSettled([...this.runs]);
+    this.closed = true;
+    for (const stop of this.runs.values()) stop.abort(new WorkerLostError(`worker ${this.id} closed while running the action`));
+    await Promise.allSettled([...this.runs.keys()]);
   }
 
   /**
@@ -199,8 +208,7 @@ export class LocalWorker implements ExecutionWorker {
     await writeBlob(this.cas, digest, dest, 0o444);
   }
 
-  private async runJob(job: Job, control: RunControl): Promise<JobOutcome> {
-    const signal = AbortSignal.any([control.signal, this.closing.signal]);
+  private async runJob(job: Job, control: RunControl, signal: AbortSignal): Promise<JobOutcome> {
     const metadata: ExecutedActionMetadata = {
       worker: this.id,
       queuedTimestamp: timestampOf(job.queuedAtMs),
@@ -282,10 +290,8 @@ export class LocalWorker implements ExecutionWorker {
       failed = ran.exitCode !== 0;
       return { result: finished, status: { code: GrpcStatus.OK, message: '', details: [] } };
     } catch (err) {
-      if (signal.aborted) {
-        if (this.closing.signal.aborted && !control.signal.aborted) throw new WorkerLostError(`worker ${this.id} closed while running the action`, { cause: err });
-        throw control.signal.reason ?? err;
-      }
+      // The scheduler's reason (an AbortError), or close()'s WorkerLostError.
+      if (signal.aborted) throw signal.reason ?? err;
       const now = timestampOf(this.clock.now());
       metadata.workerCompletedTimestamp = now;
       return { result: emptyResult(metadata), status: statusOf(err), message: errorMessage(err) };
