@@ -249,6 +249,14 @@ describe('http_cache listener: CAS', () => {
     const get = await http.send('GET', `/cas/${digest.hash}`);
     expect(get.status).toBe(200);
     expect(digestOf(get.body)).toEqual(digest);
+
+    // A client that goes away after the first bytes: the read stops, and the listener serves on.
+    const cut = await rawRequest(fx.daemon.addresses[1]!, `GET /cas/${digest.hash} HTTP/1.1\r\nHost: x\r\n\r\n`, { end: false });
+    expect(cut).toMatch(/^HTTP\/1\.1 200 /);
+    await waitFor(() => fx.daemon.metrics.snapshot().services['http_cache']?.methods['GET cas']?.errors['CANCELLED'] === 1, {
+      what: 'the cut GET to be counted as cancelled',
+    });
+    expect((await http.send('HEAD', `/cas/${digest.hash}`)).headers['content-length']).toBe(String(digest.sizeBytes));
   });
 });
 

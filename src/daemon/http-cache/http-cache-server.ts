@@ -7,7 +7,6 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { pipeline } from 'node:stream/promises';
 import { type ActionResult, ActionResultCodec, TreeCodec } from '../../proto/reapi.js';
 import { type ByteStream, type StoreDriver, readBuffer } from '../../stores/store.js';
 import { VerifyStore } from '../../stores/verify-store.js';
@@ -138,7 +137,7 @@ export class HttpCacheServer {
       'accept-ranges': 'bytes',
       ...(range === undefined ? {} : { 'content-range': `bytes ${range.start}-${range.end}/${key.sizeBytes}` }),
     });
-    await pipeline(counted(stream, counter, 'bytesOut'), res);
+    await sendStream(res, stream, counter);
   }
 
   /** PUT /cas/<hash>: streamed into the store, committed only if the bytes hash to the name. */
@@ -262,6 +261,38 @@ function sendEmpty(res: ServerResponse): void {
 function sendHead(res: ServerResponse, size: number): void {
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size, 'accept-ranges': 'bytes' });
   res.end();
+}
+
+/**
+ * Writes a store's stream to the response, waiting for 'drain' when the
+ * socket's buffer is full, so a slow client slows the read instead of
+ * filling memory. A client gone mid-body ends the loop, which releases the
+ * store's file. (A loop rather than stream.pipeline: pipeline builds and
+ * aborts an AbortController per call, a measurable cost per small blob.)
+ */
+async function sendStream(res: ServerResponse, stream: ByteStream, counter: MethodMetrics): Promise<void> {
+  for await (const chunk of stream) {
+    if (res.destroyed) throw new HttpError(499, 'the client closed the connection before the whole blob was sent');
+    counter.bytesOut += chunk.length;
+    if (!res.write(chunk)) await drained(res);
+  }
+  res.end();
+}
+
+/** Resolves at the response's next 'drain'; rejects if it closes first. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (closed: boolean) => () => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      if (closed) reject(new HttpError(499, 'the client closed the connection before the whole blob was sent'));
+      else resolve();
+    };
+    const onDrain = settle(false);
+    const onClose = settle(true);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
 }
 
 /** A value already in memory (an action result, a tree), whole or the range asked for. */

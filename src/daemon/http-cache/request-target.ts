@@ -21,8 +21,21 @@ const MAX_PATH_LENGTH = 2048;
 const badPath = (path: string, why: string) =>
   new HttpError(400, `${JSON.stringify(path)}: ${why}; expected /ac/<sha256> or /cas/<sha256>, optionally after /<instance>`);
 
+/** What Bazel sends: plain segments, no escapes, no query. Anything else takes the checked path below. */
+const COMMON_RE = /^\/(?:([A-Za-z0-9_\-/]+)\/)?(ac|cas)\/([0-9a-f]{64})$/;
+
 /** The target of a request URL (path and optional query; the query is ignored). */
 export function parseRequestTarget(url: string): RequestTarget {
+  const common = COMMON_RE.exec(url);
+  const prefix = common?.[1];
+  // An instance made of plain segments: none empty, none "." or ".." (dots are not in the class).
+  if (common && (prefix === undefined || (!prefix.startsWith('/') && !prefix.endsWith('/') && !prefix.includes('//')))) {
+    return { instance: prefix ?? '', namespace: common[2] === 'ac' ? 'ac' : 'cas', hash: common[3]! };
+  }
+  return parseCarefully(url);
+}
+
+function parseCarefully(url: string): RequestTarget {
   const raw = url.length > MAX_PATH_LENGTH ? `${url.slice(0, 64)}...` : url;
   if (url.length > MAX_PATH_LENGTH) throw badPath(raw, `longer than ${MAX_PATH_LENGTH} characters`);
   const queryAt = url.indexOf('?');
