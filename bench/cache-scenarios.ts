@@ -128,10 +128,33 @@ export function grpcScenario(ctx: ScenarioContext, name: string, root?: string):
   });
 }
 
+/** The http:// URL serve printed for the daemon's http_cache listener. */
+function httpCacheUrl(daemon: DaemonProcess): string {
+  const url = daemon.urls.find((u) => u.startsWith('http://'));
+  if (url === undefined) throw new Error(`ncache serve printed no http:// listener:\n${daemon.stdout()}`);
+  return url;
+}
+
+/**
+ * The daemon over Bazel's HTTP/1.1 cache protocol (an http_cache listener
+ * beside the gRPC one, same stores): --remote_cache=http://..., and a warm
+ * build with --remote_download_minimal.
+ */
+export function httpScenario(ctx: ScenarioContext, name: string): CacheScenario {
+  return daemonScenario(ctx, {
+    name,
+    fixture: () => DaemonFixture.create({ httpCache: {} }),
+    flags: (daemon) => [`--remote_cache=${httpCacheUrl(daemon)}`],
+    warmVariants: (daemon) => [
+      { label: '--remote_download_minimal', flags: [`--remote_cache=${httpCacheUrl(daemon)}`, '--remote_download_minimal'] },
+    ],
+  });
+}
+
 /**
  * The table's scenarios in the order they run: no cache, Bazel's disk cache,
  * then each round of the ncache daemons (the baseline checkout's first when
- * there is one, so before and after alternate in one run).
+ * there is one, so before and after alternate in one run; then HTTP).
  */
 export function cacheScenarios(ctx: ScenarioContext): CacheScenario[] {
   const { rounds, baselineRoot } = ctx.settings.bazel;
@@ -139,6 +162,8 @@ export function cacheScenarios(ctx: ScenarioContext): CacheScenario[] {
   for (let round = 0; round < rounds; round++) {
     if (baselineRoot !== undefined) list.push(grpcScenario(ctx, 'ncache gRPC (baseline)', baselineRoot));
     list.push(grpcScenario(ctx, 'ncache gRPC'));
+    // The baseline checkout may predate the http_cache listener: only this checkout's.
+    list.push(httpScenario(ctx, 'ncache HTTP'));
   }
   return list;
 }
