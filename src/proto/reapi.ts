@@ -363,9 +363,23 @@ export function protoRoot(): protobuf.Root {
     PROTO_FILES.map((f) => join(dir, f)),
     { keepCase: false },
   );
+  camelCaseAny(r);
   r.resolveAll();
   root = r;
   return r;
+}
+
+/**
+ * protobufjs serves google/protobuf/any.proto from its bundled JSON, whose
+ * field names are not camelCased as our .proto files are: without this, an
+ * Any's `typeUrl` (as the Any interface spells it) would be silently dropped.
+ */
+function camelCaseAny(r: protobuf.Root): void {
+  const any = r.lookupType('google.protobuf.Any');
+  const field = any.fields['type_url'];
+  if (field === undefined) return;
+  any.remove(field);
+  any.add(new protobuf.Field('typeUrl', field.id, field.type));
 }
 
 // ---------------------------------------------------------------------------

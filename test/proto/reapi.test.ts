@@ -150,6 +150,7 @@ describe('reapi codecs', () => {
     expect(back.outputFiles[1]!.path).toBe('ünïcödé/文件');
     expect(back.outputDirectories[0]!.treeDigest!.sizeBytes).toBe(2 ** 40);
     expect(back.executionMetadata!.queuedTimestamp).toEqual({ seconds: 1_700_000_000, nanos: 5 });
+    expect(back.executionMetadata!.auxiliaryMetadata).toEqual([{ typeUrl: 'type.googleapis.com/x', value: Buffer.from([1, 2, 3]) }]);
     expect(ActionResultCodec.encode(back).equals(ours)).toBe(true);
 
     const command = { arguments: ['sh', '-c', 'echo hi'], environmentVariables: [{ name: 'PATH', value: '/bin' }], outputPaths: ['out'], outputDirectoryFormat: 2 };
