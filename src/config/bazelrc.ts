@@ -3,7 +3,7 @@
 // the config and the addresses the daemon really listens on, by `serve` when
 // it starts and by the daemon's `status` (so `start` can print them for a
 // daemon that was already running).
-import { type ServiceBinding, bindingsOf, serviceBindings } from './service-bindings.js';
+import { type ServerBinding, type ServiceBinding, bindingsOf, serviceBindings } from './service-bindings.js';
 import type { ListenerTlsSpec, NcacheConfig, ServerSpec } from './types.js';
 
 /** The URL of a listener at `address` ("HOST:PORT"): grpc:// or http:// (Bazel's HTTP cache protocol), with an s for TLS. */
@@ -27,7 +27,7 @@ export function bazelrcLines(config: NcacheConfig, addresses: readonly string[])
   const bindings = serviceBindings(config);
   const acServers = new Set(bindingsOf(bindings, 'ac').map((b) => b.server));
   const caches = bindingsOf(bindings, 'cas').filter((b) => acServers.has(b.server) && addresses[b.server] !== undefined);
-  const isHttp = (b: ServiceBinding) => config.servers[b.server]?.listener.protocol === 'http_cache';
+  const isHttp = (b: ServerBinding) => config.servers[b.server]?.listener.protocol === 'http_cache';
   const grpc = caches.find((b) => !isHttp(b));
   const http = caches.find(isHttp);
   const first = grpc ?? http;
@@ -40,7 +40,7 @@ export function bazelrcLines(config: NcacheConfig, addresses: readonly string[])
 }
 
 /** The lines pointing Bazel at the server of `cas`. */
-function serverLines(config: NcacheConfig, bindings: readonly ServiceBinding[], cas: ServiceBinding, addresses: readonly string[]): string[] {
+function serverLines(config: NcacheConfig, bindings: readonly ServiceBinding[], cas: ServerBinding, addresses: readonly string[]): string[] {
   // Bazel connects to a concrete address: a wildcard listener is reached on loopback.
   const address = (addresses[cas.server] ?? '').replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
   const server = config.servers[cas.server];

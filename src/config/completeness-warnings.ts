@@ -19,7 +19,7 @@ export function sharedActionCacheWarnings(config: NcacheConfig, out: string[]): 
     if (named === undefined) continue;
     const found = valuePath(named.spec, `stores[${index}]`, config.stores, new Set([ac.store]));
     if (found.checked || found.remote === undefined) continue;
-    const cas = bindings.find((b) => b.holds === 'cas' && b.server === ac.server && b.instance === ac.instance)?.store;
+    const cas = bindings.find((b) => b.service !== 'worker' && b.holds === 'cas' && b.server === ac.server && b.instance === ac.instance)?.store;
     const casName = JSON.stringify(cas ?? 'YOUR_CAS_STORE');
     out.push(
       `${ac.path}: "${ac.store}" is an action cache shared through ${found.remote}, and it serves results without checking ` +

@@ -6,7 +6,7 @@ import type * as http2 from 'node:http2';
 import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import { clientUrls } from '../config/bazelrc.js';
-import { type ServiceBinding, bindingsOf, serverBindings } from '../config/service-bindings.js';
+import { type ServerBinding, type ServiceBinding, bindingsOf, serverBindings } from '../config/service-bindings.js';
 import { serverLabel } from '../config/schema-servers.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
@@ -433,7 +433,7 @@ function bind(runtime: ServerRuntime, spec: ServerSpec, index: number): Promise<
  * are pinned while it runs, so gc leaves them alone. One wrapper per store,
  * however many services and instances of the server use it.
  */
-function pinnedStores(stores: StoreManager, pins: PinRegistry): (binding: ServiceBinding) => StoreDriver {
+function pinnedStores(stores: StoreManager, pins: PinRegistry): (binding: Pick<ServiceBinding, 'store' | 'path'>) => StoreDriver {
   const wrapped = new Map<string, StoreDriver>();
   return (binding) => {
     let store = wrapped.get(binding.store);
@@ -460,7 +460,7 @@ function buildServer(
 ): ServerRuntime {
   const bindings = serverBindings(spec, index);
   const storeFor = pinnedStores(stores, pins);
-  const byInstance = <B extends ServiceBinding, T>(list: readonly B[], value: (binding: B) => T): Map<string, T> =>
+  const byInstance = <B extends ServerBinding, T>(list: readonly B[], value: (binding: B) => T): Map<string, T> =>
     new Map(list.map((b) => [b.instance, value(b)]));
   const limits = listenerLimits(spec.listener.http);
   const server = new Server({

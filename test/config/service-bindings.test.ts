@@ -63,3 +63,50 @@ describe('serviceBindings', () => {
     expect(bindingsOf(bindings, 'execution').map((b) => b.scheduler)).toEqual(['SCHED']);
   });
 });
+
+describe('serviceBindings of workers', () => {
+  function withWorkers() {
+    const c = baseConfig();
+    c.stores.push(
+      { name: 'AC', memory: { eviction_policy: { max_bytes: '1mb' } } },
+      {
+        name: 'WORKER_FAST_SLOW',
+        fast_slow: {
+          fast: { filesystem: { content_path: '/tmp/ncache-sb/content', temp_path: '/tmp/ncache-sb/tmp', eviction_policy: { max_bytes: '1mb' } } },
+          slow: { ref_store: { name: 'CAS' } },
+        },
+      },
+      { name: 'LONE_CAS', memory: { eviction_policy: { max_bytes: '1mb' } } },
+    );
+    c.schedulers = [{ name: 'SCHED', simple: {} }];
+    c.servers.push({ listener: { http: { socket_address: '127.0.0.1:50061' } }, services: { worker_api: { scheduler: 'SCHED' } } });
+    const local = (store: string, ac?: string) => ({
+      local: {
+        worker_api_endpoint: { uri: 'grpc://127.0.0.1:50061' },
+        cas_fast_slow_store: store,
+        work_directory: '/tmp/ncache-sb/work',
+        ...(ac === undefined ? {} : { upload_action_result: { ac_store: ac } }),
+      },
+    });
+    c.workers = [local('WORKER_FAST_SLOW', 'AC'), local('LONE_CAS')];
+    return parse(c);
+  }
+
+  it('lists each worker store after the servers: its CAS, then its action cache when it uploads results', () => {
+    const bindings = serviceBindings(withWorkers());
+    expect(bindingsOf(bindings, 'worker')).toEqual([
+      { service: 'worker', holds: 'cas', store: 'WORKER_FAST_SLOW', worker: 0, path: 'workers[0].local.cas_fast_slow_store' },
+      { service: 'worker', holds: 'ac', store: 'AC', worker: 0, path: 'workers[0].local.upload_action_result.ac_store' },
+      { service: 'worker', holds: 'cas', store: 'LONE_CAS', worker: 1, path: 'workers[1].local.cas_fast_slow_store' },
+    ]);
+    // ls, gc and verify see the workers' stores by what they hold.
+    expect(storesHolding(bindings, 'cas')).toEqual(['CAS', 'WORKER_FAST_SLOW', 'LONE_CAS']);
+    expect(storesHolding(bindings, 'ac')).toEqual(['AC']);
+  });
+
+  it('never answers an instance lookup with a worker store (a worker serves no instance)', () => {
+    const bindings = serviceBindings(withWorkers());
+    expect(storeForInstance(bindings, 'cas', '')).toBe('CAS');
+    expect(storeForInstance(bindings, 'ac', '')).toBeUndefined();
+  });
+});
