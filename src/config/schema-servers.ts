@@ -295,6 +295,11 @@ export function parseSocketAddress(text: string): { host: string; port: number }
   return { host, port };
 }
 
+/** A host name or address that only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 type Services = ServerSpec['services'];
 
 const services: Reader<Services> = object<Services>((f) => {

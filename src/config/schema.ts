@@ -23,6 +23,7 @@ import { listenerKey, server } from './schema-servers.js';
 import { namedScheduler, schedulerBody, worker } from './schema-execution.js';
 import { checkReferences, reportDuplicateNames, type Defined } from './references.js';
 import { walkSpecs } from './store-tree.js';
+import { checkWorkerEndpoints } from './worker-endpoints.js';
 
 export { summarizeConfig } from './summary.js';
 export { collectWarnings } from './warnings.js';
@@ -47,6 +48,7 @@ export function readConfig(ctx: ReadContext, raw: unknown, source: string): Ncac
     const global = f.opt('global', globalSpec, { ...GLOBAL_DEFAULTS });
     checkReferences(ctx, definedNames(stores), definedNames(schedulers));
     checkListenerClashes(f, servers ?? []);
+    checkWorkerEndpoints(f.ctx, servers ?? [], workers ?? []);
     checkFilesystemPaths(f, stores ?? []);
     return { stores, schedulers, servers, workers, global, source };
   })(ctx, raw, '');

@@ -3,10 +3,11 @@
 // options ncache accepts but does not act on. `ncache validate` and
 // `ncache serve` print these; none stops the daemon.
 import { sharedActionCacheWarnings } from './completeness-warnings.js';
-import { MAX_CONCURRENT_STREAMS_KEY, listenerKey, parseSocketAddress } from './schema-servers.js';
+import { MAX_CONCURRENT_STREAMS_KEY, isLoopbackHost, listenerKey, parseSocketAddress } from './schema-servers.js';
 import { bindingsOf, serviceBindings } from './service-bindings.js';
 import { childPath, childSpecs, leafStorage, resolveRef, walkSpecs } from './store-tree.js';
 import type { NamedStoreSpec, NcacheConfig, ServerSpec, StoreSpec } from './types.js';
+import { type WorkerApiTarget, workerApiTarget } from './worker-endpoints.js';
 
 export function collectWarnings(config: NcacheConfig): string[] {
   const out: string[] = [];
@@ -21,6 +22,7 @@ export function collectWarnings(config: NcacheConfig): string[] {
       );
     }
   });
+  executionWarnings(config, out);
   actionCacheWarnings(config, out);
   sharedActionCacheWarnings(config, out);
   if (config.servers.length === 0) out.push('servers: none configured, so the daemon serves nothing');
@@ -59,6 +61,28 @@ function storeWarnings(root: StoreSpec, rootPath: string, stores: NamedStoreSpec
       default:
         break;
     }
+  });
+}
+
+/**
+ * Execution that cannot run anything: a scheduler no local worker serves
+ * (its actions wait, then fail), and a worker_api listener no local worker
+ * names (ncache takes no remote workers, so nothing would ever connect).
+ */
+function executionWarnings(config: NcacheConfig, out: string[]): void {
+  const targets = config.workers.map((w) => workerApiTarget(config.servers, w)).filter((t): t is WorkerApiTarget => typeof t !== 'string');
+  config.schedulers.forEach((s, i) => {
+    if (targets.some((t) => t.scheduler === s.name)) return;
+    out.push(
+      `schedulers[${i}] (${JSON.stringify(s.name)}): no worker serves it, so Execute answers every action sent to it with an error after a short wait; ` +
+        `add workers: [{ local: { worker_api_endpoint: { uri: "grpc://127.0.0.1:50061" }, ... } }] and a listener on 127.0.0.1:50061 with services.worker_api: { scheduler: ${JSON.stringify(s.name)} } (ncache init --exec writes both)`,
+    );
+  });
+  config.servers.forEach((server, i) => {
+    if (server.services.worker_api === undefined || targets.some((t) => t.server === i)) return;
+    out.push(
+      `servers[${i}].services.worker_api: no workers[] entry names this listener in its worker_api_endpoint; ncache runs only its own local workers (in process), so remote workers cannot connect here`,
+    );
   });
 }
 
@@ -117,7 +141,7 @@ function describeTier(spec: StoreSpec, stores: NamedStoreSpec[]): string {
   return resolveRef(spec, stores)?.kind ?? spec.kind;
 }
 
-const NOT_SERVED = ['worker_api', 'admin', 'experimental_prometheus', 'fetch', 'push', 'experimental_bep'] as const;
+const NOT_SERVED = ['admin', 'experimental_prometheus', 'fetch', 'push', 'experimental_bep'] as const;
 
 function serverWarnings(server: NcacheConfig['servers'][number], path: string, out: string[]): void {
   const http = server.listener.http;
@@ -150,7 +174,7 @@ function serverWarnings(server: NcacheConfig['servers'][number], path: string, o
  */
 function exposureWarning(http: ServerSpec['listener']['http'], at: string): string | undefined {
   const address = parseSocketAddress(http.socket_address);
-  if (typeof address === 'string' || isLoopback(address.host)) return undefined;
+  if (typeof address === 'string' || isLoopbackHost(address.host)) return undefined;
   const reachable = `${at}.socket_address: ${http.socket_address} is reachable from other machines`;
   const addAuth = 'Add listener.http.auth with a tokens file (ncache init --aws --listen writes one)';
   if (http.auth === undefined && http.tls === undefined) {
@@ -163,8 +187,4 @@ function exposureWarning(http: ServerSpec['listener']['http'], at: string): stri
     return `${reachable} without TLS: the bearer tokens of ${at}.auth cross the network unencrypted, so anyone who can watch it can take one`;
   }
   return undefined;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -23,6 +23,8 @@ describe('store references', () => {
 
   it('a worker naming missing stores', () => {
     const c = baseConfig();
+    c.schedulers = [{ name: 'MAIN', simple: {} }];
+    c.servers.push({ listener: { http: { socket_address: '127.0.0.1:50061' } }, services: { worker_api: { scheduler: 'MAIN' } } });
     c.workers = [
       {
         local: {

@@ -12,6 +12,9 @@ function withWorker(local: Record<string, unknown>) {
   const c = baseConfig();
   c.stores.push({ name: 'WORKER_FS', fast_slow: { fast: { filesystem: { content_path: '/w/cas', temp_path: '/w/tmp' } }, slow: { ref_store: { name: 'CAS' } } } });
   c.stores.push({ name: 'AC', memory: {} });
+  // The listener the worker's endpoint names, serving the scheduler it works for.
+  c.schedulers = [{ name: 'MAIN', simple: {} }];
+  c.servers.push({ listener: { http: { socket_address: '127.0.0.1:50061' } }, services: { worker_api: { scheduler: 'MAIN' } } });
   c.workers = [
     {
       local: {
@@ -182,6 +185,7 @@ describe('workers', () => {
       'workers[0].remote: worker kind "remote" is not supported by ncache (supported: local)',
       'workers[1]: missing worker kind (expected local: { ... })',
       'workers[2].local.work_directory: missing required field (expected a directory path)',
+      'workers[2].local.worker_api_endpoint: "grpc://x:1" reaches no listener of this config with services.worker_api (no listener has services.worker_api); local workers run inside the daemon and serve the scheduler of the worker_api listener their endpoint names',
     ]);
   });
 });

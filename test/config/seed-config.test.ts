@@ -124,7 +124,7 @@ describe('the seed config', () => {
     expect(config.global.default_digest_hash_function).toBe('sha256');
   });
 
-  it('summarizes on one line and warns that it listens on all interfaces and that its shared AC is not completeness-checked', async () => {
+  it('summarizes on one line and warns that it listens on all interfaces, that no worker serves its scheduler and that its shared AC is not completeness-checked', async () => {
     const config = await loadConfigFile(FIXTURE, ENV);
     expect(summarizeConfig(config)).toBe(
       'stores: CAS_MAIN_STORE = verify > dedup(fast_slow(memory, s3), compression > fast_slow(memory, s3)), AC_MAIN_STORE = fast_slow(memory, s3); ' +
@@ -133,6 +133,7 @@ describe('the seed config', () => {
     expect(collectWarnings(config)).toEqual([
       'servers[0].listener.http.socket_address: 0.0.0.0:50051 is reachable from other machines, with no TLS or authentication; anyone who can connect can read and write this cache. ' +
         'Add listener.http.auth with a tokens file (ncache init --aws --listen writes one), or listen on 127.0.0.1',
+      expect.stringMatching(/^schedulers\[0\] \("MAIN_SCHEDULER"\): no worker serves it, so Execute answers every action sent to it with an error/),
       expect.stringMatching(/^servers\[0\]\.services\.ac\[0\]\.ac_store: "AC_MAIN_STORE" is an action cache shared through .* completeness_checking/),
     ]);
   });

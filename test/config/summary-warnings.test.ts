@@ -12,10 +12,11 @@ describe('summarizeConfig', () => {
     c.schedulers = [{ name: 'S1', simple: {} }];
     c.servers[0].services.ac = [{ instance_name: 'x', ac_store: 'CAS' }];
     c.servers.push({ listener: { http: { socket_address: '[::1]:9000' } }, services: {} });
-    c.workers = [{ local: { worker_api_endpoint: { uri: 'grpc://127.0.0.1:1' }, cas_fast_slow_store: 'WFS', work_directory: '/w' } }];
+    c.servers.push({ listener: { http: { socket_address: '[::1]:9001' } }, services: { worker_api: { scheduler: 'S1' } } });
+    c.workers = [{ local: { worker_api_endpoint: { uri: 'grpc://[::1]:9001' }, cas_fast_slow_store: 'WFS', work_directory: '/w' } }];
     expect(summarizeConfig(parse(c))).toBe(
       'stores: CAS = memory, WFS = fast_slow(filesystem, ref CAS); schedulers: S1; ' +
-        'servers: 127.0.0.1:0 (cas, ac; instances "", "x"), [::1]:9000 (no services); workers: 1',
+        'servers: 127.0.0.1:0 (cas, ac; instances "", "x"), [::1]:9000 (no services), [::1]:9001 (worker_api); workers: 1',
     );
   });
 
@@ -111,10 +112,12 @@ describe('collectWarnings', () => {
     c.servers[0].services.admin = {};
     c.servers[0].services.worker_api = { scheduler: 'S' };
     expect(warningsOf(c)).toEqual([
-      'servers[0].services.worker_api: accepted for NativeLink compatibility, but ncache does not serve it',
       'servers[0].services.admin: accepted for NativeLink compatibility, but ncache does not serve it',
       'servers[0].services: has cas but no capabilities; Bazel calls GetCapabilities first and will refuse this server',
       'servers[0].services: has cas but no bytestream; Bazel moves blobs through ByteStream and will fail',
+      'schedulers[0] ("S"): no worker serves it, so Execute answers every action sent to it with an error after a short wait; ' +
+        'add workers: [{ local: { worker_api_endpoint: { uri: "grpc://127.0.0.1:50061" }, ... } }] and a listener on 127.0.0.1:50061 with services.worker_api: { scheduler: "S" } (ncache init --exec writes both)',
+      'servers[0].services.worker_api: no workers[] entry names this listener in its worker_api_endpoint; ncache runs only its own local workers (in process), so remote workers cannot connect here',
     ]);
     const only = baseConfig();
     only.servers[0].services = { admin: {} };
@@ -124,12 +127,13 @@ describe('collectWarnings', () => {
   it('a worker whose CAS store is not fast_slow, and a config with no servers', () => {
     const c = baseConfig();
     c.workers = [{ local: { worker_api_endpoint: { uri: 'grpc://127.0.0.1:1' }, cas_fast_slow_store: 'CAS', work_directory: '/w' } }];
-    c.servers = [];
-    expect(warningsOf(c)).toEqual(
-      expect.arrayContaining([
-        'workers[0].local.cas_fast_slow_store: store "CAS" is memory, not fast_slow; the worker expects a fast_slow store with a filesystem fast tier',
-        'servers: none configured, so the daemon serves nothing',
-      ]),
+    c.schedulers = [{ name: 'S', simple: {} }];
+    c.servers.push({ listener: { http: { socket_address: '127.0.0.1:1' } }, services: { worker_api: { scheduler: 'S' } } });
+    expect(warningsOf(c)).toContain(
+      'workers[0].local.cas_fast_slow_store: store "CAS" is memory, not fast_slow; the worker expects a fast_slow store with a filesystem fast tier',
     );
+    const none = baseConfig();
+    none.servers = [];
+    expect(warningsOf(none)).toContain('servers: none configured, so the daemon serves nothing');
   });
 });
