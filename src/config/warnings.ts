@@ -65,14 +65,16 @@ function storeWarnings(root: StoreSpec, rootPath: string, stores: NamedStoreSpec
 }
 
 /**
- * Execution that cannot run anything: a scheduler no local worker serves
- * (its actions wait, then fail), and a worker_api listener no local worker
- * names (ncache takes no remote workers, so nothing would ever connect).
+ * Execution that cannot run anything: an execution service's scheduler no
+ * local worker serves (its actions wait, then fail), and a worker_api
+ * listener no local worker names (ncache takes no remote workers, so nothing
+ * would ever connect).
  */
 function executionWarnings(config: NcacheConfig, out: string[]): void {
   const targets = config.workers.map((w) => workerApiTarget(config.servers, w)).filter((t): t is WorkerApiTarget => typeof t !== 'string');
+  const used = new Set(bindingsOf(serviceBindings(config), 'execution').map((b) => b.scheduler));
   config.schedulers.forEach((s, i) => {
-    if (targets.some((t) => t.scheduler === s.name)) return;
+    if (!used.has(s.name) || targets.some((t) => t.scheduler === s.name)) return;
     out.push(
       `schedulers[${i}] (${JSON.stringify(s.name)}): no worker serves it, so Execute answers every action sent to it with an error after a short wait; ` +
         `add workers: [{ local: { worker_api_endpoint: { uri: "grpc://127.0.0.1:50061" }, ... } }] and a listener on 127.0.0.1:50061 with services.worker_api: { scheduler: ${JSON.stringify(s.name)} } (ncache init --exec writes both)`,

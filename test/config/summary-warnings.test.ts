@@ -111,6 +111,7 @@ describe('collectWarnings', () => {
     c.schedulers = [{ name: 'S', simple: {} }];
     c.servers[0].services.admin = {};
     c.servers[0].services.worker_api = { scheduler: 'S' };
+    c.servers[0].services.execution = [{ instance_name: '', cas_store: 'CAS', scheduler: 'S' }];
     expect(warningsOf(c)).toEqual([
       'servers[0].services.admin: accepted for NativeLink compatibility, but ncache does not serve it',
       'servers[0].services: has cas but no capabilities; Bazel calls GetCapabilities first and will refuse this server',
@@ -119,6 +120,10 @@ describe('collectWarnings', () => {
         'add workers: [{ local: { worker_api_endpoint: { uri: "grpc://127.0.0.1:50061" }, ... } }] and a listener on 127.0.0.1:50061 with services.worker_api: { scheduler: "S" } (ncache init --exec writes both)',
       'servers[0].services.worker_api: no workers[] entry names this listener in its worker_api_endpoint; ncache runs only its own local workers (in process), so remote workers cannot connect here',
     ]);
+    // A scheduler no execution service uses sends no actions anywhere: nothing to warn about.
+    const unused = baseConfig();
+    unused.schedulers = [{ name: 'S', simple: {} }];
+    expect(warningsOf(unused).filter((w) => w.startsWith('schedulers'))).toEqual([]);
     const only = baseConfig();
     only.servers[0].services = { admin: {} };
     expect(warningsOf(only)).toContain('servers[0].services: none that ncache serves, so this listener is useless');
