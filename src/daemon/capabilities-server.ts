@@ -19,7 +19,7 @@ export interface InstanceCapabilities {
   readonly cache: boolean;
   /** UpdateActionResult is accepted (an AC exists and is not read_only). */
   readonly updateEnabled: boolean;
-  /** An execution service is configured for the instance. */
+  /** An execution service (which always names a scheduler) is configured for the instance: Execute runs actions. */
   readonly execution: boolean;
 }
 
@@ -27,11 +27,8 @@ export interface InstanceCapabilities {
 export const LOW_API_VERSION = { major: 2, minor: 0 };
 export const HIGH_API_VERSION = { major: 2, minor: 3 };
 
-/**
- * Whether Execute actually runs actions. Until the scheduler exists the
- * execution service answers UNIMPLEMENTED, so we say so here too.
- */
-export const EXECUTION_ENABLED = false;
+/** ExecutionPolicy.priority: any int32 is honoured (lower runs sooner, 0 by default). */
+const EXECUTION_PRIORITIES = { minPriority: -(2 ** 31), maxPriority: 2 ** 31 - 1 };
 
 export class CapabilitiesServer {
   constructor(
@@ -69,8 +66,10 @@ export class CapabilitiesServer {
       result.executionCapabilities = {
         digestFunction: DIGEST_FUNCTION_SHA256,
         digestFunctions: [DIGEST_FUNCTION_SHA256],
-        execEnabled: EXECUTION_ENABLED,
-        executionPriorityCapabilities: { priorities: [{ minPriority: 0, maxPriority: 0 }] },
+        execEnabled: true,
+        executionPriorityCapabilities: { priorities: [EXECUTION_PRIORITIES] },
+        // Outputs carry no node properties (mtime, mode): the worker keeps only is_executable.
+        supportedNodeProperties: [],
       };
     }
     return result;

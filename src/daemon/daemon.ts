@@ -6,7 +6,7 @@ import type * as http2 from 'node:http2';
 import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import { clientUrls } from '../config/bazelrc.js';
-import { type ServerBinding, type ServiceBinding, bindingsOf, serverBindings } from '../config/service-bindings.js';
+import { type ServiceBinding, bindingsOf, serverBindings, serviceBindings, storeForInstance } from '../config/service-bindings.js';
 import { serverLabel } from '../config/schema-servers.js';
 import type { NcacheConfig, ServerSpec } from '../config/types.js';
 import { SERVICE_NAMES, serviceDefinition } from '../proto/reapi.js';
@@ -19,6 +19,7 @@ import type { StoreStats } from '../stores/store-stats.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { NcacheError, errorMessage, withContext } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
 import { Rollback } from '../util/rollback.js';
 import { ncacheVersion } from '../util/version.js';
 import { AcServer, type AcInstance } from './ac-server.js';
@@ -26,7 +27,9 @@ import { listenerInterceptors } from './auth/listener-auth.js';
 import { ByteStreamServer } from './bytestream-server.js';
 import { CapabilitiesServer, type InstanceCapabilities } from './capabilities-server.js';
 import { CasServer } from './cas-server.js';
-import { ExecutionServer } from './execution-server.js';
+import type { ExecuteCounters } from './execution-counters.js';
+import { type ExecutionInstance, ExecutionServer } from './execution-server.js';
+import { type ExecutionRuntime, startExecution } from './execution-setup.js';
 import { MaintenanceLock } from './control/maintenance-lock.js';
 import { CONTROL_METHODS } from './control/methods.js';
 import { stateDirOf } from './control/paths.js';
@@ -76,6 +79,10 @@ export interface RunningDaemon {
   readonly catalog: Catalog;
   /** Request counts, hits, bytes and latency of every gRPC call since start (for `ncache stats`). */
   readonly metrics: Metrics;
+  /** Remote execution's schedulers by config name (empty when the config runs no actions). */
+  readonly schedulers: ReadonlyMap<string, Scheduler>;
+  /** What the Execution services answered without a scheduler (cache hits, missing blobs). */
+  readonly executeCounters: ExecuteCounters;
   /** Each named store's stats, its tree flattened root first (write-behind backlog under fast_slow). */
   stats(): Record<string, StoreStats[]>;
   /** The control socket's path, when `control` was given. */
@@ -115,8 +122,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     const pins = new PinRegistry();
     const maintenance = new MaintenanceLock();
     const metrics = new Metrics(clock);
-    const { runtimes, httpCaches, addresses } = await startServers(config, stores, pins, metrics, logger, clock, rollback);
-    const parts: DaemonParts = { config, logger, clock, startedAtMs, control, catalog, stores, pins, maintenance, metrics, runtimes, httpCaches, addresses };
+    const execution = await startExecution(config, { stores, logger, clock });
+    rollback.add(() => execution.close());
+    const { runtimes, httpCaches, addresses } = await startServers(config, { stores, pins, metrics, execution }, logger, clock, rollback);
+    const parts: DaemonParts = { config, logger, clock, startedAtMs, control, catalog, stores, pins, maintenance, metrics, execution, runtimes, httpCaches, addresses };
     const running = assemble(parts, rollback);
     if (control) announce(running, parts, control, opts);
     return running;
@@ -140,6 +149,7 @@ interface DaemonParts {
   /** One gc or verify at a time. */
   readonly maintenance: MaintenanceLock;
   readonly metrics: Metrics;
+  readonly execution: ExecutionRuntime;
   readonly runtimes: ServerRuntime[];
   /** The listeners speaking Bazel's HTTP cache protocol (listener.http_cache). */
   readonly httpCaches: HttpCacheListener[];
@@ -184,12 +194,18 @@ async function startStores(config: NcacheConfig, deps: ConstructorParameters<typ
   return stores;
 }
 
+/** What every listener's services share. */
+interface SharedState {
+  readonly stores: StoreManager;
+  readonly pins: PinRegistry;
+  readonly metrics: Metrics;
+  readonly execution: ExecutionRuntime;
+}
+
 /** Phase 4: one listening server per `servers[]` entry: gRPC, or Bazel's HTTP cache protocol for listener.http_cache. */
 async function startServers(
   config: NcacheConfig,
-  stores: StoreManager,
-  pins: PinRegistry,
-  metrics: Metrics,
+  shared: SharedState,
   logger: Logger,
   clock: Clock,
   rollback: Rollback,
@@ -207,7 +223,7 @@ async function startServers(
   });
   for (const [index, spec] of config.servers.entries()) {
     if (spec.listener.protocol === 'http_cache') {
-      const listener = await startHttpCacheListener(spec, index, { storeFor: pinnedStores(stores, pins), metrics, logger, clock });
+      const listener = await startHttpCacheListener(spec, index, { storeFor: pinnedStores(shared.stores, shared.pins), metrics: shared.metrics, logger, clock });
       httpCaches.push(listener);
       addresses.push(listener.address);
       logger.info(`server ${JSON.stringify(spec.name)} serving Bazel's HTTP cache protocol on ${listener.address}`);
@@ -215,7 +231,7 @@ async function startServers(
     }
     // A listener with `auth` checks every call before any service sees it (src/daemon/auth/).
     const interceptors = listenerInterceptors(spec, index, { clock, logger, boundAddress: () => addresses[index] });
-    const runtime = buildServer(spec, index, stores, pins, logger, metrics, interceptors);
+    const runtime = buildServer(config, index, shared, logger, interceptors);
     runtimes.push(runtime);
     const address = await bind(runtime, spec, index);
     addresses.push(address);
@@ -228,7 +244,7 @@ async function startServers(
 
 /** The running daemon over its parts: lifetime counters saved every minute, and an orderly stop. */
 function assemble(parts: DaemonParts, rollback: Rollback): RunningDaemon {
-  const { catalog, stores, metrics, runtimes, httpCaches, logger, control } = parts;
+  const { catalog, stores, metrics, execution, runtimes, httpCaches, logger, control } = parts;
   // Lifetime totals for stats survive restarts: flushed to the catalog every minute and at stop.
   metrics.persistTo(catalog.counters);
   const flushMetrics = () => {
@@ -250,6 +266,8 @@ function assemble(parts: DaemonParts, rollback: Rollback): RunningDaemon {
     controlSocket: control?.server.socketPath,
     catalog,
     metrics,
+    schedulers: execution.schedulers,
+    executeCounters: execution.counters,
     stats() {
       const out: Record<string, StoreStats[]> = {};
       for (const name of stores.names()) {
@@ -262,7 +280,7 @@ function assemble(parts: DaemonParts, rollback: Rollback): RunningDaemon {
       stopping ??= (async () => {
         await control?.server.close();
         if (stopOpts.flush === false) skipUploadFlush(stores);
-        await stopAll(runtimes, httpCaches, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
+        await stopAll(runtimes, httpCaches, execution, stores, stopOpts.graceMs ?? DEFAULT_GRACE_MS, logger);
       })().finally(() => {
         if (control?.options.pidFile !== undefined) removePidFile(control.options.pidFile, process.pid);
         clearInterval(metricsTimer);
@@ -302,8 +320,8 @@ function announce(running: RunningDaemon, parts: DaemonParts, control: PendingCo
     metrics: parts.metrics,
     pins: parts.pins,
     maintenance: parts.maintenance,
-    // The execution wiring hands its schedulers here; until then this daemon runs no actions.
-    schedulers: new Map(),
+    schedulers: parts.execution.schedulers,
+    executeCacheHits: () => parts.execution.counters.cacheHits,
     requestStop(stop) {
       // After the reply is on its way: stop() closes the control socket.
       setImmediate(() => {
@@ -340,13 +358,25 @@ function stateDirFor(opts: DaemonOptions): string {
   return opts.stateDir ?? stateDirOf(opts.env ?? process.env);
 }
 
-async function stopAll(runtimes: ServerRuntime[], httpCaches: HttpCacheListener[], stores: StoreManager, graceMs: number, logger: Logger): Promise<void> {
+async function stopAll(
+  runtimes: ServerRuntime[],
+  httpCaches: HttpCacheListener[],
+  execution: ExecutionRuntime,
+  stores: StoreManager,
+  graceMs: number,
+  logger: Logger,
+): Promise<void> {
   // Health watchers would otherwise hold a graceful shutdown open.
   for (const r of runtimes) {
     r.health?.shutdown();
     r.tls?.close();
   }
-  await Promise.all([...runtimes.map((r) => shutdownServer(r.server, graceMs, logger)), ...httpCaches.map((h) => h.stop(graceMs))]);
+  // No new calls from here on; running actions are killed (their clients get
+  // UNAVAILABLE, which Bazel retries), so Execute streams end instead of
+  // holding the shutdown open for the whole grace period.
+  const serversDown = Promise.all([...runtimes.map((r) => shutdownServer(r.server, graceMs, logger)), ...httpCaches.map((h) => h.stop(graceMs))]);
+  await execution.close();
+  await serversDown;
   // Uploads nobody resumed are aborted, so nothing partial is committed.
   await Promise.allSettled(runtimes.map((r) => r.bytestream?.close()));
   await stores.close();
@@ -449,18 +479,12 @@ function pinnedStores(stores: StoreManager, pins: PinRegistry): (binding: Pick<S
   };
 }
 
-function buildServer(
-  spec: ServerSpec,
-  index: number,
-  stores: StoreManager,
-  pins: PinRegistry,
-  logger: Logger,
-  metrics: Metrics,
-  interceptors: ServerInterceptor[],
-): ServerRuntime {
+function buildServer(config: NcacheConfig, index: number, shared: SharedState, logger: Logger, interceptors: ServerInterceptor[]): ServerRuntime {
+  const { stores, pins, metrics } = shared;
+  const spec = config.servers[index]!;
   const bindings = serverBindings(spec, index);
   const storeFor = pinnedStores(stores, pins);
-  const byInstance = <B extends ServerBinding, T>(list: readonly B[], value: (binding: B) => T): Map<string, T> =>
+  const byInstance = <B extends { instance: string }, T>(list: readonly B[], value: (binding: B) => T): Map<string, T> =>
     new Map(list.map((b) => [b.instance, value(b)]));
   const limits = listenerLimits(spec.listener.http);
   const server = new Server({
@@ -503,6 +527,7 @@ function buildServer(
     add(serviceDefinition('ac'), new AcServer({ instances: new InstanceMap('action cache', acByInstance), logger }).handlers());
     served.push(SERVICE_NAMES.ac);
   }
+  const execution = executionInstances(config, bindingsOf(bindings, 'execution'), shared.execution, acByInstance, storeFor, logger);
 
   let bytestream: ByteStreamServer | undefined;
   if (s.bytestream) {
@@ -519,10 +544,9 @@ function buildServer(
     served.push(SERVICE_NAMES.bytestream);
   }
 
-  const executionInstances = new Set(bindingsOf(bindings, 'execution').map((b) => b.instance));
-  if (executionInstances.size > 0) {
-    const map = new Map([...executionInstances].map((name) => [name, true as const]));
-    add(serviceDefinition('execution'), new ExecutionServer(new InstanceMap('execution', map), logger).handlers());
+  if (execution.size > 0) {
+    const server = new ExecutionServer({ instances: new InstanceMap('execution', execution), counters: shared.execution.counters, logger });
+    add(serviceDefinition('execution'), server.handlers());
     served.push(SERVICE_NAMES.execution);
   }
 
@@ -535,7 +559,7 @@ function buildServer(
         cache: casByInstance.has(name) || ac !== undefined,
         updateEnabled: ac !== undefined && !ac.readOnly,
         // Only an instance with an execution service advertises execution.
-        execution: executionInstances.has(name),
+        execution: execution.has(name),
       });
     }
     add(serviceDefinition('capabilities'), new CapabilitiesServer(new InstanceMap('capabilities', map), logger, limits.maxBatchTotalBytes).handlers());
@@ -553,3 +577,36 @@ function buildServer(
   return { server, bytestream, health, tls };
 }
 
+
+/**
+ * Each execution instance of one server: its cas_store, its scheduler, and
+ * the action cache Execute looks results up in: the instance's `ac` service
+ * on this server (the same AcServer code, so the same completeness rule),
+ * else the instance's first `ac` binding anywhere in the config.
+ */
+function executionInstances(
+  config: NcacheConfig,
+  list: readonly { instance: string; store: string; scheduler: string; path: string }[],
+  runtime: ExecutionRuntime,
+  acHere: ReadonlyMap<string, AcInstance>,
+  storeFor: (binding: { store: string; path: string }) => StoreDriver,
+  logger: Logger,
+): Map<string, ExecutionInstance> {
+  const everywhere = serviceBindings(config);
+  const lookups = new Map<string, AcInstance>();
+  for (const b of list) {
+    const here = acHere.get(b.instance);
+    const elsewhere = storeForInstance(everywhere, 'ac', b.instance);
+    if (here !== undefined) lookups.set(b.instance, here);
+    else if (elsewhere !== undefined) lookups.set(b.instance, { store: storeFor({ store: elsewhere, path: b.path }), readOnly: true, cas: storeFor(b) });
+  }
+  const actionCache = new AcServer({ instances: new InstanceMap('action cache', lookups), logger });
+  return new Map(
+    list.map((b): [string, ExecutionInstance] => {
+      const scheduler = runtime.schedulers.get(b.scheduler);
+      // The config check makes this impossible; say which field if it ever is not.
+      if (scheduler === undefined) throw new NcacheError('INVALID_ARGUMENT', `${b.path}: scheduler ${JSON.stringify(b.scheduler)} was not built`);
+      return [b.instance, { cas: storeFor(b), scheduler, actionCache: lookups.has(b.instance) ? actionCache : undefined }];
+    }),
+  );
+}

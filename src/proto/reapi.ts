@@ -269,6 +269,23 @@ export interface ExecuteRequest {
   inlineOutputFiles: string[];
 }
 
+export interface ExecuteResponse {
+  result: ActionResult | null;
+  cachedResult: boolean;
+  status: Status | null;
+  serverLogs: Record<string, { digest: Digest | null; humanReadable: boolean }>;
+  message: string;
+}
+
+export interface ExecuteOperationMetadata {
+  stage: number;
+  actionDigest: Digest | null;
+  stdoutStreamName: string;
+  stderrStreamName: string;
+  partialExecutionMetadata: ExecutedActionMetadata | null;
+  digestFunction: number;
+}
+
 export interface WaitExecutionRequest {
   name: string;
 }
@@ -335,6 +352,11 @@ export const SYMLINK_ABSOLUTE_PATH_ALLOWED = 2;
 export const HEALTH_SERVING = 1;
 export const HEALTH_NOT_SERVING = 2;
 export const HEALTH_SERVICE_UNKNOWN = 3;
+/** ExecutionStage.Value */
+export const STAGE_CACHE_CHECK = 1;
+export const STAGE_QUEUED = 2;
+export const STAGE_EXECUTING = 3;
+export const STAGE_COMPLETED = 4;
 
 // ---------------------------------------------------------------------------
 // Loading
@@ -918,8 +940,8 @@ export const OutputFileCodec = codecFor<OutputFile>(REV2 + 'OutputFile');
 export const FindMissingBlobsRequestCodec = codecFor<FindMissingBlobsRequest>(REV2 + 'FindMissingBlobsRequest');
 export const FindMissingBlobsResponseCodec = codecFor<FindMissingBlobsResponse>(REV2 + 'FindMissingBlobsResponse');
 export const ServerCapabilitiesCodec = codecFor<ServerCapabilities>(REV2 + 'ServerCapabilities');
-export const ExecuteOperationMetadataCodec = codecFor<Record<string, unknown>>(REV2 + 'ExecuteOperationMetadata');
-export const ExecuteResponseCodec = codecFor<Record<string, unknown>>(REV2 + 'ExecuteResponse');
+export const ExecuteOperationMetadataCodec = codecFor<ExecuteOperationMetadata>(REV2 + 'ExecuteOperationMetadata');
+export const ExecuteResponseCodec = codecFor<ExecuteResponse>(REV2 + 'ExecuteResponse');
 export const RequestMetadataCodec = codecFor<Record<string, unknown>>(REV2 + 'RequestMetadata');
 export const StatusCodec = codecFor<Status>('google.rpc.Status');
 export const PreconditionFailureCodec = codecFor<PreconditionFailure>('google.rpc.PreconditionFailure');

@@ -3,7 +3,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NcacheConfig, ServerSpec, StoreSpec } from '../../src/config/types.js';
+import type { LocalWorkerSpec, NcacheConfig, ServerSpec, StoreSpec } from '../../src/config/types.js';
+import { closedPort } from '../helpers/ports.js';
 import { type RunningDaemon, startDaemon } from '../../src/daemon/daemon.js';
 import { type Logger, silentLogger } from '../../src/util/logger.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
@@ -17,6 +18,12 @@ export interface FixtureOptions {
   readOnlyAc?: boolean;
   /** Configure an execution service (and its capabilities) for the instance. */
   execution?: boolean;
+  /**
+   * With `execution`: a local worker in NativeLink's basic_cas layout (a
+   * filesystem-fronted cas_fast_slow_store over the CAS, results into the AC,
+   * and a second listener on a free port serving worker_api).
+   */
+  worker?: Partial<Pick<LocalWorkerSpec, 'platform_properties' | 'entrypoint' | 'max_action_timeout'>> & { workerApiPort?: number };
   maxBytesPerStream?: number;
   resumeTimeoutSeconds?: number;
   /** Change the generated config before starting. */
@@ -88,13 +95,46 @@ export function fixtureConfig(dir: string, opts: FixtureOptions = {}): NcacheCon
     global: { max_open_files: 512, default_digest_hash_function: 'sha256', default_digest_size_health_check: 0 },
     source: '<test fixture>',
   };
+  if (opts.execution && opts.worker) addWorker(config, dir, opts.worker);
   opts.edit?.(config);
   return config;
 }
 
+function addWorker(config: NcacheConfig, dir: string, worker: NonNullable<FixtureOptions['worker']>): void {
+  const port = worker.workerApiPort ?? 50061;
+  config.stores.push({
+    name: 'WORKER_CAS',
+    spec: {
+      kind: 'fast_slow',
+      fast: { kind: 'filesystem', content_path: join(dir, 'worker-cas'), temp_path: join(dir, 'worker-tmp'), read_buffer_size: 256 * 1024, block_size: 4096 },
+      slow: { kind: 'ref_store', name: 'CAS' },
+      fast_direction: 'both',
+      slow_direction: 'both',
+    },
+  });
+  config.servers.push({
+    name: 'worker_api',
+    listener: { http: { socket_address: `127.0.0.1:${port}` } },
+    services: { worker_api: { scheduler: 'MAIN' }, health: {} },
+  });
+  const spec: LocalWorkerSpec = {
+    kind: 'local',
+    worker_api_endpoint: { uri: `grpc://127.0.0.1:${port}`, timeout: 5 },
+    cas_fast_slow_store: 'WORKER_CAS',
+    work_directory: join(dir, 'work'),
+    platform_properties: worker.platform_properties ?? {},
+    upload_action_result: { ac_store: 'AC', upload_ac_results_strategy: 'success_only' },
+    max_action_timeout: worker.max_action_timeout ?? 60,
+  };
+  if (worker.entrypoint !== undefined) spec.entrypoint = worker.entrypoint;
+  config.workers.push(spec);
+}
+
 export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   const dir = await mkdtemp(join(tmpdir(), 'ncache-daemon-test-'));
-  const config = fixtureConfig(dir, opts);
+  // The worker_api listener needs a port known before binding: the worker's endpoint names it.
+  const worker = opts.worker && { ...opts.worker, workerApiPort: opts.worker.workerApiPort ?? (await closedPort()) };
+  const config = fixtureConfig(dir, { ...opts, worker });
   let daemon: RunningDaemon;
   try {
     daemon = await startDaemon({ config, logger: opts.logger ?? silentLogger, stateDir: join(dir, 'state') });

@@ -10,7 +10,9 @@
 // ncache daemon on its default config holds 127.0.0.1:50051, and Linux will
 // not let 0.0.0.0:50051 be bound then). So:
 // - The first suite runs the file ITSELF, unchanged, on 0.0.0.0:50051: Health,
-//   Capabilities, Execution (UNIMPLEMENTED, with its message) and a multi-chunk
+//   Capabilities, Execution (its scheduler has no worker: a missing action is
+//   asked for, an uploaded one fails with the scheduler's no-worker error after
+//   worker_timeout_s) and a multi-chunk
 //   blob through ByteStream into S3 and back. Runs of this file serialize on a
 //   lock directory; if another process holds 50051 the suite waits for it,
 //   bounded, then FAILS naming the port (it never skips and never moves it).
@@ -44,6 +46,7 @@ import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
 import { S3World } from '../helpers/s3-world.js';
 import { deterministicBytes } from '../helpers/data.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { finalResponse, missingBlobsOf, stagesOf, uploadAction } from '../daemon/execution-helpers.js';
 
 const bazel = bazelOrSkip('test/e2e/seed-config.test.ts', 'seed config end to end');
 const STEP_TIMEOUT = 10 * 60_000;
@@ -211,20 +214,24 @@ describe('the seed config file itself, unchanged, on 0.0.0.0:50051', () => {
     await releaseLock?.();
   }, STEP_TIMEOUT);
 
-  it('listens on port 50051; Health and Capabilities answer, Execution is UNIMPLEMENTED with a message', async () => {
+  it("listens on port 50051; Health and Capabilities answer; Execute asks for a missing action and answers the scheduler's no-worker error", async () => {
     expect(daemon!.address, daemon!.stdout()).toMatch(new RegExp(`:${SEED_PORT}$`));
     expect((await client!.healthCheck('')).status).toBe(1); // SERVING
     const caps = await client!.getCapabilities(INSTANCE);
     expect(caps.cacheCapabilities?.digestFunctions).toContain(SHA256);
     expect(caps.cacheCapabilities?.actionCacheUpdateCapabilities?.updateEnabled).toBe(true);
     expect(caps.lowApiVersion?.major).toBe(2);
-    const err = await client!.execute({ instanceName: INSTANCE, actionDigest: { hash: 'a'.repeat(64), sizeBytes: 1 } }).then(
-      () => undefined,
-      (e: { code: number; details: string }) => e,
-    );
-    expect(err, 'Execute should fail').toBeDefined();
-    expect(err!.code).toBe(status.UNIMPLEMENTED);
-    expect(err!.details).toMatch(/remote execution is not implemented/);
+    expect(caps.executionCapabilities?.execEnabled).toBe(true);
+    const absent = finalResponse(await client!.execute({ instanceName: INSTANCE, actionDigest: { hash: 'a'.repeat(64), sizeBytes: 1 } }));
+    expect(absent.response.status?.code).toBe(status.FAILED_PRECONDITION);
+    expect(missingBlobsOf(absent.response.status!)).toEqual([{ hash: 'a'.repeat(64), sizeBytes: 1 }]);
+    // Uploaded through verify, dedup and lz4 into S3; MAIN_SCHEDULER has no worker, so it fails after worker_timeout_s (5 s).
+    const { actionDigest } = await uploadAction(client!, { args: ['true'], salt: `seed-${Date.now()}` }, INSTANCE);
+    const ops = await client!.execute({ instanceName: INSTANCE, actionDigest });
+    expect(stagesOf(ops)).toEqual(['QUEUED', 'COMPLETED']);
+    const { response } = finalResponse(ops);
+    expect(response.status?.code).toBe(status.FAILED_PRECONDITION);
+    expect(response.status?.message).toMatch(/scheduler "MAIN_SCHEDULER" has no workers/);
   });
 
   it('a multi-chunk blob goes through verify, dedup and lz4 into S3 and back; an action result lands under the AC prefix', async () => {

@@ -148,6 +148,17 @@ export class ReapiClient {
   execute(req: MessageInit<ExecuteRequest>): Promise<Operation[]> {
     return this.collect('execution', 'execute', req);
   }
+  /** A live Execute stream: operations as they come; the caller may cancel it (a client going away). */
+  executeStream(req: MessageInit<ExecuteRequest>): ClientReadableStream<Operation> {
+    return this.client('execution')['execute']!(req) as ClientReadableStream<Operation>;
+  }
+  waitExecution(name: string): Promise<Operation[]> {
+    return this.collect('execution', 'waitExecution', { name });
+  }
+  /** A live WaitExecution stream. */
+  waitExecutionStream(name: string): ClientReadableStream<Operation> {
+    return this.client('execution')['waitExecution']!({ name }) as ClientReadableStream<Operation>;
+  }
   healthCheck(service = ''): Promise<HealthCheckResponse> {
     return this.unary('health', 'check', { service });
   }

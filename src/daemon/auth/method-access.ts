@@ -20,7 +20,8 @@ const ACCESS = new Map<string, MethodAccess>([
   [method('ac', 'GetActionResult'), 'read'],
   [method('bytestream', 'Read'), 'read'],
   [method('bytestream', 'QueryWriteStatus'), 'read'],
-  [method('execution', 'WaitExecution'), 'read'],
+  // Execute and WaitExecution are writes: they run actions, and a watcher keeps
+  // an operation (and its worker slot) alive past client_action_timeout_s.
 ]);
 
 /** `path` as grpc-js gives it: "/package.Service/Method". */

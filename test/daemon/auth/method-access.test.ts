@@ -18,6 +18,7 @@ describe('methodAccess', () => {
       'ByteStream.Write',
       'ContentAddressableStorage.BatchUpdateBlobs',
       'Execution.Execute',
+      'Execution.WaitExecution',
     ]);
     expect(byAccess('read')).toEqual([
       'ActionCache.GetActionResult',
@@ -27,7 +28,6 @@ describe('methodAccess', () => {
       'ContentAddressableStorage.BatchReadBlobs',
       'ContentAddressableStorage.FindMissingBlobs',
       'ContentAddressableStorage.GetTree',
-      'Execution.WaitExecution',
     ]);
   });
 

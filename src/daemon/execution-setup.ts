@@ -1,0 +1,90 @@
+// The daemon's remote-execution parts: one SimpleScheduler per `schedulers[]`
+// entry, and each `workers[].local` built in process and registered with the
+// scheduler its worker_api_endpoint names (src/config/worker-endpoints.ts).
+// Why in process rather than over the worker API: docs/architecture.md,
+// "Execution service".
+import { workerApiTarget } from '../config/worker-endpoints.js';
+import type { LocalWorkerSpec, NcacheConfig } from '../config/types.js';
+import { SimpleScheduler } from '../scheduler/simple-scheduler.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { Clock } from '../util/clock.js';
+import type { StoreManager } from '../stores/factory.js';
+import { NcacheError, errorMessage, withContext } from '../util/errors.js';
+import { LocalWorker } from '../worker/local-worker.js';
+import type { Logger } from '../util/logger.js';
+import { type ExecuteCounters, newExecuteCounters } from './execution-counters.js';
+
+export interface ExecutionRuntime {
+  /** By config name. */
+  readonly schedulers: ReadonlyMap<string, Scheduler>;
+  /** What the Execution services of every listener decided (cache hits, ...). */
+  readonly counters: ExecuteCounters;
+  /** Fails every operation with UNAVAILABLE, kills running actions and removes their directories. */
+  close(): Promise<void>;
+}
+
+export interface ExecutionDeps {
+  readonly stores: StoreManager;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/**
+ * Builds the schedulers, then the workers (registered as they are built).
+ * On a throw, what was built is closed; the caller registers close() only
+ * once this returns.
+ */
+export async function startExecution(config: NcacheConfig, deps: ExecutionDeps): Promise<ExecutionRuntime> {
+  const schedulers = new Map<string, Scheduler>();
+  const close = async () => {
+    const results = await Promise.allSettled([...schedulers.values()].map((s) => s.close()));
+    for (const r of results) if (r.status === 'rejected') deps.logger.warn(`closing a scheduler: ${errorMessage(r.reason)}`);
+  };
+  try {
+    for (const { name, spec } of config.schedulers) {
+      schedulers.set(name, new SimpleScheduler({ name, spec, logger: deps.logger, clock: deps.clock }));
+    }
+    config.workers.forEach((spec, i) => addLocalWorker(config, spec, i, schedulers, deps));
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { schedulers, counters: newExecuteCounters(), close };
+}
+
+/** `workers[i].local`, in process, on the scheduler of the worker_api listener its endpoint names. */
+function addLocalWorker(config: NcacheConfig, spec: LocalWorkerSpec, i: number, schedulers: ReadonlyMap<string, Scheduler>, deps: ExecutionDeps): void {
+  const at = `workers[${i}].local`;
+  // The config check (worker-endpoints.ts) already refused a config where these fail; a config built in code gets the same message.
+  const target = workerApiTarget(config.servers, spec);
+  if (typeof target === 'string') throw new NcacheError('INVALID_ARGUMENT', `${at}.worker_api_endpoint: ${target}`);
+  const scheduler = schedulers.get(target.scheduler);
+  if (scheduler === undefined) throw new NcacheError('INVALID_ARGUMENT', `servers[${target.server}].services.worker_api.scheduler: no scheduler named ${JSON.stringify(target.scheduler)}`);
+  // The stores as built, not wrapped: the worker hardlinks inputs from the filesystem tier and adopts outputs into it (StoreDriver.linkableFiles).
+  const store = (name: string, field: string) => {
+    try {
+      return deps.stores.get(name);
+    } catch (err) {
+      throw withContext(`${at}.${field}`, err);
+    }
+  };
+  const ac = spec.upload_action_result.ac_store;
+  const worker = new LocalWorker({
+    id: spec.name ?? `workers[${i}]`,
+    spec,
+    cas: store(spec.cas_fast_slow_store, 'cas_fast_slow_store'),
+    ...(ac === undefined ? {} : { ac: store(ac, 'upload_action_result.ac_store') }),
+    logger: deps.logger,
+    clock: deps.clock,
+  });
+  try {
+    scheduler.addWorker(worker);
+  } catch (err) {
+    throw withContext(spec.name === undefined ? at : `${at}.name`, err);
+  }
+  deps.logger.info(`worker ${JSON.stringify(worker.id)} runs actions for scheduler ${JSON.stringify(target.scheduler)}`, {
+    slots: worker.slots,
+    properties: worker.properties,
+    work_directory: spec.work_directory,
+  });
+}
