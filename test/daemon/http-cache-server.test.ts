@@ -6,7 +6,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NcacheConfig } from '../../src/config/types.js';
-import { ActionResultCodec, type MessageInit, type ActionResult } from '../../src/proto/reapi.js';
+import { ActionResultCodec, type ActionResult, type MessageInit, TreeCodec } from '../../src/proto/reapi.js';
 import { hasOne } from '../../src/stores/store.js';
 import { type Digest, digestOf } from '../../src/util/digest.js';
 import { deterministicBytes } from '../helpers/data.js';
@@ -295,6 +295,21 @@ describe('http_cache listener: action cache', () => {
     expect((await http.send('GET', `/cas/${outputDigest.hash}`)).status).toBe(404);
     await http.send('PUT', `/ac/${actionHash}`, { body: ActionResultCodec.encode(resultNaming([outputDigest])) });
     expect((await http.send('GET', `/cas/${outputDigest.hash}`)).body.equals(output)).toBe(true);
+  });
+
+  it('learns the files of an output tree when the tree is read, as Bazel reads it before them', async () => {
+    const { fx, http } = await start();
+    const file = deterministicBytes(4000, 11);
+    const fileDigest = await fx.client.uploadBlob(file);
+    const tree = TreeCodec.encode({ root: { files: [{ name: 'f.bin', digest: fileDigest, isExecutable: false }] }, children: [] });
+    const treeDigest = await fx.client.uploadBlob(tree);
+    const actionHash = createHash('sha256').update('action 5').digest('hex');
+    const result: MessageInit<ActionResult> = { outputDirectories: [{ path: 'out/dir', treeDigest }], exitCode: 0 };
+    expect((await http.send('PUT', `/ac/${actionHash}`, { body: ActionResultCodec.encode(result) })).status).toBe(200);
+
+    expect((await http.send('GET', `/cas/${fileDigest.hash}`)).status).toBe(404);
+    expect((await http.send('GET', `/cas/${treeDigest.hash}`)).body.equals(tree)).toBe(true);
+    expect((await http.send('GET', `/cas/${fileDigest.hash}`)).body.equals(file)).toBe(true);
   });
 
   it('refuses a body that is not an ActionResult, or one over the read-only action cache', async () => {
