@@ -10,18 +10,12 @@ import { WorkerLostError } from '../../src/scheduler/job.js';
 import { type Digest, digestOf } from '../../src/util/digest.js';
 import { cleanupsAfterEach } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { control, type WorkerFixture, workerFixture } from './worker-fixture.js';
+import { control, dead, type WorkerFixture, workerFixture } from './worker-fixture.js';
 
 const cleanups = cleanupsAfterEach();
 
 async function text(f: WorkerFixture, digest: Digest | null): Promise<string> {
   return digest === null ? '' : (await readBuffer(f.cas, digest)).toString();
-}
-
-/** Whether a pid is gone (or a zombie: dead, waiting to be reaped by init). */
-async function dead(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  return stat === undefined || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
 }
 
 const SH = '/bin/sh';

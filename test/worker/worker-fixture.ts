@@ -3,6 +3,7 @@
 // directory so inputs are hardlinked) under a fast_slow store whose slow tier
 // is a memory store, an AC memory store, and helpers to put input trees,
 // Commands and Jobs together.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LocalWorkerSpec } from '../../src/config/types.js';
 import {
@@ -128,6 +129,12 @@ export async function workerFixture(
     };
   };
   return { dir, fs, slow, cas, ac, worker, workDirectory, put, putTree, job };
+}
+
+/** Whether a pid is gone (or a zombie: dead, waiting to be reaped by init). */
+export async function dead(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat === undefined || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
 }
 
 /** A run with no abort. */
