@@ -81,13 +81,13 @@ function expectExecutionLayout(config: NcacheConfig): void {
   expect(Object.keys(worker.platform_properties).every((p) => p in scheduler!.spec.supported_platform_properties)).toBe(true);
 }
 
-/** validate's warnings, without the one for worker_api, which the daemon does not serve until the execution wiring lands. */
+/** What `ncache validate` warns about the file. */
 async function validateWarnings(path: string): Promise<string[]> {
   const run = await ncache(['validate', path, '--json']);
   expect(run.code, run.stderr).toBe(0);
   const result = JSON.parse(run.stdout) as { ok: boolean; warnings: string[] };
   expect(result.ok).toBe(true);
-  return result.warnings.filter((w) => !/worker_api: accepted for NativeLink compatibility/.test(w));
+  return result.warnings;
 }
 
 describe('ncache init --exec', () => {
