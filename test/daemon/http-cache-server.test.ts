@@ -123,7 +123,8 @@ describe('http_cache listener: CAS', () => {
     const data = deterministicBytes(50_000, 4);
     const { hash } = digestOf(data);
     expect((await http.send('PUT', `/cas/${hash}`, { body: data })).status).toBe(200);
-    expect((await http.send('PUT', `/cas/${hash}`, { body: data })).status).toBe(200);
+    // Again, asking to continue first (the go-ahead comes, the body is read and checked).
+    expect((await http.send('PUT', `/cas/${hash}`, { headers: { expect: '100-continue' }, body: data })).status).toBe(200);
     const wrong = Buffer.from(data);
     wrong[0] = wrong[0]! ^ 1;
     expect((await http.send('PUT', `/cas/${hash}`, { body: wrong })).status).toBe(400);
@@ -145,6 +146,18 @@ describe('http_cache listener: CAS', () => {
     expect(await hasOne(casStore(fx), digest)).toBeUndefined();
   });
 
+  it('drops an upload that stalls for upload_stall_timeout, and stores nothing', async () => {
+    const { fx } = await start({ edit: (c) => (c.servers[1]!.listener.http.limits = { upload_stall_timeout: 0.3 }) });
+    const data = deterministicBytes(100_000, 12);
+    const digest = digestOf(data);
+    const head = `PUT /cas/${digest.hash} HTTP/1.1\r\nHost: x\r\nContent-Length: ${data.length}\r\n\r\n`;
+    // Half the body, then silence with the connection open: the listener is the one to close it.
+    const answer = await rawRequest(fx.daemon.addresses[1]!, head, { body: data.subarray(0, 50_000), end: false });
+    expect(answer).toBe('');
+    await waitFor(async () => (await casTempFiles(fx)).length === 0, { what: 'the stalled upload to be dropped' });
+    expect(await hasOne(casStore(fx), digest)).toBeUndefined();
+  });
+
   it('refuses a Content-Length over max_upload_size with 413 before reading the body, and a PUT without one with 411', async () => {
     const { fx, http } = await start();
     const hash = 'a'.repeat(64);
@@ -153,6 +166,10 @@ describe('http_cache listener: CAS', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 413 /);
     expect(answer).toContain('max_upload_size');
     expect(answer.toLowerCase()).toContain('connection: close');
+
+    // With Expect: 100-continue the refusal comes instead of the go-ahead.
+    const expecting = await rawRequest(fx.daemon.addresses[1]!, `PUT /cas/${hash} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000000000\r\n\r\n`, { end: false });
+    expect(expecting).toMatch(/^HTTP\/1\.1 413 /);
 
     const chunked = await http.send('PUT', `/cas/${hash}`, { headers: { 'transfer-encoding': 'chunked' }, body: (async function* () { yield Buffer.from('abc'); })() });
     expect(chunked.status).toBe(411);

@@ -67,6 +67,8 @@ export async function startHttpCacheListener(spec: ServerSpec, index: number, de
   const mtls = tlsSpec?.client_ca_file !== undefined;
   if (tls !== undefined) httpsServer = createHttpsServer({ ...contextOptions(tls.material), requestCert: mtls, rejectUnauthorized: mtls }, handler);
   const server: Server = httpsServer ?? createHttpServer(handler);
+  // Expect: 100-continue reaches the handler, which answers it only for an upload it accepts.
+  server.on('checkContinue', handler);
   // An upload of gigabytes may take longer than any fixed request deadline; a stall is what ends it.
   server.requestTimeout = 0;
   server.timeout = limits.uploadStallMs;

@@ -143,6 +143,7 @@ export class HttpCacheServer {
   /** PUT /cas/<hash>: streamed into the store, committed only if the bytes hash to the name. */
   private async putBlob(req: IncomingMessage, res: ServerResponse, store: StoreDriver, hash: string, counter: MethodMetrics): Promise<void> {
     const size = declaredLength(req, this.opts.limits.maxUploadBytes, 'listener.http_cache.limits.max_upload_size');
+    continueBody(req, res);
     const key: Digest = { hash, sizeBytes: size };
     const [present] = await store.has([key]);
     const body = counted(req, counter, 'bytesIn');
@@ -164,6 +165,7 @@ export class HttpCacheServer {
     const key = httpActionKey(target.hash);
     if (method === 'PUT') {
       const size = declaredLength(req, MAX_METADATA_BLOB_BYTES, 'the largest action result ncache reads whole');
+      continueBody(req, res);
       const body = await readBody(counted(req, counter, 'bytesIn'), size);
       let result: ActionResult;
       try {
@@ -230,6 +232,15 @@ function declaredLength(req: IncomingMessage, max: number, limit: string): numbe
   const size = Number(header);
   if (size > max) throw new HttpError(413, `PUT ${req.url} declares ${size} bytes, over the limit of ${max} (${limit}); nothing was stored`);
   return size;
+}
+
+/**
+ * A client that sent `Expect: 100-continue` waits for this before sending
+ * its body; it is sent only once the request's checks passed, so a refused
+ * upload (413, 401, ...) is answered before a byte of the body travels.
+ */
+function continueBody(req: IncomingMessage, res: ServerResponse): void {
+  if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
 }
 
 /** A small body whole (an action result, bounded by declaredLength). */
