@@ -2,7 +2,7 @@
 // run use the same code. Every knob is printed with the results.
 
 export interface BenchSettings {
-  /** Which sections to run: "rpc", "load", "bazel", "s3", "presence", "dedup". */
+  /** Which sections to run: "rpc", "load", "bazel", "exec", "s3", "presence", "dedup". */
   sections: Set<string>;
   /** Blob sizes (MiB) for the ByteStream write/read rows. */
   bytestreamSizesMiB: number[];
@@ -34,6 +34,15 @@ export interface BenchSettings {
     baselineRoot: string | undefined;
     /** Where the daemons write a .cpuprofile per phase (node --cpu-prof); undefined: not profiled. */
     cpuProfileDir: string | undefined;
+  };
+  /** The execution section (bench/exec-bench.ts); its workspace is the Bazel section's. */
+  exec: {
+    /** Rounds of local / remote / remote minimal cold builds, alternating. */
+    rounds: number;
+    /** Tiny actions executed one at a time from a grpc-js client, for the scheduling overhead. */
+    probes: number;
+    /** Files in the input tree whose materialization is timed. */
+    treeFiles: number;
   };
   /** The dedup section's corpus (bench/corpus.ts). */
   dedup: {
@@ -74,10 +83,10 @@ function dedupStacks(env: NodeJS.ProcessEnv): Set<string> {
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
-  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,load,bazel,s3,presence,dedup').split(',').map((s) => s.trim()).filter(Boolean));
+  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,load,bazel,exec,s3,presence,dedup').split(',').map((s) => s.trim()).filter(Boolean));
   for (const section of sections) {
-    if (!['rpc', 'load', 'bazel', 's3', 'presence', 'dedup'].includes(section)) {
-      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, load, bazel, s3, presence, dedup)`);
+    if (!['rpc', 'load', 'bazel', 'exec', 's3', 'presence', 'dedup'].includes(section)) {
+      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, load, bazel, exec, s3, presence, dedup)`);
     }
   }
   return {
@@ -107,6 +116,11 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       baselineRoot: env.NCACHE_BENCH_BASELINE_ROOT || undefined,
       cpuProfileDir: env.NCACHE_BENCH_CPU_PROF_DIR || undefined,
     },
+    exec: {
+      rounds: Math.max(1, intVar(env, 'NCACHE_BENCH_EXEC_ROUNDS', 2)),
+      probes: Math.max(1, intVar(env, 'NCACHE_BENCH_EXEC_PROBES', 50)),
+      treeFiles: Math.max(1, intVar(env, 'NCACHE_BENCH_EXEC_TREE_FILES', 10_000)),
+    },
     dedup: {
       archiveMiB: Math.max(1, intVar(env, 'NCACHE_BENCH_DEDUP_ARCHIVE_MIB', 64)),
       versions: Math.max(1, intVar(env, 'NCACHE_BENCH_DEDUP_VERSIONS', 10)),
@@ -118,7 +132,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
 
 /** The variables above, for the help text printed at the start of a run. */
 export const SETTINGS_HELP = [
-  'NCACHE_BENCH_SECTIONS=rpc,load,bazel,s3,presence,dedup',
+  'NCACHE_BENCH_SECTIONS=rpc,load,bazel,exec,s3,presence,dedup',
   'NCACHE_BENCH_LOAD_CLIENTS=200  NCACHE_BENCH_LOAD_SECONDS=60',
   'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
@@ -126,5 +140,6 @@ export const SETTINGS_HELP = [
   'NCACHE_BENCH_BAZEL_{SMALL=250,SMALL_KIB=64,TEXT=50,TEXT_KIB=256,MEDIUM=40,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3,ROUNDS=1}',
   'NCACHE_BENCH_BASELINE_ROOT=<another built checkout: its daemon runs beside this one, alternating>',
   'NCACHE_BENCH_CPU_PROF_DIR=<dir: daemons run with --cpu-prof, one profile per scenario and phase, summarized>',
+  'NCACHE_BENCH_EXEC_{ROUNDS=2,PROBES=50,TREE_FILES=10000} (the exec section builds the Bazel section\'s workspace)',
   'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48,STACKS=seed,daemon,local}',
 ];

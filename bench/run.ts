@@ -32,6 +32,10 @@ async function main(): Promise<void> {
     for (const line of formatLoadReport(await runLoad(settings.load))) print(line);
   }
   if (settings.sections.has('bazel')) await runBazelBench(settings, print);
+  if (settings.sections.has('exec')) {
+    const { runExecBench } = await import('./exec-bench.js');
+    await runExecBench(settings, print);
+  }
   if (settings.sections.has('s3')) {
     const { runS3Bench } = await import('./s3-bench.js');
     await runS3Bench(settings, print);
