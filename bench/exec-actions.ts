@@ -6,24 +6,14 @@ import {
   ActionCodec,
   CommandCodec,
   DirectoryCodec,
-  codecFor,
+  ExecuteResponseCodec,
   type ActionResult,
   type Digest,
   type DirectoryNode,
   type FileNode,
-  type Status,
 } from '../src/proto/reapi.js';
 import { digestOf } from '../src/util/digest.js';
 import type { ReapiClient } from '../test/helpers/grpc-client.js';
-
-/** The fields of build.bazel.remote.execution.v2.ExecuteResponse the benchmark reads. */
-interface ExecuteResponseFields {
-  result: ActionResult | null;
-  cachedResult: boolean;
-  status: Status | null;
-  message: string;
-}
-const ExecuteResponseFieldsCodec = codecFor<ExecuteResponseFields>('build.bazel.remote.execution.v2.ExecuteResponse');
 
 const FILES_PER_DIRECTORY = 100;
 const FILE_BYTES = 200;
@@ -115,7 +105,7 @@ export async function executeCommand(client: ReapiClient, spec: CommandSpec): Pr
   if (last === undefined || !last.done) throw new Error(`${what}: the stream ended before the operation was done`);
   if (last.error) throw new Error(`${what}: operation error ${last.error.code}: ${last.error.message}`);
   if (!last.response) throw new Error(`${what}: a done operation without a response`);
-  const response = ExecuteResponseFieldsCodec.decode(last.response.value);
+  const response = ExecuteResponseCodec.decode(last.response.value);
   if ((response.status?.code ?? 0) !== 0) throw new Error(`${what}: status ${response.status?.code}: ${response.status?.message} ${response.message}`);
   if (response.result === null) throw new Error(`${what}: no result`);
   if (response.result.exitCode !== 0) throw new Error(`${what}: exit code ${response.result.exitCode}`);

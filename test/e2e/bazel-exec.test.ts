@@ -7,11 +7,11 @@
 // Bytes remote build whose outputs are fetched from the CAS -> an input the
 // daemon lost between two actions (MISSING, re-upload, success) -> a failing
 // action and a test that outlives its timeout.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StatsResult } from '../../src/daemon/control/stats.js';
 import { BazelWorkspace, fixturesDir, type BazelRun, type SpawnRecord } from '../helpers/bazel.js';
 import { bazelOrSkip, describeRun } from '../helpers/bazel-gate.js';
@@ -24,14 +24,14 @@ import { waitFor } from '../helpers/wait-for.js';
 const bazel = bazelOrSkip('test/e2e/bazel-exec.test.ts', 'Bazel remote execution');
 const STEP_TIMEOUT = 10 * 60_000;
 
-/** The genrules of //... (chain a/b/c, multi, big, stamped, gen_tool, use_gen_tool). */
-const GENRULES = 8;
+/** The genrules of //...: chain a/b/c, multi, big, stamped, use_gen_tool, and gen_tool twice (built itself, and for the host as a tool). */
+const GENRULES = 9;
 const BIG_BYTES = 3_000_000;
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
-/** What each output must hold, computed here from the fixture's seed the way its BUILD computes it. */
-async function expectedOutputs(): Promise<Record<string, string>> {
+/** What each output must hold, computed here from the fixture's seed the way its BUILD computes it (`salt`: NCACHE_EXEC_SALT). */
+async function expectedOutputs(salt = ''): Promise<Record<string, string>> {
   const seed = await readFile(join(fixturesDir(), 'bazel-exec-workspace', 'seed.txt'), 'utf8');
   const chainB = `${seed}step a\nstep b\n`;
   const chainC = `${chainB}step c\n${Buffer.byteLength(chainB)}\n`;
@@ -42,7 +42,7 @@ async function expectedOutputs(): Promise<Record<string, string>> {
     'multi/upper.txt': chainC.toUpperCase(),
     'multi/lines.txt': `${lines(chainC)}\n`,
     'multi/empty.txt': '',
-    'stamped.txt': `stamped by stamp.sh: ${lines(chainC)} lines\n${Buffer.byteLength(chainB)}\n`,
+    'stamped.txt': `stamped by stamp.sh: ${lines(chainC)} lines\n${Buffer.byteLength(chainB)}\nsalt: ${salt}\n`,
     'use_gen_tool.txt': `generated tool saw ${lines(chainB)} lines\n`,
   };
 }
@@ -98,15 +98,17 @@ describe.skipIf(!bazel)('Bazel 4.2.3 running its actions on ncache (--remote_exe
 
   beforeAll(async () => {
     expected = await expectedOutputs();
-    // The existence cache in front of the CAS is what lets the MISSING case happen without touching files (see exec-config.ts).
     const workerApiPort = await closedPort();
-    cli = await startCliDaemon({
-      configText: execConfigText({ dataDir: '${NCACHE_TEST_DIR}/data', workerApiPort, existenceCache: true }),
-    });
+    cli = await startCliDaemon({ configText: execConfigText({ dataDir: '${NCACHE_TEST_DIR}/data', workerApiPort }) });
     client = createReapiClient(cli.address);
     ws = await BazelWorkspace.create({ fixture: 'bazel-exec-workspace' });
     binDir = await ws.binPath('');
   }, STEP_TIMEOUT);
+
+  // What the daemon said is half the story of a failed case.
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') console.error(`--- ncache serve log (tail) ---\n${cli?.daemon.stderr().slice(-6000)}`);
+  });
 
   afterAll(async () => {
     client?.close();
@@ -170,25 +172,24 @@ describe.skipIf(!bazel)('Bazel 4.2.3 running its actions on ncache (--remote_exe
       await ws.run('clean');
       // A new action environment changes every action key: all of them run again, on the
       // worker, reading inputs Bazel itself never downloaded.
-      const minimal = await ws.run('test', [...remote(), '--remote_download_minimal', '--action_env=NCACHE_EXEC_SALT=minimal', '//...'], {
-        executionLog: true,
-      });
+      const salt = `minimal-${randomUUID()}`;
+      const saltFlags = [`--action_env=NCACHE_EXEC_SALT=${salt}`, `--host_action_env=NCACHE_EXEC_SALT=${salt}`];
+      const minimal = await ws.run('test', [...remote(), '--remote_download_minimal', ...saltFlags, '//...'], { executionLog: true });
       const summary = minimal.summary!;
       expect(summary, describeRun(minimal)).toBeDefined();
+      expect(summary.remoteCacheHits, describeRun(minimal)).toBe(0);
       expect(summary.localExecuted, describeRun(minimal)).toBe(0);
-      // The salt reaches every genrule (and the test); a spawn whose key it does not reach may hit.
-      expect(summary.remoteExecuted + summary.remoteCacheHits, describeRun(minimal)).toBe(cold.spawns!.length);
-      const genrules = minimal.spawns!.filter((s) => s.mnemonic === 'Genrule');
-      expect(genrules.filter((s) => s.runner !== 'remote').map(describeSpawn)).toEqual([]);
-      expect(genrules).toHaveLength(GENRULES);
+      expect(summary.remoteExecuted, describeRun(minimal)).toBe(cold.spawns!.length);
+      expect(minimal.spawns!.filter((s) => s.runner !== 'remote').map(describeSpawn)).toEqual([]);
       expect(minimal.stdout + minimal.stderr).toMatch(/\/\/:outputs_test\s+PASSED/);
       // Builds without the Bytes: nothing was downloaded...
       expect(existsSync(outputPath('big.bin'))).toBe(false);
       expect(existsSync(outputPath('stamped.txt'))).toBe(false);
-      // ...and the final outputs are in the CAS, byte for byte what the first build made.
-      const stamped = await client.downloadBlob(outputDigest(minimal, 'stamped.txt'));
-      expect(stamped.toString('utf8')).toBe(expected['stamped.txt']);
-      const big = await client.downloadBlob(outputDigest(minimal, 'big.bin'));
+      // ...and the final outputs are in the CAS: stamped.txt carries the salt, so these bytes are this build's.
+      const stamped = Buffer.from((await expectedOutputs(salt))['stamped.txt']!);
+      const fetched = await client.downloadBlob({ hash: sha256(stamped), sizeBytes: stamped.length });
+      expect(fetched.toString('utf8')).toBe(stamped.toString('utf8'));
+      const big = await client.downloadBlob(outputDigest(cold, 'big.bin'));
       expect(sha256(big)).toBe(outputDigest(cold, 'big.bin').hash);
     },
     STEP_TIMEOUT,
@@ -197,34 +198,35 @@ describe.skipIf(!bazel)('Bazel 4.2.3 running its actions on ncache (--remote_exe
   it(
     'an input lost between two actions is reported MISSING, Bazel uploads it again and the build succeeds',
     async () => {
-      const salt = '--action_env=NCACHE_EXEC_SALT=missing';
-      const first = await ws.run('build', [...remote(), salt, '//:chain_a'], { executionLog: true });
+      // A salt new to this run: lost_a.txt holds it, so no tier and no executable copy has seen its bytes.
+      const salt = `missing-${randomUUID()}`;
+      const flags = [...remote(), `--action_env=NCACHE_EXEC_SALT=${salt}`];
+      const first = await ws.run('build', [...flags, '//:lost_a'], { executionLog: true });
       expect(first.summary?.remoteExecuted, describeRun(first)).toBe(1);
-      const chainA = outputDigest(first, 'chain_a.txt');
-      const blobFile = (tier: string) => join(cli.dataDir, tier, 'content', `${chainA.hash}-${chainA.sizeBytes}`);
-      // A client asks for it: the existence cache in front of the CAS remembers it is there.
-      expect((await client.findMissingBlobs({ blobDigests: [chainA] })).missingBlobDigests).toEqual([]);
+      const lostA = outputDigest(first, 'lost_a.txt');
 
-      // Evict everything from the local tiers through the daemon itself, so its catalog stays consistent.
-      const gc = await cli.run(['gc', '--target-size', '0', '--json']);
-      expect(gc.code, gc.stderr).toBe(0);
-      expect(existsSync(blobFile('cas'))).toBe(false);
-      expect(existsSync(blobFile('worker-cas'))).toBe(false);
-      // The premise of the case: the CAS still says it has the blob, so Bazel uploads nothing before Execute.
-      expect((await client.findMissingBlobs({ blobDigests: [chainA] })).missingBlobDigests).toEqual([]);
+      // The worker stored it in its own tier and in the main CAS. Lose both files behind the daemon's
+      // back, as a disk cleanup or a crash would: its index still lists them until a read finds them gone.
+      const files = ['cas', 'worker-cas'].map((tier) => join(cli.dataDir, tier, 'content', `${lostA.hash}-${lostA.sizeBytes}`));
+      for (const file of files) {
+        expect(existsSync(file), file).toBe(true);
+        await rm(file);
+      }
+      // The premise: FindMissingBlobs still answers "present", so Bazel uploads nothing before Execute.
+      expect((await client.findMissingBlobs({ blobDigests: [lostA] })).missingBlobDigests).toEqual([]);
 
       const executesBefore = executeCalls(await stats());
-      const second = await ws.run('build', [...remote(), salt, '//:chain_b'], { executionLog: true });
+      const second = await ws.run('build', [...flags, '//:lost_b'], { executionLog: true });
       expect(second.summary?.remoteExecuted, describeRun(second)).toBe(1);
       expect(second.summary?.localExecuted, describeRun(second)).toBe(0);
-      expect(await readFile(outputPath('chain_b.txt'), 'utf8')).toBe(expected['chain_b.txt']);
-      // One action, two Execute calls: the first answered MISSING, the second ran after the re-upload.
-      const executes = executeCalls(await stats()) - executesBefore;
-      expect(executes, cli.daemon.stderr().slice(-4000)).toBeGreaterThanOrEqual(2);
-      expect(existsSync(blobFile('cas'))).toBe(true);
-      expect((await client.findMissingBlobs({ blobDigests: [chainA] })).missingBlobDigests).toEqual([]);
+      expect(await readFile(outputPath('lost_b.txt'), 'utf8')).toBe(`lost input, salt ${salt}\nread by lost_b\n`);
+      // One action, two Execute calls: the first answered MISSING, the second ran after Bazel's re-upload,
+      // which is the only way the lost bytes can be back in the CAS.
+      expect(executeCalls(await stats()) - executesBefore).toBeGreaterThanOrEqual(2);
+      expect(existsSync(files[0]!)).toBe(true);
+      expect((await client.findMissingBlobs({ blobDigests: [lostA] })).missingBlobDigests).toEqual([]);
 
-      // Nothing the daemon lists is missing or damaged.
+      // The daemon's catalog agrees with its files again: nothing listed is missing or damaged.
       const verify = await cli.run(['verify', '--tier', 'fast', '--json']);
       expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     },

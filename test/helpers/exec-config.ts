@@ -15,13 +15,6 @@ export interface ExecConfigOptions {
   /** The worker_api listener's port, which the worker's worker_api_endpoint names. */
   workerApiPort: number;
   instanceName?: string;
-  /**
-   * Put an existence_cache in front of the main CAS (as NativeLink's examples
-   * do). It remembers "present" answers, so after `gc` evicts a blob Bazel's
-   * FindMissingBlobs still hears it is there: the way to make a worker find an
-   * input missing (and answer MISSING) without touching files behind the daemon.
-   */
-  existenceCache?: boolean;
   /** The worker's slots (its `cpu_count` platform property). Default 2. */
   cpuCount?: number;
 }
@@ -37,10 +30,9 @@ export function execConfigText(opts: ExecConfigOptions): string {
       eviction_policy: { max_bytes: maxBytes },
     },
   });
-  const verified = { verify: { verify_size: true, verify_hash: true, backend: filesystem('cas', '20gb') } };
   const config = {
     stores: [
-      { name: 'CAS_MAIN_STORE', ...(opts.existenceCache ? { existence_cache: { eviction_policy: { max_seconds: 600 }, backend: verified } } : verified) },
+      { name: 'CAS_MAIN_STORE', verify: { verify_size: true, verify_hash: true, backend: filesystem('cas', '20gb') } },
       {
         name: 'AC_MAIN_STORE',
         completeness_checking: { backend: filesystem('ac', '1gb'), cas_store: { ref_store: { name: 'CAS_MAIN_STORE' } } },
