@@ -58,7 +58,8 @@ export class HttpCacheServer {
   /** The request listener for node:http / node:https. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
-    const method = METHODS.has(req.method ?? '') ? req.method! : 'OTHER';
+    const asked = req.method ?? '';
+    const method = METHODS.has(asked) ? asked : 'OTHER';
     let counter = this.counter(`${method} invalid`);
     let target: RequestTarget;
     // Counted when the response is done (or the client gave up on it: 499).
