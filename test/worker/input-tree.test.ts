@@ -5,7 +5,7 @@ import { lstat, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { DirectoryCodec, PRECONDITION_FAILURE_TYPE_URL, PreconditionFailureCodec, type Status } from '../../src/proto/reapi.js';
+import { DirectoryCodec, PRECONDITION_FAILURE_TYPE_URL, PreconditionFailureCodec, type Status, StatusCodec } from '../../src/proto/reapi.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { putBuffer } from '../../src/stores/store.js';
 import { digestKey, digestOf, formatDigest } from '../../src/util/digest.js';
@@ -118,6 +118,15 @@ describe('materializing an input tree', () => {
     );
     expect(outcome.result).toBeDefined();
     expect(outcome.status.message).toContain(formatDigest(absentFile).slice(0, 10));
+  });
+
+  it('keeps the violations through the wire encoding of the status (the Any keeps its type URL)', async () => {
+    const f = await workerFixture(cleanups);
+    const absent = digestOf(Buffer.from('absent'));
+    const root = await f.put(DirectoryCodec.encode({ files: [{ name: 'a', digest: absent }] }));
+    const outcome = await f.worker.run(await f.job({ arguments: ['/bin/true'] }, root), control());
+    const onTheWire = StatusCodec.decode(StatusCodec.encode(outcome.status));
+    expect(violations(onTheWire)).toEqual([{ type: 'MISSING', subject: `blobs/${absent.hash}/${absent.sizeBytes}` }]);
   });
 
   it('reports a missing input root as MISSING', async () => {
