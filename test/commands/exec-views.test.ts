@@ -14,18 +14,8 @@ import { ActionCodec, CommandCodec, DirectoryCodec, ExecuteResponseCodec, type O
 import { type Digest, formatDigest } from '../../src/util/digest.js';
 import { type CliDaemon, startCliDaemon } from '../helpers/cli-daemon.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
-import { closedPort } from '../helpers/ports.js';
+import { execConfigOnFreePorts } from '../helpers/template-configs.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-/** What init --exec writes, on free ports: the worker's endpoint moves with its listener. */
-async function execConfigOnFreePorts(): Promise<string> {
-  const text = renderExecConfig();
-  const workerApi = `127.0.0.1:${await closedPort()}`;
-  for (const needle of ['"127.0.0.1:50051"', '127.0.0.1:50061']) {
-    if (!text.includes(needle)) throw new Error(`templates/exec.json5 no longer has ${needle}`);
-  }
-  return text.replace('"127.0.0.1:50051"', '"127.0.0.1:0"').replaceAll('127.0.0.1:50061', workerApi);
-}
 
 interface ExecuteOutcome {
   result?: { exitCode?: number };
@@ -44,7 +34,7 @@ describe('status, stats and ops of a daemon running the init --exec config', () 
   let client: ReapiClient;
 
   beforeAll(async () => {
-    d = await startCliDaemon({ configText: await execConfigOnFreePorts() });
+    d = await startCliDaemon({ configText: await execConfigOnFreePorts(renderExecConfig()) });
     client = new ReapiClient(d.address);
   }, 60_000);
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { type FastTier, renderAwsConfig } from '../../src/commands/init/aws.js';
 import { defaultTemplatePath } from '../../src/config/defaults.js';
+import { closedPort } from './ports.js';
 
 const TEMPLATE_LISTENER = 'socket_address: "127.0.0.1:50051"';
 
@@ -26,4 +27,17 @@ export function localTemplateConfig(cacheDir?: string): string {
 export function awsTemplateConfig(opts: { endpoint?: string; bucket: string; prefix: string; tier: FastTier; cacheDir?: string }): string {
   const target = { bucket: opts.bucket, prefix: opts.prefix, region: 'us-east-1', ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }) };
   return onFreePort(renderAwsConfig(target, false, opts.tier), opts.cacheDir);
+}
+
+/**
+ * A config `ncache init --exec` or `--aws --exec` wrote, on free ports: the
+ * main listener on :0, the worker_api listener and the worker's endpoint
+ * that names it moved together to a port nothing listens on yet.
+ */
+export async function execConfigOnFreePorts(text: string): Promise<string> {
+  const workerApi = `127.0.0.1:${await closedPort()}`;
+  for (const needle of [TEMPLATE_LISTENER, '127.0.0.1:50061']) {
+    if (!text.includes(needle)) throw new Error(`the exec template no longer has ${needle}`);
+  }
+  return text.replace(TEMPLATE_LISTENER, 'socket_address: "127.0.0.1:0"').replaceAll('127.0.0.1:50061', workerApi);
 }
