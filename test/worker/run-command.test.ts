@@ -87,6 +87,13 @@ describe('running a command', () => {
     expect(next.result.exitCode).toBe(0);
   });
 
+  it('answers a program that is not executable with exit code 126', async () => {
+    const f = await workerFixture(cleanups);
+    const outcome = await f.worker.run(await f.job({ arguments: ['./data.txt'] }, await f.putTree({ 'data.txt': 'not a program' })), control());
+    expect(outcome.result.exitCode).toBe(126);
+    expect(await text(f, outcome.result.stderrDigest)).toContain('cannot run ./data.txt');
+  });
+
   it('kills the whole process group on timeout (grandchildren too) and answers DEADLINE_EXCEEDED with the output so far', async () => {
     const f = await workerFixture(cleanups);
     const script = 'sleep 300 & echo "$!"; echo started >&2; wait';
