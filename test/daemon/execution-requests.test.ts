@@ -182,7 +182,8 @@ describe('Execute with no worker, WaitExecution, and stopping', () => {
   });
 
   it('WaitExecution re-attaches to a queued operation after its Execute stream went away', async () => {
-    const f = await start({ edit: (c) => (c.schedulers[0]!.spec.worker_timeout_s = 2) });
+    // Long enough for the client to come back while it is still queued, on a loaded machine too.
+    const f = await start({ edit: (c) => (c.schedulers[0]!.spec.worker_timeout_s = 4) });
     const { actionDigest } = await uploadAction(f.client, { args: ['true'], salt: 'reattach' });
     const name = decodeOperation(await firstOperation(f.client.executeStream({ actionDigest }))).name;
     const ops = await f.client.waitExecution(name);
