@@ -35,7 +35,7 @@ function buildProgram(): Command {
 
   program
     .command('init')
-    .description('write a config file: a local cache (the built-in default), or with --aws a local tier in front of an S3 bucket')
+    .description('write a config file: a local cache (the built-in default), with --exec one that also runs Bazel\'s actions, or with --aws a local tier in front of an S3 bucket')
     .option('--path <file>', 'where to write it (default: $XDG_CONFIG_HOME/ncache/config.json5)')
     .option('--force', 'overwrite existing files')
     .option('--aws', 'share the cache through an S3 bucket (needs --bucket and --region)')
@@ -97,14 +97,14 @@ function buildProgram(): Command {
 
   program
     .command('status')
-    .description('show the running daemon: pid, uptime, version, config, addresses, tiers with used/max bytes, upload backlog')
+    .description('show the running daemon: pid, uptime, version, config, addresses, tiers with used/max bytes, upload backlog, and remote execution\'s schedulers (queue) and workers (properties, slots, running actions)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExample:\n  ncache status\n  ncache status --json | jq .uploadBacklog')
     .action(async (flags: { json?: boolean }) => (await import('./commands/status/command.js')).statusCommand(flags));
 
   program
     .command('stats')
-    .description('show the daemon\'s numbers: requests and hit rate per service, bytes and blobs per tier, dedup and compression ratios, S3 requests, upload backlog, latency percentiles, uptime')
+    .description('show the daemon\'s numbers: requests and hit rate per service, bytes and blobs per tier, dedup and compression ratios, S3 requests, upload backlog, latency percentiles, uptime, remote execution (actions queued/executing/completed/failed, queue wait and run time percentiles, Execute cache hits)')
     .option('--watch', 'refresh every interval: a live view on a terminal, a plain text block per interval when piped or with CI set')
     .option('--interval <seconds>', 'with --watch: seconds between refreshes', '2')
     .option('--json', 'print one JSON document (with --watch: one per line per interval)')
