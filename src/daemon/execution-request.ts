@@ -49,7 +49,8 @@ export async function prepareExecution(req: ExecuteRequest, cas: StoreDriver): P
       actionDigest,
       action,
       command,
-      platform: platformOf(action.platform ?? command.platform),
+      // An Action.platform set but empty says nothing: the Command's then applies.
+      platform: platformOf(action.platform !== null && action.platform.properties.length > 0 ? action.platform : command.platform),
       timeoutS,
       priority: req.executionPolicy?.priority ?? 0,
       inlineStdout: req.inlineStdout,

@@ -85,6 +85,14 @@ describe('Execute: requests refused before anything is queued', () => {
     const f = await start({ edit: (c) => (c.schedulers[0]!.spec.supported_platform_properties = { cpu_count: 'minimum' }) });
     const { actionDigest } = await uploadAction(f.client, { args: ['true'], platform: { OSFamily: 'Windows' } });
     await expect(f.client.execute({ actionDigest })).rejects.toEqual(grpcError(status.INVALID_ARGUMENT, /OSFamily/));
+    // Bazel 4 puts the platform in the Command too: with no (or an empty) Action.platform, the Command's applies.
+    const { ActionCodec } = await import('../../src/proto/reapi.js');
+    const encoded = encodeAction({ args: ['true'], command: { platform: { properties: [{ name: 'container-image', value: 'x' }] } } });
+    const emptyPlatform = ActionCodec.encode({ ...ActionCodec.decode(encoded.action), platform: { properties: [] } });
+    await f.client.batchUpdateBlobs({ requests: [encoded.action, emptyPlatform, encoded.command, ...encoded.directories].map((data) => ({ digest: digestOf(data), data })) });
+    for (const action of [encoded.action, emptyPlatform]) {
+      await expect(f.client.execute({ actionDigest: digestOf(action) })).rejects.toEqual(grpcError(status.INVALID_ARGUMENT, /container-image/));
+    }
   });
 });
 
