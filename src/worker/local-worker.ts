@@ -7,7 +7,7 @@
 // upload_action_result, then the directory removed. Inputs it linked are
 // checked after each run (tamper-check.ts).
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, chmod } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,6 +32,7 @@ import { type InputSources, type LinkedInput, materialize, writeBlob } from './m
 import { MissingBlobsError, missingBlobsStatus } from './missing-blobs.js';
 import { collectOutputs } from './outputs.js';
 import { runCommand } from './run-command.js';
+import { removeTree } from './remove-tree.js';
 import { sideChannelReportsTimeout } from './side-channel.js';
 import { evictModifiedInputs } from './tamper-check.js';
 
@@ -159,7 +160,11 @@ export class LocalWorker implements ExecutionWorker {
     const work = this.spec.work_directory;
     await mkdir(work, { recursive: true });
     for (const name of await readdir(work)) {
-      if (name.startsWith(ACTION_DIR_PREFIX)) await rm(join(work, name), { recursive: true, force: true });
+      if (!name.startsWith(ACTION_DIR_PREFIX)) continue;
+      // A leftover that cannot be removed must not stop the worker from running actions.
+      await removeTree(join(work, name), false).catch((err: unknown) =>
+        this.logger.warn(`worker ${this.id}: could not remove ${join(work, name)}, left by an earlier run: ${errorMessage(err)}`),
+      );
     }
     const files = this.cas.linkableFiles?.();
     let linkable: LinkableFiles | undefined;
@@ -386,10 +391,8 @@ export class LocalWorker implements ExecutionWorker {
         this.logger.info(`worker ${this.id}: kept the directory of a failed action: ${kept}`);
         return;
       }
-      // A small tree goes in microseconds synchronously, where the async form
-      // costs a thread-pool round trip per entry; a large one must not block.
-      if (entries < SYNC_REMOVE_MAX_ENTRIES) rmSync(dir, { recursive: true, force: true });
-      else await rm(dir, { recursive: true, force: true });
+      // A large tree must not block the event loop.
+      await removeTree(dir, entries < SYNC_REMOVE_MAX_ENTRIES);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       this.logger.warn(`worker ${this.id}: could not remove ${dir}: ${errorMessage(err)}`);
