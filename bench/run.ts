@@ -32,6 +32,10 @@ async function main(): Promise<void> {
     for (const line of formatLoadReport(await runLoad(settings.load))) print(line);
   }
   if (settings.sections.has('bazel')) await runBazelBench(settings, print);
+  if (settings.sections.has('replay')) {
+    const { runReplayBench } = await import('./action-replay.js');
+    await runReplayBench(settings, print);
+  }
   if (settings.sections.has('exec')) {
     const { runExecBench } = await import('./exec-bench.js');
     await runExecBench(settings, print);

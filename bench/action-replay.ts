@@ -1,0 +1,225 @@
+// The daemon's CPU per action without Bazel: a client process replays what
+// Bazel 4.2.3 sends for each action of the bench workspace (bench-workspace.ts
+// shape), and the daemon's CPU time (utime + stime from /proc, main thread and
+// all threads) is read before and after. Cold, per action: GetActionResult
+// (a miss), FindMissingBlobs of its output, ByteStream Write in 16 KiB
+// messages, UpdateActionResult. Warm (a restarted daemon on the same stores):
+// GetActionResult (a hit) and ByteStream Read of the output. Bazel's JVM and
+// its genrules are not on the machine's two cores meanwhile, so the numbers
+// move much less from run to run than the Bazel section's; with
+// NCACHE_BENCH_BASELINE_ROOT the baseline's daemon alternates with this
+// one's. Section "replay" of `npm run bench`; NCACHE_BENCH_CPU_PROF_DIR keeps
+// a CPU profile of each daemon phase there (summarize them with
+// bench/cpu-profile.ts; the profiler's cost shows in the CPU columns).
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DaemonFixture, type DaemonProcess } from '../test/helpers/daemon-process.js';
+import type { BenchSettings } from './env.js';
+import { median, table } from './format.js';
+import { processMemory } from './proc-usage.js';
+import { ReapiClient } from './reapi-client.js';
+
+/** Bazel's ByteStream chunk size. */
+const CHUNK_BYTES = 16 * 1024;
+/** Actions in flight at once (Bazel runs as many as --jobs and its upload/download pools allow). */
+const CONCURRENCY = 8;
+
+interface Action {
+  actionDigest: { hash: string; sizeBytes: number };
+  output: { hash: string; sizeBytes: number };
+  size: number;
+  index: number;
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The output of action `index` in run `seed`: distinct bytes per action and per seed, cheap to make again. */
+function outputBytes(seed: string, index: number, size: number): Buffer {
+  const line = Buffer.from(`${seed} output ${index} `.padEnd(64, '.') + '\n');
+  const data = Buffer.allocUnsafe(size);
+  for (let off = 0; off < size; off += line.length) line.copy(data, off, 0, Math.min(line.length, size - off));
+  return data;
+}
+
+function actionsOf(seed: string, sizes: number[]): Action[] {
+  return sizes.map((size, index) => {
+    const data = outputBytes(seed, index, size);
+    const action = Buffer.from(`${seed} action ${index}`);
+    return { index, size, actionDigest: { hash: sha256(action), sizeBytes: action.length }, output: { hash: sha256(data), sizeBytes: size } };
+  });
+}
+
+async function forEachConcurrent<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+function* chunksOf(data: Buffer): Generator<Buffer> {
+  for (let off = 0; off < data.length; off += CHUNK_BYTES) yield data.subarray(off, Math.min(data.length, off + CHUNK_BYTES));
+}
+
+/** The client side (a child process): replays one phase and exits. */
+async function runClient(address: string, phase: string, seed: string, sizes: number[]): Promise<void> {
+  const client = new ReapiClient(address);
+  const actions = actionsOf(seed, sizes);
+  try {
+    await forEachConcurrent(actions, CONCURRENCY, async (a) => {
+      if (phase === 'cold') {
+        await client.getActionResult(a.actionDigest).then(
+          () => Promise.reject(new Error(`action ${a.index}: a hit in the cold phase`)),
+          (err: { code?: number }) => (err.code === 5 ? undefined : Promise.reject(err)),
+        );
+        const missing = await client.findMissingBlobs([a.output]);
+        if (missing.missingBlobDigests.length !== 1) throw new Error(`action ${a.index}: output not missing in the cold phase`);
+        await client.write(a.output, chunksOf(outputBytes(seed, a.index, a.size)), `replay-${seed}-${a.index}`);
+        await client.updateActionResult(a.actionDigest, {
+          outputFiles: [{ path: `bazel-out/k8-fastbuild/bin/out_${a.index}`, digest: a.output, isExecutable: false }],
+          exitCode: 0,
+        });
+      } else {
+        const result = await client.getActionResult(a.actionDigest);
+        const digest = result.outputFiles[0]?.digest;
+        if (!digest) throw new Error(`action ${a.index}: the action result names no output`);
+        const got = await client.read(digest);
+        if (got !== a.size) throw new Error(`action ${a.index}: read ${got} bytes, expected ${a.size}`);
+      }
+    });
+  } finally {
+    client.close();
+  }
+}
+
+interface ThreadCpu {
+  /** Main thread (the event loop), seconds. */
+  main: number;
+  /** All threads, seconds. */
+  all: number;
+}
+
+const CLOCK_TICKS = 100;
+
+async function threadCpu(pid: number): Promise<ThreadCpu> {
+  let main = 0;
+  let all = 0;
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
+    if (stat === undefined) continue; // a thread that just exited
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    all += seconds;
+    if (tid === String(pid)) main = seconds;
+  }
+  return { main, all };
+}
+
+function spawnClient(address: string, phase: string, seed: string, sizes: number[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'client', address, phase, seed, sizes.join(',')], {
+      stdio: ['ignore', 'inherit', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`replay client (${phase}) exited ${code}: ${stderr}`))));
+  });
+}
+
+export interface ReplayRow {
+  daemon: string;
+  coldMainMs: number;
+  coldAllMs: number;
+  warmMainMs: number;
+  warmAllMs: number;
+  warmPeakRss: number;
+}
+
+/** One daemon (from `root`) through a cold and a warm phase; CPU per action. */
+async function replayOnce(
+  name: string,
+  root: string | undefined,
+  sizes: number[],
+  seed: string,
+  profileDir: string | undefined,
+): Promise<ReplayRow> {
+  const fixture = await DaemonFixture.create();
+  try {
+    const phase = async (which: 'cold' | 'warm'): Promise<{ cpu: ThreadCpu; daemon: DaemonProcess }> => {
+      const dir = profileDir === undefined ? undefined : join(profileDir, `replay-${name.replace(/\W+/g, '-')}-${seed}-${which}`);
+      const daemon = await fixture.start({
+        ...(root === undefined ? {} : { root }),
+        ...(dir === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] }),
+      });
+      const before = await threadCpu(daemon.pid);
+      await spawnClient(daemon.address, which, seed, sizes);
+      const after = await threadCpu(daemon.pid);
+      return { cpu: { main: after.main - before.main, all: after.all - before.all }, daemon };
+    };
+    const cold = await phase('cold');
+    await cold.daemon.stop();
+    const warm = await phase('warm');
+    const peak = await processMemory(warm.daemon.pid);
+    await warm.daemon.stop();
+    const perAction = (s: number) => (s * 1000) / sizes.length;
+    return {
+      daemon: name,
+      coldMainMs: perAction(cold.cpu.main),
+      coldAllMs: perAction(cold.cpu.all),
+      warmMainMs: perAction(warm.cpu.main),
+      warmAllMs: perAction(warm.cpu.all),
+      warmPeakRss: peak.hwm,
+    };
+  } finally {
+    await fixture.cleanup();
+  }
+}
+
+export async function runReplayBench(settings: BenchSettings, print: (line: string) => void): Promise<void> {
+  const s = settings.bazel;
+  const sizes = [
+    ...Array<number>(s.small).fill(s.smallKiB * 1024),
+    ...Array<number>(s.text).fill(s.textKiB * 1024),
+    ...Array<number>(s.medium).fill(s.mediumMiB * 1024 * 1024),
+    ...Array<number>(s.large).fill(s.largeMiB * 1024 * 1024),
+  ];
+  print(`\n## Daemon CPU per action, Bazel's requests replayed without Bazel (${sizes.length} actions, ${CONCURRENCY} at a time)`);
+  const rows: ReplayRow[] = [];
+  for (let round = 0; round < s.rounds; round++) {
+    const seed = `r${Date.now().toString(36)}${round}`;
+    if (s.baselineRoot !== undefined) rows.push(await replayOnce('baseline', s.baselineRoot, sizes, `${seed}b`, s.cpuProfileDir));
+    rows.push(await replayOnce('this checkout', undefined, sizes, `${seed}t`, s.cpuProfileDir));
+  }
+  const fmt = (n: number) => n.toFixed(2);
+  print(
+    table(
+      ['daemon', 'cold ms/action (main thread)', 'cold (all threads)', 'warm ms/hit (main)', 'warm (all)', 'warm RSS peak'],
+      rows.map((r) => [r.daemon, fmt(r.coldMainMs), fmt(r.coldAllMs), fmt(r.warmMainMs), fmt(r.warmAllMs), `${(r.warmPeakRss / 1e6).toFixed(1)} MB`]),
+    ),
+  );
+  if (rows.length > 1) {
+    const names = [...new Set(rows.map((r) => r.daemon))];
+    for (const name of names) {
+      const mine = rows.filter((r) => r.daemon === name);
+      print(
+        `median ${name}: cold ${fmt(median(mine.map((r) => r.coldAllMs)))} ms/action (main ${fmt(median(mine.map((r) => r.coldMainMs)))}), ` +
+          `warm ${fmt(median(mine.map((r) => r.warmAllMs)))} ms/hit (main ${fmt(median(mine.map((r) => r.warmMainMs)))})`,
+      );
+    }
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1] && process.argv[2] === 'client') {
+  const [, , , address, phase, seed, sizeList] = process.argv;
+  runClient(address!, phase!, seed!, sizeList!.split(',').map(Number)).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
