@@ -34,7 +34,17 @@ interface RawRow {
   accessed_at: number;
 }
 
+interface PendingPut {
+  storeId: string;
+  key: Digest;
+  storedSize: number;
+  accessedAt: number;
+  done: (err?: unknown) => void;
+}
+
 export class StoreEntries {
+  /** Rows recorded in this turn of the event loop, committed together (putBatched). */
+  private pendingPuts: PendingPut[] = [];
   private readonly upsert;
   private readonly deleteOne;
   private readonly touchOne;
@@ -105,6 +115,34 @@ export class StoreEntries {
   /** Records a file just renamed into place (or replaced). */
   put(storeId: string, key: Digest, storedSize: number, accessedAt: number): void {
     this.upsert.run(storeId, key.hash, key.sizeBytes, storedSize, accessedAt);
+  }
+
+  /**
+   * Records a file just renamed into place, in one transaction with the other
+   * rows recorded in the same turn of the event loop (uploads finishing
+   * together): a commit per file costs more than the row. Resolves once the
+   * row is committed; rejects (as do the others of its transaction) if it
+   * could not be.
+   */
+  putBatched(storeId: string, key: Digest, storedSize: number, accessedAt: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.pendingPuts.length === 0) setImmediate(() => this.commitPuts());
+      this.pendingPuts.push({ storeId, key, storedSize, accessedAt, done: (err) => (err === undefined ? resolve() : reject(err)) });
+    });
+  }
+
+  private commitPuts(): void {
+    const batch = this.pendingPuts;
+    this.pendingPuts = [];
+    try {
+      this.db.transaction(() => {
+        for (const p of batch) this.put(p.storeId, p.key, p.storedSize, p.accessedAt);
+      })();
+    } catch (err) {
+      for (const p of batch) p.done(err ?? new Error('unknown catalog error'));
+      return;
+    }
+    for (const p of batch) p.done();
   }
 
   /** Forgets a file about to be unlinked (or found missing). True if there was a row. */

@@ -439,7 +439,14 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       this.activeTemps.delete(temp);
       const now = this.clock.now();
       // After the rename: a row never names a file that is not in place.
-      const unrecorded = this.changeIndex((index, id) => index.put(id, key, size, now));
+      const index = this.index;
+      const unrecorded =
+        index === undefined
+          ? undefined
+          : await index.putBatched(this.storeId!, key, size, now).then(
+              () => undefined,
+              (err: unknown) => err ?? new Error('unknown catalog error'),
+            );
       if (unrecorded !== undefined && !replacing) {
         // A restart would not know this file (the catalog's disk is full, say):
         // refuse the upload now rather than acknowledge a blob that will vanish.
