@@ -29,6 +29,7 @@ import {
   checkUploadSize,
 } from './limits.js';
 import { parseReadResourceName, parseWriteResourceName } from './resource-name.js';
+import { StallWatch } from './stall-watch.js';
 import { UploadSession } from './upload-session.js';
 
 export interface ByteStreamServerOptions {
@@ -91,24 +92,6 @@ export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
  * pulling from HTTP/2 (its Readable high-water mark, fixed at construction).
  * Uses Node's stream state; if that ever changes this does nothing.
  */
-/**
- * The next message of a Write, or a DEADLINE_EXCEEDED once the client has
- * sent nothing for `ms`: a stalled upload must not hold a store write open.
- */
-async function nextWithin<T>(messages: AsyncIterator<T>, ms: number, stalled: () => string): Promise<IteratorResult<T>> {
-  const next = messages.next();
-  next.catch(() => {}); // after a stall nobody waits for it any more
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new NcacheError('DEADLINE_EXCEEDED', stalled())), ms);
-  });
-  try {
-    return await Promise.race([next, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function limitReadAhead(call: NodeJS.ReadableStream, messages: number): void {
   const state = (call as unknown as { _readableState?: { highWaterMark?: unknown } })._readableState;
   if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > messages) state.highWaterMark = messages;
@@ -263,11 +246,25 @@ export class ByteStreamServer {
     setSession: (s: UploadSession) => void,
   ): Promise<void> {
     limitReadAhead(call, WRITE_READ_AHEAD_MESSAGES);
+    const stall = new StallWatch(this.uploadStallMs);
+    try {
+      await this.receiveWrite(call, token, respond, setSession, stall);
+    } finally {
+      stall.stop();
+    }
+  }
+
+  private async receiveWrite(
+    call: ServerReadableStream<WriteRequest, MessageInit<WriteResponse>>,
+    token: object,
+    respond: (err: unknown, committedSize?: number) => void,
+    setSession: (s: UploadSession) => void,
+    stall: StallWatch,
+  ): Promise<void> {
     const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest>;
     const stallSeconds = this.uploadStallMs / 1000;
-    const first = await nextWithin(
+    const first = await stall.next(
       messages,
-      this.uploadStallMs,
       () => `the Write stream sent no message within ${stallSeconds} s (listener.http.limits.upload_stall_timeout); nothing was stored`,
     );
     if (first.done) throw invalidArgument('the Write stream ended before its first message');
@@ -353,9 +350,8 @@ export class ByteStreamServer {
         respond(null, size);
         return;
       }
-      const next = await nextWithin(
+      const next = await stall.next(
         messages,
-        this.uploadStallMs,
         () =>
           `the upload of ${JSON.stringify(name)} stalled: no bytes for ${stallSeconds} s after ${owned.received} of ${size} ` +
           '(listener.http.limits.upload_stall_timeout); it was dropped and nothing was stored, start again from offset 0',
