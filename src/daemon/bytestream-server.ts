@@ -14,6 +14,7 @@ import {
 } from '../proto/reapi.js';
 import { type StoreDriver, hasOne } from '../stores/store.js';
 import { formatDigest, isEmptyDigest } from '../util/digest.js';
+import { HEADROOM_BYTES, prependInPlace } from '../util/headroom.js';
 import { NcacheError, invalidArgument, isNotFound, notFound, outOfRange } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { StreamWriter, failStream, unaryHandler } from './call-utils.js';
@@ -62,16 +63,8 @@ interface ChunkedReadResponse {
  */
 let scratch = Buffer.allocUnsafeSlow(0);
 
-/** Encodes ReadResponse { bytes data = 10 } from one or more chunks (into the scratch buffer). */
-export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
-  const parts = Array.isArray(msg.data) ? msg.data : [msg.data];
-  let total = 0;
-  for (const p of parts) total += p.length;
-  if (total === 0) return Buffer.alloc(0);
-  let header = 2; // tag byte 0x52 and the last length byte
-  for (let n = total; n >= 0x80; n = Math.floor(n / 128)) header++;
-  if (scratch.length < header + total) scratch = Buffer.allocUnsafeSlow(Math.max(header + total, 64 * 1024 + 16));
-  const out = scratch;
+/** The field header of ReadResponse.data (tag and varint length), written at `out[0..]`; returns its length. */
+function writeDataHeader(out: Uint8Array, total: number): number {
   let pos = 0;
   out[pos++] = (10 << 3) | 2;
   let n = total;
@@ -80,6 +73,30 @@ export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
     n = Math.floor(n / 128);
   }
   out[pos++] = n;
+  return pos;
+}
+
+const header = new Uint8Array(HEADROOM_BYTES);
+
+/**
+ * Encodes ReadResponse { bytes data = 10 } from one or more chunks: in place
+ * when the message is one chunk with headroom (util/headroom.ts: the
+ * filesystem store reads into such buffers), else into the scratch buffer.
+ */
+export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
+  const parts = Array.isArray(msg.data) ? msg.data : [msg.data];
+  let total = 0;
+  for (const p of parts) total += p.length;
+  if (total === 0) return Buffer.alloc(0);
+  const headerBytes = writeDataHeader(header, total);
+  if (parts.length === 1) {
+    const inPlace = prependInPlace(header.subarray(0, headerBytes), parts[0]!);
+    if (inPlace !== undefined) return inPlace;
+  }
+  if (scratch.length < headerBytes + total) scratch = Buffer.allocUnsafeSlow(Math.max(headerBytes + total, 64 * 1024 + 16));
+  const out = scratch;
+  out.set(header.subarray(0, headerBytes), 0);
+  let pos = headerBytes;
   for (const p of parts) {
     p.copy(out, pos);
     pos += p.length;

@@ -2,6 +2,7 @@
 // the next read, and a read-ahead iterator over a range of an open file.
 import type { FileHandle } from 'node:fs/promises';
 import { internal } from '../../util/errors.js';
+import { allocWithHeadroom } from '../../util/headroom.js';
 import type { ByteStream } from '../store.js';
 
 /** Incoming chunks (Bazel sends 16 KiB) are gathered into one writev of about this size. */
@@ -116,8 +117,8 @@ export class FileChunks implements AsyncIterableIterator<Buffer> {
   }
 
   private async readAt(position: number, n: number): Promise<Buffer> {
-    // Not from the shared pool: the consumer may keep the chunk.
-    const buf = Buffer.allocUnsafeSlow(n);
+    // Not from the shared pool (the consumer may keep the chunk), with headroom so ByteStream can frame it without a copy.
+    const buf = allocWithHeadroom(n);
     let filled = 0;
     while (filled < n) {
       const { bytesRead } = await this.fh.read(buf, filled, n - filled, position + filled);
