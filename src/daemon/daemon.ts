@@ -41,7 +41,7 @@ import { type HttpCacheListener, startHttpCacheListener } from './http-cache/htt
 import { instrumentService } from './instrument.js';
 import { InstanceMap } from './instances.js';
 import { type ListenerTls, listenerTls } from './tls.js';
-import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_STREAM_WINDOW_BYTES, listenerLimits } from './limits.js';
+import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_MAX_FRAME_BYTES, HTTP2_STREAM_WINDOW_BYTES, listenerLimits } from './limits.js';
 import { Metrics } from './metrics.js';
 
 export interface DaemonOptions {
@@ -415,6 +415,7 @@ function widenFlowControl(server: Server): void {
     internals.commonServerOptions.settings = {
       ...internals.commonServerOptions.settings,
       initialWindowSize: HTTP2_STREAM_WINDOW_BYTES,
+      maxFrameSize: HTTP2_MAX_FRAME_BYTES,
     };
   }
   const bindAsync = server.bindAsync.bind(server);
@@ -492,6 +493,8 @@ function buildServer(config: NcacheConfig, index: number, shared: SharedState, l
     'grpc.max_send_message_length': limits.maxSendMessageBytes,
     'grpc.max_concurrent_streams': limits.maxConcurrentStreams,
     'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
+    // Channelz (grpc-js's per-call and per-message bookkeeping for its admin service) is never served here.
+    'grpc.enable_channelz': 0,
     interceptors,
   });
   widenFlowControl(server);

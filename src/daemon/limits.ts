@@ -102,6 +102,14 @@ export const HTTP2_STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
 export const HTTP2_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
 
 /**
+ * Largest HTTP/2 DATA frame a client may send us (SETTINGS_MAX_FRAME_SIZE;
+ * the protocol's default is 16 KiB). Bazel's 16 KiB ByteStream chunks are
+ * slightly over 16 KiB once framed, so at the default every upload message
+ * costs two frames, and the second is copied to join the first.
+ */
+export const HTTP2_MAX_FRAME_BYTES = 1024 * 1024;
+
+/**
  * Messages a Write call may hold decoded ahead of the upload queue. Node's
  * default for object streams is 16, which at 1 MiB per message is 16 MiB of
  * memory per upload for no gain.
