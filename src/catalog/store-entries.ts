@@ -55,7 +55,13 @@ export class StoreEntries {
   private readonly deleteState;
   private readonly countRows;
 
+  /** Rows of several uploads in one transaction (built once: better-sqlite3 compiles the wrapper). */
+  private readonly putAll: (batch: readonly PendingPut[]) => void;
+
   constructor(private readonly db: Database.Database) {
+    this.putAll = db.transaction((batch: readonly PendingPut[]) => {
+      for (const p of batch) this.put(p.storeId, p.key, p.storedSize, p.accessedAt);
+    });
     this.upsert = db.prepare(
       `INSERT INTO store_entries (store_id, hash, key_size, stored_size, accessed_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (store_id, hash, key_size) DO UPDATE SET
@@ -135,9 +141,9 @@ export class StoreEntries {
     const batch = this.pendingPuts;
     this.pendingPuts = [];
     try {
-      this.db.transaction(() => {
-        for (const p of batch) this.put(p.storeId, p.key, p.storedSize, p.accessedAt);
-      })();
+      // One row commits on its own: BEGIN and COMMIT would cost more than they save.
+      if (batch.length === 1) this.put(batch[0]!.storeId, batch[0]!.key, batch[0]!.storedSize, batch[0]!.accessedAt);
+      else this.putAll(batch);
     } catch (err) {
       for (const p of batch) p.done(err ?? new Error('unknown catalog error'));
       return;
