@@ -194,8 +194,14 @@ export async function runReplayBench(settings: BenchSettings, print: (line: stri
   const rows: ReplayRow[] = [];
   for (let round = 0; round < s.rounds; round++) {
     const seed = `r${Date.now().toString(36)}${round}`;
-    if (s.baselineRoot !== undefined) rows.push(await replayOnce('baseline', s.baselineRoot, sizes, `${seed}b`, s.cpuProfileDir));
-    rows.push(await replayOnce('this checkout', undefined, sizes, `${seed}t`, s.cpuProfileDir));
+    const mine = () => replayOnce('this checkout', undefined, sizes, `${seed}t`, s.cpuProfileDir);
+    if (s.baselineRoot === undefined) {
+      rows.push(await mine());
+      continue;
+    }
+    const baseline = () => replayOnce('baseline', s.baselineRoot, sizes, `${seed}b`, s.cpuProfileDir);
+    // Who goes first alternates: the second daemon of a pair starts while the disk still settles the first one's writes.
+    for (const run of round % 2 === 0 ? [baseline, mine] : [mine, baseline]) rows.push(await run());
   }
   const fmt = (n: number) => n.toFixed(2);
   print(

@@ -153,15 +153,18 @@ export function httpScenario(ctx: ScenarioContext, name: string): CacheScenario 
 
 /**
  * The table's scenarios in the order they run: no cache, Bazel's disk cache,
- * then each round of the ncache daemons (the baseline checkout's first when
- * there is one, so before and after alternate in one run; then HTTP).
+ * then each round of the ncache daemons (with a baseline checkout, the two
+ * alternate, the baseline first in even rounds: before and after in one run;
+ * then HTTP).
  */
 export function cacheScenarios(ctx: ScenarioContext): CacheScenario[] {
   const { rounds, baselineRoot } = ctx.settings.bazel;
   const list: CacheScenario[] = [noCacheScenario(), diskCacheScenario(ctx)];
   for (let round = 0; round < rounds; round++) {
-    if (baselineRoot !== undefined) list.push(grpcScenario(ctx, 'ncache gRPC (baseline)', baselineRoot));
-    list.push(grpcScenario(ctx, 'ncache gRPC'));
+    const pair = [grpcScenario(ctx, 'ncache gRPC')];
+    // Who goes first alternates: the second of a pair starts while the disk still settles the first one's writes.
+    if (baselineRoot !== undefined) pair[round % 2 === 0 ? 'unshift' : 'push'](grpcScenario(ctx, 'ncache gRPC (baseline)', baselineRoot));
+    list.push(...pair);
     // The baseline checkout may predate the http_cache listener: only this checkout's.
     list.push(httpScenario(ctx, 'ncache HTTP'));
   }
