@@ -70,14 +70,15 @@ export function requireDigest(value: Digest | null | undefined, field: string): 
 export class StreamWriter<T> {
   private inFlight = 0;
   private wake: (() => void) | undefined;
-  private failed: Error | undefined;
+  /** The call was cancelled or closed. A flag, not an Error: 'close' ends every call, and a stack per call costs. */
+  private stopped = false;
 
   constructor(
     private readonly call: ServerWritableStream<unknown, T>,
     private readonly limitBytes: number,
   ) {
     const stop = () => {
-      this.failed ??= new Error('the client cancelled the call');
+      this.stopped = true;
       this.wake?.();
     };
     call.once('cancelled', stop);
@@ -85,24 +86,28 @@ export class StreamWriter<T> {
   }
 
   get cancelled(): boolean {
-    return this.failed !== undefined || this.call.cancelled;
+    return this.stopped || this.call.cancelled;
   }
 
   async write(message: T, bytes: number): Promise<void> {
-    if (this.failed) throw this.failed;
+    if (this.stopped) throw cancelledError();
     this.inFlight += bytes;
     this.call.write(message, () => {
       this.inFlight -= bytes;
       if (this.inFlight <= this.limitBytes) this.wake?.();
     });
-    while (this.inFlight > this.limitBytes && !this.failed) {
+    while (this.inFlight > this.limitBytes && !this.stopped) {
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
     }
-    if (this.failed) throw this.failed;
+    if (this.stopped) throw cancelledError();
   }
 
   end(): void {
     if (!this.cancelled) this.call.end();
   }
+}
+
+function cancelledError(): Error {
+  return new Error('the client cancelled the call');
 }

@@ -46,7 +46,11 @@ export function toServiceError(err: unknown, context: string, logger?: Logger): 
   } else {
     logger?.debug(details, { code: GrpcStatus[code] });
   }
+  // grpc-js sends code and details only: no stack to capture (a cold build has a miss per action).
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   const serviceError = new Error(details) as ServiceError;
+  Error.stackTraceLimit = limit;
   serviceError.code = code;
   serviceError.details = details;
   serviceError.metadata = new Metadata();

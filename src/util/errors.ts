@@ -26,7 +26,20 @@ export class NcacheError extends Error {
   }
 }
 
-export const notFound = (message: string) => new NcacheError('NOT_FOUND', message);
+/**
+ * A miss is an answer, not a fault: a cold build gets one per action, its
+ * stack is never shown (the service boundary logs NOT_FOUND without it), and
+ * capturing one costs more than the rest of the miss.
+ */
+export const notFound = (message: string) => {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new NcacheError('NOT_FOUND', message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+};
 export const invalidArgument = (message: string) => new NcacheError('INVALID_ARGUMENT', message);
 export const outOfRange = (message: string) => new NcacheError('OUT_OF_RANGE', message);
 export const failedPrecondition = (message: string) => new NcacheError('FAILED_PRECONDITION', message);
