@@ -1,12 +1,14 @@
 // The Execution section: the Bazel section's workspace (bench-workspace.ts)
 // built cold with Bazel's own local execution (`--spawn_strategy=local`, no
 // cache) beside remote execution through ncache (`--remote_executor`, a fresh
-// daemon on NativeLink's basic_cas layout per build, so every action
-// executes), alternating in rounds in one run. Then, from the ActionResults
-// those remote builds left in the action cache, each action's stages
-// (ExecutedActionMetadata); from a grpc-js client, Execute sent -> process
-// started for tiny actions; and the materialization of a 10,000-file input
-// tree (first from the main CAS, then all hardlinks).
+// daemon per build, so every action executes), alternating in rounds in one
+// run. Two daemon layouts: what `ncache init --exec` writes (one filesystem
+// CAS the worker links from) and NativeLink's basic_cas (the worker's own
+// filesystem tier over the CAS: inputs copied into it once, outputs stored in
+// both). Then, from the ActionResults the init --exec builds left in the
+// action cache, each action's stages (ExecutedActionMetadata); from a grpc-js
+// client, Execute sent -> process started for tiny actions; and the
+// materialization of a 10,000-file input tree.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { callMethod } from '../src/daemon/control/client.js';
@@ -14,7 +16,7 @@ import { controlPaths } from '../src/daemon/control/paths.js';
 import type { ExecutedActionMetadata } from '../src/proto/reapi.js';
 import { BazelWorkspace, findBazel, type BazelRun } from '../test/helpers/bazel.js';
 import type { DaemonFixture, DaemonProcess } from '../test/helpers/daemon-process.js';
-import { execDaemonFixture } from '../test/helpers/exec-config.js';
+import { execDaemonFixture, initExecDaemonFixture } from '../test/helpers/exec-config.js';
 import { createReapiClient, type ReapiClient } from '../test/helpers/grpc-client.js';
 import { type ActionTimings, percentile, timingTable, timingsOf } from './action-timings.js';
 import { benchWorkspace } from './bench-workspace.js';
@@ -37,10 +39,12 @@ interface Timed {
   daemonCpu: number;
 }
 
+type Layout = 'init --exec' | 'basic_cas';
+
 interface Scenario {
   name: string;
-  /** Extra Bazel flags given the daemon's URL; undefined: local execution, no daemon. */
-  remoteFlags?: (url: string) => string[];
+  /** The daemon's config and extra Bazel flags given its URL; absent: local execution, no daemon. */
+  remote?: { layout: Layout; flags: (url: string) => string[]; timings: boolean };
   runs: Timed[];
 }
 
@@ -51,8 +55,8 @@ interface ExecDaemon {
   profileDir: string | undefined;
 }
 
-async function startExecDaemon(settings: BenchSettings, label: string): Promise<ExecDaemon> {
-  const fixture = await execDaemonFixture();
+async function startExecDaemon(settings: BenchSettings, layout: Layout, label: string): Promise<ExecDaemon> {
+  const fixture = layout === 'init --exec' ? await initExecDaemonFixture() : await execDaemonFixture();
   const root = settings.bazel.cpuProfileDir;
   const profileDir = root === undefined ? undefined : join(root, `exec-${label}-${Date.now()}`);
   try {
@@ -98,19 +102,24 @@ export async function runExecBench(settings: BenchSettings, print: Print): Promi
   }
   const shape = benchWorkspace(settings.bazel);
   print(
-    `workspace: ${shape.genrules} independent genrules, ${mb(shape.outputBytes)} of outputs; ${settings.exec.rounds} round(s), ` +
-      'each: local cold, then remote cold on a fresh daemon (download all), then remote cold with --remote_download_minimal',
+    `workspace: ${shape.genrules} independent genrules, ${mb(shape.outputBytes)} of outputs; ${settings.exec.rounds} round(s) ` +
+      'of the rows below in order, each remote row on a fresh daemon (empty stores: every action executes)',
   );
-  print('daemon: NativeLink basic_cas layout (test/helpers/exec-config.ts): worker fast tier on its own filesystem dir over the main CAS');
+  print(
+    'daemons: "init --exec" = the config `ncache init --exec` writes (one filesystem CAS, inputs hardlinked from it, outputs moved into it); ' +
+      '"basic_cas" = NativeLink\'s layout (test/helpers/exec-config.ts: the worker\'s own filesystem tier over the CAS)',
+  );
 
+  const executor = (url: string) => [`--remote_executor=${url}`, '--spawn_strategy=remote'];
   const scenarios: Scenario[] = [
     { name: 'local (--spawn_strategy=local, no cache)', runs: [] },
-    { name: 'ncache --remote_executor', remoteFlags: (url) => [`--remote_executor=${url}`, '--spawn_strategy=remote'], runs: [] },
+    { name: 'ncache, init --exec', remote: { layout: 'init --exec', flags: executor, timings: true }, runs: [] },
     {
-      name: 'ncache --remote_executor, --remote_download_minimal',
-      remoteFlags: (url) => [`--remote_executor=${url}`, '--spawn_strategy=remote', '--remote_download_minimal'],
+      name: 'ncache, init --exec, --remote_download_minimal',
+      remote: { layout: 'init --exec', flags: (url) => [...executor(url), '--remote_download_minimal'], timings: false },
       runs: [],
     },
+    { name: 'ncache, basic_cas', remote: { layout: 'basic_cas', flags: executor, timings: false }, runs: [] },
   ];
   const timings: ActionTimings[] = [];
   const ws = await BazelWorkspace.create({ files: shape.files, withStubs: false });
@@ -130,13 +139,14 @@ export async function runExecBench(settings: BenchSettings, print: Print): Promi
     for (let round = 1; round <= settings.exec.rounds; round++) {
       for (const scenario of scenarios) {
         let timed: Timed;
-        if (scenario.remoteFlags === undefined) {
+        const remote = scenario.remote;
+        if (remote === undefined) {
           timed = await build([], undefined);
         } else {
-          const d = await startExecDaemon(settings, `round${round}`);
+          const d = await startExecDaemon(settings, remote.layout, `round${round}`);
           try {
-            timed = await build(scenario.remoteFlags(d.daemon.url), d.daemon.pid);
-            if (!scenario.name.includes('minimal')) {
+            timed = await build(remote.flags(d.daemon.url), d.daemon.pid);
+            if (remote.timings) {
               const client = createReapiClient(d.daemon.address);
               try {
                 for (const m of await cachedMetadata(d, client)) {
@@ -160,7 +170,7 @@ export async function runExecBench(settings: BenchSettings, print: Print): Promi
   }
   printBuildTable(scenarios, print);
   print('');
-  print(`Per action, from the ExecutedActionMetadata of the ${timings.length} ActionResults the download-all remote builds cached:`);
+  print(`Per action, from the ExecutedActionMetadata of the ${timings.length} ActionResults the "init --exec" download-all builds cached:`);
   print(timingTable(timings));
   const p50 = percentile(
     timings.map((t) => t.toProcessMs),
@@ -199,7 +209,7 @@ function printBuildTable(scenarios: Scenario[], print: Print): void {
           String(summary?.localExecuted ?? '?'),
           String(summary?.remoteCacheHits ?? '?'),
           `${r.bazelCpu.toFixed(2)} s`,
-          s.remoteFlags === undefined ? '' : `${r.daemonCpu.toFixed(2)} s`,
+          s.remote === undefined ? '' : `${r.daemonCpu.toFixed(2)} s`,
         ];
       }),
     ),
@@ -217,7 +227,7 @@ function printBuildTable(scenarios: Scenario[], print: Print): void {
 /** Execute from a grpc-js client: tiny actions for the overhead, then a 10,000-file input tree. */
 async function runExecuteProbes(settings: BenchSettings, print: Print): Promise<void> {
   const { probes, treeFiles } = settings.exec;
-  const d = await startExecDaemon(settings, 'probes');
+  const d = await startExecDaemon(settings, 'init --exec', 'probes');
   const client = createReapiClient(d.daemon.address);
   try {
     const label = `probe-${process.pid}-${Date.now()}`;
@@ -234,7 +244,7 @@ async function runExecuteProbes(settings: BenchSettings, print: Print): Promise<
     }
     print('');
     print(
-      `Execute from a grpc-js client, ${probes} tiny actions one at a time (/bin/true, empty input root, skip_cache_lookup): ` +
+      `On the init --exec config, Execute from a grpc-js client, ${probes} tiny actions one at a time (/bin/true, empty input root, skip_cache_lookup): ` +
         `Execute sent -> process started p50 ${millis(percentile(toProcess, 50))}, p90 ${millis(percentile(toProcess, 90))}; ` +
         `whole Execute round trip p50 ${millis(percentile(roundTrip, 50))}`,
     );
@@ -243,7 +253,7 @@ async function runExecuteProbes(settings: BenchSettings, print: Print): Promise<
     const tree = await uploadInputTree(client, treeFiles, `${label}-tree`);
     const rows: string[][] = [];
     const fetches: number[] = [];
-    for (const attempt of ['first (worker tier filled from the main CAS)', 'again (all hardlinks)', 'again (all hardlinks)']) {
+    for (const attempt of ['first', 'again', 'again']) {
       const run = await executeCommand(client, {
         arguments: ['/bin/sh', '-c', `test -f d0000/f0000 # ${label} ${rows.length}`],
         inputRoot: tree.root,
@@ -254,9 +264,12 @@ async function runExecuteProbes(settings: BenchSettings, print: Print): Promise<
       rows.push([attempt, millis(t.inputFetchMs), millis(t.executionMs), millis(run.doneAtMs - run.sentAtMs)]);
     }
     print('');
-    print(`A ${tree.files.toLocaleString('en-US')}-file input tree (${tree.directories} directories, 200-byte files) through Execute:`);
+    print(
+      `A ${tree.files.toLocaleString('en-US')}-file input tree (${tree.directories} directories, 200-byte files, not executable) ` +
+        'through Execute on the init --exec config (every input a hardlink from the CAS):',
+    );
     print(table(['run', 'input fetch + materialize', 'command', 'Execute round trip'], rows));
-    print(`materialization with hardlinks: ${millis(median(fetches))} (aim <= ${AIM_TREE_MATERIALIZE_MS} ms)`);
+    print(`materialization with hardlinks (median of the runs after the first): ${millis(median(fetches))} (aim <= ${AIM_TREE_MATERIALIZE_MS} ms)`);
   } finally {
     client.close();
     await stopExecDaemon(d, print, 'Execute probes');

@@ -8,6 +8,8 @@
 import { join } from 'node:path';
 import { DaemonFixture } from './daemon-process.js';
 import { closedPort } from './ports.js';
+import { renderExecConfig } from '../../src/commands/init/run.js';
+import { execConfigOnFreePorts } from './template-configs.js';
 
 export interface ExecConfigOptions {
   /** Directory for the stores' content, temp dirs and the worker's work_directory. */
@@ -93,6 +95,17 @@ export async function execDaemonFixture(opts: Omit<ExecConfigOptions, 'dataDir' 
   return DaemonFixture.withLayout({
     prefix: 'ncache-exec-',
     configText: (dataDir) => execConfigText({ ...opts, dataDir, workerApiPort }),
+    env: (stateDir) => ({ NCACHE_STATE_DIR: stateDir }),
+    stopTimeoutMs: 15_000,
+  });
+}
+
+/** A DaemonFixture on what `ncache init --exec` writes (one filesystem CAS the worker links from), its stores under the fixture's data dir. */
+export async function initExecDaemonFixture(): Promise<DaemonFixture> {
+  const text = await execConfigOnFreePorts(renderExecConfig());
+  return DaemonFixture.withLayout({
+    prefix: 'ncache-init-exec-',
+    configText: (dataDir) => text.replaceAll('${NCACHE_CACHE_DIR}', dataDir),
     env: (stateDir) => ({ NCACHE_STATE_DIR: stateDir }),
     stopTimeoutMs: 15_000,
   });
