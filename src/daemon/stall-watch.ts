@@ -10,13 +10,14 @@ export class StallWatch {
   private waitingSince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private describe: () => string = () => 'the client sent nothing';
-  private fail!: (err: Error) => void;
-  private readonly stalled: Promise<never>;
+  /**
+   * Fails the current wait: one per wait. Racing every wait against one
+   * long-lived promise would pile a reaction per message onto it, keeping
+   * every message (and its bytes) alive until the stream ends.
+   */
+  private failWait: ((err: Error) => void) | undefined;
 
-  constructor(private readonly ms: number) {
-    this.stalled = new Promise<never>((_, reject) => (this.fail = reject));
-    this.stalled.catch(() => {}); // observed through the races below
-  }
+  constructor(private readonly ms: number) {}
 
   /** The next message, or DEADLINE_EXCEEDED (message from `describe`) once the client has sent nothing for `ms`. */
   async next<T>(messages: AsyncIterator<T>, describe: () => string): Promise<IteratorResult<T>> {
@@ -26,9 +27,13 @@ export class StallWatch {
     this.waitingSince = Date.now();
     this.timer ??= setTimeout(() => this.check(), this.ms);
     try {
-      return await Promise.race([next, this.stalled]);
+      return await new Promise<IteratorResult<T>>((resolve, reject) => {
+        this.failWait = reject;
+        next.then(resolve, reject);
+      });
     } finally {
       this.waitingSince = undefined;
+      this.failWait = undefined;
     }
   }
 
@@ -43,7 +48,7 @@ export class StallWatch {
     // Not waiting: the next wait starts the timer again.
     if (this.waitingSince === undefined) return;
     const waited = Date.now() - this.waitingSince;
-    if (waited >= this.ms) this.fail(new NcacheError('DEADLINE_EXCEEDED', this.describe()));
+    if (waited >= this.ms) this.failWait?.(new NcacheError('DEADLINE_EXCEEDED', this.describe()));
     else this.timer = setTimeout(() => this.check(), this.ms - waited);
   }
 }
