@@ -18,6 +18,8 @@
 // holds it too (otherwise only as an orphan, after the grace period).
 // Evicting a dedup index entry from its only copy forgets the blob in the
 // catalog, which turns chunks only it used into orphans.
+// gc removes from leaves directly, below any existence cache: after each
+// removal the stores above the leaf forget the key (tiers.ts forgetAbove).
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
@@ -31,7 +33,7 @@ import { type Logger, silentLogger } from '../util/logger.js';
 import type { PinRegistry } from './pins.js';
 import { quietView } from './quiet-views.js';
 import { type DedupCatalog, dedupCatalog, isActiveTemp, keysBeingWritten } from './store-access.js';
-import { type Leaf, classifyLeaves } from './tiers.js';
+import { type Leaf, classifyLeaves, forgetAbove } from './tiers.js';
 
 /** Orphaned chunks younger than this stay: an upload in progress counts its chunks only once it has them all. */
 export const DEFAULT_ORPHAN_GRACE_MS = 10 * 60 * 1000;
@@ -238,8 +240,10 @@ class GcRun {
             // a zero-length read: nothing arrives
           }
         } catch (err) {
-          if (isNotFound(err)) report.vanishedRows += 1;
-          else this.logger.warn(`gc: could not check ${digestKey(key)} in ${leaf.id}: ${errorMessage(err)}`);
+          if (isNotFound(err)) {
+            report.vanishedRows += 1;
+            forgetAbove(leaf, [key]);
+          } else this.logger.warn(`gc: could not check ${digestKey(key)} in ${leaf.id}: ${errorMessage(err)}`);
         }
       }
     }
@@ -320,6 +324,9 @@ class GcRun {
     } catch (err) {
       this.logger.warn(`gc: could not remove ${digestKey(key)} from ${leaf.id}: ${errorMessage(err)}`);
       return false;
+    } finally {
+      // Even a failed remove may have taken the file: the layers above ask again rather than remember.
+      forgetAbove(leaf, [key]);
     }
   }
 

@@ -21,6 +21,7 @@ import { leafStorage } from '../config/store-tree.js';
 import type { CompressionSpec, NcacheConfig } from '../config/types.js';
 import type { BuiltStore, StoreManager } from '../stores/factory.js';
 import type { StoreDriver } from '../stores/store.js';
+import type { Digest } from '../util/digest.js';
 
 export type LeafLocation = 'local' | 'remote';
 
@@ -68,6 +69,12 @@ export interface Leaf {
   readonly dedup: DedupPlace | undefined;
   /** Compression stores between the leaf and its role boundary (top or dedup), outermost first. */
   readonly compression: readonly CompressionLayer[];
+  /**
+   * Every store above the leaf, on every path to it (through ref_store too):
+   * whoever removes a key from the leaf directly tells these to forget it
+   * (forgetAbove), so no layer keeps answering "present".
+   */
+  readonly above: readonly StoreDriver[];
 }
 
 /** Store names the services use as CAS and as action cache (config/service-bindings.ts). */
@@ -91,6 +98,8 @@ interface WalkState {
   readonly fastSlow: readonly FastSlowPlace[];
   readonly dedup: DedupPlace | undefined;
   readonly compression: readonly CompressionLayer[];
+  /** The stores on the path from the top store down to this node, excluding it. */
+  readonly path: readonly StoreDriver[];
 }
 
 /**
@@ -101,15 +110,19 @@ interface WalkState {
 export function classifyLeaves(config: NcacheConfig, stores: StoreManager): Leaf[] {
   const roles = storeRoles(config);
   const found = new Map<StoreDriver, Leaf>();
+  const aboveOf = new Map<StoreDriver, Set<StoreDriver>>();
 
   const visit = (node: BuiltStore, state: WalkState, refDepth: number): void => {
     const spec = node.spec;
     if (spec.kind === 'ref_store') {
-      if (refDepth <= 16) visit(stores.tree(spec.name), state, refDepth + 1);
+      if (refDepth <= 16) visit(stores.tree(spec.name), { ...state, path: [...state.path, node.driver] }, refDepth + 1);
       return;
     }
     const storage = leafStorage(spec);
     if (storage === 'memory' || storage === 'disk' || storage === 'remote') {
+      const above = aboveOf.get(node.driver) ?? new Set();
+      for (const store of state.path) above.add(store);
+      aboveOf.set(node.driver, above);
       const leaf: Leaf = {
         id: node.catalogId,
         kind: spec.kind,
@@ -120,33 +133,35 @@ export function classifyLeaves(config: NcacheConfig, stores: StoreManager): Leaf
         fastSlow: state.fastSlow,
         dedup: state.dedup,
         compression: state.compression,
+        above: [],
       };
       const previous = found.get(node.driver);
       if (previous === undefined || richer(leaf, previous)) found.set(node.driver, leaf);
       return;
     }
     const sibling = (role: ChildRole): StoreDriver | undefined => node.children.find((c) => c.role === role)?.driver;
+    const below: WalkState = { ...state, path: [...state.path, node.driver] };
     for (const child of node.children) {
-      let next: WalkState = state;
+      let next: WalkState = below;
       if (child.role === 'fast' || child.role === 'slow') {
         const other = sibling(child.role === 'fast' ? 'slow' : 'fast');
         if (other === undefined) continue;
         const place: FastSlowPlace = { store: node.driver, storeId: node.catalogId, side: child.role, other, otherLeafIds: [] };
-        next = { ...state, fastSlow: [...state.fastSlow, place] };
+        next = { ...below, fastSlow: [...state.fastSlow, place] };
       } else if (child.role === 'dedup_index' || child.role === 'dedup_content') {
         const index = sibling('dedup_index');
         const content = sibling('dedup_content');
         if (index === undefined || content === undefined) continue;
         next = {
-          ...state,
+          ...below,
           role: child.role === 'dedup_index' ? 'dedup_index' : 'dedup_chunk',
           dedup: { store: node.driver, storeId: node.catalogId, part: child.role === 'dedup_index' ? 'index' : 'content', index, content },
           compression: [],
         };
       } else if (child.role === 'cas_lookup') {
-        next = { ...state, role: 'cas', compression: [] };
+        next = { ...below, role: 'cas', compression: [] };
       } else if (spec.kind === 'compression') {
-        next = { ...state, compression: [...state.compression, { spec, store: node.driver }] };
+        next = { ...below, compression: [...state.compression, { spec, store: node.driver }] };
       }
       visit(child, next, refDepth);
     }
@@ -159,11 +174,12 @@ export function classifyLeaves(config: NcacheConfig, stores: StoreManager): Leaf
       fastSlow: [],
       dedup: undefined,
       compression: [],
+      path: [],
     };
     visit(stores.tree(named.name), state, 0);
   }
 
-  const leaves = [...found.values()];
+  const leaves = [...found.values()].map((leaf) => ({ ...leaf, above: [...(aboveOf.get(leaf.store) ?? [])] }));
   // Which leaves sit on the other side of each fast_slow (for repair sources).
   for (const leaf of leaves) {
     for (const place of leaf.fastSlow) {
@@ -189,4 +205,15 @@ export function otherSideLeaves(leaf: Leaf, leaves: readonly Leaf[]): Leaf[] {
     }
   }
   return out;
+}
+
+/**
+ * Tells every store above `leaf` that it no longer holds `keys`: called after
+ * any removal made on the leaf directly rather than through the tree, so an
+ * existence cache (or a fast_slow's recent slow-tier answers) never keeps
+ * saying "present" for what is gone.
+ */
+export function forgetAbove(leaf: Leaf, keys: readonly Digest[]): void {
+  if (keys.length === 0) return;
+  for (const store of leaf.above) store.forgetKeys?.(keys);
 }

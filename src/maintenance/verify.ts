@@ -31,7 +31,7 @@ import { errorMessage, invalidArgument, isNotFound } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { quietView } from './quiet-views.js';
 import { dedupCatalog } from './store-access.js';
-import { type Leaf, type ValueRole, classifyLeaves, otherSideLeaves } from './tiers.js';
+import { type Leaf, type ValueRole, classifyLeaves, forgetAbove, otherSideLeaves } from './tiers.js';
 
 export type VerifyTier = 'fast' | 'slow' | 'all';
 
@@ -343,6 +343,8 @@ class VerifyRun {
 
   /** After evicting a bad local copy: what the catalog says about it must not bring it back. */
   private forgetKnowledge(leaf: Leaf, key: Digest): void {
+    // The copy was removed from the leaf directly: no layer above may keep answering "present".
+    forgetAbove(leaf, [key]);
     const catalog = this.deps.catalog;
     if (catalog.isClosed) return;
     // Owed uploads of bad bytes must not reach the slow tier.

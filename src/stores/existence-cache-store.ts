@@ -1,7 +1,8 @@
 // Remembers which keys the backend has, so repeated existence checks (Bazel
 // asks FindMissingBlobs for every input of every action) skip a slow backend.
 // Only presence is cached, never absence: a blob uploaded elsewhere shows up
-// at once. A read that finds the value gone corrects the cache.
+// at once. A read that finds the value gone corrects the cache; gc and verify,
+// which remove from the leaves below directly, call forgetKeys().
 import type { EvictionPolicy } from '../config/types.js';
 import { systemClock } from '../util/clock.js';
 import { type Digest, digestKey } from '../util/digest.js';
@@ -62,6 +63,10 @@ export class ExistenceCacheStore implements StoreDriver {
   async remove(key: Digest): Promise<boolean> {
     this.known.delete(digestKey(key));
     return (await this.backend.remove?.(key)) ?? false;
+  }
+
+  forgetKeys(keys: readonly Digest[]): void {
+    for (const key of keys) this.known.delete(digestKey(key));
   }
 
   entries(): AsyncIterable<StoreEntry> {

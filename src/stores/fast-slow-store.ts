@@ -424,6 +424,11 @@ export class FastSlowStore implements StoreDriver {
     };
   }
 
+  /** A leaf under the slow side lost these keys behind this store's back: its recent "present" answers no longer stand. */
+  forgetKeys(keys: readonly Digest[]): void {
+    for (const key of keys) this.slowChecks.forget(key);
+  }
+
   async remove(key: Digest): Promise<boolean> {
     if (this.fills.has(digestKey(key))) this.removedWhileFilling.add(digestKey(key));
     const [a, b] = await Promise.all([this.fast.remove?.(key), this.slow.remove?.(key)]);

@@ -146,6 +146,14 @@ export interface StoreDriver {
   /** The store's files, for gc and verify. */
   localFiles?(): LocalFiles;
 
+  /**
+   * Drops what this layer remembers about the presence of `keys` (existence
+   * cache, a fast_slow's recent slow-tier answers): a store below lost them
+   * without going through this layer (gc, verify's repair). Only knowledge is
+   * dropped, never a value; a key still held is simply asked again.
+   */
+  forgetKeys?(keys: readonly Digest[]): void;
+
   /** Files a local worker may hardlink and adopt (filesystem, and fast_slow over one). */
   linkableFiles?(): LinkableFiles;
 

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { collectRows } from '../../src/daemon/control/ls.js';
 import { storesByRole } from '../../src/daemon/control/store-nodes.js';
-import { classifyLeaves, otherSideLeaves } from '../../src/maintenance/tiers.js';
+import { classifyLeaves, forgetAbove, otherSideLeaves } from '../../src/maintenance/tiers.js';
 import { putBuffer } from '../../src/stores/store.js';
 import { digestOf } from '../../src/util/digest.js';
 import { testConfigText } from '../helpers/daemon-process.js';
@@ -26,6 +26,32 @@ describe('classifyLeaves', () => {
       ['CAS.verify.backend', 'filesystem', 'local', 'cas'],
       ['AC.completeness_checking.backend', 'filesystem', 'local', 'ac'],
     ]);
+  });
+
+  it('a leaf lists every store above it on every path, through ref_store too, and forgetAbove empties an existence_cache among them', async () => {
+    const w = await openWorld({
+      stores: [
+        { name: 'CAS', existence_cache: { backend: { memory: {} } } },
+        { name: 'WORKER_CAS', fast_slow: { fast: { memory: {} }, slow: { ref_store: { name: 'CAS' } } } },
+      ],
+      servers: servers('CAS'),
+    });
+    worlds.push(w);
+    const leaves = classifyLeaves(w.config, w.stores);
+    const casLeaf = leaves.find((l) => l.store === w.stores.tree('CAS').children[0]!.driver)!;
+    const workerTree = w.stores.tree('WORKER_CAS');
+    const slowRef = workerTree.children.find((c) => c.role === 'slow')!.driver;
+    expect(new Set(casLeaf.above)).toEqual(new Set([w.stores.get('CAS'), workerTree.driver, slowRef]));
+
+    const data = Buffer.from('remembered');
+    const key = digestOf(data);
+    await putBuffer(w.stores.get('CAS'), key, data);
+    expect(await w.stores.get('CAS').has([key])).toEqual([10]);
+    // Removed from the leaf directly, as gc does: the existence cache would still say "present".
+    await casLeaf.store.remove!(key);
+    expect(await w.stores.get('CAS').has([key])).toEqual([10]);
+    forgetAbove(casLeaf, [key]);
+    expect(await w.stores.get('CAS').has([key])).toEqual([undefined]);
   });
 
   it('fast_slow sides point at each other; an unused store is "unknown"', async () => {
