@@ -122,7 +122,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     const pins = new PinRegistry();
     const maintenance = new MaintenanceLock();
     const metrics = new Metrics(clock);
-    const execution = await startExecution(config, { stores, logger, clock });
+    const execution = await startExecution(config, { stores, pins, logger, clock });
     rollback.add(() => execution.close());
     const { runtimes, httpCaches, addresses } = await startServers(config, { stores, pins, metrics, execution }, logger, clock, rollback);
     const parts: DaemonParts = { config, logger, clock, startedAtMs, control, catalog, stores, pins, maintenance, metrics, execution, runtimes, httpCaches, addresses };

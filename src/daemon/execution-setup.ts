@@ -9,6 +9,8 @@ import { SimpleScheduler } from '../scheduler/simple-scheduler.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { Clock } from '../util/clock.js';
 import type { StoreManager } from '../stores/factory.js';
+import { PinningStore } from '../maintenance/pinning-store.js';
+import type { PinRegistry } from '../maintenance/pins.js';
 import { NcacheError, errorMessage, withContext } from '../util/errors.js';
 import { LocalWorker } from '../worker/local-worker.js';
 import type { Logger } from '../util/logger.js';
@@ -25,6 +27,8 @@ export interface ExecutionRuntime {
 
 export interface ExecutionDeps {
   readonly stores: StoreManager;
+  /** The daemon's pins: what a worker reads, writes or adopts is pinned against gc while it does. */
+  readonly pins: PinRegistry;
   readonly logger: Logger;
   readonly clock: Clock;
 }
@@ -60,10 +64,10 @@ function addLocalWorker(config: NcacheConfig, spec: LocalWorkerSpec, i: number, 
   if (typeof target === 'string') throw new NcacheError('INVALID_ARGUMENT', `${at}.worker_api_endpoint: ${target}`);
   const scheduler = schedulers.get(target.scheduler);
   if (scheduler === undefined) throw new NcacheError('INVALID_ARGUMENT', `servers[${target.server}].services.worker_api.scheduler: no scheduler named ${JSON.stringify(target.scheduler)}`);
-  // The stores as built, not wrapped: the worker hardlinks inputs from the filesystem tier and adopts outputs into it (StoreDriver.linkableFiles).
+  // Pinned like the services' stores; PinningStore forwards linkableFiles, through which the worker hardlinks inputs and adopts outputs.
   const store = (name: string, field: string) => {
     try {
-      return deps.stores.get(name);
+      return new PinningStore(deps.stores.get(name), deps.pins);
     } catch (err) {
       throw withContext(`${at}.${field}`, err);
     }

@@ -5,7 +5,10 @@
 // leaves it alone.
 // Transparent otherwise: same kind, stats and children (tree walks see the
 // store itself), no start/close (the StoreManager owns those).
-import type { ByteStream, StoreDriver, StoreEntry } from '../stores/store.js';
+// Local workers get these too (execution-setup.ts), so linkableFiles is
+// forwarded with the same rule: a key is pinned while pathOf brings it in
+// and while adopt hands a file over.
+import type { ByteStream, LinkableFiles, StoreDriver, StoreEntry } from '../stores/store.js';
 import type { StoreStats } from '../stores/store-stats.js';
 import type { Digest } from '../util/digest.js';
 import type { PinRegistry } from './pins.js';
@@ -18,6 +21,7 @@ export class PinningStore implements StoreDriver {
   /** Forwarded: ByteStream skips its own hashing when the store checks uploads. */
   readonly checksUploadHash?: () => boolean;
   readonly children?: () => readonly StoreDriver[];
+  readonly linkableFiles?: () => LinkableFiles;
 
   constructor(
     readonly inner: StoreDriver,
@@ -29,6 +33,11 @@ export class PinningStore implements StoreDriver {
     if (inner.stats) this.stats = () => inner.stats!();
     if (inner.checksUploadHash) this.checksUploadHash = () => inner.checksUploadHash!();
     if (inner.children) this.children = () => inner.children!();
+    const files = inner.linkableFiles?.();
+    if (files) {
+      const pinned = pinnedFiles(files, pins);
+      this.linkableFiles = () => pinned;
+    }
   }
 
   has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
@@ -48,6 +57,20 @@ export class PinningStore implements StoreDriver {
       throw err;
     }
   }
+}
+
+/**
+ * `files` with each call's key pinned while it runs. The path pathOf returns
+ * is the caller's to hardlink at once: the contract already says the file may
+ * be unlinked at any time after.
+ */
+function pinnedFiles(files: LinkableFiles, pins: PinRegistry): LinkableFiles {
+  return {
+    contentPath: files.contentPath,
+    pathOf: (key) => pins.with(key, () => files.pathOf(key)),
+    adopt: (key, path) => pins.with(key, () => files.adopt(key, path)),
+    evictModified: (key, ino) => files.evictModified(key, ino),
+  };
 }
 
 /** The stream, calling `release` once it ends, fails or is abandoned. */

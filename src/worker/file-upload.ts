@@ -63,6 +63,12 @@ export interface FileBlob {
 export async function uploadFiles(cas: StoreDriver, linkable: LinkableFiles | undefined, files: readonly FileBlob[]): Promise<void> {
   const unique = [...new Map(files.filter((f) => !isEmptyDigest(f.digest)).map((f) => [digestKey(f.digest), f])).values()];
   if (unique.length === 0) return;
+  // Asked rather than adopting everything: adopting a digest the tier holds
+  // still fsyncs the file, leaves its recency alone, and through a fast_slow
+  // uploads it to the slow tier again (an S3 PUT per output per action). The
+  // answer is current: the filesystem index is the truth, and whoever removes
+  // from a leaf behind an existence cache or a fast_slow's recent slow-tier
+  // answers makes them forget (maintenance/tiers.ts forgetAbove).
   const sizes = await cas.has(unique.map((f) => f.digest));
   const missing = unique.filter((_f, i) => sizes[i] === undefined);
   await mapConcurrent(missing, UPLOAD_CONCURRENCY, async ({ digest, path }) => {

@@ -1,12 +1,16 @@
 // PinningStore: a key is pinned while an upload streams into it and while a
 // read streams out of it, and released at the end, on failure and on abandon.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runGc } from '../../src/maintenance/gc.js';
 import { PinRegistry } from '../../src/maintenance/pins.js';
 import { PinningStore } from '../../src/maintenance/pinning-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { putBuffer } from '../../src/stores/store.js';
 import { VerifyStore } from '../../src/stores/verify-store.js';
 import { digestOf } from '../../src/util/digest.js';
+import { filesystemAt, maintenanceDeps, servers, worldsClosedAfterEach } from './harness.js';
 
 describe('PinningStore', () => {
   it('pins an upload until it commits', async () => {
@@ -67,5 +71,37 @@ describe('PinningStore', () => {
     expect(checking.checksUploadHash?.()).toBe(true);
     expect(sizeOnly.checksUploadHash?.()).toBe(false);
     expect(new PinningStore(new MemoryStore(), pins).checksUploadHash).toBeUndefined();
+  });
+});
+
+describe('PinningStore over a filesystem store (what a local worker gets)', () => {
+  const world = worldsClosedAfterEach();
+
+  it('forwards linkableFiles, pinning an adopted output while it is handed over; gc then spares it while pinned and evicts it after', async () => {
+    const w = await world({ stores: [{ name: 'CAS', ...filesystemAt('cas') }], servers: servers('CAS') });
+    const pins = new PinRegistry();
+    const store = new PinningStore(w.stores.get('CAS'), pins);
+    const files = store.linkableFiles?.();
+    expect(files?.contentPath).toBe(w.stores.get('CAS').linkableFiles?.().contentPath);
+
+    const data = Buffer.from('an output file the action wrote');
+    const key = digestOf(data);
+    const output = join(files!.contentPath, '..', 'output');
+    writeFileSync(output, data);
+    const adoption = files!.adopt(key, output);
+    expect(pins.isPinned(key)).toBe(true);
+    await adoption;
+    expect(pins.isPinned(key)).toBe(false);
+    expect(await store.has([key])).toEqual([data.length]);
+
+    // While a worker holds it (pathOf pins the same way), gc keeps it.
+    const release = pins.pin(key);
+    const kept = await runGc(maintenanceDeps(w, pins), { targetBytes: 0 });
+    expect(kept.kept.pinned).toBe(1);
+    expect(await store.has([key])).toEqual([data.length]);
+    release();
+    const evicted = await runGc(maintenanceDeps(w, pins), { targetBytes: 0 });
+    expect(evicted.freed.count).toBe(1);
+    expect(await store.has([key])).toEqual([undefined]);
   });
 });
