@@ -33,6 +33,7 @@ import { MissingBlobsError, missingBlobsStatus } from './missing-blobs.js';
 import { collectOutputs } from './outputs.js';
 import { runCommand } from './run-command.js';
 import { removeTree } from './remove-tree.js';
+import { Spawner } from './spawner.js';
 import { sideChannelReportsTimeout } from './side-channel.js';
 import { evictModifiedInputs } from './tamper-check.js';
 
@@ -73,7 +74,6 @@ const EXEC_COPIES_DIR = '.exec-copies';
 const DEFAULT_EXEC_COPIES_MAX_BYTES = 2_000_000_000;
 const DEFAULT_INLINE_STREAM_MAX_BYTES = 64 * 1024;
 const DEFAULT_INLINE_FILES_BUDGET_BYTES = 1024 * 1024;
-const SYNC_REMOVE_MAX_ENTRIES = 2000;
 
 export class LocalWorker implements ExecutionWorker {
   readonly id: string;
@@ -90,6 +90,9 @@ export class LocalWorker implements ExecutionWorker {
   private closed = false;
   /** Runs in progress, each with the controller that stops it (on the scheduler's abort or close()). */
   private readonly runs = new Map<Promise<unknown>, AbortController>();
+  /** Action directories being removed after their results were returned. */
+  private readonly removals = new Set<Promise<void>>();
+  private readonly spawner: Spawner;
 
   constructor(options: LocalWorkerOptions) {
     const { spec } = options;
@@ -102,6 +105,7 @@ export class LocalWorker implements ExecutionWorker {
     this.clock = options.clock ?? systemClock;
     this.properties = Object.fromEntries(Object.entries(spec.platform_properties).map(([name, p]) => [name, [...p.values]]));
     this.slots = slotsOf(spec);
+    this.spawner = new Spawner(`worker ${this.id}`);
     this.limits = {
       maxDepth: spec.max_input_tree_depth ?? DEFAULT_INPUT_TREE_LIMITS.maxDepth,
       maxEntries: spec.max_input_tree_entries ?? DEFAULT_INPUT_TREE_LIMITS.maxEntries,
@@ -127,11 +131,13 @@ export class LocalWorker implements ExecutionWorker {
     }
   }
 
-  /** Kills running actions' process groups and waits until their directories are removed. */
+  /** Kills running actions' process groups, waits until their directories are removed, stops the spawner. */
   async close(): Promise<void> {
     this.closed = true;
     for (const stop of this.runs.values()) stop.abort(new WorkerLostError(`worker ${this.id} closed while running the action`));
     await Promise.allSettled([...this.runs.keys()]);
+    await Promise.allSettled([...this.removals]);
+    await this.spawner.close();
   }
 
   /**
@@ -162,7 +168,7 @@ export class LocalWorker implements ExecutionWorker {
     for (const name of await readdir(work)) {
       if (!name.startsWith(ACTION_DIR_PREFIX)) continue;
       // A leftover that cannot be removed must not stop the worker from running actions.
-      await removeTree(join(work, name), false).catch((err: unknown) =>
+      await removeTree(join(work, name)).catch((err: unknown) =>
         this.logger.warn(`worker ${this.id}: could not remove ${join(work, name)}, left by an earlier run: ${errorMessage(err)}`),
       );
     }
@@ -231,8 +237,6 @@ export class LocalWorker implements ExecutionWorker {
     const setup = await this.ready();
     const dir = join(this.spec.work_directory, `${ACTION_DIR_PREFIX}${randomUUID()}`);
     let failed = true;
-    /** Files and directories in the action directory, as far as known: small ones are removed synchronously. */
-    let entries = 0;
     try {
       const timeoutMs = this.timeoutMsOf(job);
       const command = job.command;
@@ -245,7 +249,6 @@ export class LocalWorker implements ExecutionWorker {
       const tree = await fetchInputTree(this.cas, inputRoot, this.limits);
       throwIfAborted(signal);
       mkdirSync(join(dir, 'work'));
-      entries = tree.files.length + tree.directories.length + tree.symlinks.length;
       const linked = await materialize(tree, join(dir, 'work'), this.sources(setup));
       prepareOutputLocations(workingDir, command);
       metadata.inputFetchCompletedTimestamp = timestampOf(this.clock.now());
@@ -264,7 +267,7 @@ export class LocalWorker implements ExecutionWorker {
       const stderrPath = join(dir, 'stderr');
       const startedAtMs = Date.now();
       metadata.executionStartTimestamp = timestampOf(this.clock.now());
-      const ran = await runCommand({
+      const ran = await runCommand(this.spawner, {
         argv,
         cwd: workingDir,
         env,
@@ -281,8 +284,7 @@ export class LocalWorker implements ExecutionWorker {
 
       control.onStage?.('uploading_outputs');
       metadata.outputUploadStartTimestamp = timestampOf(this.clock.now());
-      const { result, outputEntries } = await this.collectResult(job, command, workingDir, stdoutPath, stderrPath, ran.exitCode, timedOut, setup);
-      entries += outputEntries;
+      const result = await this.collectResult(job, command, workingDir, stdoutPath, stderrPath, ran.exitCode, timedOut, setup);
       metadata.outputUploadCompletedTimestamp = timestampOf(this.clock.now());
       metadata.workerCompletedTimestamp = metadata.outputUploadCompletedTimestamp;
       const finished: ActionResult = { ...result, executionMetadata: metadata };
@@ -297,11 +299,13 @@ export class LocalWorker implements ExecutionWorker {
     } catch (err) {
       // The scheduler's reason (an AbortError), or close()'s WorkerLostError.
       if (signal.aborted) throw signal.reason ?? err;
+      // The spawner process died: the worker's failure, retried by the scheduler.
+      if (err instanceof WorkerLostError) throw err;
       const now = timestampOf(this.clock.now());
       metadata.workerCompletedTimestamp = now;
       return { result: emptyResult(metadata), status: statusOf(err), message: errorMessage(err) };
     } finally {
-      await this.cleanUp(dir, failed && !signal.aborted, entries);
+      await this.cleanUp(dir, failed && !signal.aborted);
     }
   }
 
@@ -333,7 +337,7 @@ export class LocalWorker implements ExecutionWorker {
     exitCode: number,
     timedOut: boolean,
     setup: Setup,
-  ): Promise<{ result: Omit<ActionResult, 'executionMetadata'>; outputEntries: number }> {
+  ): Promise<Omit<ActionResult, 'executionMetadata'>> {
     const inlineMax = this.options.inlineStreamMaxBytes ?? DEFAULT_INLINE_STREAM_MAX_BYTES;
     const outputs = timedOut
       ? undefined
@@ -353,7 +357,7 @@ export class LocalWorker implements ExecutionWorker {
       const sizes = await this.cas.has(messages.map((m) => m.digest));
       for (const [i, m] of messages.entries()) if (sizes[i] === undefined) await putBuffer(this.cas, m.digest, m.bytes);
     }
-    const result = {
+    return {
       outputFiles: outputs?.outputFiles ?? [],
       outputFileSymlinks: outputs?.outputFileSymlinks ?? [],
       outputSymlinks: outputs?.outputSymlinks ?? [],
@@ -365,7 +369,6 @@ export class LocalWorker implements ExecutionWorker {
       stderrRaw: stderr.raw,
       stderrDigest: stderr.digest,
     };
-    return { result, outputEntries: files.length };
   }
 
   /** Writes the result to the action cache when upload_ac_results_strategy says so. */
@@ -383,20 +386,25 @@ export class LocalWorker implements ExecutionWorker {
     await putBuffer(this.ac, job.actionDigest, ActionResultCodec.encode(cached));
   }
 
-  private async cleanUp(dir: string, keep: boolean, entries: number): Promise<void> {
-    try {
-      if (keep && this.spec.keep_failed_action_directories) {
-        const kept = join(dirname(dir), `${FAILED_DIR_PREFIX}${dir.slice(dir.lastIndexOf(ACTION_DIR_PREFIX) + ACTION_DIR_PREFIX.length)}`);
+  /** Keeps a failed action's directory when configured to; otherwise removes it in the background (close() waits). */
+  private async cleanUp(dir: string, keep: boolean): Promise<void> {
+    if (keep && this.spec.keep_failed_action_directories) {
+      const kept = join(dirname(dir), `${FAILED_DIR_PREFIX}${dir.slice(dir.lastIndexOf(ACTION_DIR_PREFIX) + ACTION_DIR_PREFIX.length)}`);
+      try {
         await rename(dir, kept);
         this.logger.info(`worker ${this.id}: kept the directory of a failed action: ${kept}`);
         return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        this.logger.warn(`worker ${this.id}: could not keep ${dir} as ${kept}: ${errorMessage(err)}`);
       }
-      // A large tree must not block the event loop.
-      await removeTree(dir, entries < SYNC_REMOVE_MAX_ENTRIES);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      this.logger.warn(`worker ${this.id}: could not remove ${dir}: ${errorMessage(err)}`);
     }
+    // Not on the action's path: its result does not wait for the removal.
+    const removal = removeTree(dir).catch((err: unknown) => {
+      this.logger.warn(`worker ${this.id}: could not remove ${dir}: ${errorMessage(err)}`);
+    });
+    this.removals.add(removal);
+    void removal.finally(() => this.removals.delete(removal));
   }
 }
 

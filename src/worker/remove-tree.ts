@@ -1,19 +1,18 @@
-// Removing an action directory. An action may leave a directory without
-// write permission (chmod -w on an output tree), which stops a non-root
-// worker from deleting what is inside; such directories are made writable
-// and the removal tried again. Only directories are chmodded, never files: a
-// file may be a hardlink to the cache's own copy.
-import { rmSync } from 'node:fs';
+// Removing an action directory, on libuv's thread pool (fs.promises.rm) so a
+// large tree never blocks the event loop. An action may leave a directory
+// without write permission (chmod -w on an output tree), which stops a
+// non-root worker from deleting what is inside; such directories are made
+// writable and the removal tried again. Only directories are chmodded, never
+// files: a file may be a hardlink to the cache's own copy.
 import { chmod, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const DENIED = new Set(['EACCES', 'EPERM']);
 
-/** Removes `dir` and everything in it; `small` trees go synchronously (microseconds, no thread-pool round trips). */
-export async function removeTree(dir: string, small: boolean): Promise<void> {
+/** Removes `dir` and everything in it (nothing to do when it is already gone). */
+export async function removeTree(dir: string): Promise<void> {
   try {
-    if (small) rmSync(dir, { recursive: true, force: true });
-    else await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
     return;
   } catch (err) {
     if (!DENIED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;

@@ -1,4 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
+import { waitFor } from '../helpers/wait-for.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ActionResultCodec, type ActionResult } from '../../src/proto/reapi.js';
@@ -29,7 +30,7 @@ describe('LocalWorker', () => {
     const cached: ActionResult = ActionResultCodec.decode(await readBuffer(f.ac, job.actionDigest));
     expect(cached.outputFiles[0]!.digest).toEqual(result.outputFiles[0]!.digest);
     // The action directory is gone.
-    expect((await readdir(f.workDirectory)).filter((n) => n.startsWith('action-'))).toEqual([]);
+    await waitFor(async () => (await readdir(f.workDirectory)).every((n) => !n.startsWith('action-')), { what: 'the action directory to be removed' });
     expect((await stat(join(f.workDirectory, '.exec-copies'))).isDirectory()).toBe(true);
   });
 });

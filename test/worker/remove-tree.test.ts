@@ -27,7 +27,7 @@ describe.skipIf(!canDropPrivileges)('removeTree as an unprivileged user', () => 
     await chmod(join(action, 'work/out/deep'), 0o555);
     await chmod(join(action, 'work/out'), 0o555);
     await chown(base, NOBODY, NOBODY);
-    const script = `import('${join(process.cwd(), 'dist/src/worker/remove-tree.js')}').then((m) => m.removeTree(${JSON.stringify(action)}, true))`;
+    const script = `import('${join(process.cwd(), 'dist/src/worker/remove-tree.js')}').then((m) => m.removeTree(${JSON.stringify(action)}))`;
     const run = spawnSync('/usr/bin/setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', process.execPath, '-e', script], {
       encoding: 'utf8',
       timeout: 30_000,

@@ -106,7 +106,7 @@ describe('running a command', () => {
     expect(grandchild).toBeGreaterThan(1);
     await waitFor(() => dead(grandchild), { what: `grandchild ${grandchild} to be killed`, timeoutMs: 10_000 });
     expect(await f.ac.has([job.actionDigest])).toEqual([undefined]);
-    expect((await readdir(f.workDirectory)).filter((n) => n.startsWith('action-'))).toEqual([]);
+    await waitFor(async () => (await readdir(f.workDirectory)).every((n) => !n.startsWith('action-')), { what: 'the action directory to be removed' });
   });
 
   it('kills what the command left running in the background when it exits', async () => {
@@ -133,7 +133,24 @@ describe('running a command', () => {
     abort.abort(new Error('client gone'));
     await expect(run).rejects.toThrow('client gone');
     await waitFor(() => dead(pid), { what: `process ${pid} to be killed` });
-    expect((await readdir(f.workDirectory)).filter((n) => n.startsWith('action-'))).toEqual([]);
+    await waitFor(async () => (await readdir(f.workDirectory)).every((n) => !n.startsWith('action-')), { what: 'the action directory to be removed' });
+  });
+
+  it('when the spawner process dies, the running action is killed and rejects as a lost worker; the next run starts a new spawner', async () => {
+    const f = await workerFixture(cleanups);
+    const pidFile = join(f.dir, 'pids');
+    const run = f.worker.run(await f.job({ arguments: [SH, '-c', `echo "$$ $PPID" > ${pidFile}; sleep 300`] }, await f.putTree({})), control());
+    const written = async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim().split(' ').map(Number);
+    const [pid, spawner] = await waitFor(async () => ((await written()).length === 2 ? written() : undefined), { what: 'the action to start' });
+    // The command's parent is the spawner, not this (daemon) process.
+    expect(spawner).not.toBe(process.pid);
+    const lost = expect(run).rejects.toBeInstanceOf(WorkerLostError);
+    process.kill(spawner!, 'SIGKILL');
+    await lost;
+    await waitFor(() => dead(pid!), { what: `process ${pid} to be killed` });
+    const next = await f.worker.run(await f.job({ arguments: [SH, '-c', 'echo "$PPID"'] }, await f.putTree({})), control());
+    expect(next.result.exitCode).toBe(0);
+    expect(Number(await text(f, next.result.stdoutDigest))).not.toBe(spawner);
   });
 
   it('close() kills running actions, removes their directories, and the runs reject as a lost worker', async () => {
@@ -141,8 +158,9 @@ describe('running a command', () => {
     const pidFile = join(f.dir, 'pid');
     const run = f.worker.run(await f.job({ arguments: [SH, '-c', `echo "$$" > ${pidFile}; sleep 300`] }, await f.putTree({})), control());
     const pid = Number(await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() || undefined, { what: 'the action to start' }));
+    const lost = expect(run).rejects.toBeInstanceOf(WorkerLostError);
     await f.worker.close();
-    await expect(run).rejects.toBeInstanceOf(WorkerLostError);
+    await lost;
     expect(await dead(pid)).toBe(true);
     expect((await readdir(f.workDirectory)).filter((n) => n.startsWith('action-'))).toEqual([]);
     await expect(f.worker.run(await f.job({ arguments: ['/bin/true'] }, await f.putTree({})), control())).rejects.toBeInstanceOf(WorkerLostError);
