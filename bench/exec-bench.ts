@@ -44,7 +44,7 @@ type Layout = 'init --exec' | 'basic_cas';
 interface Scenario {
   name: string;
   /** The daemon's config and extra Bazel flags given its URL; absent: local execution, no daemon. */
-  remote?: { layout: Layout; flags: (url: string) => string[]; timings: boolean };
+  remote?: { layout: Layout; flags: (url: string) => string[]; timings: boolean; root?: string };
   runs: Timed[];
 }
 
@@ -55,12 +55,15 @@ interface ExecDaemon {
   profileDir: string | undefined;
 }
 
-async function startExecDaemon(settings: BenchSettings, layout: Layout, label: string): Promise<ExecDaemon> {
+async function startExecDaemon(settings: BenchSettings, layout: Layout, label: string, root?: string): Promise<ExecDaemon> {
   const fixture = layout === 'init --exec' ? await initExecDaemonFixture() : await execDaemonFixture();
-  const root = settings.bazel.cpuProfileDir;
-  const profileDir = root === undefined ? undefined : join(root, `exec-${label}-${Date.now()}`);
+  const profileRoot = settings.bazel.cpuProfileDir;
+  const profileDir = profileRoot === undefined ? undefined : join(profileRoot, `exec-${label}-${Date.now()}`);
   try {
-    const daemon = await fixture.start(profileDir === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
+    const daemon = await fixture.start({
+      ...(profileDir === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] }),
+      ...(root === undefined ? {} : { root }),
+    });
     return { fixture, daemon, profileDir };
   } catch (err) {
     await fixture.cleanup();
@@ -121,6 +124,12 @@ export async function runExecBench(settings: BenchSettings, print: Print): Promi
     },
     { name: 'ncache, basic_cas', remote: { layout: 'basic_cas', flags: executor, timings: false }, runs: [] },
   ];
+  // Before/after in one run: the baseline checkout's init --exec daemon beside this one's, alternating which goes first.
+  const baselineRoot = settings.bazel.baselineRoot;
+  if (baselineRoot !== undefined) {
+    print(`baseline daemon: ${baselineRoot} (NCACHE_BENCH_BASELINE_ROOT); only the init --exec rows, baseline and this checkout alternating`);
+    scenarios.splice(2, 2, { name: 'ncache, init --exec (baseline)', remote: { layout: 'init --exec', flags: executor, timings: false, root: baselineRoot }, runs: [] });
+  }
   const timings: ActionTimings[] = [];
   const ws = await BazelWorkspace.create({ files: shape.files, withStubs: false });
   try {
@@ -137,13 +146,15 @@ export async function runExecBench(settings: BenchSettings, print: Print): Promi
     print(`  warm-up build (Bazel server start, analysis; not in the table): ${seconds(warmup.run.elapsedMs)}`);
 
     for (let round = 1; round <= settings.exec.rounds; round++) {
-      for (const scenario of scenarios) {
+      const order = baselineRoot !== undefined && round % 2 === 0 ? [scenarios[0], scenarios[2], scenarios[1]] : scenarios;
+      for (const scenario of order) {
+        if (scenario === undefined) continue;
         let timed: Timed;
         const remote = scenario.remote;
         if (remote === undefined) {
           timed = await build([], undefined);
         } else {
-          const d = await startExecDaemon(settings, remote.layout, `round${round}`);
+          const d = await startExecDaemon(settings, remote.layout, `round${round}`, remote.root);
           try {
             timed = await build(remote.flags(d.daemon.url), d.daemon.pid);
             if (remote.timings) {
