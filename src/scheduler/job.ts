@@ -3,7 +3,7 @@
 // back. src/scheduler/ and src/worker/ depend on this file, never on each
 // other, so a worker reached another way (over a worker API, a forwarding
 // `grpc` scheduler) fits the same slot.
-import type { Action, ActionResult, Command, Digest, Status } from '../proto/reapi.js';
+import type { Action, ActionResult, Command, Digest, ExecutedActionMetadata, Status } from '../proto/reapi.js';
 
 /** Platform properties, name -> values (a Platform may repeat a name). */
 export type PlatformProperties = Readonly<Record<string, readonly string[]>>;
@@ -48,6 +48,23 @@ export interface JobOutcome {
   readonly status: Status;
   /** ExecuteResponse.message: shown to the user by the client. */
   readonly message?: string;
+}
+
+/** The result of an action that did not run to its end (it must still be present: see JobOutcome.result). */
+export function emptyActionResult(metadata: ExecutedActionMetadata | null = null): ActionResult {
+  return {
+    outputFiles: [],
+    outputFileSymlinks: [],
+    outputSymlinks: [],
+    outputDirectories: [],
+    outputDirectorySymlinks: [],
+    exitCode: 0,
+    stdoutRaw: Buffer.alloc(0),
+    stdoutDigest: null,
+    stderrRaw: Buffer.alloc(0),
+    stderrDigest: null,
+    executionMetadata: metadata,
+  };
 }
 
 export type WorkerStage = 'fetching_inputs' | 'executing' | 'uploading_outputs';

@@ -2,26 +2,9 @@
 // lost workers, bugs, cancellation, shutdown, no worker at all. Each carries an
 // empty ActionResult: Bazel rejects a finished operation without one.
 import { status as Code } from '@grpc/grpc-js';
-import type { ActionResult } from '../proto/reapi.js';
-import type { JobOutcome } from './job.js';
+import { emptyActionResult, type JobOutcome } from './job.js';
 
 export { Code };
-
-export function emptyActionResult(): ActionResult {
-  return {
-    outputFiles: [],
-    outputFileSymlinks: [],
-    outputSymlinks: [],
-    outputDirectories: [],
-    outputDirectorySymlinks: [],
-    exitCode: 0,
-    stdoutRaw: Buffer.alloc(0),
-    stdoutDigest: null,
-    stderrRaw: Buffer.alloc(0),
-    stderrDigest: null,
-    executionMetadata: null,
-  };
-}
 
 /** A finished operation whose action did not run to its end: `code` says why. */
 export function failedOutcome(code: Code, message: string): JobOutcome {

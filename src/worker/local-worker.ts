@@ -16,7 +16,7 @@ import type { LocalWorkerSpec } from '../config/types.js';
 import { grpcCode } from '../daemon/grpc-status.js';
 import { ActionResultCodec, type ActionResult, type Command, type ExecutedActionMetadata, type Status } from '../proto/reapi.js';
 import type { ExecutionWorker, Job, JobOutcome, PlatformProperties, RunControl } from '../scheduler/job.js';
-import { WorkerLostError } from '../scheduler/job.js';
+import { WorkerLostError, emptyActionResult } from '../scheduler/job.js';
 import { type LinkableFiles, type StoreDriver, putBuffer } from '../stores/store.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type Digest, EMPTY_DIGEST, formatDigest, isEmptyDigest, validateDigest } from '../util/digest.js';
@@ -303,7 +303,7 @@ export class LocalWorker implements ExecutionWorker {
       if (err instanceof WorkerLostError) throw err;
       const now = timestampOf(this.clock.now());
       metadata.workerCompletedTimestamp = now;
-      return { result: emptyResult(metadata), status: statusOf(err), message: errorMessage(err) };
+      return { result: emptyActionResult(metadata), status: statusOf(err), message: errorMessage(err) };
     } finally {
       await this.cleanUp(dir, failed && !signal.aborted);
     }
@@ -447,22 +447,6 @@ async function streamBlob(path: string, inline: boolean, maxInline: number): Pro
   if (isEmptyDigest(digest)) return { digest: null, raw: Buffer.alloc(0) };
   const raw = inline && digest.sizeBytes <= maxInline ? await readFile(path) : Buffer.alloc(0);
   return { digest, raw };
-}
-
-function emptyResult(metadata: ExecutedActionMetadata): ActionResult {
-  return {
-    outputFiles: [],
-    outputFileSymlinks: [],
-    outputSymlinks: [],
-    outputDirectories: [],
-    outputDirectorySymlinks: [],
-    exitCode: 0,
-    stdoutRaw: Buffer.alloc(0),
-    stdoutDigest: null,
-    stderrRaw: Buffer.alloc(0),
-    stderrDigest: null,
-    executionMetadata: metadata,
-  };
 }
 
 function statusOf(err: unknown): Status {

@@ -6,7 +6,7 @@ import { SIMPLE_SCHEDULER_DEFAULTS } from '../../src/config/schema-execution.js'
 import type { SimpleSchedulerSpec } from '../../src/config/types.js';
 import type { Action, Command } from '../../src/proto/reapi.js';
 import type { ExecutionWorker, Job, JobOutcome, JobRequest, PlatformProperties, RunControl } from '../../src/scheduler/job.js';
-import { emptyActionResult } from '../../src/scheduler/outcomes.js';
+import { emptyActionResult } from '../../src/scheduler/job.js';
 import type { OperationHandle, OperationState } from '../../src/scheduler/scheduler.js';
 import { sha256 } from '../../src/util/digest.js';
 
