@@ -194,19 +194,17 @@ const listenerLimits = object<HttpListenerLimits>((f) => {
   const out: HttpListenerLimits = {};
   const encoding = f.maybe('max_encoding_message_size', size({ min: MIN_MESSAGE_LIMIT_BYTES.encoding }));
   if (encoding !== undefined) out.max_encoding_message_size = encoding;
-  const upload = f.maybe('max_upload_size', size({ min: 1 }));
-  if (upload !== undefined) out.max_upload_size = upload;
-  const idle = f.maybe('idle_timeout', positiveDuration);
-  if (idle !== undefined) out.idle_timeout = idle;
-  const stall = f.maybe('upload_stall_timeout', positiveDuration);
-  if (stall !== undefined) out.upload_stall_timeout = stall;
-  return out;
+  return streamLimits(f, out);
 });
 
 /** The limits an HTTP/1.1 listener applies: no gRPC messages, so no message size. */
 const httpCacheLimits = object<HttpListenerLimits>((f) => {
   f.reject('max_encoding_message_size', 'max_encoding_message_size bounds gRPC messages; an http_cache listener streams bodies and has none');
-  const out: HttpListenerLimits = {};
+  return streamLimits(f, {});
+});
+
+/** Adds to `out` the limits both listener kinds share: upload size, idle connections, stalled uploads. */
+function streamLimits(f: Fields, out: HttpListenerLimits): HttpListenerLimits {
   const upload = f.maybe('max_upload_size', size({ min: 1 }));
   if (upload !== undefined) out.max_upload_size = upload;
   const idle = f.maybe('idle_timeout', positiveDuration);
@@ -214,7 +212,7 @@ const httpCacheLimits = object<HttpListenerLimits>((f) => {
   const stall = f.maybe('upload_stall_timeout', positiveDuration);
   if (stall !== undefined) out.upload_stall_timeout = stall;
   return out;
-});
+}
 
 /** The one advanced_http knob ncache applies (grpc-js `grpc.max_concurrent_streams`). */
 export const MAX_CONCURRENT_STREAMS_KEY = 'experimental_http2_max_concurrent_streams';
