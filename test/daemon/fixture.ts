@@ -8,6 +8,7 @@ import { closedPort } from '../helpers/ports.js';
 import { type RunningDaemon, startDaemon } from '../../src/daemon/daemon.js';
 import { type Logger, silentLogger } from '../../src/util/logger.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
+import { simpleSpec } from '../scheduler/scripted-worker.js';
 
 export interface FixtureOptions {
   /** Backing store of the CAS and AC. Default memory. */
@@ -71,18 +72,7 @@ export function fixtureConfig(dir: string, opts: FixtureOptions = {}): NcacheCon
   if (opts.execution) {
     services.execution = [{ instance_name: instance, cas_store: 'CAS', scheduler: 'MAIN' }];
     services.capabilities = [{ instance_name: instance, remote_execution: { scheduler: 'MAIN' } }];
-    schedulers.push({
-      name: 'MAIN',
-      spec: {
-        kind: 'simple',
-        supported_platform_properties: {},
-        retain_completed_for_s: 60,
-        client_action_timeout_s: 60,
-        worker_timeout_s: 5,
-        max_job_retries: 3,
-        allocation_strategy: 'least_recently_used',
-      },
-    });
+    schedulers.push({ name: 'MAIN', spec: simpleSpec() });
   }
   const config: NcacheConfig = {
     stores: [

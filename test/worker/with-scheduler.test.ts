@@ -5,43 +5,19 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import type { OperationState } from '../../src/scheduler/scheduler.js';
 import { SimpleScheduler } from '../../src/scheduler/simple-scheduler.js';
 import type { JobRequest } from '../../src/scheduler/job.js';
 import { cleanupsAfterEach } from '../helpers/temp-dir.js';
+import { completion, simpleSpec } from '../scheduler/scripted-worker.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { dead, workerFixture } from './worker-fixture.js';
 
 const cleanups = cleanupsAfterEach();
 
 function scheduler(): SimpleScheduler {
-  const s = new SimpleScheduler({
-    name: 'MAIN',
-    spec: {
-      kind: 'simple',
-      supported_platform_properties: {},
-      retain_completed_for_s: 60,
-      client_action_timeout_s: 60,
-      worker_timeout_s: 5,
-      max_job_retries: 3,
-      allocation_strategy: 'least_recently_used',
-    },
-    sweepIntervalMs: 0,
-  });
+  const s = new SimpleScheduler({ name: 'MAIN', spec: simpleSpec(), sweepIntervalMs: 0 });
   cleanups.push(() => s.close());
   return s;
-}
-
-function completed(handle: { watch(l: (s: OperationState) => void): () => void; current(): OperationState }): Promise<OperationState> {
-  return new Promise((resolve) => {
-    const stop = handle.watch((state) => {
-      if (state.stage === 'completed') {
-        stop();
-        resolve(state);
-      }
-    });
-    if (handle.current().stage === 'completed') resolve(handle.current());
-  });
 }
 
 describe('LocalWorker behind SimpleScheduler', () => {
@@ -53,7 +29,7 @@ describe('LocalWorker behind SimpleScheduler', () => {
     const { operationName: _name, queuedAtMs: _queued, attempt: _attempt, ...request } = job;
     const first = s.submit(request satisfies JobRequest);
     const second = s.submit(request);
-    const [a, b] = await Promise.all([completed(first), completed(second)]);
+    const [a, b] = await Promise.all([completion(first), completion(second)]);
     expect(a.outcome?.status.code).toBe(GrpcStatus.OK);
     expect(b.outcome?.result.outputFiles).toEqual(a.outcome?.result.outputFiles);
     expect(a.outcome?.result.executionMetadata?.worker).toBe('test-worker');
@@ -68,7 +44,7 @@ describe('LocalWorker behind SimpleScheduler', () => {
     const job = await f.job({ arguments: ['/bin/sh', '-c', `echo "$$" > ${pidFile}; sleep 300`] }, await f.putTree({}));
     const { operationName: _name, queuedAtMs: _queued, attempt: _attempt, ...request } = job;
     const handle = s.submit(request);
-    const done = completed(handle);
+    const done = completion(handle);
     const pid = Number(await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() || undefined, { what: 'the action to start' }));
     await s.close();
     const state = await done;
