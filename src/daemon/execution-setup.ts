@@ -78,6 +78,7 @@ function addLocalWorker(config: NcacheConfig, spec: LocalWorkerSpec, i: number, 
     spec,
     cas: store(spec.cas_fast_slow_store, 'cas_fast_slow_store'),
     ...(ac === undefined ? {} : { ac: store(ac, 'upload_action_result.ac_store') }),
+    pins: deps.pins,
     logger: deps.logger,
     clock: deps.clock,
   });

@@ -17,6 +17,7 @@ import { grpcCode } from '../daemon/grpc-status.js';
 import { ActionResultCodec, type ActionResult, type Command, type ExecutedActionMetadata, type Status } from '../proto/reapi.js';
 import type { ExecutionWorker, Job, JobOutcome, PlatformProperties, RunControl } from '../scheduler/job.js';
 import { WorkerLostError, emptyActionResult } from '../scheduler/job.js';
+import type { PinRegistry } from '../maintenance/pins.js';
 import { type LinkableFiles, type StoreDriver, putBuffer } from '../stores/store.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type Digest, EMPTY_DIGEST, formatDigest, isEmptyDigest, validateDigest } from '../util/digest.js';
@@ -45,6 +46,12 @@ export interface LocalWorkerOptions {
   readonly cas: StoreDriver;
   /** The built upload_action_result.ac_store; absent: results are not cached. */
   readonly ac?: StoreDriver;
+  /**
+   * The daemon's pins: every output is pinned from before the worker asks
+   * the CAS for it until the ActionResult naming it is written, so gc cannot
+   * remove an output in between (the result would then name a lost blob).
+   */
+  readonly pins?: Pick<PinRegistry, 'pin'>;
   readonly logger?: Logger;
   readonly clock?: Clock;
   /** Byte budget of the executable copies (exec-copies.ts). Default 2 GB. */
@@ -236,6 +243,7 @@ export class LocalWorker implements ExecutionWorker {
     };
     const setup = await this.ready();
     const dir = join(this.spec.work_directory, `${ACTION_DIR_PREFIX}${randomUUID()}`);
+    const outputPins: (() => void)[] = [];
     let failed = true;
     try {
       const timeoutMs = this.timeoutMsOf(job);
@@ -284,7 +292,7 @@ export class LocalWorker implements ExecutionWorker {
 
       control.onStage?.('uploading_outputs');
       metadata.outputUploadStartTimestamp = timestampOf(this.clock.now());
-      const result = await this.collectResult(job, command, workingDir, stdoutPath, stderrPath, ran.exitCode, timedOut, setup);
+      const result = await this.collectResult(job, command, workingDir, stdoutPath, stderrPath, ran.exitCode, timedOut, setup, outputPins);
       metadata.outputUploadCompletedTimestamp = timestampOf(this.clock.now());
       metadata.workerCompletedTimestamp = metadata.outputUploadCompletedTimestamp;
       const finished: ActionResult = { ...result, executionMetadata: metadata };
@@ -305,6 +313,7 @@ export class LocalWorker implements ExecutionWorker {
       metadata.workerCompletedTimestamp = now;
       return { result: emptyActionResult(metadata), status: statusOf(err), message: errorMessage(err) };
     } finally {
+      for (const release of outputPins) release();
       await this.cleanUp(dir, failed && !signal.aborted);
     }
   }
@@ -337,6 +346,7 @@ export class LocalWorker implements ExecutionWorker {
     exitCode: number,
     timedOut: boolean,
     setup: Setup,
+    pins: (() => void)[],
   ): Promise<Omit<ActionResult, 'executionMetadata'>> {
     const inlineMax = this.options.inlineStreamMaxBytes ?? DEFAULT_INLINE_STREAM_MAX_BYTES;
     const outputs = timedOut
@@ -351,8 +361,12 @@ export class LocalWorker implements ExecutionWorker {
     const files: FileBlob[] = [...(outputs?.files ?? [])];
     if (stdout.digest) files.push({ digest: stdout.digest, path: stdoutPath });
     if (stderr.digest) files.push({ digest: stderr.digest, path: stderrPath });
-    await uploadFiles(this.cas, setup.linkable, files);
     const messages = outputs?.messages ?? [];
+    // Pinned before the CAS is asked, released by runJob once the ActionResult is written.
+    if (this.options.pins !== undefined) {
+      for (const { digest } of [...files, ...messages]) pins.push(this.options.pins.pin(digest));
+    }
+    await uploadFiles(this.cas, setup.linkable, files);
     if (messages.length > 0) {
       const sizes = await this.cas.has(messages.map((m) => m.digest));
       for (const [i, m] of messages.entries()) if (sizes[i] === undefined) await putBuffer(this.cas, m.digest, m.bytes);
