@@ -15,6 +15,7 @@ import type {
   StoreSpec,
 } from './types.js';
 import { type SpecOf, type StoreField, storeKindRow } from './store-kinds.js';
+import { RETRY_DEFAULTS, retry } from './schema-retry.js';
 import {
   array,
   bool,
@@ -38,6 +39,8 @@ import {
   type Fields,
   url,
 } from './reader.js';
+
+export { RETRY_DEFAULTS, retry };
 
 export const STORE_KINDS: readonly StoreKind[] = [
   'memory',
@@ -75,29 +78,7 @@ export const CLOUD_DEFAULTS = {
   multipart_max_concurrent_uploads: 10,
   additional_max_concurrent_requests: 20,
 };
-/** NativeLink's Retry defaults to zero everything: one attempt, no retries. */
-export const RETRY_DEFAULTS: RetrySpec = { max_retries: 0, delay: 0, jitter: 0 };
-
 const DIRECTIONS: readonly StoreDirection[] = ['both', 'update', 'get', 'read_only'];
-
-const GRPC_CODE_NAMES = [
-  'Cancelled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-] as const;
 
 /** A store spec `{ <kind>: {...} }` at `path`. */
 export const storeSpec: Reader<StoreSpec> = (ctx, value, path) => {
@@ -331,17 +312,6 @@ const lz4Config = object((f) => {
     issue(f.ctx, f.at('max_decode_block_size'), `must be at least block_size (${block_size}), got ${max_decode_block_size}`);
   }
   return { block_size, max_decode_block_size };
-});
-
-export const retry: Reader<RetrySpec> = object<RetrySpec>((f) => {
-  const out: RetrySpec = {
-    max_retries: f.opt('max_retries', int(), RETRY_DEFAULTS.max_retries),
-    delay: f.opt('delay', duration({ fractional: true }), RETRY_DEFAULTS.delay),
-    jitter: f.opt('jitter', num({ min: 0, max: 1 }), RETRY_DEFAULTS.jitter),
-  };
-  const codes = f.maybe('retry_on_errors', array(oneOf(GRPC_CODE_NAMES)));
-  if (codes !== undefined) out.retry_on_errors = codes;
-  return out;
 });
 
 const PROVIDERS_ELSEWHERE = ['gcs', 'azure', 'ontap', 'r2', 'oci'];

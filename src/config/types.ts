@@ -23,6 +23,45 @@ export interface RetrySpec {
   retry_on_errors?: string[];
 }
 
+/** NativeLink's ClientTlsConfig: how a grpcs:// upstream is trusted and whom ncache presents as. */
+export interface UpstreamTlsSpec {
+  /** PEM CA bundle trusted for the upstream's certificate; absent: the default roots. */
+  ca_file?: string;
+  /** Client certificate chain and key (mTLS); both or neither. */
+  cert_file?: string;
+  key_file?: string;
+  /** Also trust the default roots when ca_file is given. */
+  use_native_roots: boolean;
+}
+
+/** NativeLink's GrpcEndpoint: one upstream REAPI server. */
+export interface UpstreamEndpointSpec {
+  /** "grpc://host:port" or "grpcs://host[:port]" as written. */
+  address: string;
+  tls_config?: UpstreamTlsSpec;
+  /** Calls in flight to this endpoint; 0 = no limit of its own. */
+  concurrency_limit: number;
+  /** HTTP/2 PING interval and timeout in seconds; 0 = grpc-js's default (no pings). */
+  http2_keepalive_interval_s: number;
+  http2_keepalive_timeout_s: number;
+}
+
+/** The connection to an upstream REAPI service, shared by the grpc store and the grpc scheduler. */
+export interface UpstreamConnectionSpec {
+  endpoints: UpstreamEndpointSpec[];
+  retry: RetrySpec;
+  /** Calls in flight across all endpoints; 0 = unlimited. */
+  max_concurrent_requests: number;
+  /** grpc-js channels (TCP connections) per endpoint, used in turn. */
+  connections_per_endpoint: number;
+  /** Deadline of each unary call in seconds; 0 = none. */
+  rpc_timeout_s: number;
+  /** ncache extension: a file whose trimmed content is sent as `authorization: Bearer <token>`. */
+  token_file?: string;
+  /** Static metadata sent with every call (NativeLink's `headers`). */
+  headers: Record<string, string>;
+}
+
 export interface MemorySpec {
   kind: 'memory';
   eviction_policy?: EvictionPolicy;
