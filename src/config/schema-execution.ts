@@ -1,6 +1,19 @@
 // `schedulers` and `workers`: remote execution. ncache has NativeLink's
-// `simple` scheduler and `local` worker; other kinds get a clear error.
-import type { EnvironmentSource, LocalWorkerSpec, NamedSchedulerSpec, PropertyMatch, SimpleSchedulerSpec } from './types.js';
+// `simple`, `cache_lookup` and `property_modifier` schedulers (the last two
+// nest another scheduler inline, as NativeLink does) and its `local` worker;
+// other kinds get a clear error.
+import type {
+  CacheLookupSchedulerSpec,
+  EnvironmentSource,
+  LocalWorkerSpec,
+  NamedSchedulerSpec,
+  PropertyMatch,
+  PropertyModification,
+  PropertyModifierSchedulerSpec,
+  SchedulerKind,
+  SchedulerSpec,
+  SimpleSchedulerSpec,
+} from './types.js';
 import {
   array,
   bool,
@@ -36,9 +49,14 @@ export const SIMPLE_SCHEDULER_DEFAULTS = {
 export const WORKER_DEFAULTS = { max_action_timeout: 1200, endpoint_timeout: 5 };
 
 const PROPERTY_MATCHES: readonly PropertyMatch[] = ['minimum', 'exact', 'priority', 'ignore'];
-const UNSUPPORTED_SCHEDULERS = ['grpc', 'cache_lookup', 'property_modifier'];
+const SCHEDULER_KINDS: readonly SchedulerKind[] = ['simple', 'cache_lookup', 'property_modifier'];
+const UNSUPPORTED_SCHEDULERS: Readonly<Record<string, string>> = {
+  grpc: 'scheduler kind "grpc" is not supported by this ncache build',
+  historical_resource: 'scheduler kind "historical_resource" is not supported by ncache; size actions with platform properties instead',
+};
+const KIND_LIST = `${SCHEDULER_KINDS.join(', ')}`;
 
-/** One entry of `schedulers`: `{ name, simple: {...} }`. */
+/** One entry of `schedulers`: `{ name, simple: {...} }` (or another kind). */
 export const namedScheduler: Reader<NamedSchedulerSpec> = (ctx, value, path) => {
   if (!isPlainObject(value)) return issue(ctx, path, `expected a scheduler like { name: "MAIN", simple: {} }, got ${describe(value)}`);
   return object<NamedSchedulerSpec>((f) => ({
@@ -52,16 +70,76 @@ export function schedulerBody(name: string): Reader<NamedSchedulerSpec> {
   return object<NamedSchedulerSpec>((f) => ({ name, spec: schedulerKind(f) }));
 }
 
-function schedulerKind(f: Fields): SimpleSchedulerSpec {
-  for (const kind of UNSUPPORTED_SCHEDULERS) {
-    f.reject(kind, `scheduler kind "${kind}" is not supported by ncache (supported: simple)`);
+/** A scheduler nested in another's `scheduler` field: `{ simple: {...} }`, no name. */
+const nestedScheduler: Reader<SchedulerSpec> = object<SchedulerSpec>((f) => schedulerKind(f));
+
+/** The one kind key of a scheduler object, read by its kind's reader. */
+function schedulerKind(f: Fields): SchedulerSpec {
+  for (const [kind, why] of Object.entries(UNSUPPORTED_SCHEDULERS)) f.reject(kind, why);
+  const present = SCHEDULER_KINDS.filter((k) => f.has(k));
+  const unsupported = Object.keys(UNSUPPORTED_SCHEDULERS).some((k) => Object.hasOwn(f.raw, k));
+  const [kind, ...more] = present;
+  if (kind === undefined) {
+    const others = Object.keys(f.raw).filter((k) => k !== 'name');
+    if (!unsupported && others.length === 0) issue(f.ctx, f.path, `missing scheduler kind (expected one of ${KIND_LIST}: { ... })`);
+    return undefined as never;
   }
-  const unknown = Object.keys(f.raw).filter((k) => k !== 'name' && k !== 'simple' && !UNSUPPORTED_SCHEDULERS.includes(k));
-  if (!f.has('simple') && unknown.length === 0 && !UNSUPPORTED_SCHEDULERS.some((k) => k in f.raw)) {
-    issue(f.ctx, f.path, 'missing scheduler kind (expected simple: { ... })');
+  if (more.length > 0) issue(f.ctx, f.path, `a scheduler has one kind, got ${present.join(' and ')}; nest one in the other's \`scheduler\` field instead`);
+  switch (kind) {
+    case 'simple':
+      return f.req('simple', simpleScheduler);
+    case 'cache_lookup':
+      return f.req('cache_lookup', cacheLookupScheduler);
+    case 'property_modifier':
+      return f.req('property_modifier', propertyModifierScheduler);
   }
-  return f.maybe('simple', simpleScheduler) as SimpleSchedulerSpec;
 }
+
+const NESTED_EXAMPLE = '{ simple: { ... } }';
+
+const cacheLookupScheduler = object<CacheLookupSchedulerSpec>((f) => ({
+  kind: 'cache_lookup',
+  ac_store: f.req('ac_store', refName('store'), 'the name of an action cache store'),
+  scheduler: f.req('scheduler', nestedScheduler, NESTED_EXAMPLE),
+}));
+
+const propertyModifierScheduler = object<PropertyModifierSchedulerSpec>((f) => ({
+  kind: 'property_modifier',
+  modifications: f.req('modifications', array(propertyModification), 'an array like [{ add: { name, value } }, { remove: "name" }]'),
+  scheduler: f.req('scheduler', nestedScheduler, NESTED_EXAMPLE),
+}));
+
+const MODIFICATIONS = ['add', 'remove', 'replace'] as const;
+
+/** `{ add: { name, value } }`, `{ remove: "name" }` or `{ replace: { name, value?, new_name, new_value? } }`. */
+const propertyModification: Reader<PropertyModification> = object<PropertyModification>((f) => {
+  const present = MODIFICATIONS.filter((k) => f.has(k));
+  if (present.length !== 1) {
+    const got = present.length === 0 ? 'none' : present.join(' and ');
+    issue(f.ctx, f.path, `expected exactly one of add: { name, value }, remove: "name", replace: { name, new_name, ... }; got ${got}`);
+    return undefined as never;
+  }
+  if (f.has('add')) return { add: f.req('add', propertyAddition) };
+  if (f.has('remove')) return { remove: f.req('remove', str({ nonEmpty: true })) };
+  return { replace: f.req('replace', propertyReplacement) };
+});
+
+const propertyAddition = object<{ name: string; value: string }>((f) => ({
+  name: f.req('name', str({ nonEmpty: true })),
+  value: f.req('value', str()),
+}));
+
+const propertyReplacement = object<{ name: string; value?: string; new_name: string; new_value?: string }>((f) => {
+  const out: { name: string; value?: string; new_name: string; new_value?: string } = {
+    name: f.req('name', str({ nonEmpty: true })),
+    new_name: f.req('new_name', str({ nonEmpty: true })),
+  };
+  const value = f.maybe('value', str());
+  if (value !== undefined) out.value = value;
+  const newValue = f.maybe('new_value', str());
+  if (newValue !== undefined) out.new_value = newValue;
+  return out;
+});
 
 const simpleScheduler = object<SimpleSchedulerSpec>((f) => {
   const d = SIMPLE_SCHEDULER_DEFAULTS;

@@ -48,7 +48,7 @@ export function readConfig(ctx: ReadContext, raw: unknown, source: string): Ncac
     const global = f.opt('global', globalSpec, { ...GLOBAL_DEFAULTS });
     checkReferences(ctx, definedNames(stores), definedNames(schedulers));
     checkListenerClashes(f, servers ?? []);
-    checkWorkerEndpoints(f.ctx, servers ?? [], workers ?? []);
+    checkWorkerEndpoints(f.ctx, servers ?? [], workers ?? [], schedulers ?? []);
     checkFilesystemPaths(f, stores ?? []);
     return { stores, schedulers, servers, workers, global, source };
   })(ctx, raw, '');

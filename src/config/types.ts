@@ -209,9 +209,32 @@ export interface SimpleSchedulerSpec {
   worker_match_logging_interval_s?: number;
 }
 
+/** NativeLink's PropertyModification: one step of a property_modifier scheduler. */
+export type PropertyModification =
+  | { add: { name: string; value: string } }
+  | { remove: string }
+  | { replace: { name: string; value?: string; new_name: string; new_value?: string } };
+
+/** Looks each action up in `ac_store`; a miss goes to the nested scheduler. */
+export interface CacheLookupSchedulerSpec {
+  kind: 'cache_lookup';
+  ac_store: string;
+  scheduler: SchedulerSpec;
+}
+
+/** Changes each action's platform properties, in order, before the nested scheduler sees it. */
+export interface PropertyModifierSchedulerSpec {
+  kind: 'property_modifier';
+  modifications: PropertyModification[];
+  scheduler: SchedulerSpec;
+}
+
+export type SchedulerSpec = SimpleSchedulerSpec | CacheLookupSchedulerSpec | PropertyModifierSchedulerSpec;
+export type SchedulerKind = SchedulerSpec['kind'];
+
 export interface NamedSchedulerSpec {
   name: string;
-  spec: SimpleSchedulerSpec;
+  spec: SchedulerSpec;
 }
 
 export interface CasServiceSpec {

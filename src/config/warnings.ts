@@ -6,7 +6,8 @@ import { sharedActionCacheWarnings } from './completeness-warnings.js';
 import { MAX_CONCURRENT_STREAMS_KEY, isLoopbackHost, listenerKey, parseSocketAddress } from './schema-servers.js';
 import { bindingsOf, serviceBindings } from './service-bindings.js';
 import { childPath, childSpecs, leafStorage, resolveRef, walkSpecs } from './store-tree.js';
-import type { NamedStoreSpec, NcacheConfig, ServerSpec, StoreSpec } from './types.js';
+import { innermostScheduler } from './scheduler-tree.js';
+import type { NamedStoreSpec, NcacheConfig, SchedulerSpec, ServerSpec, StoreSpec } from './types.js';
 import { type WorkerApiTarget, workerApiTarget } from './worker-endpoints.js';
 
 export function collectWarnings(config: NcacheConfig): string[] {
@@ -65,8 +66,9 @@ function storeWarnings(root: StoreSpec, rootPath: string, stores: NamedStoreSpec
 }
 
 /**
- * Execution that cannot run anything: an execution service's scheduler no
- * local worker serves (its actions wait, then fail), and a worker_api
+ * Execution that cannot run anything: an execution service's scheduler built
+ * on `simple` that no local worker serves (its actions wait, then fail; one
+ * that forwards, `grpc`, needs none), and a worker_api
  * listener no local worker names (ncache takes no remote workers, so nothing
  * would ever connect).
  */
@@ -74,6 +76,9 @@ function executionWarnings(config: NcacheConfig, out: string[]): void {
   const targets = config.workers.map((w) => workerApiTarget(config.servers, w)).filter((t): t is WorkerApiTarget => typeof t !== 'string');
   const used = new Set(bindingsOf(serviceBindings(config), 'execution').map((b) => b.scheduler));
   config.schedulers.forEach((s, i) => {
+    cacheLookupWarnings(s.spec, `schedulers[${i}]`, config.stores, out);
+    // Only a scheduler built on `simple` runs actions here and needs a worker.
+    if (innermostScheduler(s.spec, '').spec.kind !== 'simple') return;
     if (!used.has(s.name) || targets.some((t) => t.scheduler === s.name)) return;
     out.push(
       `schedulers[${i}] (${JSON.stringify(s.name)}): no worker serves it, so Execute answers every action sent to it with an error after a short wait; ` +
@@ -86,6 +91,26 @@ function executionWarnings(config: NcacheConfig, out: string[]): void {
       `servers[${i}].services.worker_api: no workers[] entry names this listener in its worker_api_endpoint; ncache runs only its own local workers (in process), so remote workers cannot connect here`,
     );
   });
+}
+
+/** A cache_lookup whose ac_store does not check completeness answers hits whose outputs may have left the CAS (NativeLink's advice too). */
+function cacheLookupWarnings(spec: SchedulerSpec, path: string, stores: NamedStoreSpec[], out: string[]): void {
+  let s = spec;
+  let at = path;
+  while ('scheduler' in s) {
+    if (s.kind === 'cache_lookup') {
+      const acStore = s.ac_store;
+      const named = stores.find((n) => n.name === acStore);
+      const resolved = named && resolveRef(named.spec, stores);
+      if (resolved && resolved.kind !== 'completeness_checking') {
+        out.push(
+          `${at}.cache_lookup.ac_store: "${acStore}" is ${resolved.kind}, not completeness_checking, so a cached result whose outputs have left the CAS is answered as a hit and the client fails to fetch them`,
+        );
+      }
+    }
+    at = `${at}.${s.kind}.scheduler`;
+    s = s.scheduler;
+  }
 }
 
 /**

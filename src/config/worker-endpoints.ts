@@ -5,7 +5,8 @@
 // listener's `worker_api.scheduler` is the scheduler the worker serves.
 import { isLoopbackHost, parseSocketAddress, serverLabel } from './schema-servers.js';
 import { type ReadContext, issue } from './reader.js';
-import type { LocalWorkerSpec, ServerSpec } from './types.js';
+import { innermostScheduler } from './scheduler-tree.js';
+import type { LocalWorkerSpec, NamedSchedulerSpec, ServerSpec } from './types.js';
 
 export interface WorkerApiTarget {
   /** Index in `servers[]`. */
@@ -53,13 +54,35 @@ function reaches(endpoint: { host: string; port: number }, socketAddress: string
   return isLoopbackHost(host) && isLoopbackHost(endpoint.host);
 }
 
-/** Config check: every local worker's endpoint reaches a worker_api listener (entries that failed to read are already reported). */
-export function checkWorkerEndpoints(ctx: ReadContext, servers: readonly (ServerSpec | undefined)[], workers: readonly (LocalWorkerSpec | undefined)[]): void {
+/**
+ * Why no worker can serve the scheduler named `name` (its innermost kind runs
+ * actions elsewhere), or undefined when one can.
+ */
+export function workerRefusal(config: { readonly schedulers: readonly (NamedSchedulerSpec | undefined)[] }, name: string): string | undefined {
+  const index = config.schedulers.findIndex((s) => s?.name === name);
+  const named = config.schedulers[index];
+  if (named?.spec === undefined) return undefined;
+  const inner = innermostScheduler(named.spec, `schedulers[${index}]`);
+  if (inner.spec.kind === 'simple') return undefined;
+  return (
+    `it reaches scheduler ${JSON.stringify(name)}, whose innermost kind (${inner.path}) is ${inner.spec.kind}: it runs actions elsewhere, so no worker can serve it. ` +
+    'Point this worker at a listener whose worker_api names a scheduler built on simple'
+  );
+}
+
+/** Config check: every local worker's endpoint reaches a worker_api listener of a scheduler a worker can serve (entries that failed to read are already reported). */
+export function checkWorkerEndpoints(
+  ctx: ReadContext,
+  servers: readonly (ServerSpec | undefined)[],
+  workers: readonly (LocalWorkerSpec | undefined)[],
+  schedulers: readonly (NamedSchedulerSpec | undefined)[],
+): void {
   const readable = servers.every((s) => typeof s?.listener?.http?.socket_address === 'string' && s.services !== undefined);
   if (!readable) return;
   workers.forEach((w, i) => {
     if (typeof w?.worker_api_endpoint?.uri !== 'string') return;
     const target = workerApiTarget(servers as readonly ServerSpec[], w);
-    if (typeof target === 'string') issue(ctx, `workers[${i}].local.worker_api_endpoint`, target);
+    const problem = typeof target === 'string' ? target : workerRefusal({ schedulers }, target.scheduler);
+    if (problem !== undefined) issue(ctx, `workers[${i}].local.worker_api_endpoint`, problem);
   });
 }

@@ -48,7 +48,7 @@ export class AcServer {
     };
   }
 
-  async getActionResult(req: GetActionResultRequest): Promise<MessageInit<ActionResult>> {
+  async getActionResult(req: GetActionResultRequest): Promise<ActionResult> {
     checkDigestFunction(req.digestFunction);
     const actionDigest = requireDigest(req.actionDigest, 'action_digest');
     const result = await this.readResult(req.instanceName, actionDigest);

@@ -609,7 +609,11 @@ function executionInstances(
       const scheduler = runtime.schedulers.get(b.scheduler);
       // The config check makes this impossible; say which field if it ever is not.
       if (scheduler === undefined) throw new NcacheError('INVALID_ARGUMENT', `${b.path}: scheduler ${JSON.stringify(b.scheduler)} was not built`);
-      return [b.instance, { cas: storeFor(b), scheduler, actionCache: lookups.has(b.instance) ? actionCache : undefined }];
+      // Where a forwarding scheduler records results: the instance's first writable `ac` service's store.
+      const writable = bindingsOf(everywhere, 'ac').find((a) => a.instance === b.instance && !a.readOnly);
+      const cas = storeFor(b);
+      const localStores = { cas, ...(writable === undefined ? {} : { actionCache: storeFor({ store: writable.store, path: b.path }) }) };
+      return [b.instance, { cas, scheduler, actionCache: lookups.has(b.instance) ? actionCache : undefined, localStores }];
     }),
   );
 }

@@ -17,6 +17,7 @@
 // re-upload and retry. A done Operation always carries a result.
 import { type ServerWritableStream, status as GrpcStatus } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
+import type { LocalStores } from '../scheduler/job.js';
 import type { OperationHandle, OperationState, Scheduler } from '../scheduler/scheduler.js';
 import {
   type ActionResult,
@@ -36,9 +37,10 @@ import {
 } from '../proto/reapi.js';
 import type { StoreDriver } from '../stores/store.js';
 import type { Digest } from '../util/digest.js';
-import { isNotFound, notFound } from '../util/errors.js';
+import { notFound } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { AcServer } from './ac-server.js';
+import { cachedSuccess } from './cached-result.js';
 import { checkDigestFunction, failStream } from './call-utils.js';
 import type { ExecuteCounters } from './execution-counters.js';
 import { prepareExecution } from './execution-request.js';
@@ -52,6 +54,8 @@ export interface ExecutionInstance {
   readonly scheduler: Scheduler;
   /** The instance's action cache, looked up unless skip_cache_lookup; undefined: no lookup. */
   readonly actionCache: AcServer | undefined;
+  /** Handed to the scheduler with every action (JobRequest.localStores): what a forwarding scheduler reads inputs from and writes results to. */
+  readonly localStores: LocalStores;
 }
 
 export interface ExecutionServerOptions {
@@ -90,7 +94,7 @@ export class ExecutionServer {
     const instance = this.opts.instances.get(req.instanceName);
     this.opts.counters.requests++;
     if (!req.skipCacheLookup && instance.actionCache !== undefined && req.actionDigest !== null) {
-      const hit = await this.lookup(req, instance.actionCache);
+      const hit = await cachedSuccess(instance.actionCache, { ...req, actionDigest: req.actionDigest });
       if (hit !== undefined) {
         this.opts.counters.cacheHits++;
         finish(call, doneOperation(newOperationName(), req.actionDigest, { result: hit, cachedResult: true, status: OK_STATUS }));
@@ -104,27 +108,9 @@ export class ExecutionServer {
       return;
     }
     if (call.cancelled) return;
-    const handle = instance.scheduler.submit(prepared.request);
+    const handle = instance.scheduler.submit({ ...prepared.request, localStores: instance.localStores });
     this.opts.counters.queued++;
     follow(handle, call);
-  }
-
-  /** A cached result that ran to a zero exit code, or undefined (Bazel runs a failed one again anyway). */
-  private async lookup(req: ExecuteRequest, actionCache: AcServer): Promise<MessageInit<ActionResult> | undefined> {
-    try {
-      const result = await actionCache.getActionResult({
-        instanceName: req.instanceName,
-        actionDigest: req.actionDigest,
-        inlineStdout: req.inlineStdout,
-        inlineStderr: req.inlineStderr,
-        inlineOutputFiles: req.inlineOutputFiles,
-        digestFunction: req.digestFunction,
-      });
-      return (result.exitCode ?? 0) === 0 ? result : undefined;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
   }
 
   private waitExecution(req: WaitExecutionRequest, call: OperationStream): void {
@@ -195,7 +181,12 @@ function operationOf(state: OperationState): MessageInit<Operation> {
       result: {},
       status: { code: GrpcStatus.INTERNAL, message: `operation ${state.name} completed without an outcome`, details: [] },
     };
-    return doneOperation(state.name, state.actionDigest, { result: response.result, cachedResult: false, status: response.status, message: outcome?.message });
+    return doneOperation(state.name, state.actionDigest, {
+      result: response.result,
+      cachedResult: outcome?.cachedResult ?? false,
+      status: response.status,
+      message: outcome?.message,
+    });
   }
   return { name: state.name, done: false, metadata: metadataOf(state.stage === 'queued' ? STAGE_QUEUED : STAGE_EXECUTING, state.actionDigest) };
 }

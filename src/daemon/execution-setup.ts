@@ -1,11 +1,18 @@
-// The daemon's remote-execution parts: one SimpleScheduler per `schedulers[]`
-// entry, and each `workers[].local` built in process and registered with the
-// scheduler its worker_api_endpoint names (src/config/worker-endpoints.ts).
+// The daemon's remote-execution parts: one scheduler per `schedulers[]` entry
+// (a wrapping kind built around the one nested in its config), and each
+// `workers[].local` built in process and registered with the scheduler its
+// worker_api_endpoint names (src/config/worker-endpoints.ts), which passes it
+// down to its innermost `simple`.
 // Why in process rather than over the worker API: docs/architecture.md,
 // "Execution service".
-import { workerApiTarget } from '../config/worker-endpoints.js';
-import type { LocalWorkerSpec, NcacheConfig } from '../config/types.js';
+import { workerApiTarget, workerRefusal } from '../config/worker-endpoints.js';
+import type { LocalWorkerSpec, NcacheConfig, SchedulerSpec } from '../config/types.js';
+import { CacheLookupScheduler } from '../scheduler/cache-lookup-scheduler.js';
+import type { JobRequest } from '../scheduler/job.js';
+import { PropertyModifierScheduler } from '../scheduler/property-modifier-scheduler.js';
 import { SimpleScheduler } from '../scheduler/simple-scheduler.js';
+import type { StoreDriver } from '../stores/store.js';
+import { cachedSuccessIn } from './cached-result.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { Clock } from '../util/clock.js';
 import type { StoreManager } from '../stores/factory.js';
@@ -45,15 +52,39 @@ export async function startExecution(config: NcacheConfig, deps: ExecutionDeps):
     for (const r of results) if (r.status === 'rejected') deps.logger.warn(`closing a scheduler: ${errorMessage(r.reason)}`);
   };
   try {
-    for (const { name, spec } of config.schedulers) {
-      schedulers.set(name, new SimpleScheduler({ name, spec, logger: deps.logger, clock: deps.clock }));
-    }
+    config.schedulers.forEach(({ name, spec }, i) => {
+      // Built one at a time into the map, so a throw closes those built before it.
+      schedulers.set(name, buildScheduler(name, spec, `schedulers[${i}]`, deps));
+    });
     config.workers.forEach((spec, i) => addLocalWorker(config, spec, i, schedulers, deps));
   } catch (err) {
     await close();
     throw err;
   }
   return { schedulers, counters: newExecuteCounters(), close };
+}
+
+/** One scheduler and, inside out, the ones nested in its config. */
+function buildScheduler(name: string, spec: SchedulerSpec, path: string, deps: ExecutionDeps): Scheduler {
+  const { logger, clock } = deps;
+  const at = `${path}.${spec.kind}`;
+  switch (spec.kind) {
+    case 'simple':
+      return new SimpleScheduler({ name, spec, logger, clock });
+    case 'property_modifier':
+      return new PropertyModifierScheduler(name, spec.modifications, buildScheduler(name, spec.scheduler, `${at}.scheduler`, deps));
+    case 'cache_lookup': {
+      let store: StoreDriver;
+      try {
+        store = deps.stores.get(spec.ac_store);
+      } catch (err) {
+        throw withContext(`${at}.ac_store`, err);
+      }
+      const inner = buildScheduler(name, spec.scheduler, `${at}.scheduler`, deps);
+      const lookup = (request: JobRequest) => cachedSuccessIn(store, request.localStores?.cas, request, logger);
+      return new CacheLookupScheduler({ name, lookup, inner, logger, clock });
+    }
+  }
 }
 
 /** `workers[i].local`, in process, on the scheduler of the worker_api listener its endpoint names. */
@@ -64,6 +95,8 @@ function addLocalWorker(config: NcacheConfig, spec: LocalWorkerSpec, i: number, 
   if (typeof target === 'string') throw new NcacheError('INVALID_ARGUMENT', `${at}.worker_api_endpoint: ${target}`);
   const scheduler = schedulers.get(target.scheduler);
   if (scheduler === undefined) throw new NcacheError('INVALID_ARGUMENT', `servers[${target.server}].services.worker_api.scheduler: no scheduler named ${JSON.stringify(target.scheduler)}`);
+  const refused = workerRefusal(config, target.scheduler);
+  if (refused !== undefined) throw new NcacheError('INVALID_ARGUMENT', `${at}.worker_api_endpoint: ${refused}`);
   // Pinned like the services' stores; PinningStore forwards linkableFiles, through which the worker hardlinks inputs and adopts outputs.
   const store = (name: string, field: string) => {
     try {

@@ -4,6 +4,7 @@
 // other, so a worker reached another way (over a worker API, a forwarding
 // `grpc` scheduler) fits the same slot.
 import type { Action, ActionResult, Command, Digest, ExecutedActionMetadata, Status } from '../proto/reapi.js';
+import type { StoreDriver } from '../stores/store.js';
 
 /** Platform properties, name -> values (a Platform may repeat a name). */
 export type PlatformProperties = Readonly<Record<string, readonly string[]>>;
@@ -23,6 +24,23 @@ export interface JobRequest {
   readonly inlineStdout: boolean;
   readonly inlineStderr: boolean;
   readonly inlineOutputFiles: readonly string[];
+  /** ExecuteRequest.skip_cache_lookup: a `cache_lookup` scheduler does not look, a `grpc` one asks its upstream not to. */
+  readonly skipCacheLookup?: boolean;
+  /**
+   * The executing instance's own stores, set by the execution service. A
+   * scheduler that runs nothing itself (`grpc`) uploads inputs its upstream
+   * lacks from `cas`, copies outputs into it and records the result in
+   * `actionCache`; `simple` ignores them (its workers name their own stores).
+   */
+  readonly localStores?: LocalStores;
+}
+
+/** An instance's CAS and action cache, as the execution service reaches them (pinned like the services' stores). */
+export interface LocalStores {
+  /** The execution service's cas_store. */
+  readonly cas: StoreDriver;
+  /** The instance's action cache store (its `ac` service's ac_store); undefined when the instance has none. */
+  readonly actionCache?: StoreDriver;
 }
 
 /** What a worker is given: the request plus what the scheduler knows about this run. */
@@ -48,6 +66,8 @@ export interface JobOutcome {
   readonly status: Status;
   /** ExecuteResponse.message: shown to the user by the client. */
   readonly message?: string;
+  /** ExecuteResponse.cached_result: the result came from a cache, nothing ran (a `cache_lookup` hit, an upstream's cache hit). */
+  readonly cachedResult?: boolean;
 }
 
 /** The result of an action that did not run to its end (it must still be present: see JobOutcome.result). */

@@ -2,6 +2,7 @@
 // lost workers, bugs, cancellation, shutdown, no worker at all. Each carries an
 // empty ActionResult: Bazel rejects a finished operation without one.
 import { status as Code } from '@grpc/grpc-js';
+import { errorCode, errorMessage } from '../util/errors.js';
 import { emptyActionResult, type JobOutcome } from './job.js';
 
 export { Code };
@@ -14,4 +15,9 @@ export function failedOutcome(code: Code, message: string): JobOutcome {
 /** Failed: a non-OK status, or a command that exited non-zero. */
 export function isFailure(outcome: JobOutcome): boolean {
   return outcome.status.code !== Code.OK || outcome.result.exitCode !== 0;
+}
+
+/** A finished operation for an error thrown on its way (a failed lookup, a refused submit): its code, its message. */
+export function errorOutcome(err: unknown): JobOutcome {
+  return failedOutcome(Code[errorCode(err)], errorMessage(err));
 }

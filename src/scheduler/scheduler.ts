@@ -1,6 +1,10 @@
 // What the execution service, the daemon and the control socket ask of a
 // scheduler. `simple` (src/scheduler/simple-scheduler.ts) queues and matches
-// in process; a forwarding scheduler (NativeLink's `grpc`) fits the same shape.
+// in process; `grpc` (grpc-scheduler.ts) forwards to an upstream Execution
+// service; `cache_lookup` and `property_modifier` wrap another scheduler (the
+// one nested in their config) and hand it what they do not answer themselves.
+// Workers register with the innermost `simple`; the wrappers pass addWorker
+// through, and `grpc` refuses it.
 import type { Digest } from '../proto/reapi.js';
 import type { ExecutionWorker, JobOutcome, JobRequest, PlatformProperties, WorkerStage } from './job.js';
 
@@ -50,13 +54,17 @@ export interface Scheduler {
   /** Its running actions are re-queued (up to max_job_retries) or fail with UNAVAILABLE. */
   removeWorker(id: string): void;
   snapshot(): SchedulerSnapshot;
-  /** Fails every operation with UNAVAILABLE (watchers get it) and closes its workers. */
+  /** Fails every operation with UNAVAILABLE (watchers get it) and closes its workers (a wrapper closes what it wraps). */
   close(): Promise<void>;
 }
 
 /** For `ncache status`, `stats` and `ops`. */
 export interface SchedulerSnapshot {
   readonly name: string;
+  /** The config kinds, outermost first: ["cache_lookup", "grpc"]. Absent means ["simple"]. */
+  readonly kinds?: readonly string[];
+  /** A `grpc` scheduler's upstream address: its operations run there (workers is then empty). */
+  readonly upstream?: string;
   readonly workers: readonly WorkerSnapshot[];
   readonly queued: readonly OperationState[];
   readonly executing: readonly OperationState[];

@@ -12,6 +12,7 @@ import { parseSocketAddress } from '../../src/config/schema-servers.js';
 import { resolveRef } from '../../src/config/store-tree.js';
 import type { NcacheConfig, StoreSpec } from '../../src/config/types.js';
 import { runNcache } from '../helpers/cli-daemon.js';
+import { asSimple } from '../scheduler/scripted-worker.js';
 import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
 
 const cleanups = cleanupsAfterEach();
@@ -55,7 +56,7 @@ function expectExecutionLayout(config: NcacheConfig): void {
   const [scheduler] = config.schedulers;
   expect(config.schedulers).toHaveLength(1);
   // Bazel's empty platform names no property; the ones an action may name are listed.
-  expect(scheduler!.spec.supported_platform_properties).toMatchObject({ cpu_count: 'minimum', OSFamily: 'exact', 'container-image': 'ignore' });
+  expect(asSimple(scheduler?.spec).supported_platform_properties).toMatchObject({ cpu_count: 'minimum', OSFamily: 'exact', 'container-image': 'ignore' });
 
   const main = config.servers[0]!;
   expect(main.services.execution).toEqual([{ instance_name: '', cas_store: 'CAS', scheduler: scheduler!.name }]);
@@ -78,7 +79,7 @@ function expectExecutionLayout(config: NcacheConfig): void {
   expect(worker.work_directory).toBe(join(dir, 'cache', 'work'));
   expect(worker.upload_action_result.ac_store).toBe('AC');
   expect(worker.platform_properties.cpu_count).toEqual({ values: [String(availableParallelism())] });
-  expect(Object.keys(worker.platform_properties).every((p) => p in scheduler!.spec.supported_platform_properties)).toBe(true);
+  expect(Object.keys(worker.platform_properties).every((p) => p in asSimple(scheduler?.spec).supported_platform_properties)).toBe(true);
 }
 
 /** What `ncache validate` warns about the file. */

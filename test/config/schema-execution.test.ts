@@ -84,7 +84,7 @@ describe('schedulers', () => {
       issuesOf(
         withSchedulers([
           { name: 'A', simple: { supported_platform_properties: { cpu: 'maximum', 'lre-rs': 'exact' }, allocation_strategy: 'random' } },
-          { name: 'B', grpc: { endpoint: { address: 'grpc://x' } } },
+          { name: 'B', historical_resource: { hints_file: 'h.json', scheduler: { simple: {} } } },
           { name: 'C' },
           { simple: {} },
           { name: 'D', simple: { experimental_backend: { redis: { redis_store: 'R' } } } },
@@ -93,8 +93,8 @@ describe('schedulers', () => {
     ).toEqual([
       'schedulers[0].simple.supported_platform_properties.cpu: expected one of "minimum", "exact", "priority", "ignore", got "maximum"',
       'schedulers[0].simple.allocation_strategy: expected one of "least_recently_used", "most_recently_used", got "random"',
-      'schedulers[1].grpc: scheduler kind "grpc" is not supported by ncache (supported: simple)',
-      'schedulers[2]: missing scheduler kind (expected simple: { ... })',
+      'schedulers[1].historical_resource: scheduler kind "historical_resource" is not supported by ncache; size actions with platform properties instead',
+      'schedulers[2]: missing scheduler kind (expected one of simple, cache_lookup, property_modifier: { ... })',
       'schedulers[3].name: missing required field (expected a name for execution services to refer to)',
       'schedulers[4].simple.experimental_backend.redis: a Redis scheduler backend is not supported by ncache (state is kept in memory)',
     ]);
@@ -103,6 +103,87 @@ describe('schedulers', () => {
   it('reads the older map form keyed by name', () => {
     expect(parse(withSchedulers({ MAIN: { simple: { max_job_retries: 7 } } })).schedulers).toMatchObject([
       { name: 'MAIN', spec: { kind: 'simple', max_job_retries: 7 } },
+    ]);
+  });
+});
+
+describe('nested schedulers (cache_lookup, property_modifier)', () => {
+  const nested = (spec: Record<string, unknown>) => {
+    const c = withSchedulers([{ name: 'MAIN', ...spec }]);
+    c.stores.push({ name: 'AC', memory: {} });
+    return c;
+  };
+
+  it('nest another scheduler inline, any depth, modifications kept in order', () => {
+    const config = parse(
+      nested({
+        cache_lookup: {
+          ac_store: 'AC',
+          scheduler: {
+            property_modifier: {
+              modifications: [{ add: { name: 'container-image', value: 'docker://x' } }, { remove: 'OSFamily' }, { replace: { name: 'a', new_name: 'b', new_value: '2' } }],
+              scheduler: { simple: { max_job_retries: 7 } },
+            },
+          },
+        },
+      }),
+    );
+    expect(config.schedulers).toMatchObject([
+      {
+        name: 'MAIN',
+        spec: {
+          kind: 'cache_lookup',
+          ac_store: 'AC',
+          scheduler: {
+            kind: 'property_modifier',
+            modifications: [{ add: { name: 'container-image', value: 'docker://x' } }, { remove: 'OSFamily' }, { replace: { name: 'a', new_name: 'b', new_value: '2' } }],
+            scheduler: { kind: 'simple', max_job_retries: 7, retain_completed_for_s: 60 },
+          },
+        },
+      },
+    ]);
+  });
+
+  it('errors name the full path through the nesting', () => {
+    expect(
+      issuesOf(
+        nested({
+          cache_lookup: {
+            ac_store: 'NOPE',
+            scheduler: {
+              property_modifier: {
+                modifications: [{ add: { name: 'x' } }, { remove: 'a', add: { name: 'b', value: 'c' } }, { rename: 'y' }],
+                scheduler: { simple: { max_job_retries: 'many' } },
+              },
+            },
+          },
+        }),
+      ),
+    ).toEqual([
+      'schedulers[0].cache_lookup.scheduler.property_modifier.modifications[0].add.value: missing required field',
+      'schedulers[0].cache_lookup.scheduler.property_modifier.modifications[1]: expected exactly one of add: { name, value }, remove: "name", replace: { name, new_name, ... }; got add and remove',
+      'schedulers[0].cache_lookup.scheduler.property_modifier.modifications[2]: expected exactly one of add: { name, value }, remove: "name", replace: { name, new_name, ... }; got none',
+      'schedulers[0].cache_lookup.scheduler.property_modifier.modifications[2].rename: unknown field (expected one of: add, remove, replace)',
+      'schedulers[0].cache_lookup.scheduler.property_modifier.scheduler.simple.max_job_retries: expected a whole number, got "many"',
+      'schedulers[0].cache_lookup.ac_store: store "NOPE" does not exist (defined stores: "CAS", "AC")',
+    ]);
+  });
+
+  it('a nested scheduler is required, has exactly one kind, and no name', () => {
+    expect(
+      issuesOf(
+        withSchedulers([
+          { name: 'A', property_modifier: { modifications: [] } },
+          { name: 'B', property_modifier: { modifications: [], scheduler: {} } },
+          { name: 'C', property_modifier: { modifications: [], scheduler: { name: 'X', simple: {} } } },
+          { name: 'D', simple: {}, property_modifier: { modifications: [], scheduler: { simple: {} } } },
+        ]),
+      ),
+    ).toEqual([
+      'schedulers[0].property_modifier.scheduler: missing required field (expected { simple: { ... } })',
+      'schedulers[1].property_modifier.scheduler: missing scheduler kind (expected one of simple, cache_lookup, property_modifier: { ... })',
+      'schedulers[2].property_modifier.scheduler.name: unknown field (expected one of: grpc, historical_resource, simple, cache_lookup, property_modifier)',
+      "schedulers[3]: a scheduler has one kind, got simple and property_modifier; nest one in the other's `scheduler` field instead",
     ]);
   });
 });

@@ -129,6 +129,17 @@ describe('collectWarnings', () => {
     expect(warningsOf(only)).toContain('servers[0].services: none that ncache serves, so this listener is useless');
   });
 
+  it('a nested scheduler: no worker serving its innermost simple, and a cache_lookup ac_store that does not check completeness', () => {
+    const c = baseConfig();
+    c.stores.push({ name: 'AC', memory: {} });
+    c.schedulers = [{ name: 'S', cache_lookup: { ac_store: 'AC', scheduler: { property_modifier: { modifications: [], scheduler: { simple: {} } } } } }];
+    c.servers[0].services.execution = [{ instance_name: '', cas_store: 'CAS', scheduler: 'S' }];
+    expect(warningsOf(c).filter((w) => w.startsWith('schedulers'))).toEqual([
+      'schedulers[0].cache_lookup.ac_store: "AC" is memory, not completeness_checking, so a cached result whose outputs have left the CAS is answered as a hit and the client fails to fetch them',
+      expect.stringMatching(/^schedulers\[0\] \("S"\): no worker serves it/),
+    ]);
+  });
+
   it('a worker whose CAS store is not fast_slow, and a config with no servers', () => {
     const c = baseConfig();
     c.workers = [{ local: { worker_api_endpoint: { uri: 'grpc://127.0.0.1:1' }, cas_fast_slow_store: 'CAS', work_directory: '/w' } }];

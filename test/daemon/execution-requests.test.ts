@@ -9,6 +9,7 @@ import { grpcError } from '../helpers/grpc-matchers.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { decodeOperation, encodeAction, finalResponse, firstOperation, missingBlobsOf, stagesOf, uploadAction } from './execution-helpers.js';
 import { type Fixture, type FixtureOptions, startFixture } from './fixture.js';
+import { asSimple } from '../scheduler/scripted-worker.js';
 
 let fixture: Fixture | undefined;
 afterEach(async () => {
@@ -22,7 +23,7 @@ async function start(opts: FixtureOptions = {}): Promise<Fixture> {
     execution: true,
     ...opts,
     edit: (config) => {
-      config.schedulers[0]!.spec.worker_timeout_s = 1;
+      asSimple(config.schedulers[0]?.spec).worker_timeout_s = 1;
       opts.edit?.(config);
     },
   });
@@ -82,7 +83,7 @@ describe('Execute: requests refused before anything is queued', () => {
   });
 
   it('a platform property the scheduler does not support is INVALID_ARGUMENT naming it', async () => {
-    const f = await start({ edit: (c) => (c.schedulers[0]!.spec.supported_platform_properties = { cpu_count: 'minimum' }) });
+    const f = await start({ edit: (c) => (asSimple(c.schedulers[0]?.spec).supported_platform_properties = { cpu_count: 'minimum' }) });
     const { actionDigest } = await uploadAction(f.client, { args: ['true'], platform: { OSFamily: 'Windows' } });
     await expect(f.client.execute({ actionDigest })).rejects.toEqual(grpcError(status.INVALID_ARGUMENT, /OSFamily/));
     // Bazel 4 puts the platform in the Command too: with no (or an empty) Action.platform, the Command's applies.
@@ -191,7 +192,7 @@ describe('Execute with no worker, WaitExecution, and stopping', () => {
 
   it('WaitExecution re-attaches to a queued operation after its Execute stream went away', async () => {
     // Long enough for the client to come back while it is still queued, on a loaded machine too.
-    const f = await start({ edit: (c) => (c.schedulers[0]!.spec.worker_timeout_s = 4) });
+    const f = await start({ edit: (c) => (asSimple(c.schedulers[0]?.spec).worker_timeout_s = 4) });
     const { actionDigest } = await uploadAction(f.client, { args: ['true'], salt: 'reattach' });
     const name = decodeOperation(await firstOperation(f.client.executeStream({ actionDigest }))).name;
     const ops = await f.client.waitExecution(name);
@@ -200,7 +201,7 @@ describe('Execute with no worker, WaitExecution, and stopping', () => {
   });
 
   it('stopping the daemon answers a waiting client UNAVAILABLE (Bazel retries) and the stop is not held open', async () => {
-    const f = await start({ edit: (c) => (c.schedulers[0]!.spec.worker_timeout_s = 600) });
+    const f = await start({ edit: (c) => (asSimple(c.schedulers[0]?.spec).worker_timeout_s = 600) });
     const { actionDigest } = await uploadAction(f.client, { args: ['true'], salt: 'stopping' });
     const ops: unknown[] = [];
     const stream = f.client.executeStream({ actionDigest });

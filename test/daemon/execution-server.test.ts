@@ -19,6 +19,7 @@ import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { type ActionSpec, decodeOperation, finalResponse, stagesOf, uploadAction } from './execution-helpers.js';
 import { type Fixture, type FixtureOptions, startFixture } from './fixture.js';
+import { asSimple } from '../scheduler/scripted-worker.js';
 
 const cleanups = cleanupsAfterEach();
 let fixture: Fixture | undefined;
@@ -149,7 +150,7 @@ describe('Execute runs an action on the local worker', () => {
   it('a platform property no worker can ever satisfy is FAILED_PRECONDITION naming it, at once', async () => {
     const f = await start({
       worker: { platform_properties: { cpu_count: { values: ['2'] }, OSFamily: { values: ['Linux'] } } },
-      edit: (c) => (c.schedulers[0]!.spec.supported_platform_properties = { cpu_count: 'minimum', OSFamily: 'exact' }),
+      edit: (c) => (asSimple(c.schedulers[0]?.spec).supported_platform_properties = { cpu_count: 'minimum', OSFamily: 'exact' }),
     });
     const big = await uploadAction(f.client, { args: ['true'], platform: { cpu_count: '64' }, salt: 'big' });
     await expect(f.client.execute({ actionDigest: big.actionDigest })).rejects.toEqual(grpcError(status.FAILED_PRECONDITION, /cpu_count/));

@@ -3,7 +3,7 @@
 // honours the abort signal as a worker must. Plus builders for requests and
 // specs.
 import { SIMPLE_SCHEDULER_DEFAULTS } from '../../src/config/schema-execution.js';
-import type { SimpleSchedulerSpec } from '../../src/config/types.js';
+import type { SchedulerSpec, SimpleSchedulerSpec } from '../../src/config/types.js';
 import type { Action, Command } from '../../src/proto/reapi.js';
 import type { ExecutionWorker, Job, JobOutcome, JobRequest, PlatformProperties, RunControl } from '../../src/scheduler/job.js';
 import { emptyActionResult } from '../../src/scheduler/job.js';
@@ -73,6 +73,12 @@ export class ScriptedWorker implements ExecutionWorker {
 
 export function okOutcome(exitCode = 0): JobOutcome {
   return { result: { ...emptyActionResult(), exitCode }, status: { code: 0, message: '', details: [] } };
+}
+
+/** A config's scheduler spec as the `simple` one a test configured (a failed expectation otherwise). */
+export function asSimple(spec: SchedulerSpec | undefined): SimpleSchedulerSpec {
+  if (spec?.kind !== 'simple') throw new Error(`expected a simple scheduler spec, got ${spec?.kind ?? 'none'}`);
+  return spec;
 }
 
 export function simpleSpec(overrides: Partial<SimpleSchedulerSpec> = {}): SimpleSchedulerSpec {
