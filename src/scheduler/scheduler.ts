@@ -5,6 +5,7 @@
 // one nested in their config) and hand it what they do not answer themselves.
 // Workers register with the innermost `simple`; the wrappers pass addWorker
 // through, and `grpc` refuses it.
+import type { LatencyHistogram } from '../daemon/metrics.js';
 import type { Digest } from '../proto/reapi.js';
 import type { ExecutionWorker, JobOutcome, JobRequest, PlatformProperties, WorkerStage } from './job.js';
 
@@ -95,4 +96,7 @@ export interface SchedulerCounters {
   /** Milliseconds from queued to started, and from started to completed, of recent operations (for percentiles). */
   readonly queueWaitMs: readonly number[];
   readonly executionMs: readonly number[];
+  /** The same two measured for every operation since start (Prometheus histograms); absent when a scheduler does not measure them. */
+  readonly queueWaitTotals?: LatencyHistogram;
+  readonly executionTotals?: LatencyHistogram;
 }

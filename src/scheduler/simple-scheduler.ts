@@ -148,7 +148,13 @@ export class SimpleScheduler implements Scheduler {
   snapshot(): SchedulerSnapshot {
     const now = this.clock.now();
     const ops = [...this.operations.values()];
-    const counters: SchedulerCounters = { ...this.counts, queueWaitMs: this.queueWait.values(), executionMs: this.execution.values() };
+    const counters: SchedulerCounters = {
+      ...this.counts,
+      queueWaitMs: this.queueWait.values(),
+      executionMs: this.execution.values(),
+      queueWaitTotals: this.queueWait.totals,
+      executionTotals: this.execution.totals,
+    };
     return {
       name: this.name,
       workers: [...this.workers.values()].map((w) => ({
