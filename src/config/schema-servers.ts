@@ -332,6 +332,9 @@ const services: Reader<Services> = object<Services>((f) => {
     }),
   );
   if (health) out.health = health;
+  // Prometheus text format on this listener's port, beside its gRPC services (src/daemon/prometheus/).
+  const prometheus = f.maybe('experimental_prometheus', object((p) => ({ path: p.opt('path', metricsPath, DEFAULT_METRICS_PATH) })));
+  if (prometheus) out.experimental_prometheus = prometheus;
 
   // NativeLink services ncache accepts but does not serve yet.
   const workerApi = f.maybe(
@@ -341,8 +344,6 @@ const services: Reader<Services> = object<Services>((f) => {
   if (workerApi) out.worker_api = workerApi;
   const admin = f.maybe('admin', object((a) => ({ path: a.opt('path', str(), '/admin') })));
   if (admin) out.admin = admin;
-  const prometheus = f.maybe('experimental_prometheus', object((p) => ({ path: p.opt('path', str(), '/metrics') })));
-  if (prometheus) out.experimental_prometheus = prometheus;
   const fetch = f.maybe('fetch', instances<FetchServiceSpec>((e) => ({ instance_name: '', fetch_store: storeRef(e, 'fetch_store') })));
   if (fetch) out.fetch = fetch;
   const push = f.maybe(
@@ -354,6 +355,20 @@ const services: Reader<Services> = object<Services>((f) => {
   if (bep) out.experimental_bep = bep;
   return out;
 });
+
+/** Where Prometheus scrapes when experimental_prometheus gives no path (NativeLink's default too). */
+export const DEFAULT_METRICS_PATH = '/metrics';
+
+/** experimental_prometheus.path: an absolute URL path; "" means the default, as in NativeLink. */
+const metricsPath: Reader<string> = (ctx, value, path) => {
+  const text = str()(ctx, value, path);
+  if (text === undefined) return undefined;
+  if (text === '') return DEFAULT_METRICS_PATH;
+  if (!/^\/[\x21-\x7e]*$/.test(text) || /[?#]/.test(text)) {
+    return issue(ctx, path, `expected a URL path starting with "/" (no spaces, query or fragment), like "${DEFAULT_METRICS_PATH}", got ${JSON.stringify(text)}`);
+  }
+  return text;
+};
 
 function storeRef(f: Fields, key: string): string {
   return f.req(key, refName('store'), 'the name of a store in "stores"');

@@ -168,7 +168,7 @@ function describeTier(spec: StoreSpec, stores: NamedStoreSpec[]): string {
   return resolveRef(spec, stores)?.kind ?? spec.kind;
 }
 
-const NOT_SERVED = ['admin', 'experimental_prometheus', 'fetch', 'push', 'experimental_bep'] as const;
+const NOT_SERVED = ['admin', 'fetch', 'push', 'experimental_bep'] as const;
 
 function serverWarnings(server: NcacheConfig['servers'][number], path: string, out: string[]): void {
   const http = server.listener.http;

@@ -43,6 +43,9 @@ import { InstanceMap } from './instances.js';
 import { type ListenerTls, listenerTls } from './tls.js';
 import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_MAX_FRAME_BYTES, HTTP2_STREAM_WINDOW_BYTES, listenerLimits } from './limits.js';
 import { Metrics } from './metrics.js';
+import { type DaemonRegistry, createDaemonRegistry } from './prometheus/daemon-registry.js';
+import { listenWithMetrics } from './prometheus/prometheus-listener.js';
+import type { SharedPort } from './prometheus/shared-port.js';
 
 export interface DaemonOptions {
   config: NcacheConfig;
@@ -103,8 +106,10 @@ interface ServerRuntime {
   readonly server: Server;
   readonly bytestream: ByteStreamServer | undefined;
   readonly health: HealthServer | undefined;
-  /** The listener's TLS credentials and the watch on their files; undefined for plaintext. */
+  /** The listener's TLS credentials and the watch on their files; undefined for plaintext (and for a shared port, which does its own TLS). */
   readonly tls: ListenerTls | undefined;
+  /** Set once listening when the listener also serves Prometheus metrics: the port it shares with grpc-js (src/daemon/prometheus/). */
+  sharedPort?: SharedPort;
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
@@ -219,8 +224,9 @@ async function startServers(
       r.server.forceShutdown();
       r.tls?.close();
     }
-    await Promise.allSettled([...runtimes.map((r) => r.bytestream?.close()), ...httpCaches.map((h) => h.stop(0))]);
+    await Promise.allSettled([...runtimes.map((r) => r.bytestream?.close()), ...runtimes.map((r) => r.sharedPort?.stop(0)), ...httpCaches.map((h) => h.stop(0))]);
   });
+  let registry: DaemonRegistry | undefined;
   for (const [index, spec] of config.servers.entries()) {
     if (spec.listener.protocol === 'http_cache') {
       const listener = await startHttpCacheListener(spec, index, { storeFor: pinnedStores(shared.stores, shared.pins), metrics: shared.metrics, logger, clock });
@@ -233,7 +239,16 @@ async function startServers(
     const interceptors = listenerInterceptors(spec, index, { clock, logger, boundAddress: () => addresses[index] });
     const runtime = buildServer(config, index, shared, logger, interceptors);
     runtimes.push(runtime);
-    const address = await bind(runtime, spec, index);
+    const prometheus = spec.services.experimental_prometheus;
+    let address: string;
+    if (prometheus === undefined) address = await bind(runtime, spec, index);
+    else {
+      // One registry for the daemon, however many listeners serve it.
+      registry ??= createDaemonRegistry({ config, metrics: shared.metrics, stores: shared.stores, schedulers: shared.execution.schedulers, executeCounters: shared.execution.counters });
+      runtime.sharedPort = await listenWithMetrics(runtime.server, spec, index, prometheus.path, { registry, logger, clock, onGrpcReady: () => widenSessionWindows(runtime.server) });
+      address = runtime.sharedPort.address;
+      logger.info(`server ${JSON.stringify(spec.name)} serving Prometheus metrics at http${spec.listener.http.tls ? 's' : ''}://${address}${prometheus.path}`);
+    }
     addresses.push(address);
     logger.info(`server ${JSON.stringify(spec.name)} listening on ${address}`, {
       services: Object.keys(spec.services).filter((k) => spec.services[k as keyof ServerSpec['services']] !== undefined),
@@ -374,7 +389,11 @@ async function stopAll(
   // No new calls from here on; running actions are killed (their clients get
   // UNAVAILABLE, which Bazel retries), so Execute streams end instead of
   // holding the shutdown open for the whole grace period.
-  const serversDown = Promise.all([...runtimes.map((r) => shutdownServer(r.server, graceMs, logger)), ...httpCaches.map((h) => h.stop(graceMs))]);
+  const serversDown = Promise.all([
+    ...runtimes.map((r) => shutdownServer(r.server, graceMs, logger)),
+    ...runtimes.map((r) => r.sharedPort?.stop(graceMs)),
+    ...httpCaches.map((h) => h.stop(graceMs)),
+  ]);
   await execution.close();
   await serversDown;
   // Uploads nobody resumed are aborted, so nothing partial is committed.
@@ -407,10 +426,7 @@ function shutdownServer(server: Server, graceMs: number, logger: Logger): Promis
  * HTTP/2 settings; if grpc-js internals change, this quietly does nothing.
  */
 function widenFlowControl(server: Server): void {
-  const internals = server as unknown as {
-    commonServerOptions?: http2.ServerOptions;
-    http2Servers?: Map<http2.Http2Server, unknown>;
-  };
+  const internals = server as unknown as { commonServerOptions?: http2.ServerOptions };
   if (internals.commonServerOptions) {
     internals.commonServerOptions.settings = {
       ...internals.commonServerOptions.settings,
@@ -421,19 +437,25 @@ function widenFlowControl(server: Server): void {
   const bindAsync = server.bindAsync.bind(server);
   server.bindAsync = (port, creds, callback) =>
     bindAsync(port, creds, (err, boundPort) => {
-      for (const h2 of internals.http2Servers?.keys() ?? []) {
-        if ((h2 as { ncacheWindow?: boolean }).ncacheWindow) continue;
-        (h2 as { ncacheWindow?: boolean }).ncacheWindow = true;
-        h2.on('session', (session: http2.ServerHttp2Session) => {
-          try {
-            session.setLocalWindowSize(HTTP2_CONNECTION_WINDOW_BYTES);
-          } catch {
-            // an old Node without setLocalWindowSize: keep the default window
-          }
-        });
-      }
+      widenSessionWindows(server);
       callback(err, boundPort);
     });
+}
+
+/** The connection window of every new session on the server's HTTP/2 servers: bound ports, and a shared port's injector. */
+function widenSessionWindows(server: Server): void {
+  const internals = server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> };
+  for (const h2 of internals.http2Servers?.keys() ?? []) {
+    if ((h2 as { ncacheWindow?: boolean }).ncacheWindow) continue;
+    (h2 as { ncacheWindow?: boolean }).ncacheWindow = true;
+    h2.on('session', (session: http2.ServerHttp2Session) => {
+      try {
+        session.setLocalWindowSize(HTTP2_CONNECTION_WINDOW_BYTES);
+      } catch {
+        // an old Node without setLocalWindowSize: keep the default window
+      }
+    });
+  }
 }
 
 function bind(runtime: ServerRuntime, spec: ServerSpec, index: number): Promise<string> {
@@ -576,7 +598,8 @@ function buildServer(config: NcacheConfig, index: number, shared: SharedState, l
   }
 
   const tlsSpec = spec.listener.http.tls;
-  const tls = tlsSpec === undefined ? undefined : listenerTls(tlsSpec, `servers[${index}]`, logger);
+  // A listener serving Prometheus metrics ends TLS itself (prometheus/shared-port.ts), so it needs no credentials.
+  const tls = tlsSpec === undefined || spec.services.experimental_prometheus !== undefined ? undefined : listenerTls(tlsSpec, `servers[${index}]`, logger);
   return { server, bytestream, health, tls };
 }
 

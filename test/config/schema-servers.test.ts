@@ -210,6 +210,16 @@ describe('bytestream', () => {
 });
 
 describe('other services', () => {
+  it('experimental_prometheus: path defaults to /metrics ("" too, as in NativeLink) and must be a URL path', () => {
+    expect(parse(withServices({ experimental_prometheus: {} })).servers[0]!.services.experimental_prometheus).toEqual({ path: '/metrics' });
+    expect(parse(withServices({ experimental_prometheus: { path: '' } })).servers[0]!.services.experimental_prometheus).toEqual({ path: '/metrics' });
+    expect(issuesOf(withServices({ experimental_prometheus: { path: 'metrics' } }))).toEqual([
+      'servers[0].services.experimental_prometheus.path: expected a URL path starting with "/" (no spaces, query or fragment), like "/metrics", got "metrics"',
+    ]);
+    expect(issuesOf(withServices({ experimental_prometheus: { path: '/m?x=1' } }))).toHaveLength(1);
+    expect(issuesOf(withServices({ experimental_prometheus: { path: '/a b' } }))).toHaveLength(1);
+  });
+
   it('health accepts NativeLink fields and normalizes to {}', () => {
     expect(parse(withServices({ health: { path: '/status', timeout_seconds: 5 } })).servers[0]!.services.health).toEqual({});
   });

@@ -140,6 +140,12 @@ describe('collectWarnings', () => {
     ]);
   });
 
+  it('serves experimental_prometheus: no warning, and a listener with only metrics is not useless', () => {
+    const c = baseConfig();
+    c.servers.push({ listener: { http: { socket_address: '127.0.0.1:9090' } }, services: { experimental_prometheus: {} } });
+    expect(warningsOf(c).filter((w) => w.startsWith('servers[1]'))).toEqual([]);
+  });
+
   it('a worker whose CAS store is not fast_slow, and a config with no servers', () => {
     const c = baseConfig();
     c.workers = [{ local: { worker_api_endpoint: { uri: 'grpc://127.0.0.1:1' }, cas_fast_slow_store: 'CAS', work_directory: '/w' } }];
