@@ -1,5 +1,6 @@
 // `ncache serve`: run the daemon in the foreground until SIGINT/SIGTERM.
 import { bazelrcLines, clientUrls } from '../../config/bazelrc.js';
+import { metricsUrls } from '../../config/metrics-urls.js';
 import { collectWarnings } from '../../config/schema.js';
 import { controlPaths } from '../../daemon/control/paths.js';
 import { startDaemon } from '../../daemon/daemon.js';
@@ -24,6 +25,8 @@ export interface ServeHandle {
   readonly warnings: string[];
   /** Lines to paste into .bazelrc to use this daemon. */
   readonly bazelrcLines: string[];
+  /** Prometheus scrape URLs (listeners with experimental_prometheus). */
+  readonly metricsUrls: string[];
   /** Resolves once the daemon has stopped. */
   readonly stopped: Promise<void>;
   /** The control socket, when served. */
@@ -61,6 +64,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ServeHandle> {
     configSource: config.source,
     warnings: collectWarnings(config),
     bazelrcLines: bazelrcLines(config, daemon.addresses),
+    metricsUrls: metricsUrls(config, daemon.addresses),
     stopped,
     controlSocket: daemon.controlSocket,
     stop,

@@ -8,6 +8,7 @@ export function formatServing(running: ServeHandle): string {
     [
       ...running.urls.map((url) => `ncache listening on ${url}`),
       `config: ${running.configSource}`,
+      ...running.metricsUrls.map((url) => `metrics: ${url}`),
       'Add to .bazelrc:',
       ...running.bazelrcLines.map((line) => `  ${line}`),
     ].join('\n') + '\n'

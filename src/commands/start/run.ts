@@ -31,6 +31,8 @@ export interface StartResult {
   logFile: string;
   /** Lines to paste into .bazelrc (as `serve` prints them; the daemon computes them from its config). */
   bazelrcLines: string[];
+  /** Prometheus scrape URLs (listeners with experimental_prometheus). */
+  metricsUrls: string[];
   /** Files a crashed daemon left behind, removed before starting. */
   cleaned: string[];
 }
@@ -139,6 +141,7 @@ function resultOf(status: StartResult['status'], s: StatusResult, logFile: strin
     socketPath: s.socketPath,
     logFile,
     bazelrcLines: s.bazelrcLines,
+    metricsUrls: s.metricsUrls ?? [],
     cleaned,
   };
 }

@@ -9,6 +9,7 @@ export function formatStart(result: StartResult): string {
   const where = result.addresses.join(', ');
   if (result.status === 'already-running') lines.push(`ncache is already running (pid ${result.pid}) on ${where}`);
   else lines.push(`ncache started (pid ${result.pid}) on ${where}`, `config: ${result.configSource}`, `log: ${result.logFile}`);
+  lines.push(...result.metricsUrls.map((url) => `metrics: ${url}`));
   lines.push('Add to .bazelrc:', ...result.bazelrcLines.map((line) => `  ${line}`));
   return lines.join('\n') + '\n';
 }

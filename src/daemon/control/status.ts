@@ -6,6 +6,7 @@ import type { BuiltStore } from '../../stores/factory.js';
 import type { WriteBehindStats } from '../../stores/write-behind.js';
 import type { ControlContext, ControlHandler } from './types.js';
 import { bazelrcLines, clientUrls } from '../../config/bazelrc.js';
+import { metricsUrls } from '../../config/metrics-urls.js';
 import { type SchedulerStatus, schedulerStatus, snapshots } from './execution.js';
 
 export interface StatusTier {
@@ -39,6 +40,8 @@ export interface StatusResult {
   addresses: string[];
   /** Lines to paste into .bazelrc for this daemon (its config's CAS/AC server and instance name). */
   bazelrcLines: string[];
+  /** Prometheus scrape URLs (listeners with experimental_prometheus); absent from daemons older than this field. */
+  metricsUrls?: string[];
   socketPath: string;
   stateDir: string;
   catalogPath: string;
@@ -90,6 +93,7 @@ export function status(ctx: ControlContext): StatusResult {
     configSource: ctx.configSource,
     addresses: clientUrls(ctx.config, ctx.addresses),
     bazelrcLines: bazelrcLines(ctx.config, ctx.addresses),
+    metricsUrls: metricsUrls(ctx.config, ctx.addresses),
     socketPath: ctx.socketPath,
     stateDir: ctx.stateDir,
     catalogPath: ctx.catalog.path,
