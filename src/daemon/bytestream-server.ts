@@ -29,6 +29,8 @@ import {
   WRITE_READ_AHEAD_MESSAGES,
   checkUploadSize,
 } from './limits.js';
+import { readZstd } from './compressed-blobs/compressed-read.js';
+import { receiveZstdWrite } from './compressed-blobs/compressed-write.js';
 import { parseReadResourceName, parseWriteResourceName } from './resource-name.js';
 import { StallWatch } from './stall-watch.js';
 import { UploadSession } from './upload-session.js';
@@ -189,13 +191,16 @@ export class ByteStreamServer {
       throw outOfRange(`read_offset ${req.readOffset} is past the end of ${formatDigest(digest)} (${digest.sizeBytes} bytes)`);
     }
     const writer = new StreamWriter(call as unknown as ServerWritableStream<unknown, ChunkedReadResponse>, READ_IN_FLIGHT_BYTES);
-    if (isEmptyDigest(digest)) {
+    if (isEmptyDigest(digest) && resource.compressor !== 'zstd') {
       writer.end();
       return;
     }
     let stream: AsyncIterable<Buffer>;
     try {
-      stream = await store.getPart(digest, req.readOffset, req.readLimit > 0 ? req.readLimit : undefined);
+      stream =
+        resource.compressor === 'zstd'
+          ? await readZstd(store, digest, req.readOffset)
+          : await store.getPart(digest, req.readOffset, req.readLimit > 0 ? req.readLimit : undefined);
     } catch (err) {
       if (isNotFound(err)) throw notFound(`blob ${formatDigest(digest)} not found`);
       throw err;
@@ -336,6 +341,18 @@ export class ByteStreamServer {
     setSession(session);
     const owned = session;
     const stillOwner = () => owned.owner === token;
+    if (resource.compressor === 'zstd') {
+      const nextMessage = () =>
+        stall.next(
+          messages,
+          () =>
+            `the upload of ${JSON.stringify(name)} stalled: no bytes for ${stallSeconds} s after ${owned.received} of ${size} ` +
+            'uncompressed (listener.http.limits.upload_stall_timeout); it was dropped and nothing was stored, start again from offset 0',
+        );
+      const detach = () => this.detach(owned, token);
+      await receiveZstdWrite({ name, session: owned, first: first.value, next: nextMessage, stillOwner, respond, detach });
+      return;
+    }
 
     let msg: WriteRequest = first.value;
     for (;;) {

@@ -12,12 +12,13 @@
 import { type Digest, MAX_BLOB_SIZE, SHA256_HEX_LENGTH } from '../util/digest.js';
 import { NcacheError, errorMessage, invalidArgument } from '../util/errors.js';
 
-export type Compressor = 'identity';
+/** Compressors a compressed-blobs name may use here (REAPI's lowercase Compressor.Value names). */
+export type Compressor = 'identity' | 'zstd';
 
 export interface BlobResource {
   readonly instanceName: string;
   readonly digest: Digest;
-  /** Set for `compressed-blobs/...` names; ncache only speaks identity. */
+  /** Set for `compressed-blobs/...` names; hash and size are then those of the uncompressed bytes. */
   readonly compressor: Compressor | undefined;
 }
 
@@ -28,14 +29,14 @@ export interface UploadResource extends BlobResource {
 }
 
 const KEYWORDS = new Set(['blobs', 'uploads', 'actions', 'actionResults', 'operations', 'capabilities', 'compressed-blobs']);
-const KNOWN_UNSUPPORTED_COMPRESSORS = new Set(['zstd', 'deflate', 'brotli']);
+const KNOWN_UNSUPPORTED_COMPRESSORS = new Set(['deflate', 'brotli']);
 const DIGEST_FUNCTION_NAMES = new Set(['sha256', 'sha1', 'md5', 'vso', 'sha384', 'sha512', 'murmur3', 'sha256tree', 'blake3']);
 const HEX64 = /^[0-9a-f]{64}$/;
 const MAX_NAME_LENGTH = 4096;
 
-const READ_SHAPE = '"{instance}/blobs/{hash}/{size}" or "{instance}/compressed-blobs/identity/{hash}/{size}"';
+const READ_SHAPE = '"{instance}/blobs/{hash}/{size}" or "{instance}/compressed-blobs/zstd/{hash}/{size}"';
 const WRITE_SHAPE =
-  '"{instance}/uploads/{uuid}/blobs/{hash}/{size}" or "{instance}/uploads/{uuid}/compressed-blobs/identity/{hash}/{size}"';
+  '"{instance}/uploads/{uuid}/blobs/{hash}/{size}" or "{instance}/uploads/{uuid}/compressed-blobs/zstd/{hash}/{size}"';
 
 class NameError extends Error {}
 
@@ -110,10 +111,10 @@ function parseBlobPart(
   if (segs[at] === 'compressed-blobs') {
     const c = segs[i++];
     if (c === undefined || c === '') throw new NameError('missing compressor after "compressed-blobs/"');
-    if (c === 'identity') compressor = 'identity';
+    if (c === 'identity' || c === 'zstd') compressor = c;
     else if (KNOWN_UNSUPPORTED_COMPRESSORS.has(c)) {
-      throw new NameError(`compressor "${c}" is not supported by this server (supported: identity)`);
-    } else throw new NameError(`unknown compressor ${JSON.stringify(c)} (supported: identity)`);
+      throw new NameError(`compressor "${c}" is not supported by this server (supported: zstd, identity)`);
+    } else throw new NameError(`unknown compressor ${JSON.stringify(c)} (supported: zstd, identity)`);
   }
   let hash = segs[i++];
   if (hash !== undefined && DIGEST_FUNCTION_NAMES.has(hash) && segs.length > i + 1) {

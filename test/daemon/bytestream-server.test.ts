@@ -84,7 +84,7 @@ describe('ByteStream Read errors', () => {
       `main/blobs/${hash}/99999999999999999`,
       `main/blobs/${hash}/5/extra`,
       `main/../blobs/${hash}/5`,
-      `main/compressed-blobs/zstd/${hash}/5`,
+      `main/compressed-blobs/deflate/${hash}/5`,
       `main/compressed-blobs/lzma/${hash}/5`,
       `/main/blobs/${hash}/5`,
       '',

@@ -17,6 +17,15 @@ describe('parseReadResourceName', () => {
     expect(parseReadResourceName(`blobs/sha256/${H}/7`).digest).toEqual({ hash: H, sizeBytes: 7 });
   });
 
+  it('accepts zstd names, with or without the digest function segment', () => {
+    expect(parseReadResourceName(`a/b/compressed-blobs/zstd/${H}/42`)).toEqual({
+      instanceName: 'a/b',
+      digest: { hash: H, sizeBytes: 42 },
+      compressor: 'zstd',
+    });
+    expect(parseReadResourceName(`compressed-blobs/zstd/sha256/${H}/0`)).toMatchObject({ instanceName: '', compressor: 'zstd' });
+  });
+
   it.each([
     ['', /empty/],
     ['main', /expected "\{instance\}\/blobs/],
@@ -31,8 +40,13 @@ describe('parseReadResourceName', () => {
     [`../blobs/${H}/1`, /"\.\." segments are not allowed/],
     [`a//b/blobs/${H}/1`, /empty segment in the instance name/],
     [`uploads/blobs/${H}/1`, /"uploads" cannot be part of an instance name/],
-    [`compressed-blobs/zstd/${H}/1`, /compressor "zstd" is not supported/],
-    [`compressed-blobs/snappy/${H}/1`, /unknown compressor "snappy"/],
+    [`compressed-blobs/brotli/${H}/1`, /compressor "brotli" is not supported/],
+    [`compressed-blobs/snappy/${H}/1`, /unknown compressor "snappy" \(supported: zstd, identity\)/],
+    [`compressed-blobs/deflate/${H}/1`, /compressor "deflate" is not supported by this server/],
+    [`compressed-blobs/ZSTD/${H}/1`, /unknown compressor "ZSTD"/],
+    [`compressed-blobs/zstd/${H}`, /missing size/],
+    [`compressed-blobs/zstd/${H}/1/x`, /unexpected "x" after the size/],
+    [`compressed-blobs/${H}/1`, /unknown compressor/],
     [`blobs/blake3/${H}/1`, /digest function "blake3" is not supported/],
   ])('rejects %j', (name, why) => {
     let err: unknown;
@@ -59,6 +73,17 @@ describe('parseWriteResourceName', () => {
       uploadKey: `ci/x/uploads/u-1/blobs/${H}/99`,
     });
     expect(parseWriteResourceName(`uploads/u/compressed-blobs/identity/${H}/1`).compressor).toBe('identity');
+  });
+
+  it('parses zstd uploads: the digest is the uncompressed one, the upload key keeps the compressor', () => {
+    expect(parseWriteResourceName(`ci/uploads/u-2/compressed-blobs/zstd/${H}/1048576/meta`)).toEqual({
+      instanceName: 'ci',
+      uuid: 'u-2',
+      digest: { hash: H, sizeBytes: 1048576 },
+      compressor: 'zstd',
+      uploadKey: `ci/uploads/u-2/compressed-blobs/zstd/${H}/1048576`,
+    });
+    expect(parseWriteResourceName(`uploads/u/compressed-blobs/zstd/sha256/${H}/3`).digest).toEqual({ hash: H, sizeBytes: 3 });
   });
 
   it.each([

@@ -274,6 +274,15 @@ export class ReapiClient {
     return digest;
   }
 
+  /**
+   * Uploads `compressed` (zstd of bytes whose digest is `digest`) through a
+   * compressed-blobs name. write() already counts later write_offsets in
+   * compressed bytes, as REAPI asks of compressed uploads.
+   */
+  writeCompressed(digest: Digest, compressed: Buffer | AsyncIterable<Buffer>, instanceName = '', opts: WriteOptions = {}): Promise<WriteResponse> {
+    return this.write(compressedUploadName(instanceName, digest), compressed, opts);
+  }
+
   /** Downloads a blob through ByteStream. */
   downloadBlob(digest: Digest, instanceName = ''): Promise<Buffer> {
     return this.read(blobName(instanceName, digest));
@@ -309,6 +318,16 @@ export function blobName(instanceName: string, d: Digest): string {
 /** `{instance}/uploads/{uuid}/blobs/{hash}/{size}` with a fresh uuid unless given. */
 export function uploadName(instanceName: string, d: Digest, uuid: string = randomUUID()): string {
   return `${instanceName ? instanceName + '/' : ''}uploads/${uuid}/blobs/${d.hash}/${d.sizeBytes}`;
+}
+
+/** `{instance}/compressed-blobs/{compressor}/{hash}/{size}`: the digest is that of the uncompressed bytes. */
+export function compressedBlobName(instanceName: string, d: Digest, compressor = 'zstd'): string {
+  return `${instanceName ? instanceName + '/' : ''}compressed-blobs/${compressor}/${d.hash}/${d.sizeBytes}`;
+}
+
+/** `{instance}/uploads/{uuid}/compressed-blobs/{compressor}/{hash}/{size}` with a fresh uuid unless given. */
+export function compressedUploadName(instanceName: string, d: Digest, uuid: string = randomUUID(), compressor = 'zstd'): string {
+  return `${instanceName ? instanceName + '/' : ''}uploads/${uuid}/compressed-blobs/${compressor}/${d.hash}/${d.sizeBytes}`;
 }
 
 /** Starts a ByteStream upload with the first MiB of `data` and waits until the server reports holding it. */
