@@ -1,6 +1,7 @@
 // build.bazel.remote.execution.v2.Capabilities: tells clients (Bazel asks
 // first) what each instance offers.
 import {
+  COMPRESSOR_ZSTD,
   type CapabilitiesHandlers,
   DIGEST_FUNCTION_SHA256,
   type GetCapabilitiesRequest,
@@ -57,9 +58,9 @@ export class CapabilitiesServer {
         cachePriorityCapabilities: { priorities: [{ minPriority: 0, maxPriority: 0 }] },
         maxBatchTotalSizeBytes: this.maxBatchTotalSizeBytes,
         symlinkAbsolutePathStrategy: SYMLINK_ABSOLUTE_PATH_ALLOWED,
-        // identity is implied; no real compressor is offered.
-        supportedCompressors: [],
-        supportedBatchUpdateCompressors: [],
+        // identity is implied; zstd for compressed-blobs names and batch entries (src/daemon/compressed-blobs/).
+        supportedCompressors: [COMPRESSOR_ZSTD],
+        supportedBatchUpdateCompressors: [COMPRESSOR_ZSTD],
       };
     }
     if (caps.execution) {

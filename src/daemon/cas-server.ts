@@ -2,7 +2,6 @@
 // configured CAS store of each instance.
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import {
-  COMPRESSOR_IDENTITY,
   type BatchReadBlobsRequest,
   type BatchReadBlobsResponse,
   type BatchUpdateBlobsRequest,
@@ -21,6 +20,7 @@ import { type Digest, digestKey, formatDigest, isEmptyDigest, sha256, validateDi
 import { errorMessage, invalidArgument, isNotFound, notFound } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { mapConcurrent } from '../util/concurrency.js';
+import { acceptsZstd, batchEntryBytes, decodeBatchEntry, encodeBatchRead } from './compressed-blobs/batch-compression.js';
 import { StreamWriter, checkDigest, checkDigestFunction, failStream, requireDigest, unaryHandler } from './call-utils.js';
 import { OK_STATUS, rpcStatusOf } from './grpc-status.js';
 import type { InstanceMap } from './instances.js';
@@ -86,7 +86,7 @@ export class CasServer {
     checkDigestFunction(req.digestFunction);
     const store = this.stores.get(req.instanceName);
     let total = 0;
-    for (const r of req.requests) total += r.data.length;
+    for (const r of req.requests) total += batchEntryBytes(r.data, r.compressor, r.digest?.sizeBytes);
     if (total > this.maxBatchBytes) {
       throw invalidArgument(
         `the batch carries ${total} bytes in ${req.requests.length} blobs, over the limit of ${this.maxBatchBytes} ` +
@@ -100,15 +100,13 @@ export class CasServer {
       try {
         const digest = requireDigest(r.digest, `${field}.digest`);
         checkUploadSize(digest, this.maxUploadBytes, `${field}: blob ${formatDigest(digest)}`);
-        if (r.compressor !== COMPRESSOR_IDENTITY) {
-          throw invalidArgument(`${field}.compressor: compressor ${r.compressor} is not supported (only IDENTITY)`);
-        }
-        if (r.data.length !== digest.sizeBytes) {
+        const data = decodeBatchEntry(r.data, r.compressor, digest, field);
+        if (data.length !== digest.sizeBytes) {
           throw invalidArgument(
-            `${field}: data is ${r.data.length} bytes but the digest says ${digest.sizeBytes}; nothing was stored`,
+            `${field}: data is ${data.length} bytes but the digest says ${digest.sizeBytes}; nothing was stored`,
           );
         }
-        const actual = sha256(r.data);
+        const actual = sha256(data);
         if (actual !== digest.hash) {
           throw invalidArgument(`${field}: data hashes to ${actual}, not to the digest's ${digest.hash}; nothing was stored`);
         }
@@ -116,7 +114,7 @@ export class CasServer {
           const key = digestKey(digest);
           let write = writes.get(key);
           if (write === undefined) {
-            write = putBuffer(store, digest, r.data);
+            write = putBuffer(store, digest, data);
             writes.set(key, write);
           }
           await write;
@@ -140,6 +138,7 @@ export class CasServer {
           '(max_batch_total_size_bytes); split it or use ByteStream.Read',
       );
     }
+    const zstd = acceptsZstd(req.acceptableCompressors);
     const responses = await mapConcurrent(req.digests, BATCH_CONCURRENCY, async (d, i) => {
       try {
         const digest = validateDigest(d, `digests[${i}]`);
@@ -148,7 +147,7 @@ export class CasServer {
         if (data.length !== digest.sizeBytes) {
           throw new Error(`store returned ${data.length} bytes for ${formatDigest(digest)}`);
         }
-        return { digest, data, status: OK_STATUS };
+        return { digest, ...encodeBatchRead(data, zstd), status: OK_STATUS };
       } catch (err) {
         const status = isNotFound(err) ? rpcStatusOf(notFound(`blob ${formatDigest(d)} not found`)) : rpcStatusOf(err);
         if (status.code !== 5 && status.code !== 3) this.logger.warn(`CasServer.batchReadBlobs: ${errorMessage(err)}`);

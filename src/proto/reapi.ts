@@ -348,6 +348,9 @@ export type MessageInit<T> = T extends Buffer
 export const DIGEST_FUNCTION_SHA256 = 1;
 export const DIGEST_FUNCTION_UNKNOWN = 0;
 export const COMPRESSOR_IDENTITY = 0;
+export const COMPRESSOR_ZSTD = 1;
+/** Compressor.Value names, for messages about a compressor field. */
+export const COMPRESSOR_NAMES: Readonly<Record<number, string>> = { 0: 'IDENTITY', 1: 'ZSTD', 2: 'DEFLATE', 3: 'BROTLI' };
 export const SYMLINK_ABSOLUTE_PATH_ALLOWED = 2;
 export const HEALTH_SERVING = 1;
 export const HEALTH_NOT_SERVING = 2;

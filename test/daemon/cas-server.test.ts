@@ -89,7 +89,7 @@ describe('ContentAddressableStorage', () => {
           { digest: digestOf(good), data: good },
           { digest: claimed, data: bad },
           { digest: shortDigest, data: bad },
-          { digest: digestOf(bad), data: bad, compressor: 1 },
+          { digest: digestOf(bad), data: bad, compressor: 2 },
           { digest: { hash: 'nothex', sizeBytes: 1 }, data: Buffer.from('x') },
         ],
       });
@@ -97,7 +97,7 @@ describe('ContentAddressableStorage', () => {
       expect(codes).toEqual([0, status.INVALID_ARGUMENT, status.INVALID_ARGUMENT, status.INVALID_ARGUMENT, status.INVALID_ARGUMENT]);
       expect(res.responses[1]!.status?.message).toMatch(/requests\[1\]: data hashes to .* nothing was stored/);
       expect(res.responses[2]!.status?.message).toMatch(/requests\[2\]: data is 8 bytes but the digest says 13/);
-      expect(res.responses[3]!.status?.message).toMatch(/compressor 1 is not supported/);
+      expect(res.responses[3]!.status?.message).toMatch(/requests\[3\]\.compressor: compressor DEFLATE is not supported/);
       expect(res.responses[4]!.status?.message).toMatch(/requests\[4\].digest: hash must be/);
       const missing = await f.client.findMissingBlobs({ instanceName: I, blobDigests: [digestOf(good), claimed, shortDigest, digestOf(bad)] });
       expect(missing.missingBlobDigests).toEqual([claimed, shortDigest, digestOf(bad)]);
