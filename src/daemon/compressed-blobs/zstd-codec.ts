@@ -122,9 +122,11 @@ export class BoundedZstdDecoder {
         throw invalidArgument(`${this.what} decompresses to more than the declared ${this.limit} bytes; nothing was stored`);
       }
       if (produced > 0) outputs.push(produced < room / 2 ? Buffer.from(out.subarray(0, produced)) : out.subarray(0, produced));
-      this.frameDone = hint === 0;
-      // A full output buffer may mean more is waiting inside the decoder.
-      if (rest.length === 0 && produced < room) return outputs;
+      // A call that moved nothing says nothing about this frame: after a frame's
+      // end zstd already answers with the next frame's header size.
+      if (consumed > 0 || produced > 0) this.frameDone = hint === 0;
+      // A full output buffer may mean more is waiting inside the decoder, unless the frame is flushed.
+      if (rest.length === 0 && (produced < room || hint === 0)) return outputs;
     }
   }
 

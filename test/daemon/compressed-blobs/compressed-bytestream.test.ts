@@ -54,6 +54,18 @@ for (const storeKind of ['memory', 'filesystem'] as const) {
       });
     }
 
+    it('takes a stream whose last message is empty, as Bazel may send, for a blob of whole 128 KiB blocks', async () => {
+      const data = textBlob(MiB, 16);
+      const d = digestOf(data);
+      const frame = await zstdOf(data);
+      const h = f.client.openWrite();
+      await h.send({ resourceName: compressedUploadName('main', d), writeOffset: 0, data: frame });
+      await h.send({ writeOffset: frame.length, data: Buffer.alloc(0), finishWrite: true });
+      h.end();
+      expect((await h.response).committedSize).toBe(frame.length);
+      expect((await f.client.read(blobName('main', d))).equals(data)).toBe(true);
+    });
+
     it('serves a plain upload compressed, and the empty blob as an empty frame', async () => {
       const data = textBlob(300_000, 5);
       const d = await f.client.uploadBlob(data, 'main');

@@ -76,6 +76,18 @@ describe('BoundedZstdDecoder', () => {
     expect(Buffer.concat(out).equals(data)).toBe(true);
   });
 
+  it('ends the frame when its output fills the last buffer exactly, and stays ended on empty input', () => {
+    for (const size of [128 * 1024, 2 * 1024 * 1024]) {
+      const exact = textBlob(size, 8);
+      const decoder = new BoundedZstdDecoder(size, 'test');
+      expect(Buffer.concat(decoder.push(compress(exact))).equals(exact)).toBe(true);
+      expect(decoder.atFrameEnd).toBe(true);
+      // A Write's last message may carry no data.
+      expect(decoder.push(Buffer.alloc(0))).toEqual([]);
+      expect(decoder.atFrameEnd).toBe(true);
+    }
+  });
+
   it('fails as soon as the output passes the limit, naming what it decoded', () => {
     const decoder = new BoundedZstdDecoder(data.length - 1, 'the zstd data of blob X');
     expect(() => decoder.push(frame)).toThrow(/the zstd data of blob X decompresses to more than the declared 499999 bytes/);
