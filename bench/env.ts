@@ -2,7 +2,7 @@
 // run use the same code. Every knob is printed with the results.
 
 export interface BenchSettings {
-  /** Which sections to run: "rpc", "load", "bazel", "replay", "exec", "s3", "presence", "dedup". */
+  /** Which sections to run: "rpc", "load", "bazel", "replay", "exec", "s3", "presence", "dedup", "zstd". */
   sections: Set<string>;
   /** Blob sizes (MiB) for the ByteStream write/read rows. */
   bytestreamSizesMiB: number[];
@@ -13,6 +13,8 @@ export interface BenchSettings {
   findMissingDigests: number;
   batchCount: number;
   batchBlobBytes: number;
+  /** Blob size (MiB) of the zstd section's ByteStream rows. */
+  zstdBlobMiB: number;
   /** Size (MiB) of the single upload used to measure RSS growth. 0 skips it. */
   rssUploadMiB: number;
   /** The load section: concurrent clients and seconds (bench/load). */
@@ -83,10 +85,10 @@ function dedupStacks(env: NodeJS.ProcessEnv): Set<string> {
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
-  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,load,bazel,replay,exec,s3,presence,dedup').split(',').map((s) => s.trim()).filter(Boolean));
+  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,load,bazel,replay,exec,s3,presence,dedup,zstd').split(',').map((s) => s.trim()).filter(Boolean));
   for (const section of sections) {
-    if (!['rpc', 'load', 'bazel', 'replay', 'exec', 's3', 'presence', 'dedup'].includes(section)) {
-      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, load, bazel, replay, exec, s3, presence, dedup)`);
+    if (!['rpc', 'load', 'bazel', 'replay', 'exec', 's3', 'presence', 'dedup', 'zstd'].includes(section)) {
+      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, load, bazel, replay, exec, s3, presence, dedup, zstd)`);
     }
   }
   return {
@@ -98,6 +100,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     batchCount: intVar(env, 'NCACHE_BENCH_BATCH_COUNT', 1_000),
     batchBlobBytes: intVar(env, 'NCACHE_BENCH_BATCH_BLOB_BYTES', 4_096),
     rssUploadMiB: intVar(env, 'NCACHE_BENCH_RSS_UPLOAD_MIB', 1_024),
+    zstdBlobMiB: Math.max(1, intVar(env, 'NCACHE_BENCH_ZSTD_MIB', 32)),
     load: {
       clients: Math.max(1, intVar(env, 'NCACHE_BENCH_LOAD_CLIENTS', 200)),
       seconds: Math.max(1, intVar(env, 'NCACHE_BENCH_LOAD_SECONDS', 60)),
@@ -132,10 +135,10 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
 
 /** The variables above, for the help text printed at the start of a run. */
 export const SETTINGS_HELP = [
-  'NCACHE_BENCH_SECTIONS=rpc,load,bazel,replay,exec,s3,presence,dedup',
+  'NCACHE_BENCH_SECTIONS=rpc,load,bazel,replay,exec,s3,presence,dedup,zstd',
   'NCACHE_BENCH_LOAD_CLIENTS=200  NCACHE_BENCH_LOAD_SECONDS=60',
   'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
-  'NCACHE_BENCH_RSS_UPLOAD_MIB=1024',
+  'NCACHE_BENCH_RSS_UPLOAD_MIB=1024  NCACHE_BENCH_ZSTD_MIB=32',
   'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',
   'NCACHE_BENCH_BAZEL_{SMALL=250,SMALL_KIB=64,TEXT=50,TEXT_KIB=256,MEDIUM=40,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3,ROUNDS=1}',
   'NCACHE_BENCH_BASELINE_ROOT=<another built checkout: its daemon runs beside this one, alternating>',

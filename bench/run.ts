@@ -52,6 +52,10 @@ async function main(): Promise<void> {
     const { runDedupBench } = await import('./dedup-bench.js');
     await runDedupBench(settings, print);
   }
+  if (settings.sections.has('zstd')) {
+    const { runZstdBench } = await import('./zstd-bench.js');
+    await runZstdBench(settings, print);
+  }
   print(`\nload average at end: ${load()}`);
 }
 
