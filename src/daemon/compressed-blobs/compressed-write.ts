@@ -81,9 +81,10 @@ export async function receiveZstdWrite(call: ZstdWriteCall): Promise<void> {
 }
 
 /**
- * Decodes one Write stream's zstd data into the session. The bytes that
- * would complete the blob are held back until their frame has ended, so a
- * frame cut off after its last block (in its checksum) stores nothing.
+ * Decodes one Write stream's zstd data into the session, a buffer at a time
+ * (the session's queue pushes back between buffers). The bytes that would
+ * complete the blob are held back until their frame has ended, so a frame
+ * cut off after its last block (in its checksum) stores nothing.
  */
 class DecodedFeed {
   private readonly decoder: BoundedZstdDecoder;
@@ -97,20 +98,26 @@ class DecodedFeed {
   }
 
   async push(data: Buffer, stillOwner: () => boolean): Promise<'more' | 'stored' | 'displaced'> {
-    const outputs = this.decoder.push(data);
-    if (this.held !== undefined) outputs.unshift(this.held);
-    this.held = undefined;
     const size = this.session.digest.sizeBytes;
-    for (const bytes of outputs) {
+    for (const bytes of this.decoder.decode(data)) {
       if (!this.decoder.atFrameEnd && this.session.received + bytes.length === size) {
+        // The decoder cannot yield more than the declared size, so this is its last buffer.
         this.held = bytes;
-        break;
+        continue;
       }
-      await this.session.push(bytes);
-      if (!stillOwner()) return 'displaced';
-      if (this.session.state === 'committed') return 'stored';
+      const outcome = await this.deliver(bytes, stillOwner);
+      if (outcome !== 'more') return outcome;
     }
-    return 'more';
+    if (this.held === undefined || !this.decoder.atFrameEnd) return 'more';
+    const last = this.held;
+    this.held = undefined;
+    return this.deliver(last, stillOwner);
+  }
+
+  private async deliver(bytes: Buffer, stillOwner: () => boolean): Promise<'more' | 'stored' | 'displaced'> {
+    await this.session.push(bytes);
+    if (!stillOwner()) return 'displaced';
+    return this.session.state === 'committed' ? 'stored' : 'more';
   }
 
   /** At finish_write: whole frames, decoding to exactly the declared size. */

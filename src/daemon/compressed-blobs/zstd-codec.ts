@@ -1,7 +1,7 @@
 // zstd for REAPI's compressed-blobs: a streaming encoder (one frame per
-// blob, bounded memory whatever the blob's size) and a decoder that refuses
-// to produce more bytes than the digest declares, so a small frame that
-// inflates to gigabytes (a decompression bomb) costs one output buffer.
+// blob, bounded memory whatever the blob's size) and a lazy decoder that
+// refuses to produce more bytes than the digest declares, so a small frame
+// that inflates to gigabytes (a decompression bomb) costs one output buffer.
 // Both drive zstd-napi's native contexts directly: its Transform streams
 // cannot be told to stop at an output limit.
 import binding from 'zstd-napi/binding.js';
@@ -80,15 +80,16 @@ export function zstdCompressBuffer(data: Buffer, level = ZSTD_SERVER_LEVEL): Buf
 }
 
 /**
- * A streaming zstd decoder with an output budget: `push` decodes what it is
- * given and fails as soon as the output would pass `limit` bytes, before
- * producing more than one buffer beyond what was accepted.
+ * A streaming zstd decoder with an output budget: `decode` yields what its
+ * input decodes to one buffer at a time (so a consumer that waits between
+ * buffers holds one, however much a message inflates to) and fails as soon
+ * as the output would pass `limit` bytes.
  */
 export class BoundedZstdDecoder {
   private readonly dctx = new binding.DCtx();
   /** Bytes produced so far. */
   produced = 0;
-  /** The last decode call ended exactly at the end of a frame. */
+  /** The last decode call that moved bytes ended exactly at the end of a frame. */
   private frameDone = false;
   private sawInput = false;
 
@@ -106,31 +107,30 @@ export class BoundedZstdDecoder {
     return this.frameDone || !this.sawInput;
   }
 
-  /** Decodes `input`, returning the bytes it yields (possibly none, while a block is incomplete). */
-  push(input: Buffer): Buffer[] {
-    const outputs: Buffer[] = [];
+  /** Decodes `input` lazily: each buffer is decoded when the consumer asks for it. */
+  *decode(input: Buffer): Generator<Buffer> {
     let rest = input;
     if (rest.length > 0) this.sawInput = true;
     for (;;) {
       // One byte more than the budget allows: producing it proves the stream too long.
       const room = Math.min(DECODE_BYTES, this.limit - this.produced + 1);
       const out = Buffer.allocUnsafe(room);
-      const [hint, produced, consumed] = this.decode(out, rest);
+      const [hint, produced, consumed] = this.decodeInto(out, rest);
       rest = rest.subarray(consumed);
       this.produced += produced;
       if (this.produced > this.limit) {
         throw invalidArgument(`${this.what} decompresses to more than the declared ${this.limit} bytes; nothing was stored`);
       }
-      if (produced > 0) outputs.push(produced < room / 2 ? Buffer.from(out.subarray(0, produced)) : out.subarray(0, produced));
       // A call that moved nothing says nothing about this frame: after a frame's
       // end zstd already answers with the next frame's header size.
       if (consumed > 0 || produced > 0) this.frameDone = hint === 0;
+      if (produced > 0) yield produced < room / 2 ? Buffer.from(out.subarray(0, produced)) : out.subarray(0, produced);
       // A full output buffer may mean more is waiting inside the decoder, unless the frame is flushed.
-      if (rest.length === 0 && (produced < room || hint === 0)) return outputs;
+      if (rest.length === 0 && (produced < room || hint === 0)) return;
     }
   }
 
-  private decode(out: Buffer, input: Buffer): [number, number, number] {
+  private decodeInto(out: Buffer, input: Buffer): [number, number, number] {
     try {
       return this.dctx.decompressStream(out, input);
     } catch (err) {
@@ -143,7 +143,7 @@ export class BoundedZstdDecoder {
 /** Decodes a whole zstd buffer of at most `limit` output bytes; a cut-off frame is an error. */
 export function zstdDecompressBuffer(data: Buffer, limit: number, what: string): Buffer {
   const decoder = new BoundedZstdDecoder(limit, what);
-  const parts = decoder.push(data);
+  const parts = [...decoder.decode(data)];
   if (!decoder.atFrameEnd) throw invalidArgument(`${what} ends in the middle of a zstd frame (truncated); nothing was stored`);
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts, decoder.produced);
 }

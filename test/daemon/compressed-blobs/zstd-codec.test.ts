@@ -36,7 +36,7 @@ describe('zstdCompressStream', () => {
       expect(decompress(compressed).equals(data)).toBe(true);
       // One frame: the decoder ends exactly at its end.
       const decoder = new BoundedZstdDecoder(data.length, 'test');
-      expect(Buffer.concat(decoder.push(compressed)).equals(data)).toBe(true);
+      expect(Buffer.concat([...decoder.decode(compressed)]).equals(data)).toBe(true);
       expect(decoder.atFrameEnd).toBe(true);
     }
     const text = textBlob(1024 * 1024, 3);
@@ -68,7 +68,7 @@ describe('BoundedZstdDecoder', () => {
     const decoder = new BoundedZstdDecoder(data.length, 'test');
     const out: Buffer[] = [];
     for (let off = 0; off < frame.length; off += 777) {
-      out.push(...decoder.push(frame.subarray(off, off + 777)));
+      out.push(...decoder.decode(frame.subarray(off, off + 777)));
       if (off + 777 < frame.length) expect(decoder.atFrameEnd).toBe(false);
     }
     expect(decoder.atFrameEnd).toBe(true);
@@ -80,17 +80,27 @@ describe('BoundedZstdDecoder', () => {
     for (const size of [128 * 1024, 2 * 1024 * 1024]) {
       const exact = textBlob(size, 8);
       const decoder = new BoundedZstdDecoder(size, 'test');
-      expect(Buffer.concat(decoder.push(compress(exact))).equals(exact)).toBe(true);
+      expect(Buffer.concat([...decoder.decode(compress(exact))]).equals(exact)).toBe(true);
       expect(decoder.atFrameEnd).toBe(true);
       // A Write's last message may carry no data.
-      expect(decoder.push(Buffer.alloc(0))).toEqual([]);
+      expect([...decoder.decode(Buffer.alloc(0))]).toEqual([]);
       expect(decoder.atFrameEnd).toBe(true);
     }
   });
 
+  it('decodes one buffer per step, so a consumer that stops early stops the decoding', () => {
+    const zeros = compress(Buffer.alloc(64 * 1024 * 1024));
+    const decoder = new BoundedZstdDecoder(64 * 1024 * 1024, 'test');
+    const steps = decoder.decode(zeros);
+    expect(steps.next().value).toHaveLength(128 * 1024);
+    expect(decoder.produced).toBe(128 * 1024);
+    steps.return(undefined);
+    expect(decoder.produced).toBe(128 * 1024);
+  });
+
   it('fails as soon as the output passes the limit, naming what it decoded', () => {
     const decoder = new BoundedZstdDecoder(data.length - 1, 'the zstd data of blob X');
-    expect(() => decoder.push(frame)).toThrow(/the zstd data of blob X decompresses to more than the declared 499999 bytes/);
+    expect(() => [...decoder.decode(frame)]).toThrow(/the zstd data of blob X decompresses to more than the declared 499999 bytes/);
     expect(decoder.produced).toBe(data.length);
   });
 
