@@ -53,8 +53,9 @@ export async function receiveZstdWrite(call: ZstdWriteCall): Promise<void> {
     const outcome = await feed.push(msg.data, call.stillOwner);
     if (outcome === 'displaced') return;
     if (outcome === 'stored') {
-      // Stored meanwhile by another upload of the same blob.
-      call.respond(null, -1);
+      // Committed before finish_write: by this stream's own last bytes, or
+      // early by another upload of the same blob (REAPI's -1).
+      call.respond(null, session.received === size ? wireOffset : -1);
       return;
     }
     if (msg.finishWrite) {
