@@ -34,6 +34,8 @@ export interface TestConfigOptions {
   auth?: { tokens_file: string; allow_unauthenticated_reads?: boolean };
   /** Also serve Bazel's HTTP cache protocol (a second server, listener.http_cache) over the same CAS and AC. */
   httpCache?: { socketAddress?: string; auth?: { tokens_file: string; allow_unauthenticated_reads?: boolean } };
+  /** Also serve Prometheus metrics on the gRPC listener (services.experimental_prometheus). */
+  prometheus?: { path: string };
 }
 
 /**
@@ -73,6 +75,7 @@ export function testConfigText(opts: TestConfigOptions): string {
           bytestream: { cas_stores: { [instance]: 'CAS' } },
           capabilities: [{ instance_name: instance }],
           health: {},
+          ...(opts.prometheus ? { experimental_prometheus: opts.prometheus } : {}),
         },
       },
       ...(opts.httpCache
