@@ -27,6 +27,9 @@ const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
  */
 const ALPN_PROTOCOLS = ['http/1.1', 'h2'];
 
+/** As node's HTTP/2 server sets on the sockets it accepts: small gRPC frames go out at once (no Nagle delay). */
+const SOCKET_OPTIONS = { noDelay: true } as const;
+
 export interface SharedPortOptions {
   /** The listener's gRPC server, with its services added; never bound itself. */
   readonly grpc: GrpcServer;
@@ -64,14 +67,14 @@ export async function listenSharedPort(opts: SharedPortOptions): Promise<SharedP
   let tls: FollowedTlsFiles | undefined;
   let server: NetServer;
   if (tlsSpec === undefined) {
-    server = createNetServer((socket) => route(socket, undefined));
+    server = createNetServer(SOCKET_OPTIONS, (socket) => route(socket, undefined));
   } else {
     const mtls = tlsSpec.client_ca_file !== undefined;
     let tlsServer: ReturnType<typeof createTlsServer> | undefined;
     // New handshakes get each good set of files; open connections keep theirs.
     tls = followTlsFiles(tlsSpec, where, `${where}.listener.http.tls`, opts.logger, (m) => tlsServer?.setSecureContext(contextOptions(m)));
     tlsServer = createTlsServer(
-      { ...contextOptions(tls.material), requestCert: mtls, rejectUnauthorized: mtls, ALPNProtocols: ALPN_PROTOCOLS },
+      { ...SOCKET_OPTIONS, ...contextOptions(tls.material), requestCert: mtls, rejectUnauthorized: mtls, ALPNProtocols: ALPN_PROTOCOLS },
       (socket: TLSSocket) => route(socket, socket.alpnProtocol),
     );
     // A failed handshake (a client without the CA's certificate under mTLS) concerns that client only.
