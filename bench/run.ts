@@ -56,6 +56,10 @@ async function main(): Promise<void> {
     const { runZstdBench } = await import('./zstd-bench.js');
     await runZstdBench(settings, print);
   }
+  if (settings.sections.has('prometheus')) {
+    const { runPrometheusBench } = await import('./prometheus-bench.js');
+    await runPrometheusBench(settings, print);
+  }
   print(`\nload average at end: ${load()}`);
 }
 

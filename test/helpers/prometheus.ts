@@ -1,43 +1,10 @@
 // Scraping a daemon's Prometheus endpoint in tests: a plain HTTP/1.1 (or
 // HTTPS) GET as Prometheus sends it, and the text parsed by a real parser
 // (parse-prometheus-text-format), with lookups by name and labels.
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import parsePrometheusTextFormat, { type PrometheusFamily, type PrometheusSample } from 'parse-prometheus-text-format';
+import { type GetOptions, httpGet } from './http-get.js';
 
-export interface HttpAnswer {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: string;
-}
-
-export interface GetOptions {
-  readonly method?: string;
-  readonly headers?: Record<string, string>;
-  /** For https: the CA to trust; the certificate is checked for "localhost". */
-  readonly ca?: Buffer;
-}
-
-/** One request over a fresh HTTP/1.1 connection. */
-export function httpGet(url: string, opts: GetOptions = {}): Promise<HttpAnswer> {
-  const secure = url.startsWith('https:');
-  const request = secure ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false, ...(secure ? { ca: opts.ca, servername: 'localhost' } : {}) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(20_000, () => req.destroy(new Error(`no answer from ${url} within 20 s`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+export { httpGet };
 
 /**
  * One scrape, parsed. parse-prometheus-text-format 1.1 folds every series of
