@@ -14,6 +14,8 @@ import { registerExecutionMetrics } from './execution-metrics.js';
 import { registerRequestMetrics } from './request-metrics.js';
 import { type ScrapedStore, registerStoreMetrics, scrapeStores } from './store-metrics.js';
 
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 export interface DaemonRegistrySources {
   readonly config: Pick<NcacheConfig, 'stores'>;
   readonly metrics: Metrics;
@@ -37,8 +39,10 @@ export function createDaemonRegistry(sources: DaemonRegistrySources): DaemonRegi
   registerRequestMetrics(registry, sources.metrics);
   registerStoreMetrics(registry, () => stores);
   registerExecutionMetrics(registry, { schedulers: () => schedulers, execute: sources.executeCounters });
-  // process_* and nodejs_* under their standard names, so stock dashboards work.
-  collectDefaultMetrics({ register: registry });
+  // process_* and nodejs_* under their standard names, so stock dashboards work. The event-loop
+  // delay monitor samples every 100 ms, not prom-client's 10: an idle daemon then wakes 10 times a
+  // second for it instead of 100 (docs/benchmarks.md, "Prometheus").
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   return {
     contentType: registry.contentType,
     async render() {
