@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { newToken } from '../../src/daemon/auth/token-match.js';
@@ -91,6 +92,50 @@ describe('experimental_prometheus on a gRPC listener', () => {
     expect(post.headers.allow).toBe('GET, HEAD');
     // The port still serves gRPC after HTTP/1.1 traffic.
     expect((await f.client.healthCheck('')).status).toBe(1);
+  });
+
+  it('tells HTTP/1.1 from HTTP/2 however the first bytes are split, and closes a connection that sends nothing for idle_timeout', async () => {
+    const f = await startWithMetrics({ edit: (c) => (c.servers[0]!.listener.http.limits = { idle_timeout: 1 }) });
+    const [host, port] = [f.address.slice(0, f.address.lastIndexOf(':')), Number(f.address.slice(f.address.lastIndexOf(':') + 1))];
+    // "P" and "PR" could begin the HTTP/2 preface ("PRI * HTTP/2.0"): only the third byte of PROPFIND decides.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect({ host, port, noDelay: true }, () => {
+        const request = 'PROPFIND /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+        socket.write(request.slice(0, 1));
+        setImmediate(() => socket.write(request.slice(1, 2), () => socket.write(request.slice(2))));
+      });
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 405 /);
+    const closedAfterSilence = await new Promise<boolean>((resolve, reject) => {
+      const socket = netConnect({ host, port });
+      socket.on('close', () => resolve(true));
+      socket.on('error', reject);
+    });
+    expect(closedAfterSilence).toBe(true);
+    // A gRPC client whose preface arrives after a pause is still served.
+    expect((await f.client.healthCheck('')).status).toBe(1);
+  });
+
+  it('stops with a gRPC stream and a keep-alive scrape connection open', async () => {
+    const f = await startWithMetrics();
+    const watch = f.client.healthWatch('');
+    const ended = new Promise<void>((resolve) => {
+      watch.on('error', () => resolve());
+      watch.on('end', () => resolve());
+    });
+    await new Promise<void>((resolve) => watch.once('data', () => resolve()));
+    const socket = netConnect({ host: '127.0.0.1', port: Number(f.address.slice(f.address.lastIndexOf(':') + 1)) });
+    const firstAnswer = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+    await firstAnswer;
+    const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    await f.stop(500);
+    await ended;
+    await socketClosed;
   });
 
   it('serves gRPC and the scrape over TLS on one port, choosing by ALPN', async () => {
