@@ -15,6 +15,9 @@ export interface GetOptions {
   readonly headers?: Record<string, string>;
   /** For https: the CA to trust; the certificate is checked for "localhost". */
   readonly ca?: Buffer;
+  /** For https under mTLS: the client's certificate and key (PEM). */
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
 }
 
 /** One request over a fresh HTTP/1.1 connection. */
@@ -24,7 +27,7 @@ export function httpGet(url: string, opts: GetOptions = {}): Promise<HttpAnswer>
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false, ...(secure ? { ca: opts.ca, servername: 'localhost' } : {}) },
+      { method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false, ...(secure ? { ca: opts.ca, cert: opts.cert, key: opts.key, servername: 'localhost' } : {}) },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
