@@ -16,6 +16,7 @@ import type {
 } from './types.js';
 import { type SpecOf, type StoreField, storeKindRow } from './store-kinds.js';
 import { RETRY_DEFAULTS, retry } from './schema-retry.js';
+import { grpcStore } from './schema-grpc-store.js';
 import {
   array,
   bool,
@@ -56,11 +57,11 @@ export const STORE_KINDS: readonly StoreKind[] = [
   'dedup',
   'compression',
   'experimental_cloud_object_store',
+  'grpc',
 ];
 
 /** NativeLink store kinds ncache does not have, with what to use instead. */
 const UNSUPPORTED_KINDS: Record<string, string> = {
-  grpc: 'ncache does not proxy to another REAPI server',
   redis_store: 'use filesystem or experimental_cloud_object_store',
   experimental_mongo: 'use filesystem or experimental_cloud_object_store',
   cache_metrics: 'remove the wrapper and use its backend directly',
@@ -210,6 +211,8 @@ function readStoreKind(ctx: ReadContext, kind: StoreKind, body: unknown, path: s
       return compression(ctx, body, path);
     case 'experimental_cloud_object_store':
       return cloudObjectStore(ctx, body, path);
+    case 'grpc':
+      return grpcStore(ctx, body, path);
   }
 }
 

@@ -63,6 +63,7 @@ export const STORE_KIND_TABLE: StoreKindTable = {
   memory: { role: 'leaf', storage: 'memory' },
   filesystem: { role: 'leaf', storage: 'disk' },
   experimental_cloud_object_store: { role: 'leaf', storage: 'remote', label: () => 's3' },
+  grpc: { role: 'leaf', storage: 'remote', label: (spec) => `grpc ${spec.store_type}` },
   noop: { role: 'leaf', storage: 'nothing' },
   ref_store: { role: 'reference', label: (spec) => `ref ${spec.name}` },
   verify: { role: 'wrapper', children: [{ field: 'backend', role: 'values', hint: STORE, read: (s) => s.backend }] },

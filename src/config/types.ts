@@ -171,6 +171,14 @@ export interface CloudObjectStoreSpec {
   disable_http2: boolean;
 }
 
+/** NativeLink's `grpc` store: another REAPI server's CAS or AC. */
+export interface GrpcStoreSpec extends UpstreamConnectionSpec {
+  kind: 'grpc';
+  /** The instance named in every upstream call ("" is the default instance). */
+  instance_name: string;
+  store_type: 'cas' | 'ac';
+}
+
 export type StoreSpec =
   | MemorySpec
   | FilesystemSpec
@@ -184,7 +192,8 @@ export type StoreSpec =
   | ShardSpec
   | DedupSpec
   | CompressionSpec
-  | CloudObjectStoreSpec;
+  | CloudObjectStoreSpec
+  | GrpcStoreSpec;
 
 export type StoreKind = StoreSpec['kind'];
 

@@ -15,6 +15,7 @@ import { CompressionStore } from './compression-store.js';
 import { ExistenceCacheStore } from './existence-cache-store.js';
 import { FastSlowStore } from './fast-slow-store.js';
 import { FilesystemStore } from './filesystem-store.js';
+import { createGrpcStore } from './grpc-store.js';
 import { MemoryStore } from './memory-store.js';
 import { NoopStore } from './noop-store.js';
 import { loadedCloudObjectStoreModule } from './optional-kinds.js';
@@ -108,6 +109,8 @@ function createDriver(
       return new CompressionStore(spec, child('backend'), ctx, { path: `${path}.compression` });
     case 'experimental_cloud_object_store':
       return loadedCloudObjectStoreModule(path).createCloudObjectStore(spec, ctx);
+    case 'grpc':
+      return createGrpcStore(spec, ctx, path);
     default: {
       const unknown: never = spec;
       throw unimplemented(`${path}: unknown store kind ${JSON.stringify((unknown as { kind?: unknown }).kind)}`);

@@ -175,6 +175,21 @@ export interface CloudObjectStats extends Holdings {
   readonly queued: number;
 }
 
+export interface GrpcStats extends Holdings {
+  readonly kind: 'grpc';
+  readonly storeType: 'cas' | 'ac';
+  readonly instanceName: string;
+  /** The endpoints' addresses as configured. */
+  readonly addresses: readonly string[];
+  /** Upstream calls started (retries included), failed calls (a NOT_FOUND answer included), retries and resumed streams. */
+  readonly requests: number;
+  readonly errors: number;
+  readonly retries: number;
+  /** Bytes sent upstream (a resumed write's resent bytes again) and received from it. */
+  readonly bytesUploaded: number;
+  readonly bytesDownloaded: number;
+}
+
 /** Numbers a store reports about itself; wrappers report their own, their children report theirs. */
 export type StoreStats =
   | MemoryStats
@@ -189,7 +204,8 @@ export type StoreStats =
   | RefStoreStats
   | ShardStats
   | SizePartitioningStats
-  | CloudObjectStats;
+  | CloudObjectStats
+  | GrpcStats;
 
 /** The stats of one kind. */
 export type StatsOf<K extends StoreStats['kind']> = Extract<StoreStats, { readonly kind: K }>;

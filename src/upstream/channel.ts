@@ -15,9 +15,9 @@ import { type CallOptions, Client, type ClientWritableStream, Metadata } from '@
 import type { UpstreamConnectionSpec } from '../config/types.js';
 import type { MessageInit } from '../proto/reapi.js';
 import { Limiter } from '../util/concurrency.js';
-import { internal } from '../util/errors.js';
+import { errorCode, internal } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { type RetryHooks, type RetryPolicy, retryWithBackoff } from '../util/retry.js';
+import { type RetryHooks, type RetryPolicy, backoffMs, realSleep, retryWithBackoff } from '../util/retry.js';
 import { BearerTokenFile } from './bearer-token.js';
 import { type ClientStreamCall, FlowControlledCall } from './client-stream.js';
 import { channelTarget, endpointChannelOptions, endpointCredentials } from './credentials.js';
@@ -151,6 +151,17 @@ export class UpstreamChannel {
         this.options.logger?.debug('retrying an upstream call', { error: String(info.error), waitMs: Math.round(info.waitMs) });
       },
     });
+  }
+
+  /** Whether the retry policy repeats this failure (for callers that resume streams themselves). */
+  retryable(err: unknown): boolean {
+    return this.isRetryable(err) && errorCode(err) !== 'NOT_FOUND' && errorCode(err) !== 'INVALID_ARGUMENT';
+  }
+
+  /** Waits the policy's backoff before retry `retry` (from 0) of a resumed stream, counting it. */
+  async backoff(retry: number): Promise<void> {
+    this.counts.retries++;
+    await (this.options.sleep ?? realSleep)(backoffMs(this.retryPolicy, retry, this.options.random));
   }
 
   /** Maps any error of a call at `site` (counted) to an NcacheError naming it. */

@@ -111,6 +111,8 @@ describe('startDaemon', () => {
           force_path_style: true,
         },
       },
+      // Never contacted at start: a grpc store connects on its first call.
+      grpc: { grpc: { store_type: 'cas', endpoints: [{ address: 'grpc://127.0.0.1:9' }] } },
     };
     const env = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
     // One top-level store per kind the schema reads, named after its kind.
