@@ -40,6 +40,10 @@ export function endpointChannelOptions(endpoint: UpstreamEndpointSpec): ChannelO
     // BatchReadBlobs and GetActionResult answers can be large; the batch sizes ncache asks for stay below this.
     'grpc.max_receive_message_length': 64 * MIB,
     'grpc-node.flow_control_window': 4 * MIB,
+    // After the upstream was unreachable, try again within seconds (grpc-js waits up to 2 minutes by default),
+    // so a cluster that comes back is used again soon; calls fail fast (UNAVAILABLE) while it is down.
+    'grpc.initial_reconnect_backoff_ms': 500,
+    'grpc.max_reconnect_backoff_ms': 5000,
   };
   if (endpoint.http2_keepalive_interval_s > 0) {
     options['grpc.keepalive_time_ms'] = endpoint.http2_keepalive_interval_s * 1000;

@@ -1,12 +1,15 @@
 // A TCP relay in front of a gRPC listener, for breaking connections at a
-// chosen point: cutOnce(n) resets the next connection that carries more than
-// n bytes from the client, mid-stream (an HTTP/2 connection dies as a whole,
-// as when a network path fails). New connections after the cut are relayed.
+// chosen point: cutOnce(n, direction) resets the next connection that carries
+// more than n bytes from the client ('up') or to it ('down'), mid-stream (an
+// HTTP/2 connection dies as a whole, as when a network path fails). New
+// connections after the cut are relayed. holdOnce(n, direction) instead stops
+// relaying that connection after n bytes (a stalled path) until resetAll().
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
-  private cutAt: number | undefined;
+  private cut: { bytes: number; direction: 'up' | 'down'; hold: boolean } | undefined;
+  private onHold: (() => void) | undefined;
   /** Connections reset by a cut. */
   cuts = 0;
 
@@ -23,27 +26,45 @@ export class TcpProxy {
     return proxy;
   }
 
-  /** Resets the first connection whose client side has sent more than `bytes` bytes. */
-  cutOnce(bytes: number): void {
-    this.cutAt = bytes;
+  /** Resets the first connection that carries more than `bytes` bytes in `direction`. */
+  cutOnce(bytes: number, direction: 'up' | 'down'): void {
+    this.cut = { bytes, direction, hold: false };
+  }
+
+  /** Stops relaying the first connection that carries more than `bytes` in `direction`; resolves when it happens. */
+  holdOnce(bytes: number, direction: 'up' | 'down'): Promise<void> {
+    this.cut = { bytes, direction, hold: true };
+    return new Promise((resolve) => (this.onHold = resolve));
+  }
+
+  /** Resets every relayed connection. */
+  resetAll(): void {
+    for (const s of this.sockets) s.resetAndDestroy();
   }
 
   private relay(client: Socket, targetPort: number): void {
     const upstream = connect(targetPort, '127.0.0.1');
     this.sockets.add(client).add(upstream);
-    let sent = 0;
-    client.on('data', (data: Buffer) => {
-      sent += data.length;
-      if (this.cutAt !== undefined && sent > this.cutAt) {
-        this.cutAt = undefined;
+    const carried = { up: 0, down: 0 };
+    const forward = (direction: 'up' | 'down', to: Socket) => (data: Buffer) => {
+      carried[direction] += data.length;
+      if (this.cut?.direction === direction && carried[direction] > this.cut.bytes) {
+        const hold = this.cut.hold;
+        this.cut = undefined;
+        if (hold) {
+          (direction === 'up' ? client : upstream).pause();
+          this.onHold?.();
+          return;
+        }
         this.cuts++;
         client.resetAndDestroy();
         upstream.resetAndDestroy();
         return;
       }
-      upstream.write(data);
-    });
-    upstream.on('data', (data: Buffer) => client.write(data));
+      to.write(data);
+    };
+    client.on('data', forward('up', upstream));
+    upstream.on('data', forward('down', client));
     const end = () => {
       client.destroy();
       upstream.destroy();
