@@ -199,6 +199,7 @@ const statsBase: StatsResult = {
   dedup: [],
   compression: [],
   s3: [],
+  upstream: [],
   uploadBacklog: { blobs: 0, bytes: 0, oldestAgeMs: null, stores: [] },
   execution: null,
 };

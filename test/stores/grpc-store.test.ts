@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { collectStats } from '../../src/daemon/control/stats.js';
+import { systemClock } from '../../src/util/clock.js';
 import { digestOf, digestKey } from '../../src/util/digest.js';
 import { blobName } from '../helpers/grpc-client.js';
 import { grpcError } from '../helpers/grpc-matchers.js';
@@ -36,6 +38,21 @@ describe('grpc store: laptop in front of a cluster', () => {
     expect(missing.missingBlobDigests).toEqual([digestOf(Buffer.from('nowhere'))]);
     expect((await fresh.client.downloadBlob(bigDigest)).equals(big)).toBe(true);
     expect((await fresh.client.downloadBlob(smallDigest)).equals(small)).toBe(true);
+    const upstream = collectStats({
+      config: fresh.config,
+      stores: fresh.daemon.stores,
+      addresses: fresh.daemon.addresses,
+      startedAtMs: 0,
+      pid: process.pid,
+      version: 'test',
+      clock: systemClock,
+      schedulers: new Map(),
+    }).upstream;
+    expect(upstream.map((u) => [u.path, u.storeType, u.addresses])).toEqual([
+      ['CAS.fast_slow.slow', 'cas', [cluster.url]],
+      ['AC.fast_slow.slow', 'ac', [cluster.url]],
+    ]);
+    expect(upstream[0]).toMatchObject({ instanceName: 'main', errors: 0, bytesUploaded: 0, bytesDownloaded: big.length + small.length });
     // The fill lands beside the read, not before its answer.
     await waitFor(() => existsSync(fastFile(bigDigest)) && existsSync(fastFile(smallDigest)), { what: 'both blobs in the fast tier' });
   });

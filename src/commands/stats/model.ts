@@ -38,6 +38,7 @@ export function buildStatsModel(result: StatsResult, previous?: StatsResult): St
     dedupTable(result),
     compressionTable(result),
     s3Table(result),
+    upstreamTable(result),
     backlogTable(result),
     executionTable(result),
   ].filter((t): t is StatsTable => t !== undefined);
@@ -170,6 +171,25 @@ function s3Table(result: StatsResult): StatsTable | undefined {
       formatBytes(x.bytesDownloaded),
     ]),
     rightAligned: new Set([3, 4, 5]),
+  };
+}
+
+/** grpc stores: calls to the upstream REAPI server. */
+function upstreamTable(result: StatsResult): StatsTable | undefined {
+  if (result.upstream.length === 0) return undefined;
+  return {
+    title: 'Upstream',
+    columns: ['path', 'upstream', 'requests', 'errors', 'retries', 'up', 'down'],
+    rows: result.upstream.map((x) => [
+      x.path,
+      `${x.storeType} ${x.addresses.join(', ')}${x.instanceName === '' ? '' : ` (${x.instanceName})`}`,
+      String(x.requests),
+      String(x.errors),
+      String(x.retries),
+      formatBytes(x.bytesUploaded),
+      formatBytes(x.bytesDownloaded),
+    ]),
+    rightAligned: new Set([2, 3, 4, 5, 6]),
   };
 }
 

@@ -1,6 +1,6 @@
 // `stats`: the daemon's numbers in one document: requests and hit rates per
 // service (from Metrics), bytes and blobs per tier, dedup and compression
-// ratios, S3 requests by operation, the upload backlog, latency percentiles
+// ratios, S3 requests by operation, upstream (grpc store) calls, the upload backlog, latency percentiles
 // and uptime. Everything is read from memory; nothing touches a disk or S3.
 import { clientUrls } from '../../config/bazelrc.js';
 import type { DedupCounts } from '../../stores/store-stats.js';
@@ -62,6 +62,21 @@ export interface StatsS3 {
   readonly bytesDownloaded: number;
 }
 
+/** A grpc store: calls to its upstream REAPI server. */
+export interface StatsUpstream {
+  readonly store: string;
+  readonly path: string;
+  readonly storeType: 'cas' | 'ac';
+  readonly addresses: readonly string[];
+  readonly instanceName: string;
+  /** Calls started (retries included), calls that failed (NOT_FOUND answers included), retries and resumed streams. */
+  readonly requests: number;
+  readonly errors: number;
+  readonly retries: number;
+  readonly bytesUploaded: number;
+  readonly bytesDownloaded: number;
+}
+
 export interface StatsBacklog {
   readonly store: string;
   readonly path: string;
@@ -95,6 +110,7 @@ export interface StatsResult {
   readonly dedup: StatsDedup[];
   readonly compression: StatsCompression[];
   readonly s3: StatsS3[];
+  readonly upstream: StatsUpstream[];
   readonly uploadBacklog: {
     readonly blobs: number;
     readonly bytes: number;
@@ -122,6 +138,7 @@ export function collectStats(ctx: StatsContext): StatsResult {
   const dedup: StatsDedup[] = [];
   const compression: StatsCompression[] = [];
   const s3: StatsS3[] = [];
+  const upstream: StatsUpstream[] = [];
   const backlog: StatsBacklog[] = [];
   for (const named of ctx.config.stores) {
     const tiers: StatsTier[] = [];
@@ -153,6 +170,9 @@ export function collectStats(ctx: StatsContext): StatsResult {
           bytesUploaded: st.bytesUploaded,
           bytesDownloaded: st.bytesDownloaded,
         });
+      } else if (st?.kind === 'grpc') {
+        const { storeType, addresses, instanceName, requests, errors, retries, bytesUploaded, bytesDownloaded } = st;
+        upstream.push({ ...where, storeType, addresses, instanceName, requests, errors, retries, bytesUploaded, bytesDownloaded });
       } else if (st?.kind === 'fast_slow' && st.writeBehind !== undefined) {
         backlog.push({ ...where, ...backlogOf(st.writeBehind) });
       }
@@ -176,6 +196,7 @@ export function collectStats(ctx: StatsContext): StatsResult {
     dedup,
     compression,
     s3,
+    upstream,
     uploadBacklog: {
       blobs: backlog.reduce((n, b) => n + b.blobs, 0),
       bytes: backlog.reduce((n, b) => n + b.bytes, 0),
