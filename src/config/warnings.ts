@@ -59,6 +59,11 @@ function storeWarnings(root: StoreSpec, rootPath: string, stores: NamedStoreSpec
           out.push(`${at}.retry: max_retries is 0, so one transient S3 error fails the request (e.g. retry: { max_retries: 6, delay: 0.3, jitter: 0.5 })`);
         }
         break;
+      case 'grpc':
+        if (spec.retry.max_retries === 0) {
+          out.push(`${at}.retry: max_retries is 0, so one dropped connection to the upstream fails the request (e.g. retry: { max_retries: 6, delay: 0.3, jitter: 0.5 })`);
+        }
+        break;
       default:
         break;
     }

@@ -1,7 +1,8 @@
 // The `grpc` store through the real loader: NativeLink's keys with their
 // defaults, the keys accepted without effect, and messages naming the field.
 import { describe, expect, it } from 'vitest';
-import { firstStore, issuesOf, withStore } from './helpers.js';
+import { collectWarnings } from '../../src/config/schema.js';
+import { firstStore, issuesOf, parse, withStore } from './helpers.js';
 
 describe('grpc store config', () => {
   it('reads NativeLink GrpcSpec keys with their defaults', () => {
@@ -55,5 +56,12 @@ describe('grpc store config', () => {
     expect(issuesOf(withStore({ fast_slow: { fast: { memory: {} }, slow } }))).toEqual([
       'stores[0].fast_slow.slow.grpc.endpoints[0].tls_config: tls_config needs a grpcs:// address, but address is grpc://h:1',
     ]);
+  });
+
+  it('warns when retry.max_retries is 0, and not with retries', () => {
+    const body = (retry: object) => withStore({ grpc: { store_type: 'cas', endpoints: [{ address: 'grpc://h:1' }], retry } });
+    const warning = 'stores[0].grpc.retry: max_retries is 0, so one dropped connection to the upstream fails the request (e.g. retry: { max_retries: 6, delay: 0.3, jitter: 0.5 })';
+    expect(collectWarnings(parse(body({})))).toContain(warning);
+    expect(collectWarnings(parse(body({ max_retries: 3 })))).not.toContain(warning);
   });
 });
