@@ -1,10 +1,11 @@
 // `schedulers` and `workers`: remote execution. ncache has NativeLink's
-// `simple`, `cache_lookup` and `property_modifier` schedulers (the last two
+// `simple`, `grpc`, `cache_lookup` and `property_modifier` schedulers (the last two
 // nest another scheduler inline, as NativeLink does) and its `local` worker;
 // other kinds get a clear error.
 import type {
   CacheLookupSchedulerSpec,
   EnvironmentSource,
+  GrpcSchedulerSpec,
   LocalWorkerSpec,
   NamedSchedulerSpec,
   PropertyMatch,
@@ -36,6 +37,7 @@ import {
   str,
   url,
 } from './reader.js';
+import { readUpstreamConnection, upstreamEndpoint } from './schema-upstream.js';
 
 // NativeLink's simple-scheduler defaults.
 export const SIMPLE_SCHEDULER_DEFAULTS = {
@@ -49,9 +51,8 @@ export const SIMPLE_SCHEDULER_DEFAULTS = {
 export const WORKER_DEFAULTS = { max_action_timeout: 1200, endpoint_timeout: 5 };
 
 const PROPERTY_MATCHES: readonly PropertyMatch[] = ['minimum', 'exact', 'priority', 'ignore'];
-const SCHEDULER_KINDS: readonly SchedulerKind[] = ['simple', 'cache_lookup', 'property_modifier'];
+const SCHEDULER_KINDS: readonly SchedulerKind[] = ['simple', 'grpc', 'cache_lookup', 'property_modifier'];
 const UNSUPPORTED_SCHEDULERS: Readonly<Record<string, string>> = {
-  grpc: 'scheduler kind "grpc" is not supported by this ncache build',
   historical_resource: 'scheduler kind "historical_resource" is not supported by ncache; size actions with platform properties instead',
 };
 const KIND_LIST = `${SCHEDULER_KINDS.join(', ')}`;
@@ -88,6 +89,8 @@ function schedulerKind(f: Fields): SchedulerSpec {
   switch (kind) {
     case 'simple':
       return f.req('simple', simpleScheduler);
+    case 'grpc':
+      return f.req('grpc', grpcScheduler);
     case 'cache_lookup':
       return f.req('cache_lookup', cacheLookupScheduler);
     case 'property_modifier':
@@ -96,6 +99,12 @@ function schedulerKind(f: Fields): SchedulerSpec {
 }
 
 const NESTED_EXAMPLE = '{ simple: { ... } }';
+
+/** NativeLink's GrpcSpec: one `endpoint`, and the connection keys the grpc store shares (schema-upstream.ts). */
+const grpcScheduler = object<GrpcSchedulerSpec>((f) => {
+  const endpoint = f.req('endpoint', upstreamEndpoint, '{ address: "grpc://host:port" }');
+  return { kind: 'grpc', connection: readUpstreamConnection(f, endpoint === undefined ? [] : [endpoint]) };
+});
 
 const cacheLookupScheduler = object<CacheLookupSchedulerSpec>((f) => ({
   kind: 'cache_lookup',

@@ -238,7 +238,18 @@ export interface PropertyModifierSchedulerSpec {
   scheduler: SchedulerSpec;
 }
 
-export type SchedulerSpec = SimpleSchedulerSpec | CacheLookupSchedulerSpec | PropertyModifierSchedulerSpec;
+/**
+ * Forwards every action to an upstream Execution service. `connection` holds
+ * NativeLink's `endpoint` (as its only endpoint), `retry`,
+ * `max_concurrent_requests` and `connections_per_endpoint`, plus the keys
+ * the grpc store shares (token_file, headers, rpc_timeout_s).
+ */
+export interface GrpcSchedulerSpec {
+  kind: 'grpc';
+  connection: UpstreamConnectionSpec;
+}
+
+export type SchedulerSpec = SimpleSchedulerSpec | GrpcSchedulerSpec | CacheLookupSchedulerSpec | PropertyModifierSchedulerSpec;
 export type SchedulerKind = SchedulerSpec['kind'];
 
 export interface NamedSchedulerSpec {

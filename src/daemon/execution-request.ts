@@ -1,8 +1,9 @@
 // From an ExecuteRequest to the JobRequest the scheduler queues: the Action
 // and Command read from the instance's CAS and checked, so a bad request is
 // refused with a message naming what is wrong before anything is queued.
-import type { JobRequest, PlatformProperties } from '../scheduler/job.js';
-import { type Action, ActionCodec, type Command, CommandCodec, type ExecuteRequest, type Platform, type Status } from '../proto/reapi.js';
+import type { JobRequest } from '../scheduler/job.js';
+import { actionPlatform } from '../scheduler/platform.js';
+import { type Action, ActionCodec, type Command, CommandCodec, type ExecuteRequest, type Status } from '../proto/reapi.js';
 import { type StoreDriver, readBufferIfPresent } from '../stores/store.js';
 import { type Digest, formatDigest, isEmptyDigest } from '../util/digest.js';
 import { errorMessage, invalidArgument } from '../util/errors.js';
@@ -49,8 +50,7 @@ export async function prepareExecution(req: ExecuteRequest, cas: StoreDriver): P
       actionDigest,
       action,
       command,
-      // An Action.platform set but empty says nothing: the Command's then applies.
-      platform: platformOf(action.platform !== null && action.platform.properties.length > 0 ? action.platform : command.platform),
+      platform: actionPlatform(action, command),
       timeoutS,
       priority: req.executionPolicy?.priority ?? 0,
       inlineStdout: req.inlineStdout,
@@ -126,11 +126,4 @@ function checkRelativePath(path: string, field: string, mayBeEmpty = false): voi
               ? 'has an empty or "." segment (a double, leading or trailing slash)'
               : undefined;
   if (problem !== undefined) throw invalidArgument(`${field}: ${JSON.stringify(path)} ${problem}`);
-}
-
-/** Platform properties as name -> values, in the order given. */
-function platformOf(platform: Platform | null): PlatformProperties {
-  const out: Record<string, string[]> = {};
-  for (const { name, value } of platform?.properties ?? []) (out[name] ??= []).push(value);
-  return out;
 }

@@ -6,12 +6,16 @@
 // Why in process rather than over the worker API: docs/architecture.md,
 // "Execution service".
 import { workerApiTarget, workerRefusal } from '../config/worker-endpoints.js';
-import type { LocalWorkerSpec, NcacheConfig, SchedulerSpec } from '../config/types.js';
+import type { LocalWorkerSpec, NcacheConfig, SchedulerSpec, UpstreamConnectionSpec } from '../config/types.js';
 import { CacheLookupScheduler } from '../scheduler/cache-lookup-scheduler.js';
+import { GrpcScheduler } from '../scheduler/grpc-scheduler.js';
 import type { JobRequest } from '../scheduler/job.js';
 import { PropertyModifierScheduler } from '../scheduler/property-modifier-scheduler.js';
 import { SimpleScheduler } from '../scheduler/simple-scheduler.js';
+import { GrpcCasStore } from '../stores/grpc/grpc-cas-store.js';
 import type { StoreDriver } from '../stores/store.js';
+import { UpstreamChannel } from '../upstream/channel.js';
+import { ExecutionClient } from '../upstream/execution-client.js';
 import { cachedSuccessIn } from './cached-result.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { Clock } from '../util/clock.js';
@@ -71,6 +75,8 @@ function buildScheduler(name: string, spec: SchedulerSpec, path: string, deps: E
   switch (spec.kind) {
     case 'simple':
       return new SimpleScheduler({ name, spec, logger, clock });
+    case 'grpc':
+      return grpcScheduler(name, spec.connection, at, deps);
     case 'property_modifier':
       return new PropertyModifierScheduler(name, spec.modifications, buildScheduler(name, spec.scheduler, `${at}.scheduler`, deps));
     case 'cache_lookup': {
@@ -85,6 +91,25 @@ function buildScheduler(name: string, spec: SchedulerSpec, path: string, deps: E
       return new CacheLookupScheduler({ name, lookup, inner, logger, clock });
     }
   }
+}
+
+/**
+ * A `grpc` scheduler: one channel to the upstream for its Execute and
+ * WaitExecution calls and for the CAS calls around them (a grpc CAS store per
+ * instance name, on the same channel, which the scheduler's close() closes).
+ */
+function grpcScheduler(name: string, connection: UpstreamConnectionSpec, at: string, deps: ExecutionDeps): GrpcScheduler {
+  const channel = new UpstreamChannel(connection, { configPath: at, logger: deps.logger });
+  const casByInstance = new Map<string, StoreDriver>();
+  const upstreamCas = (instance: string): StoreDriver => {
+    let cas = casByInstance.get(instance);
+    if (cas === undefined) {
+      cas = new GrpcCasStore({ kind: 'grpc', ...connection, instance_name: instance, store_type: 'cas' }, channel);
+      casByInstance.set(instance, cas);
+    }
+    return cas;
+  };
+  return new GrpcScheduler({ name, upstream: new ExecutionClient(channel), upstreamCas, logger: deps.logger, clock: deps.clock });
 }
 
 /** `workers[i].local`, in process, on the scheduler of the worker_api listener its endpoint names. */

@@ -94,7 +94,7 @@ describe('schedulers', () => {
       'schedulers[0].simple.supported_platform_properties.cpu: expected one of "minimum", "exact", "priority", "ignore", got "maximum"',
       'schedulers[0].simple.allocation_strategy: expected one of "least_recently_used", "most_recently_used", got "random"',
       'schedulers[1].historical_resource: scheduler kind "historical_resource" is not supported by ncache; size actions with platform properties instead',
-      'schedulers[2]: missing scheduler kind (expected one of simple, cache_lookup, property_modifier: { ... })',
+      'schedulers[2]: missing scheduler kind (expected one of simple, grpc, cache_lookup, property_modifier: { ... })',
       'schedulers[3].name: missing required field (expected a name for execution services to refer to)',
       'schedulers[4].simple.experimental_backend.redis: a Redis scheduler backend is not supported by ncache (state is kept in memory)',
     ]);
@@ -181,9 +181,64 @@ describe('nested schedulers (cache_lookup, property_modifier)', () => {
       ),
     ).toEqual([
       'schedulers[0].property_modifier.scheduler: missing required field (expected { simple: { ... } })',
-      'schedulers[1].property_modifier.scheduler: missing scheduler kind (expected one of simple, cache_lookup, property_modifier: { ... })',
-      'schedulers[2].property_modifier.scheduler.name: unknown field (expected one of: grpc, historical_resource, simple, cache_lookup, property_modifier)',
+      'schedulers[1].property_modifier.scheduler: missing scheduler kind (expected one of simple, grpc, cache_lookup, property_modifier: { ... })',
+      'schedulers[2].property_modifier.scheduler.name: unknown field (expected one of: historical_resource, simple, grpc, cache_lookup, property_modifier)',
       "schedulers[3]: a scheduler has one kind, got simple and property_modifier; nest one in the other's `scheduler` field instead",
+    ]);
+  });
+});
+
+describe('grpc scheduler', () => {
+  it("reads NativeLink's GrpcSpec keys into the shared upstream connection", () => {
+    const config = parse(
+      withSchedulers([
+        {
+          name: 'REMOTE',
+          grpc: { endpoint: { address: 'grpc://10.0.0.5:8980' }, retry: { max_retries: 4, delay: 0.5, jitter: 0.2 }, max_concurrent_requests: 64, connections_per_endpoint: 2 },
+        },
+        { name: 'DEFAULTS', property_modifier: { modifications: [{ add: { name: 'container-image', value: 'docker://x' } }], scheduler: { grpc: { endpoint: { address: 'grpc://c:1' } } } } },
+      ]),
+    );
+    expect(config.schedulers[0]).toEqual({
+      name: 'REMOTE',
+      spec: {
+        kind: 'grpc',
+        connection: {
+          endpoints: [{ address: 'grpc://10.0.0.5:8980', concurrency_limit: 0, http2_keepalive_interval_s: 0, http2_keepalive_timeout_s: 0 }],
+          retry: { max_retries: 4, delay: 0.5, jitter: 0.2 },
+          max_concurrent_requests: 64,
+          connections_per_endpoint: 2,
+          rpc_timeout_s: 0,
+          headers: {},
+        },
+      },
+    });
+    expect(config.schedulers[1]).toMatchObject({
+      spec: { kind: 'property_modifier', scheduler: { kind: 'grpc', connection: { retry: { max_retries: 0 }, max_concurrent_requests: 0, connections_per_endpoint: 1 } } },
+    });
+  });
+
+  it('errors name the path, endpoint included', () => {
+    expect(
+      issuesOf(
+        withSchedulers([
+          { name: 'A', grpc: {} },
+          { name: 'B', cache_lookup: { ac_store: 'CAS', scheduler: { grpc: { endpoint: { address: 'http://x:1' }, max_concurrent_requests: -1 } } } },
+        ]),
+      ),
+    ).toEqual([
+      'schedulers[0].grpc.endpoint: missing required field (expected { address: "grpc://host:port" })',
+      'schedulers[1].cache_lookup.scheduler.grpc.endpoint.address: expected a grpc:// or grpcs:// address like grpc://10.0.0.5:8980 or grpcs://cache.example.com, got "http://x:1"',
+      'schedulers[1].cache_lookup.scheduler.grpc.max_concurrent_requests: expected a whole number of at least 0, got -1',
+    ]);
+  });
+
+  it('a worker whose scheduler is grpc inside (it runs actions elsewhere) is refused, naming the innermost path', () => {
+    const c = withWorker({});
+    c.schedulers = [{ name: 'MAIN', property_modifier: { modifications: [], scheduler: { grpc: { endpoint: { address: 'grpc://c:1' } } } } }];
+    expect(issuesOf(c)).toEqual([
+      'workers[0].local.worker_api_endpoint: it reaches scheduler "MAIN", whose innermost kind (schedulers[0].property_modifier.scheduler) is grpc: it runs actions elsewhere, so no worker can serve it. ' +
+        'Point this worker at a listener whose worker_api names a scheduler built on simple',
     ]);
   });
 });

@@ -146,6 +146,20 @@ describe('collectWarnings', () => {
     expect(warningsOf(c).filter((w) => w.startsWith('servers[1]'))).toEqual([]);
   });
 
+  it('a grpc scheduler needs no worker, nested or not', () => {
+    const c = baseConfig();
+    c.stores.push({ name: 'AC', completeness_checking: { backend: { memory: {} }, cas_store: { ref_store: { name: 'CAS' } } } });
+    c.schedulers = [
+      { name: 'R', grpc: { endpoint: { address: 'grpc://cluster:8980' } } },
+      { name: 'N', cache_lookup: { ac_store: 'AC', scheduler: { grpc: { endpoint: { address: 'grpc://cluster:8980' } } } } },
+    ];
+    c.servers[0].services.execution = [
+      { instance_name: '', cas_store: 'CAS', scheduler: 'R' },
+      { instance_name: 'n', cas_store: 'CAS', scheduler: 'N' },
+    ];
+    expect(warningsOf(c).filter((w) => w.startsWith('schedulers'))).toEqual([]);
+  });
+
   it('a worker whose CAS store is not fast_slow, and a config with no servers', () => {
     const c = baseConfig();
     c.workers = [{ local: { worker_api_endpoint: { uri: 'grpc://127.0.0.1:1' }, cas_fast_slow_store: 'CAS', work_directory: '/w' } }];

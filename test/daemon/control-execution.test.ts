@@ -101,8 +101,10 @@ describe('the execution parts of status, stats and ops', () => {
   it('status: the queue and each worker with its properties, slots and the actions it runs', () => {
     expect(schedulerStatus(snapshot, NOW)).toEqual({
       name: 'MAIN_SCHEDULER',
+      kinds: ['simple'],
       queued: 1,
       executing: 1,
+      upstream: null,
       workers: [
         {
           id: 'local',
@@ -164,8 +166,18 @@ describe('the execution parts of status, stats and ops', () => {
     expect(status).toContain('execution:\n  scheduler MAIN_SCHEDULER: 1 queued, 1 executing, 1 worker\n');
     expect(status).toContain('    worker local: 1/2 slots busy, free: cpu_count 1\n      properties cpu_count=2 OSFamily=Linux\n');
     expect(status).toContain(`      running ${'b'.repeat(64)}/141  fetching inputs for 4.0s`);
-    const idle = formatStatus({ ...statusBase, schedulers: [{ name: 'S', queued: 0, executing: 0, workers: [] }] });
+    const idle = formatStatus({ ...statusBase, schedulers: [{ name: 'S', kinds: ['simple'], queued: 0, executing: 0, workers: [], upstream: null }] });
     expect(idle).toContain('scheduler S: 0 queued, 0 executing, 0 workers\n    no worker serves it');
+    // A forwarding scheduler: where its actions run, and which run there now.
+    const forwarding = { ...snapshot, kinds: ['cache_lookup', 'grpc'], upstream: 'grpc://cluster:8980', workers: [] };
+    const upstreamStatus = schedulerStatus(forwarding, NOW);
+    expect(upstreamStatus.upstream).toEqual({
+      address: 'grpc://cluster:8980',
+      running: [{ operation: 'operations/e', actionDigest: `${'b'.repeat(64)}/141`, workerStage: 'fetching_inputs', runningForMs: 4000 }],
+    });
+    expect(formatStatus({ ...statusBase, schedulers: [upstreamStatus] })).toContain(
+      `  scheduler MAIN_SCHEDULER (cache_lookup > grpc): forwards to grpc://cluster:8980: 1 queued, 1 executing there\n    running ${'b'.repeat(64)}/141 upstream for 4.0s\n`,
+    );
     expect(formatStatus(statusBase)).not.toContain('execution:');
 
     const text = renderStatsText(buildStatsModel({ ...statsBase, execution: { schedulers: [schedulerStats(snapshot)], cacheHits: 7 } }));

@@ -32,7 +32,12 @@ export function formatStatus(s: StatusResult): string {
 
 /** A scheduler, its queue, and each worker with what it offers and runs. */
 function schedulerLines(s: SchedulerStatus): string[] {
-  const head = `  scheduler ${s.name}: ${s.queued} queued, ${s.executing} executing, ${s.workers.length} worker${s.workers.length === 1 ? '' : 's'}`;
+  const kinds = s.kinds.length > 1 || s.kinds[0] !== 'simple' ? ` (${s.kinds.join(' > ')})` : '';
+  if (s.upstream !== null) {
+    const head = `  scheduler ${s.name}${kinds}: forwards to ${s.upstream.address}: ${s.queued} queued, ${s.executing} executing there`;
+    return [head, ...s.upstream.running.map((r) => `    running ${r.actionDigest || r.operation} upstream${r.runningForMs !== null ? ` for ${ms(r.runningForMs)}` : ''}`)];
+  }
+  const head = `  scheduler ${s.name}${kinds}: ${s.queued} queued, ${s.executing} executing, ${s.workers.length} worker${s.workers.length === 1 ? '' : 's'}`;
   if (s.workers.length === 0) return [head, '    no worker serves it: actions sent to it fail (add a workers[] entry; ncache init --exec writes one)'];
   return [head, ...s.workers.flatMap(workerLines)];
 }

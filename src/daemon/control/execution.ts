@@ -32,10 +32,19 @@ export interface RunningAction {
 
 export interface SchedulerStatus {
   readonly name: string;
-  /** Actions waiting for a worker. */
+  /** The config kinds, outermost first: ["simple"], ["cache_lookup", "grpc"]. */
+  readonly kinds: readonly string[];
+  /** Actions waiting for a worker (for a grpc scheduler: queued upstream, or waiting for a connection slot). */
   readonly queued: number;
   readonly executing: number;
   readonly workers: readonly WorkerStatus[];
+  /** A grpc scheduler: where its actions run, and the ones running there now; null otherwise. */
+  readonly upstream: UpstreamStatus | null;
+}
+
+export interface UpstreamStatus {
+  readonly address: string;
+  readonly running: readonly RunningAction[];
 }
 
 /** One scheduler's numbers for `ncache stats`. */
@@ -95,8 +104,10 @@ export function schedulerStatus(snap: SchedulerSnapshot, nowMs: number): Schedul
   const executing = new Map(snap.executing.map((op) => [op.name, op]));
   return {
     name: snap.name,
+    kinds: snap.kinds ?? ['simple'],
     queued: snap.queued.length,
     executing: snap.executing.length,
+    upstream: snap.upstream === undefined ? null : { address: snap.upstream, running: snap.executing.map((op) => runningAction(op.name, op, nowMs)) },
     workers: snap.workers.map((w) => ({
       id: w.id,
       properties: w.properties,
