@@ -1,4 +1,5 @@
 // The one line `ncache validate` prints for a good config.
+import { innermostScheduler, schedulerKinds } from './scheduler-tree.js';
 import { storeShape } from './store-tree.js';
 import type { NcacheConfig, ServerSpec } from './types.js';
 
@@ -8,10 +9,19 @@ import type { NcacheConfig, ServerSpec } from './types.js';
  */
 export function summarizeConfig(config: NcacheConfig): string {
   const parts = [`stores: ${config.stores.map((s) => `${s.name} = ${storeShape(s.spec)}`).join(', ') || 'none'}`];
-  if (config.schedulers.length > 0) parts.push(`schedulers: ${config.schedulers.map((s) => s.name).join(', ')}`);
+  if (config.schedulers.length > 0) parts.push(`schedulers: ${config.schedulers.map(describeScheduler).join(', ')}`);
   parts.push(`servers: ${config.servers.map(describeServer).join(', ') || 'none'}`);
   if (config.workers.length > 0) parts.push(`workers: ${config.workers.length}`);
   return parts.join('; ');
+}
+
+/** "MAIN" for a plain simple scheduler, else its nesting and where a grpc one forwards: "MAIN = cache_lookup > grpc grpc://c:8980". */
+function describeScheduler(s: NcacheConfig['schedulers'][number]): string {
+  const kinds = schedulerKinds(s.spec);
+  if (kinds.length === 1 && kinds[0] === 'simple') return s.name;
+  const inner = innermostScheduler(s.spec, '').spec;
+  const where = inner.kind === 'grpc' ? ` ${inner.connection.endpoints.map((e) => e.address).join(', ')}` : '';
+  return `${s.name} = ${kinds.join(' > ')}${where}`;
 }
 
 function describeServer(server: ServerSpec): string {

@@ -146,6 +146,16 @@ describe('collectWarnings', () => {
     expect(warningsOf(c).filter((w) => w.startsWith('servers[1]'))).toEqual([]);
   });
 
+  it('the summary names a nested or forwarding scheduler by its kinds and upstream', () => {
+    const c = baseConfig();
+    c.stores.push({ name: 'AC', memory: {} });
+    c.schedulers = [
+      { name: 'PLAIN', simple: {} },
+      { name: 'R', cache_lookup: { ac_store: 'AC', scheduler: { grpc: { endpoint: { address: 'grpc://cluster:8980' } } } } },
+    ];
+    expect(summarizeConfig(parse(c))).toContain('schedulers: PLAIN, R = cache_lookup > grpc grpc://cluster:8980;');
+  });
+
   it('a grpc scheduler needs no worker, nested or not', () => {
     const c = baseConfig();
     c.stores.push({ name: 'AC', completeness_checking: { backend: { memory: {} }, cas_store: { ref_store: { name: 'CAS' } } } });
