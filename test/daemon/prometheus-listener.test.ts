@@ -120,22 +120,34 @@ describe('experimental_prometheus on a gRPC listener', () => {
     expect((await f.client.healthCheck('')).status).toBe(1);
   });
 
-  it('stops with a gRPC stream and a keep-alive scrape connection open', async () => {
+  it('closes a scrape connection after its answer, and stops with a gRPC stream and a scrape connection open', async () => {
     const f = await startWithMetrics();
+    const port = Number(f.address.slice(f.address.lastIndexOf(':') + 1));
+    // A keep-alive request (as Prometheus sends) still gets its connection closed after the answer.
+    const answered = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect({ host: '127.0.0.1', port }, () => socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answered).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answered.toLowerCase()).toContain('\r\nconnection: close\r\n');
+
     const watch = f.client.healthWatch('');
     const ended = new Promise<void>((resolve) => {
       watch.on('error', () => resolve());
       watch.on('end', () => resolve());
     });
     await new Promise<void>((resolve) => watch.once('data', () => resolve()));
-    const socket = netConnect({ host: '127.0.0.1', port: Number(f.address.slice(f.address.lastIndexOf(':') + 1)) });
-    const firstAnswer = new Promise<void>((resolve) => socket.once('data', () => resolve()));
-    socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
-    await firstAnswer;
-    const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    // A scrape connection whose request has not been sent yet.
+    const open = netConnect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve) => open.once('connect', () => resolve()));
+    open.write('GET /met');
+    const openClosed = new Promise<void>((resolve) => open.on('close', () => resolve()));
     await f.stop(500);
     await ended;
-    await socketClosed;
+    await openClosed;
   });
 
   it('serves gRPC and the scrape over TLS on one port, choosing by ALPN', async () => {

@@ -7,7 +7,7 @@
 // starts with its fixed client preface); with TLS, ALPN does ("h2" is
 // gRPC). Only such listeners take this path; the others bind grpc-js directly.
 import { type Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
-import { type Server as HttpServer, createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
 import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import { parseSocketAddress, serverLabel } from '../../config/schema-servers.js';
@@ -57,7 +57,8 @@ export async function listenSharedPort(opts: SharedPortOptions): Promise<SharedP
   const injector = opts.grpc.createConnectionInjector(ServerCredentials.createInsecure());
   opts.onGrpcReady?.();
   const http = createHttpServer(opts.http);
-  http.keepAliveTimeout = limits.idleTimeoutMs;
+  // Answers close their connection (metrics-endpoint.ts); a client that goes quiet mid-request is dropped after idle_timeout.
+  http.timeout = limits.idleTimeoutMs;
   const route = (socket: Socket, alpn: string | false | null | undefined) => {
     if (alpn === 'h2') injector.injectConnection(socket);
     else if (alpn === 'http/1.1') http.emit('connection', socket);
@@ -96,7 +97,7 @@ export async function listenSharedPort(opts: SharedPortOptions): Promise<SharedP
     injector.destroy();
     throw err;
   }
-  return { address, stop: (graceMs) => stopPort(server, http, sockets, tls, graceMs) };
+  return { address, stop: (graceMs) => stopPort(server, sockets, tls, graceMs) };
 }
 
 /**
@@ -147,11 +148,10 @@ function listen(server: NetServer, socketAddress: string, where: string): Promis
   });
 }
 
-async function stopPort(server: NetServer, http: HttpServer, sockets: Set<Socket>, tls: FollowedTlsFiles | undefined, graceMs: number): Promise<void> {
+async function stopPort(server: NetServer, sockets: Set<Socket>, tls: FollowedTlsFiles | undefined, graceMs: number): Promise<void> {
   tls?.close();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // Idle scrape connections go now; gRPC sessions get their GOAWAY from the gRPC server's shutdown.
-  http.closeIdleConnections();
+  // Scrape connections close after their answer; gRPC sessions get their GOAWAY from the gRPC server's shutdown.
   const timer = setTimeout(() => {
     for (const socket of sockets) socket.destroy();
   }, graceMs);
