@@ -44,8 +44,15 @@ export interface UpstreamRunDeps {
   readonly onRetry: () => void;
 }
 
-/** Resumes in a row after a stream that made progress dropped; far above what a real drop pattern needs. */
-const MAX_RESUMES = 100;
+/**
+ * Resumes in a row of streams that each dropped within QUICK_DROP_MS: far
+ * above what a flaky path needs, and it stops a server that answers and hangs
+ * up at once from being called in a tight loop. A stream that lasted longer
+ * starts the count again, so a long action on a server that ends its streams
+ * every few minutes is followed for as long as it runs.
+ */
+export const MAX_QUICK_RESUMES = 100;
+const QUICK_DROP_MS = 10_000;
 
 /** The action's outcome as the upstream decided it; throws (UNAVAILABLE naming the upstream) when it could not be reached. */
 export async function runUpstream(op: ForwardedOperation, deps: UpstreamRunDeps): Promise<JobOutcome> {
@@ -76,6 +83,7 @@ async function relay(op: ForwardedOperation, actionDigest: Digest, deps: Upstrea
   let resumes = 0;
   for (;;) {
     const stream = op.upstreamName === undefined ? upstream.execute(executeRequest(op, actionDigest), signal) : upstream.waitExecution(op.upstreamName, op.instanceName, signal);
+    const openedAtMs = deps.now();
     let heard = false;
     let failure: unknown;
     try {
@@ -99,7 +107,10 @@ async function relay(op: ForwardedOperation, actionDigest: Digest, deps: Upstrea
     }
     if (heard) {
       unreached = 0;
-      if (++resumes > MAX_RESUMES) throw unavailable(`upstream ${upstream.address}: operation ${op.upstreamName ?? op.name} dropped ${MAX_RESUMES} times in a row: ${errorMessage(failure)}`);
+      if (deps.now() - openedAtMs > QUICK_DROP_MS) resumes = 0;
+      if (++resumes > MAX_QUICK_RESUMES) {
+        throw unavailable(`upstream ${upstream.address}: the stream of operation ${op.upstreamName ?? op.name} dropped ${MAX_QUICK_RESUMES} times in a row, each within ${QUICK_DROP_MS / 1000}s: ${errorMessage(failure)}`);
+      }
       continue;
     }
     if (unreached >= upstream.maxRetries) {

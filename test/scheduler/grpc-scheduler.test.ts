@@ -6,6 +6,7 @@ import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecuteRequest, ExecuteResponse, MessageInit } from '../../src/proto/reapi.js';
 import { GrpcScheduler } from '../../src/scheduler/grpc-scheduler.js';
+import { MAX_QUICK_RESUMES } from '../../src/scheduler/upstream-run.js';
 import { emptyActionResult } from '../../src/scheduler/job.js';
 import type { UpstreamExecution } from '../../src/scheduler/upstream-run.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
@@ -15,7 +16,7 @@ import { NcacheError } from '../../src/util/errors.js';
 import { completion, jobRequest } from './scripted-worker.js';
 
 /** One upstream call: the operations it yields, then how it ends (undefined: the stream just ends). */
-type Call = { yields: UpstreamOperation[]; then?: NcacheError; hang?: boolean };
+type Call = { yields: UpstreamOperation[]; then?: NcacheError; hang?: boolean; lastsMs?: number };
 
 class ScriptedUpstream implements UpstreamExecution {
   readonly address = 'grpc://cluster:1';
@@ -25,7 +26,10 @@ class ScriptedUpstream implements UpstreamExecution {
   readonly script: Call[] = [];
   closed = false;
 
-  constructor(maxRetries: number) {
+  constructor(
+    maxRetries: number,
+    private readonly clock: ManualClock,
+  ) {
     this.maxRetries = maxRetries;
   }
 
@@ -55,6 +59,7 @@ class ScriptedUpstream implements UpstreamExecution {
     const call = this.script.shift();
     if (call === undefined) throw new Error('the test scripted no more upstream calls');
     for (const op of call.yields) yield op;
+    if (call.lastsMs !== undefined) this.clock.advance(call.lastsMs);
     if (call.hang) {
       await new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
       throw new NcacheError('CANCELLED', 'cancelled by the scheduler');
@@ -78,8 +83,8 @@ afterEach(async () => {
 });
 
 function build(maxRetries = 2) {
-  const upstream = new ScriptedUpstream(maxRetries);
   const clock = new ManualClock();
+  const upstream = new ScriptedUpstream(maxRetries, clock);
   const s = new GrpcScheduler({ name: 'REMOTE', upstream, upstreamCas: () => new MemoryStore(), clock, sweepIntervalMs: 0 });
   open.push(s);
   return { s, upstream, clock };
@@ -134,5 +139,20 @@ describe('GrpcScheduler against a scripted upstream', () => {
     expect(handle.current()).toMatchObject({ stage: 'completed', outcome: { status: { code: status.UNAVAILABLE } } });
     await s.close();
     expect(upstream.closed).toBe(true);
+  });
+
+  it('a server that hangs up every stream is followed for as long as each stream lasts a while, and given up on when they drop at once', async () => {
+    const slow = build();
+    const drop = (lastsMs: number): Call => ({ yields: [{ name: 'up/long', stage: 'executing' }], then: down(), lastsMs });
+    for (let i = 0; i < MAX_QUICK_RESUMES + 50; i++) slow.upstream.script.push(drop(11_000));
+    slow.upstream.script.push({ yields: [{ name: 'up/long', stage: 'completed', response: done() }] });
+    expect((await completion(slow.s.submit(jobRequest('long')))).outcome?.status.code).toBe(status.OK);
+
+    const fast = build();
+    for (let i = 0; i <= MAX_QUICK_RESUMES; i++) fast.upstream.script.push(drop(10));
+    const state = await completion(fast.s.submit(jobRequest('flapping')));
+    expect(state.outcome?.status.code).toBe(status.UNAVAILABLE);
+    expect(state.outcome?.message).toMatch(/dropped 100 times in a row, each within 10s/);
+    expect(fast.upstream.backoffs).toEqual([]);
   });
 });
