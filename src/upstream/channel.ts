@@ -11,11 +11,11 @@
 // The typed wrappers (cas-client.ts, ac-client.ts, bytestream-client.ts, ...)
 // are built on unary/serverStream/clientStream; a new service needs only an
 // upstreamMethod() descriptor (methods.ts).
-import { type CallOptions, Client, type ClientWritableStream, Metadata } from '@grpc/grpc-js';
-import type { UpstreamConnectionSpec } from '../config/types.js';
+import { type CallOptions, type ChannelCredentials, Client, type ClientWritableStream, Metadata } from '@grpc/grpc-js';
+import type { UpstreamConnectionSpec, UpstreamEndpointSpec } from '../config/types.js';
 import type { MessageInit } from '../proto/reapi.js';
 import { Limiter } from '../util/concurrency.js';
-import { errorCode, internal } from '../util/errors.js';
+import { NcacheError, errorCode, errorMessage, internal } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { type RetryHooks, type RetryPolicy, backoffMs, realSleep, retryWithBackoff } from '../util/retry.js';
 import { BearerTokenFile } from './bearer-token.js';
@@ -57,6 +57,15 @@ export interface UpstreamCounters {
   errors: number;
 }
 
+/** The endpoint's credentials; a TLS file that cannot be read (gone since the config was checked) is named with its field. */
+function credentialsOf(endpoint: UpstreamEndpointSpec, path: string): ChannelCredentials {
+  try {
+    return endpointCredentials(endpoint);
+  } catch (err) {
+    throw new NcacheError('FAILED_PRECONDITION', `${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
 export class UpstreamChannel {
   /** The endpoints' addresses as configured. */
   readonly addresses: readonly string[];
@@ -81,11 +90,11 @@ export class UpstreamChannel {
     if (spec.token_file !== undefined) {
       this.token = new BearerTokenFile(spec.token_file, `${options.configPath}.token_file`, options.now);
     }
-    const perEndpoint = spec.endpoints.map((endpoint) => ({
+    const perEndpoint = spec.endpoints.map((endpoint, i) => ({
       endpoint,
       slots: endpoint.concurrency_limit > 0 ? new Limiter(endpoint.concurrency_limit) : undefined,
       target: channelTarget(endpoint.address),
-      creds: endpointCredentials(endpoint),
+      creds: credentialsOf(endpoint, `${options.configPath}.endpoints[${i}].tls_config`),
       options: endpointChannelOptions(endpoint),
     }));
     // Interleaved (a0 b0 a1 b1 ...), so taking them in turn alternates endpoints and a retry goes elsewhere.

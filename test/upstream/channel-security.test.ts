@@ -47,6 +47,11 @@ describe('UpstreamChannel over TLS', () => {
     const defaultRoots = openChannel(connectionSpec([endpoint(address)]), cleanups);
     await expect(new CasClient(defaultRoots, '').getCapabilities()).rejects.toThrow(/UNAVAILABLE/);
   });
+
+  it('a CA file gone since the config was checked is named with its field when the channel is built', () => {
+    const spec = connectionSpec([endpoint('grpcs://localhost:1', { tls_config: { ca_file: '/nonexistent/ca.pem', use_native_roots: false } })]);
+    expect(() => openChannel(spec, cleanups)).toThrow(/^stores\[0\]\.grpc\.endpoints\[0\]\.tls_config: .*ENOENT.*\/nonexistent\/ca\.pem/);
+  });
 });
 
 describe('UpstreamChannel with a bearer token', () => {
