@@ -2,7 +2,7 @@
 // run use the same code. Every knob is printed with the results.
 
 export interface BenchSettings {
-  /** Which sections to run: "rpc", "load", "bazel", "replay", "exec", "s3", "presence", "dedup", "zstd", "prometheus". */
+  /** Which sections to run: "rpc", "load", "bazel", "replay", "exec", "s3", "presence", "dedup", "zstd", "prometheus", "upstream". */
   sections: Set<string>;
   /** Blob sizes (MiB) for the ByteStream write/read rows. */
   bytestreamSizesMiB: number[];
@@ -85,10 +85,10 @@ function dedupStacks(env: NodeJS.ProcessEnv): Set<string> {
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
-  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,load,bazel,replay,exec,s3,presence,dedup,zstd,prometheus').split(',').map((s) => s.trim()).filter(Boolean));
+  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,load,bazel,replay,exec,s3,presence,dedup,zstd,prometheus,upstream').split(',').map((s) => s.trim()).filter(Boolean));
   for (const section of sections) {
-    if (!['rpc', 'load', 'bazel', 'replay', 'exec', 's3', 'presence', 'dedup', 'zstd', 'prometheus'].includes(section)) {
-      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, load, bazel, replay, exec, s3, presence, dedup, zstd, prometheus)`);
+    if (!['rpc', 'load', 'bazel', 'replay', 'exec', 's3', 'presence', 'dedup', 'zstd', 'prometheus', 'upstream'].includes(section)) {
+      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, load, bazel, replay, exec, s3, presence, dedup, zstd, prometheus, upstream)`);
     }
   }
   return {
@@ -135,7 +135,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
 
 /** The variables above, for the help text printed at the start of a run. */
 export const SETTINGS_HELP = [
-  'NCACHE_BENCH_SECTIONS=rpc,load,bazel,replay,exec,s3,presence,dedup,zstd,prometheus',
+  'NCACHE_BENCH_SECTIONS=rpc,load,bazel,replay,exec,s3,presence,dedup,zstd,prometheus,upstream',
   'NCACHE_BENCH_LOAD_CLIENTS=200  NCACHE_BENCH_LOAD_SECONDS=60',
   'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024  NCACHE_BENCH_ZSTD_MIB=32',

@@ -60,6 +60,10 @@ async function main(): Promise<void> {
     const { runPrometheusBench } = await import('./prometheus-bench.js');
     await runPrometheusBench(settings, print);
   }
+  if (settings.sections.has('upstream')) {
+    const { runUpstreamBench } = await import('./upstream-bench.js');
+    await runUpstreamBench(settings, print);
+  }
   print(`\nload average at end: ${load()}`);
 }
 
