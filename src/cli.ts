@@ -35,7 +35,7 @@ function buildProgram(): Command {
 
   program
     .command('init')
-    .description('write a config file: a local cache (the built-in default), with --exec one that also runs Bazel\'s actions, or with --aws a local tier in front of an S3 bucket')
+    .description('write a config file: a local cache (the built-in default), with --exec one that also runs Bazel\'s actions, with --aws a local tier in front of an S3 bucket, or with --remote one in front of a remote build cluster')
     .option('--path <file>', 'where to write it (default: $XDG_CONFIG_HOME/ncache/config.json5)')
     .option('--force', 'overwrite existing files')
     .option('--aws', 'share the cache through an S3 bucket (needs --bucket and --region)')
@@ -48,11 +48,14 @@ function buildProgram(): Command {
     .option('--no-check', 'with --aws: do not probe the bucket (put, get, list, delete of a small object)')
     .option('--memory-tier <size>', 'with --aws: in-memory local tiers of this size each (e.g. 100mb) instead of directories under the cache dir')
     .option('--listen <host:port>', 'with --aws: listen there (e.g. 0.0.0.0:50051) with bearer-token auth; writes a tokens file beside the config and prints the .bazelrc lines')
+    .option('--remote <url>', 'forward to a remote build cluster at grpc://HOST:PORT (or grpcs://): local tiers in front of its CAS and AC, actions run on it; prints the .bazelrc lines')
+    .option('--instance <name>', 'with --remote: the cluster\'s instance name (default "")')
+    .option('--token-file <file>', 'with --remote: a file holding the bearer token the cluster expects')
     .option('--http <port>', "also serve Bazel's HTTP cache protocol on 127.0.0.1:<port> (--remote_cache=http://...)")
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nExample:\n  ncache init && ncache serve\n  ncache init --exec && ncache start\n  ncache init --aws --bucket team-cache --region eu-central-1 --prefix prod/ && ncache serve\n  ncache init --aws --bucket team-cache --region eu-central-1 --memory-tier 100mb',
+      '\nExample:\n  ncache init && ncache serve\n  ncache init --exec && ncache start\n  ncache init --remote grpc://build-cluster.example.com:8980 --instance main && ncache start\n  ncache init --aws --bucket team-cache --region eu-central-1 --prefix prod/ && ncache serve\n  ncache init --aws --bucket team-cache --region eu-central-1 --memory-tier 100mb',
     )
     .action(async (flags: InitFlags) => (await import('./commands/init/command.js')).initCommand(flags));
 

@@ -1,6 +1,7 @@
 // `ncache init` for people: what was written, the bucket check's steps, and
 // how to start the daemon (--json prints the results as they are).
 import type { AwsInitResult } from './aws.js';
+import type { RemoteInitResult } from './remote.js';
 import type { ExecutionInit, InitResult } from './run.js';
 
 export function formatInit(result: InitResult): string {
@@ -20,6 +21,23 @@ export function formatExecution(e: ExecutionInit): string {
       `  work directory ${e.workDirectory}`,
       'Add to .bazelrc:',
       ...e.bazelrcLines.map((l) => `  ${l}`),
+    ].join('\n') + '\n'
+  );
+}
+
+/** `init --remote`: the cluster it forwards to, what runs where, and the .bazelrc lines. */
+export function formatRemoteInit(result: RemoteInitResult): string {
+  const u = result.upstream;
+  return (
+    [
+      `${result.replaced ? 'Replaced' : 'Wrote'} ${result.path}`,
+      `Upstream cluster ${u.address}, instance ${JSON.stringify(u.instanceName)}` + (u.tokenFile !== null ? `, bearer token from ${u.tokenFile}` : ''),
+      '  blobs and action results: this machine first, then the cluster (uploads go to both)',
+      '  actions: forwarded to the cluster\'s scheduler; none run on this machine',
+      'Add to .bazelrc:',
+      ...result.bazelrcLines.map((l) => `  ${l}`),
+      `Start the daemon with: ncache start --config ${result.path}`,
+      'Then `ncache status` shows whether the cluster answers and what it supports.',
     ].join('\n') + '\n'
   );
 }
