@@ -2,7 +2,7 @@
 // run use the same code. Every knob is printed with the results.
 
 export interface BenchSettings {
-  /** Which sections to run: "rpc", "load", "bazel", "replay", "exec", "s3", "presence", "dedup", "zstd", "prometheus", "upstream". */
+  /** Which sections to run: "rpc", "load", "bazel", "replay", "exec", "remote", "s3", "presence", "dedup", "zstd", "prometheus", "upstream". */
   sections: Set<string>;
   /** Blob sizes (MiB) for the ByteStream write/read rows. */
   bytestreamSizesMiB: number[];
@@ -46,6 +46,8 @@ export interface BenchSettings {
     /** Files in the input tree whose materialization is timed. */
     treeFiles: number;
   };
+  /** The remote section (bench/remote-bench.ts): rounds of warm builds direct / through a fresh laptop / through it again. */
+  remote: { rounds: number };
   /** The dedup section's corpus (bench/corpus.ts). */
   dedup: {
     archiveMiB: number;
@@ -85,10 +87,10 @@ function dedupStacks(env: NodeJS.ProcessEnv): Set<string> {
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
-  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,load,bazel,replay,exec,s3,presence,dedup,zstd,prometheus,upstream').split(',').map((s) => s.trim()).filter(Boolean));
+  const sections = new Set((env.NCACHE_BENCH_SECTIONS ?? 'rpc,load,bazel,replay,exec,remote,s3,presence,dedup,zstd,prometheus,upstream').split(',').map((s) => s.trim()).filter(Boolean));
   for (const section of sections) {
-    if (!['rpc', 'load', 'bazel', 'replay', 'exec', 's3', 'presence', 'dedup', 'zstd', 'prometheus', 'upstream'].includes(section)) {
-      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, load, bazel, replay, exec, s3, presence, dedup, zstd, prometheus, upstream)`);
+    if (!['rpc', 'load', 'bazel', 'replay', 'exec', 'remote', 's3', 'presence', 'dedup', 'zstd', 'prometheus', 'upstream'].includes(section)) {
+      throw new Error(`NCACHE_BENCH_SECTIONS: unknown section "${section}" (use rpc, load, bazel, replay, exec, remote, s3, presence, dedup, zstd, prometheus, upstream)`);
     }
   }
   return {
@@ -124,6 +126,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       probes: Math.max(1, intVar(env, 'NCACHE_BENCH_EXEC_PROBES', 50)),
       treeFiles: Math.max(1, intVar(env, 'NCACHE_BENCH_EXEC_TREE_FILES', 10_000)),
     },
+    remote: { rounds: Math.max(1, intVar(env, 'NCACHE_BENCH_REMOTE_ROUNDS', 2)) },
     dedup: {
       archiveMiB: Math.max(1, intVar(env, 'NCACHE_BENCH_DEDUP_ARCHIVE_MIB', 64)),
       versions: Math.max(1, intVar(env, 'NCACHE_BENCH_DEDUP_VERSIONS', 10)),
@@ -135,7 +138,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
 
 /** The variables above, for the help text printed at the start of a run. */
 export const SETTINGS_HELP = [
-  'NCACHE_BENCH_SECTIONS=rpc,load,bazel,replay,exec,s3,presence,dedup,zstd,prometheus,upstream',
+  'NCACHE_BENCH_SECTIONS=rpc,load,bazel,replay,exec,remote,s3,presence,dedup,zstd,prometheus,upstream',
   'NCACHE_BENCH_LOAD_CLIENTS=200  NCACHE_BENCH_LOAD_SECONDS=60',
   'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024  NCACHE_BENCH_ZSTD_MIB=32',
@@ -144,5 +147,6 @@ export const SETTINGS_HELP = [
   'NCACHE_BENCH_BASELINE_ROOT=<another built checkout: its daemon runs beside this one, alternating>',
   'NCACHE_BENCH_CPU_PROF_DIR=<dir: daemons run with --cpu-prof, one profile per scenario and phase, summarized>',
   'NCACHE_BENCH_EXEC_{ROUNDS=2,PROBES=50,TREE_FILES=10000} (the exec section builds the Bazel section\'s workspace)',
+  'NCACHE_BENCH_REMOTE_ROUNDS=2 (the remote section builds the Bazel section\'s workspace)',
   'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48,STACKS=seed,daemon,local}',
 ];

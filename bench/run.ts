@@ -40,6 +40,10 @@ async function main(): Promise<void> {
     const { runExecBench } = await import('./exec-bench.js');
     await runExecBench(settings, print);
   }
+  if (settings.sections.has('remote')) {
+    const { runRemoteBench } = await import('./remote-bench.js');
+    await runRemoteBench(settings, print);
+  }
   if (settings.sections.has('s3')) {
     const { runS3Bench } = await import('./s3-bench.js');
     await runS3Bench(settings, print);
