@@ -6,8 +6,8 @@
 // every action runs on the cluster's worker -> a fresh laptop serves a clean
 // build all from the cluster through its grpc stores -> an input the cluster
 // lost but the laptop has is uploaded on MISSING -> the cluster stopped
-// mid-build is an UNAVAILABLE naming it, and the next build after it is back
-// succeeds.
+// mid-build is an UNAVAILABLE naming it, the laptop's own hits still work,
+// and the next build after the cluster is back succeeds.
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
@@ -168,7 +168,7 @@ describe.skipIf(!bazel)('Bazel 4.2.3 through a laptop daemon (init --remote) to 
   );
 
   it(
-    'the cluster stopped mid-build: Bazel sees UNAVAILABLE naming the cluster; once it is back the next build succeeds',
+    'the cluster stopped mid-build: Bazel sees UNAVAILABLE naming the cluster, the laptop still serves what it holds, and once the cluster is back the next build succeeds',
     async () => {
       const clusterAddress = cluster.url.replace('grpc://', '');
       const salt = `outage-${randomUUID()}`;
@@ -184,6 +184,12 @@ describe.skipIf(!bazel)('Bazel 4.2.3 through a laptop daemon (init --remote) to 
       const output = failed.stdout + failed.stderr;
       expect(output, describeRun(failed)).toContain('UNAVAILABLE');
       expect(output, describeRun(failed)).toContain(clusterAddress);
+
+      // What the laptop already holds is still served without the cluster: test (b) filled its tiers.
+      await ws.run('clean');
+      const offline = await ws.run('build', [...remote(), '//:chain_c'], { executionLog: true });
+      expect(offline.summary?.executed, describeRun(offline)).toBe(0);
+      expect(offline.summary?.remoteCacheHits, describeRun(offline)).toBe(3);
 
       clusterDaemon = await cluster.fixture.start();
       const recovered = await ws.run('build', [...remote(), ...salted(`back-${randomUUID()}`), '//:stamped'], { executionLog: true });

@@ -43,7 +43,7 @@ export interface RemoteInitResult {
   bazelrcLines: string[];
 }
 
-/** --remote checked: grpc(s)://HOST:PORT with nothing after the port; the normalized URL or a problem naming the flag. */
+/** --remote checked: grpc://HOST:PORT or grpcs://HOST[:PORT] (443) with nothing after the port; the normalized URL or a problem naming the flag. */
 export function parseRemoteUrl(raw: string): { address: string; tls: boolean } | string {
   const problem = (why: string) => `--remote ${JSON.stringify(raw)}: ${why}; expected grpc://HOST:PORT or grpcs://HOST:PORT`;
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
@@ -57,12 +57,13 @@ export function parseRemoteUrl(raw: string): { address: string; tls: boolean } |
   }
   if (url.hostname === '') return problem('no host');
   if (url.username !== '' || url.password !== '') return problem('a user or password in the URL (give a token with --token-file)');
-  if (url.port === '') return problem('no port');
-  if (Number(url.port) === 0) return problem('port 0');
+  // grpcs:// without a port is the HTTPS port, as the grpc store reads it; grpc:// has no default.
+  if (url.port === '' && scheme === 'grpc') return problem('no port');
+  if (url.port === '0') return problem('port 0');
   if ((url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '') {
     return problem('a path, query or fragment after the port (give the instance name with --instance)');
   }
-  return { address: `${scheme}://${url.host}`, tls: scheme === 'grpcs' };
+  return { address: `${scheme}://${url.hostname}:${url.port || '443'}`, tls: scheme === 'grpcs' };
 }
 
 /** Checks every --remote flag, collecting all problems into one usage error. */
