@@ -2,7 +2,8 @@
 // the config it writes loads and validates without warnings, holds the layout
 // (filesystem tiers in front of the cluster's CAS and AC through grpc stores,
 // the grpc scheduler, the execution service and remote_execution
-// capabilities) with the URL, instance and token file it was given, and
+// capabilities, all under the cluster's instance name) with the URL, instance
+// and token file it was given, and
 // prints the .bazelrc lines; bad flags are usage errors naming the flag, and
 // nothing is written.
 import { existsSync } from 'node:fs';
@@ -64,10 +65,15 @@ function expectRemoteLayout(config: NcacheConfig, upstream: { address: string; i
   expect(config.schedulers).toHaveLength(1);
   const scheduler = config.schedulers[0]!;
   expect(scheduler.spec).toMatchObject({ kind: 'grpc', endpoint: { address: upstream.address } });
+  // Bazel's instance is the cluster's: the grpc scheduler forwards the name Bazel sends.
   const main = config.servers[0]!;
+  const instance = upstream.instance;
   expect(main.listener.http.socket_address).toBe('127.0.0.1:50051');
-  expect(main.services.execution).toEqual([{ instance_name: '', cas_store: 'CAS', scheduler: scheduler.name }]);
-  expect(main.services.capabilities).toEqual([{ instance_name: '', remote_execution: { scheduler: scheduler.name } }]);
+  expect(main.services.cas).toEqual([{ instance_name: instance, cas_store: 'CAS' }]);
+  expect(main.services.ac).toEqual([{ instance_name: instance, ac_store: 'AC' }]);
+  expect(main.services.execution).toEqual([{ instance_name: instance, cas_store: 'CAS', scheduler: scheduler.name }]);
+  expect(main.services.capabilities).toEqual([{ instance_name: instance, remote_execution: { scheduler: scheduler.name } }]);
+  expect(main.services.bytestream).toMatchObject({ cas_stores: { [instance]: 'CAS' } });
 }
 
 async function validate(path: string): Promise<{ ok: boolean; warnings: string[] }> {
@@ -99,7 +105,7 @@ describe('ncache init --remote', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`Wrote ${path}`);
     expect(run.stdout).toContain(`Upstream cluster grpcs://cluster.example.com:443, instance "main/linux", bearer token from ${join(dir, 'cluster.token')}`);
-    expect(run.stdout).toContain(`Add to .bazelrc:\n  ${BAZELRC.join('\n  ')}\n`);
+    expect(run.stdout).toContain(`Add to .bazelrc:\n  ${[...BAZELRC, 'build --remote_instance_name=main/linux'].join('\n  ')}\n`);
     expect(run.stdout).toContain(`Start the daemon with: ncache start --config ${path}`);
 
     const config = await loadConfigFile(path, env);

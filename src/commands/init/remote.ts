@@ -2,7 +2,9 @@
 // writes templates/remote.json5 with the upstream filled in: this machine's
 // filesystem tiers in front of the cluster's CAS and AC (grpc stores as the
 // slow side of fast_slow), the grpc scheduler forwarding execution to it, and
-// the execution service and capabilities Bazel's --remote_executor needs.
+// the execution service and capabilities Bazel's --remote_executor needs, all
+// under the cluster's instance name (the grpc scheduler forwards the name
+// Bazel sends).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bazelrcLines } from '../../config/bazelrc.js';
@@ -39,7 +41,7 @@ export interface RemoteInitResult {
   path: string;
   replaced: boolean;
   upstream: Upstream;
-  /** Lines for .bazelrc: --remote_cache and --remote_executor at this daemon's listener. */
+  /** Lines for .bazelrc: --remote_cache and --remote_executor at this daemon's listener (and --remote_instance_name unless ""). */
   bazelrcLines: string[];
 }
 
@@ -123,11 +125,11 @@ export function renderRemoteConfig(u: Upstream): string {
       '],',
       ...callLines(u),
     ],
-    'upstream endpoint': [`instance_name: ${JSON.stringify(u.instanceName)},`, 'endpoint: ' + endpoint[0], ...endpoint.slice(1, -1), '},', ...callLines(u)],
+    'upstream endpoint': ['endpoint: ' + endpoint[0], ...endpoint.slice(1, -1), '},', ...callLines(u)],
   };
-  return text.replace(/^( *)\/\/ \{\{(upstream(?: endpoint)?)\}\}\n/gm, (_line, pad: string, name: string) =>
-    (blocks[name] ?? []).map((l) => `${pad}${l}\n`).join(''),
-  );
+  return text
+    .replace(/^( *)\/\/ \{\{(upstream(?: endpoint)?)\}\}\n/gm, (_line, pad: string, name: string) => (blocks[name] ?? []).map((l) => `${pad}${l}\n`).join(''))
+    .replaceAll('"{{instance}}"', JSON.stringify(u.instanceName));
 }
 
 export async function initRemote(opts: RemoteInitOptions): Promise<RemoteInitResult> {
