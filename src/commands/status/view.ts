@@ -1,11 +1,13 @@
 // How `ncache status` looks on a terminal (plain text; --json prints the result as is).
 import type { SchedulerStatus, WorkerStatus } from '../../daemon/control/execution.js';
 import type { StatusResult, StatusTier } from '../../daemon/control/status.js';
+import type { UpstreamStatus } from '../../daemon/control/upstream-status.js';
 import { ms } from '../stats/model.js';
 import { formatDuration } from '../../util/durations.js';
 import { formatBytes } from '../../util/sizes.js';
 
-export function formatStatus(s: StatusResult): string {
+/** The daemon's status; `upstreams` when the command asked for them. */
+export function formatStatus(s: StatusResult & { upstreams?: UpstreamStatus[] }): string {
   const lines = [
     `ncache ${s.version} is running (pid ${s.pid}), up ${formatDuration(s.uptimeSeconds)} since ${s.startedAt}`,
     ...s.addresses.map((a) => `  listening   ${a}`),
@@ -27,6 +29,7 @@ export function formatStatus(s: StatusResult): string {
     if (b.lastError !== null) lines.push(`  last upload error: ${b.lastError}`);
   }
   if (s.schedulers.length > 0) lines.push('execution:', ...s.schedulers.flatMap(schedulerLines));
+  if (s.upstreams !== undefined && s.upstreams.length > 0) lines.push('upstreams:', ...s.upstreams.flatMap(upstreamLines));
   return lines.join('\n') + '\n';
 }
 
@@ -51,6 +54,22 @@ function workerLines(w: WorkerStatus): string[] {
     ...w.running.map(
       (r) => `      running ${r.actionDigest || r.operation}  ${r.workerStage?.replace('_', ' ') ?? 'starting'}${r.runningForMs !== null ? ` for ${ms(r.runningForMs)}` : ''}`,
     ),
+  ];
+}
+
+/** An upstream: where, whether it answered (and in how long, or why not), what it supports, and what here uses it. */
+function upstreamLines(u: UpstreamStatus): string[] {
+  const head = `  ${u.address} (instance ${JSON.stringify(u.instanceName)})`;
+  const users = `    used by ${u.usedBy.join(', ')}`;
+  if (!u.reachable || u.capabilities === null) return [`${head}: unreachable: ${u.error ?? 'no answer'}`, users];
+  const c = u.capabilities;
+  return [
+    `${head}: reachable, answered in ${u.latencyMs ?? '?'} ms`,
+    `    execution ${c.execEnabled ? 'enabled' : 'not offered'}, digest functions ${c.digestFunctions.join(', ') || '(none)'}, ` +
+      `action cache ${c.actionCacheUpdateEnabled ? 'writable' : 'read-only'}, ` +
+      `max batch ${c.maxBatchTotalSizeBytes > 0 ? formatBytes(c.maxBatchTotalSizeBytes) : 'unlimited'}, ` +
+      `compressors ${c.compressors.join(', ') || 'none'}, API ${c.apiVersions}`,
+    users,
   ];
 }
 

@@ -10,6 +10,7 @@ import type { OpsResult } from './ops.js';
 import type { ShutdownResult } from './shutdown.js';
 import type { StatsResult } from './stats.js';
 import type { StatusResult } from './status.js';
+import type { UpstreamStatus } from './upstream-status.js';
 
 export type NoParams = Record<string, never>;
 
@@ -70,6 +71,8 @@ export interface ControlApi {
   gc: { params: GcParams; result: GcReport };
   verify: { params: VerifyParams; result: VerifyReport };
   ops: { params: OpsParams; result: OpsResult };
+  /** Each upstream (grpc stores and schedulers) asked for its Capabilities now. */
+  upstreams: { params: NoParams; result: { upstreams: UpstreamStatus[] } };
 }
 
 export type ControlMethodName = keyof ControlApi;

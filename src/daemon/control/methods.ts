@@ -10,6 +10,7 @@ import { shutdownMethod } from './shutdown.js';
 import { statsMethod } from './stats.js';
 import { statusMethod } from './status.js';
 import type { ControlHandler, ControlMethod } from './types.js';
+import { upstreamsMethod } from './upstream-uses.js';
 import { verifyMethod } from './verify-method.js';
 
 export const CONTROL_METHODS: { readonly [M in ControlMethodName]: ControlMethod } = {
@@ -21,6 +22,7 @@ export const CONTROL_METHODS: { readonly [M in ControlMethodName]: ControlMethod
   gc: parsed('gc', gcMethod),
   verify: parsed('verify', verifyMethod),
   ops: parsed('ops', opsMethod),
+  upstreams: parsed('upstreams', upstreamsMethod),
 };
 
 /** The handler as the server runs it: raw params are parsed before it sees them. */

@@ -10,6 +10,7 @@ export type RawParams = Readonly<Record<string, unknown>>;
 export const PARAM_PARSERS: { readonly [M in ControlMethodName]: (raw: RawParams) => ParamsOf<M> } = {
   status: () => ({}),
   stats: () => ({}),
+  upstreams: () => ({}),
   shutdown: (raw) => {
     const p = new ParamReader('shutdown', raw);
     return { force: p.boolean('force') };
