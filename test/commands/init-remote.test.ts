@@ -64,13 +64,16 @@ function expectRemoteLayout(config: NcacheConfig, upstream: { address: string; i
   expect(config.workers).toEqual([]);
   expect(config.schedulers).toHaveLength(1);
   const scheduler = config.schedulers[0]!;
-  expect(scheduler.spec).toMatchObject({ kind: 'grpc', endpoint: { address: upstream.address } });
+  expect(scheduler.spec).toMatchObject({
+    kind: 'grpc',
+    connection: { endpoints: [{ address: upstream.address }], ...(upstream.tokenFile === undefined ? {} : { token_file: upstream.tokenFile }) },
+  });
   // Bazel's instance is the cluster's: the grpc scheduler forwards the name Bazel sends.
   const main = config.servers[0]!;
   const instance = upstream.instance;
   expect(main.listener.http.socket_address).toBe('127.0.0.1:50051');
   expect(main.services.cas).toEqual([{ instance_name: instance, cas_store: 'CAS' }]);
-  expect(main.services.ac).toEqual([{ instance_name: instance, ac_store: 'AC' }]);
+  expect(main.services.ac).toEqual([{ instance_name: instance, ac_store: 'AC', read_only: false }]);
   expect(main.services.execution).toEqual([{ instance_name: instance, cas_store: 'CAS', scheduler: scheduler.name }]);
   expect(main.services.capabilities).toEqual([{ instance_name: instance, remote_execution: { scheduler: scheduler.name } }]);
   expect(main.services.bytestream).toMatchObject({ cas_stores: { [instance]: 'CAS' } });
@@ -110,7 +113,6 @@ describe('ncache init --remote', () => {
 
     const config = await loadConfigFile(path, env);
     expectRemoteLayout(config, { address: 'grpcs://cluster.example.com:443', instance: 'main/linux', tokenFile: join(dir, 'cluster.token') });
-    expect(config.schedulers[0]!.spec).toMatchObject({ token_file: join(dir, 'cluster.token') });
     // The token itself never lands in the config or the output.
     expect(await readFile(path, 'utf8')).not.toContain('secret-token');
     expect(run.stdout).not.toContain('secret-token');

@@ -170,7 +170,6 @@ describe.skipIf(!bazel)('Bazel 4.2.3 through a laptop daemon (init --remote) to 
   it(
     'the cluster stopped mid-build: Bazel sees UNAVAILABLE naming the cluster, the laptop still serves what it holds, and once the cluster is back the next build succeeds',
     async () => {
-      const clusterAddress = cluster.url.replace('grpc://', '');
       const salt = `outage-${randomUUID()}`;
       const building = ws.run('build', [...remote(), ...salted(salt), '--remote_retries=1', '//remote:slow'], { allowFailure: true, timeoutMs: 5 * 60_000 });
       await waitFor(async () => (await ops(cluster)).operations.some((o) => o.stage === 'executing'), {
@@ -183,7 +182,7 @@ describe.skipIf(!bazel)('Bazel 4.2.3 through a laptop daemon (init --remote) to 
       expect(failed.exitCode, describeRun(failed)).not.toBe(0);
       const output = failed.stdout + failed.stderr;
       expect(output, describeRun(failed)).toContain('UNAVAILABLE');
-      expect(output, describeRun(failed)).toContain(clusterAddress);
+      expect(output, describeRun(failed)).toContain(`upstream ${cluster.url}`);
 
       // What the laptop already holds is still served without the cluster: test (b) filled its tiers.
       await ws.run('clean');
