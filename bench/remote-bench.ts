@@ -6,11 +6,15 @@
 // --remote`, empty tiers: every hit comes from the cluster through its grpc
 // stores and is kept); and through that laptop again (every hit from its own
 // tiers). Wall time of `bazel build`, ratios to the direct build, and daemon
-// CPU per cache hit for each daemon (/proc, excludes the actions).
+// CPU per cache hit for each daemon (/proc, excludes the actions). With
+// NCACHE_BENCH_CPU_PROF_DIR the laptop daemon is profiled and summarized.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { BazelWorkspace, findBazel, type BazelRun } from '../test/helpers/bazel.js';
 import type { DaemonProcess } from '../test/helpers/daemon-process.js';
 import { clusterFixture, laptopFixture } from '../test/helpers/remote-daemons.js';
 import { benchWorkspace } from './bench-workspace.js';
+import { formatSummary, readProfile, summarizeProfile } from './cpu-profile.js';
 import type { BenchSettings } from './env.js';
 import { mb, median, seconds, table } from './format.js';
 import { processCpuSeconds } from './proc-usage.js';
@@ -64,13 +68,16 @@ export async function runRemoteBench(settings: BenchSettings, print: Print): Pro
 
     for (let round = 1; round <= settings.remote.rounds; round++) {
       const laptop = await laptopFixture(cluster.url);
-      const laptopDaemon = await laptop.fixture.start();
+      const profileDir = settings.bazel.cpuProfileDir === undefined ? undefined : join(settings.bazel.cpuProfileDir, `remote-laptop-round${round}-${Date.now()}`);
+      const laptopDaemon = await laptop.fixture.start(profileDir === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
       try {
         for (const row of rows) {
           const timed = row.viaLaptop ? await build(executor(laptopDaemon), laptopDaemon) : await build(executor(clusterDaemon), undefined);
           row.runs.push(timed);
           print(`  round ${round}, ${row.name}: ${seconds(timed.run.elapsedMs)}  [${timed.run.summary?.line ?? 'no summary'}]`);
         }
+        await laptopDaemon.stop();
+        if (profileDir !== undefined) await printProfiles(profileDir, `laptop daemon, round ${round} (empty tier, then warm)`, print);
       } finally {
         await laptop.fixture.cleanup();
       }
@@ -80,6 +87,14 @@ export async function runRemoteBench(settings: BenchSettings, print: Print): Pro
     await cluster.fixture.cleanup();
   }
   printRemoteTable(rows, print);
+}
+
+/** The laptop's CPU profile (node --cpu-prof, written when it stops), summarized by self time. */
+async function printProfiles(dir: string, title: string, print: Print): Promise<void> {
+  for (const file of (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'))) {
+    print(`\n### CPU profile: ${title} (${join(dir, file)})`);
+    for (const line of formatSummary(summarizeProfile(await readProfile(join(dir, file))), 15)) print(line);
+  }
 }
 
 function printRemoteTable(rows: Row[], print: Print): void {
