@@ -32,7 +32,7 @@ export interface UpstreamStatus {
   /** "grpc://HOST:PORT" or "grpcs://HOST[:PORT]", as configured. */
   address: string;
   instanceName: string;
-  /** "store CAS (stores[0].verify.backend.fast_slow.slow.grpc, cas)", "scheduler UPSTREAM". */
+  /** What uses it: "store CAS (cas)", "store AC (ac)", "scheduler UPSTREAM". */
   usedBy: string[];
   reachable: boolean;
   /** Why not, when unreachable: the status code and message the call ended with. */
