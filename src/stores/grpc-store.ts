@@ -12,5 +12,5 @@ import type { StoreDriver } from './store.js';
 /** `path` is the store's place in the config ("stores[1].fast_slow.slow"), for messages. */
 export function createGrpcStore(spec: GrpcStoreSpec, ctx: StoreContext, path: string, tuning: GrpcCasTuning = {}): StoreDriver {
   const channel = new UpstreamChannel(spec, { configPath: `${path}.grpc`, logger: ctx.logger });
-  return spec.store_type === 'cas' ? new GrpcCasStore(spec, channel, tuning) : new GrpcAcStore(spec, channel);
+  return spec.store_type === 'cas' ? new GrpcCasStore(spec, channel, tuning) : new GrpcAcStore(spec, channel, ctx.clock);
 }

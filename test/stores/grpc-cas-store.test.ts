@@ -11,7 +11,7 @@ import type { GrpcCasTuning } from '../../src/stores/grpc/grpc-cas-store.js';
 import type { StoreContext } from '../../src/stores/store-context.js';
 import { type ByteStream, type StoreDriver, putBuffer, readBuffer } from '../../src/stores/store.js';
 import type { GrpcStats } from '../../src/stores/store-stats.js';
-import { systemClock } from '../../src/util/clock.js';
+import { ManualClock, systemClock } from '../../src/util/clock.js';
 import { EMPTY_DIGEST, digestOf } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -170,5 +170,22 @@ describe('grpc store (ac) against a cluster', () => {
     const err = await putBuffer(ac, bad, Buffer.from('not a protobuf at all')).catch((e: unknown) => e);
     expect(errorCode(err)).toBe('INVALID_ARGUMENT');
     expect(String(err)).toContain(`action result ${bad.hash}-${bad.sizeBytes}`);
+  });
+
+  it('a value has() just fetched serves the getPart() that follows, for 2 s', async () => {
+    const cluster = await startCluster(cleanups);
+    const clock = new ManualClock();
+    const ac = createGrpcStore(grpcSpec(cluster.url, 'ac'), { ...ctx, clock }, 'stores[0]');
+    cleanups.push(() => ac.close?.());
+    const key = digestOf(Buffer.from('action to read twice'));
+    const value = ActionResultCodec.encode({ exitCode: 0, stdoutRaw: Buffer.from('out') });
+    await putBuffer(ac, key, value);
+    const before = statsOf(ac).requests;
+    expect(await ac.has([key])).toEqual([value.length]);
+    expect((await readBuffer(ac, key)).equals(value)).toBe(true);
+    expect(statsOf(ac).requests).toBe(before + 1);
+    clock.advance(2001);
+    expect((await readBuffer(ac, key)).equals(value)).toBe(true);
+    expect(statsOf(ac).requests).toBe(before + 2);
   });
 });

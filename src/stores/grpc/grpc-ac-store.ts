@@ -1,8 +1,9 @@
 // The grpc store with store_type "ac": another REAPI server's action cache.
 // A value is a serialized ActionResult, relayed as the upstream returns it
 // (ncache asks it to inline nothing; its own AC service inlines on the way
-// out). has and getPart are GetActionResult (a miss is NOT_FOUND / undefined);
-// update decodes the value and sends UpdateActionResult.
+// out). has and getPart are GetActionResult (a miss is NOT_FOUND / undefined),
+// a value fetched by has() serving a getPart() within RECENT_TTL_MS
+// (recent-values.ts); update decodes the value and sends UpdateActionResult.
 import { type ActionResult, ActionResultCodec } from '../../proto/reapi.js';
 import { AcClient } from '../../upstream/ac-client.js';
 import type { UpstreamChannel } from '../../upstream/channel.js';
@@ -10,29 +11,39 @@ import { mapConcurrent } from '../../util/concurrency.js';
 import { type Digest, digestKey } from '../../util/digest.js';
 import { errorMessage, invalidArgument, notFound } from '../../util/errors.js';
 import type { GrpcStoreSpec } from '../../config/types.js';
+import type { Clock } from '../../util/clock.js';
 import { type ByteStream, type StoreDriver, checkRange, exactSize } from '../store.js';
+import { RecentValues } from './recent-values.js';
 import { UpstreamStoreBase } from './upstream-store-base.js';
 
 /** An ActionResult larger than this is not an action result anyone sends. */
 const MAX_ACTION_RESULT_BYTES = 64 * 1024 * 1024;
 /** GetActionResult calls of one has() in flight at once. */
 const HAS_PARALLEL = 8;
+/** How long a value fetched by has() serves a getPart() (fast_slow reads right after asking). */
+export const RECENT_TTL_MS = 2000;
 
 export class GrpcAcStore extends UpstreamStoreBase implements StoreDriver {
   private readonly ac: AcClient;
+  private readonly recent: RecentValues;
 
-  constructor(spec: GrpcStoreSpec, channel: UpstreamChannel) {
+  constructor(spec: GrpcStoreSpec, channel: UpstreamChannel, clock: Clock) {
     super(spec, channel);
     this.ac = new AcClient(channel, spec.instance_name);
+    this.recent = new RecentValues(clock, RECENT_TTL_MS, 1000, 16 * 1024 * 1024);
   }
 
   has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
-    return mapConcurrent(keys, HAS_PARALLEL, async (key) => (await this.fetch(key))?.length);
+    return mapConcurrent(keys, HAS_PARALLEL, async (key) => {
+      const value = await this.fetch(key);
+      if (value !== undefined) this.recent.set(digestKey(key), value);
+      return value?.length;
+    });
   }
 
   async getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
     const what = `${this.channel.description} action result ${digestKey(key)}`;
-    const value = await this.fetch(key);
+    const value = this.recent.get(digestKey(key)) ?? (await this.fetch(key));
     if (value === undefined) throw notFound(`${what}: not found`);
     const { start, end } = checkRange(what, value.length, offset, length);
     const part = value.subarray(start, end);
@@ -47,6 +58,7 @@ export class GrpcAcStore extends UpstreamStoreBase implements StoreDriver {
     const parts: Buffer[] = [];
     for await (const chunk of exactSize(source, size, what)) parts.push(chunk);
     const bytes = Buffer.concat(parts);
+    this.recent.delete(digestKey(key));
     await this.ac.updateActionResult(key, decodeActionResult(bytes, what));
     this.bytesUp += bytes.length;
   }
