@@ -4,12 +4,10 @@
 // one upstream Execute serves them all. The scheduler moves it between
 // stages; this file only keeps the state and tells the watchers.
 import type { Digest } from '../util/digest.js';
-import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { JobOutcome, JobRequest } from './job.js';
+import { OperationWatchers, operationState } from './operation-watchers.js';
 import type { OperationHandle, OperationStage, OperationState } from './scheduler.js';
-
-type Listener = (state: OperationState) => void;
 
 export class ForwardedOperation {
   stage: OperationStage = 'queued';
@@ -18,14 +16,12 @@ export class ForwardedOperation {
   startedAtMs: number | undefined;
   completedAtMs: number | undefined;
   outcome: JobOutcome | undefined;
-  /** Since when nobody watches; undefined while watched. */
-  unwatchedSinceMs: number | undefined;
   /** Aborted when the scheduler gives up on it (close, or no client left): stops the upstream call. */
   readonly controller = new AbortController();
   readonly handle: OperationHandle;
   readonly instanceName: string;
   readonly actionDigest: Digest;
-  private readonly listeners = new Set<Listener>();
+  private readonly watchers: OperationWatchers;
 
   constructor(
     readonly name: string,
@@ -35,32 +31,28 @@ export class ForwardedOperation {
     readonly queuedAtMs: number,
     /** Shown as the operation's worker: where it runs. */
     private readonly upstream: string,
-    private readonly now: () => number,
-    private readonly logger: Logger,
+    now: () => number,
+    logger: Logger,
   ) {
-    this.unwatchedSinceMs = queuedAtMs;
     this.instanceName = request.instanceName;
     this.actionDigest = request.actionDigest;
-    this.handle = { name, current: () => this.state(), watch: (listener) => this.watch(listener) };
+    this.watchers = new OperationWatchers(name, queuedAtMs, now, logger);
+    this.handle = { name, current: () => this.state(), watch: (listener) => this.watchers.add(listener) };
   }
 
   get watched(): boolean {
-    return this.listeners.size > 0;
+    return this.watchers.any;
+  }
+
+  /** Since when nobody watches; undefined while watched. */
+  get unwatchedSinceMs(): number | undefined {
+    return this.watchers.unwatchedSinceMs;
   }
 
   state(): OperationState {
-    const state: { -readonly [K in keyof OperationState]: OperationState[K] } = {
-      name: this.name,
-      instanceName: this.instanceName,
-      actionDigest: this.actionDigest,
-      stage: this.stage,
-      queuedAtMs: this.queuedAtMs,
-    };
-    if (this.stage !== 'queued') state.worker = this.upstream;
-    if (this.startedAtMs !== undefined) state.startedAtMs = this.startedAtMs;
-    if (this.completedAtMs !== undefined) state.completedAtMs = this.completedAtMs;
-    if (this.outcome !== undefined) state.outcome = this.outcome;
-    return state;
+    const { name, instanceName, actionDigest, stage, queuedAtMs, startedAtMs, completedAtMs, outcome } = this;
+    const worker = stage === 'queued' ? undefined : this.upstream;
+    return operationState({ name, instanceName, actionDigest, stage, queuedAtMs, worker, startedAtMs, completedAtMs, outcome });
   }
 
   /** The upstream reported a stage; watchers hear of a change only. */
@@ -77,26 +69,9 @@ export class ForwardedOperation {
     this.outcome = outcome;
     this.completedAtMs = nowMs;
     this.notify();
-    this.listeners.clear();
   }
 
   private notify(): void {
-    const state = this.state();
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(state);
-      } catch (err) {
-        this.logger.error(`a watcher of operation ${this.name} threw: ${errorMessage(err)}`);
-      }
-    }
-  }
-
-  private watch(listener: Listener): () => void {
-    if (this.stage === 'completed') return () => {};
-    this.listeners.add(listener);
-    this.unwatchedSinceMs = undefined;
-    return () => {
-      if (this.listeners.delete(listener) && this.listeners.size === 0) this.unwatchedSinceMs = this.now();
-    };
+    this.watchers.tell(this.state());
   }
 }

@@ -3,14 +3,13 @@
 // its handle). The scheduler moves it between stages; this file only keeps
 // the state and tells the watchers.
 import type { Digest } from '../util/digest.js';
-import { errorMessage, internal } from '../util/errors.js';
+import { internal } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { Job, JobOutcome, JobRequest, WorkerStage } from './job.js';
 import type { Requirements } from './platform-match.js';
 import type { OperationHandle, OperationStage, OperationState } from './scheduler.js';
 import type { QueueEntry } from './action-queue.js';
-
-type Listener = (state: OperationState) => void;
+import { OperationWatchers, operationState } from './operation-watchers.js';
 
 /** One hand-out of an operation to a worker. */
 export interface Run {
@@ -35,14 +34,12 @@ export class Operation implements QueueEntry {
   attempt = 0;
   /** The hand-out the operation is waiting on; undefined while queued or once given up. */
   run: Run | undefined;
-  /** Since when nobody watches (client_action_timeout_s); undefined while watched. */
-  unwatchedSinceMs: number | undefined;
   readonly handle: OperationHandle;
   readonly instanceName: string;
   readonly actionDigest: Digest;
   readonly priority: number;
   private request: JobRequest | undefined;
-  private readonly listeners = new Set<Listener>();
+  private readonly watchers: OperationWatchers;
 
   constructor(
     readonly name: string,
@@ -52,20 +49,16 @@ export class Operation implements QueueEntry {
     readonly mergeKey: string | undefined,
     readonly sequence: number,
     readonly queuedAtMs: number,
-    private readonly now: () => number,
-    private readonly logger: Logger,
+    now: () => number,
+    logger: Logger,
   ) {
     this.request = request;
     this.instanceName = request.instanceName;
     this.actionDigest = request.actionDigest;
     this.priority = request.priority;
     this.enqueuedAtMs = queuedAtMs;
-    this.unwatchedSinceMs = queuedAtMs;
-    this.handle = {
-      name,
-      current: () => this.state(),
-      watch: (listener) => this.watch(listener),
-    };
+    this.watchers = new OperationWatchers(name, queuedAtMs, now, logger);
+    this.handle = { name, current: () => this.state(), watch: (listener) => this.watchers.add(listener) };
   }
 
   /** What the worker is given for the next hand-out; only while not completed. */
@@ -84,44 +77,21 @@ export class Operation implements QueueEntry {
   }
 
   get watched(): boolean {
-    return this.listeners.size > 0;
+    return this.watchers.any;
+  }
+
+  /** Since when nobody watches (client_action_timeout_s); undefined while watched. */
+  get unwatchedSinceMs(): number | undefined {
+    return this.watchers.unwatchedSinceMs;
   }
 
   state(): OperationState {
-    const state: { -readonly [K in keyof OperationState]: OperationState[K] } = {
-      name: this.name,
-      instanceName: this.instanceName,
-      actionDigest: this.actionDigest,
-      stage: this.stage,
-      queuedAtMs: this.queuedAtMs,
-    };
-    if (this.workerStage !== undefined) state.workerStage = this.workerStage;
-    if (this.worker !== undefined) state.worker = this.worker;
-    if (this.startedAtMs !== undefined) state.startedAtMs = this.startedAtMs;
-    if (this.completedAtMs !== undefined) state.completedAtMs = this.completedAtMs;
-    if (this.outcome !== undefined) state.outcome = this.outcome;
-    return state;
+    const { name, instanceName, actionDigest, stage, queuedAtMs, workerStage, worker, startedAtMs, completedAtMs, outcome } = this;
+    return operationState({ name, instanceName, actionDigest, stage, queuedAtMs, workerStage, worker, startedAtMs, completedAtMs, outcome });
   }
 
   /** Tells every watcher the current state; after completion there is nothing more to tell, so they are let go. */
   notify(): void {
-    const state = this.state();
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(state);
-      } catch (err) {
-        this.logger.error(`a watcher of operation ${this.name} threw: ${errorMessage(err)}`);
-      }
-    }
-    if (this.stage === 'completed') this.listeners.clear();
-  }
-
-  private watch(listener: Listener): () => void {
-    if (this.stage === 'completed') return () => {};
-    this.listeners.add(listener);
-    this.unwatchedSinceMs = undefined;
-    return () => {
-      if (this.listeners.delete(listener) && this.listeners.size === 0) this.unwatchedSinceMs = this.now();
-    };
+    this.watchers.tell(this.state());
   }
 }
