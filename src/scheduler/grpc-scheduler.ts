@@ -9,11 +9,11 @@ import { randomUUID } from 'node:crypto';
 import { SIMPLE_SCHEDULER_DEFAULTS } from '../config/schema-execution.js';
 import type { StoreDriver } from '../stores/store.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { digestKey } from '../util/digest.js';
 import { errorMessage, invalidArgument, unavailable } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { ForwardedOperation } from './forwarded-operation.js';
 import type { ExecutionWorker, JobRequest } from './job.js';
+import { OperationBook } from './operation-book.js';
 import { Code, errorOutcome, failedOutcome, isFailure } from './outcomes.js';
 import { RecentSamples } from './recent-samples.js';
 import type { OperationHandle, Scheduler, SchedulerSnapshot } from './scheduler.js';
@@ -38,10 +38,7 @@ export class GrpcScheduler implements Scheduler {
   private readonly options: GrpcSchedulerOptions;
   private readonly logger: Logger;
   private readonly clock: Clock;
-  /** Forwarded and retained operations by local name. */
-  private readonly operations = new Map<string, ForwardedOperation>();
-  /** In-flight operations by merge key. */
-  private readonly inFlight = new Map<string, ForwardedOperation>();
+  private readonly operations = new OperationBook<ForwardedOperation>(RETAIN_MS);
   private readonly counts = { submitted: 0, merged: 0, completed: 0, failed: 0, retried: 0 };
   private readonly queueWait = new RecentSamples();
   private readonly execution = new RecentSamples();
@@ -68,24 +65,21 @@ export class GrpcScheduler implements Scheduler {
   submit(request: JobRequest): OperationHandle {
     if (this.closed) throw unavailable(`scheduler "${this.name}" is stopping`);
     this.counts.submitted++;
-    const mergeKey = request.action.doNotCache ? undefined : `${request.instanceName}\u0000${digestKey(request.actionDigest)}`;
-    const existing = mergeKey === undefined ? undefined : this.inFlight.get(mergeKey);
+    const mergeKey = OperationBook.mergeKeyOf(request);
+    const existing = this.operations.joinable(mergeKey);
     if (existing !== undefined) {
       this.counts.merged++;
       return existing.handle;
     }
     const now = () => this.clock.now();
     const op = new ForwardedOperation(`operations/${randomUUID()}`, request, mergeKey, now(), this.upstreamAddress, now, this.logger);
-    this.operations.set(op.name, op);
-    if (mergeKey !== undefined) this.inFlight.set(mergeKey, op);
+    this.operations.add(op);
     this.forward(op);
     return op.handle;
   }
 
   find(name: string): OperationHandle | undefined {
-    const op = this.operations.get(name);
-    if (op === undefined || this.expired(op, this.clock.now())) return undefined;
-    return op.handle;
+    return this.operations.find(name, this.clock.now())?.handle;
   }
 
   addWorker(worker: ExecutionWorker): void {
@@ -101,17 +95,15 @@ export class GrpcScheduler implements Scheduler {
   /** Cancels operations no client has watched for a while, and forgets retained ones. */
   sweep(): void {
     const now = this.clock.now();
-    for (const op of [...this.operations.values()]) {
-      if (this.expired(op, now)) this.operations.delete(op.name);
-      else if (op.stage !== 'completed' && op.unwatchedSinceMs !== undefined && now - op.unwatchedSinceMs > UNWATCHED_MS) {
-        this.complete(op, failedOutcome(Code.UNAVAILABLE, `no client watched ${op.name} for ${UNWATCHED_MS / 1000}s: cancelled here and upstream`));
-      }
+    this.operations.forgetExpired(now);
+    for (const op of this.operations.unwatched(now, UNWATCHED_MS)) {
+      this.complete(op, failedOutcome(Code.UNAVAILABLE, `no client watched ${op.name} for ${UNWATCHED_MS / 1000}s: cancelled here and upstream`));
     }
   }
 
   snapshot(): SchedulerSnapshot {
     const now = this.clock.now();
-    const ops = [...this.operations.values()];
+    const ops = this.operations.all();
     return {
       name: this.name,
       kinds: ['grpc'],
@@ -119,10 +111,7 @@ export class GrpcScheduler implements Scheduler {
       workers: [],
       queued: ops.filter((op) => op.stage === 'queued').map((op) => op.state()),
       executing: ops.filter((op) => op.stage === 'executing').map((op) => op.state()),
-      recent: ops
-        .filter((op) => op.stage === 'completed' && !this.expired(op, now))
-        .sort((a, b) => (b.completedAtMs ?? 0) - (a.completedAtMs ?? 0))
-        .map((op) => op.state()),
+      recent: this.operations.recent(now).map((op) => op.state()),
       counters: { ...this.counts, queueWaitMs: this.queueWait.values(), executionMs: this.execution.values() },
     };
   }
@@ -131,7 +120,7 @@ export class GrpcScheduler implements Scheduler {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
-    for (const op of [...this.operations.values()]) {
+    for (const op of this.operations.all()) {
       if (op.stage !== 'completed') this.complete(op, failedOutcome(Code.UNAVAILABLE, `daemon stopping: scheduler "${this.name}" cancelled the action`));
     }
     this.options.upstream.close();
@@ -155,7 +144,8 @@ export class GrpcScheduler implements Scheduler {
   private complete(op: ForwardedOperation, outcome: Parameters<ForwardedOperation['finish']>[0]): void {
     if (op.stage === 'completed') return;
     op.controller.abort();
-    if (op.mergeKey !== undefined && this.inFlight.get(op.mergeKey) === op) this.inFlight.delete(op.mergeKey);
+    // Before finish tells the watchers: one that submits the same action again starts a new operation.
+    this.operations.completed(op);
     const now = this.clock.now();
     if (op.startedAtMs !== undefined) {
       this.queueWait.add(op.startedAtMs - op.queuedAtMs);
@@ -164,9 +154,5 @@ export class GrpcScheduler implements Scheduler {
     this.counts.completed++;
     if (isFailure(outcome)) this.counts.failed++;
     op.finish(outcome, now);
-  }
-
-  private expired(op: ForwardedOperation, now: number): boolean {
-    return op.completedAtMs !== undefined && now - op.completedAtMs >= RETAIN_MS;
   }
 }

@@ -7,13 +7,14 @@ import { randomUUID } from 'node:crypto';
 import { SIMPLE_SCHEDULER_DEFAULTS } from '../config/schema-execution.js';
 import type { SimpleSchedulerSpec } from '../config/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { digestKey, formatDigest } from '../util/digest.js';
+import { formatDigest } from '../util/digest.js';
 import { errorMessage, invalidArgument, unavailable } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { ActionQueue } from './action-queue.js';
 import type { ExecutionWorker, JobOutcome, JobRequest, RunControl, WorkerStage } from './job.js';
 import { WorkerLostError } from './job.js';
 import { Operation, type Run } from './operation.js';
+import { OperationBook } from './operation-book.js';
 import { Code, failedOutcome, isFailure } from './outcomes.js';
 import { adjust, assertSatisfiable, type Capacity, capacityOf, fitsNow, neverMeets, preference, requirementsOf } from './platform-match.js';
 import { RecentSamples } from './recent-samples.js';
@@ -50,12 +51,7 @@ export class SimpleScheduler implements Scheduler {
   private readonly clock: Clock;
   private readonly workers = new Map<string, WorkerEntry>();
   private readonly queue = new ActionQueue<Operation>();
-  /** Queued, executing and retained operations by name. */
-  private readonly operations = new Map<string, Operation>();
-  /** Queued or executing operations by merge key. */
-  private readonly inFlight = new Map<string, Operation>();
-  /** Retained completed operations, oldest first. */
-  private retained: Operation[] = [];
+  private readonly operations: OperationBook<Operation>;
   private readonly counts = { submitted: 0, merged: 0, completed: 0, failed: 0, retried: 0 };
   private readonly queueWait = new RecentSamples();
   private readonly execution = new RecentSamples();
@@ -73,6 +69,7 @@ export class SimpleScheduler implements Scheduler {
     this.spec = withNativeLinkZeros(options.spec);
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
+    this.operations = new OperationBook(this.spec.retain_completed_for_s * 1000);
     this.noWorkersSinceMs = this.clock.now();
     const every = options.sweepIntervalMs ?? 1000;
     if (every > 0) {
@@ -86,25 +83,22 @@ export class SimpleScheduler implements Scheduler {
     const requirements = requirementsOf(this.name, this.spec.supported_platform_properties, request.platform);
     assertSatisfiable(this.name, requirements, [...this.workers.values()].map((w) => ({ properties: w.worker.properties, total: w.total })));
     this.counts.submitted++;
-    const mergeKey = request.action.doNotCache ? undefined : mergeKeyOf(request);
-    const existing = mergeKey === undefined ? undefined : this.inFlight.get(mergeKey);
+    const mergeKey = OperationBook.mergeKeyOf(request);
+    const existing = this.operations.joinable(mergeKey);
     if (existing !== undefined) {
       this.counts.merged++;
       return existing.handle;
     }
     const now = this.clock.now();
     const op = new Operation(`operations/${randomUUID()}`, request, requirements, mergeKey, ++this.sequence, now, () => this.clock.now(), this.logger);
-    this.operations.set(op.name, op);
-    if (mergeKey !== undefined) this.inFlight.set(mergeKey, op);
+    this.operations.add(op);
     this.queue.add(op);
     this.match();
     return op.handle;
   }
 
   find(name: string): OperationHandle | undefined {
-    const op = this.operations.get(name);
-    if (op === undefined || this.expired(op, this.clock.now())) return undefined;
-    return op.handle;
+    return this.operations.find(name, this.clock.now())?.handle;
   }
 
   addWorker(worker: ExecutionWorker): void {
@@ -138,7 +132,7 @@ export class SimpleScheduler implements Scheduler {
       this.timeOutStuckRuns(now);
       this.cancelUnwatched(now);
       this.failWithoutWorkers(now);
-      this.forgetExpired(now);
+      this.operations.forgetExpired(now);
       this.match();
     } catch (err) {
       this.logger.error(`scheduler "${this.name}": sweep failed: ${errorMessage(err)}`);
@@ -147,7 +141,7 @@ export class SimpleScheduler implements Scheduler {
 
   snapshot(): SchedulerSnapshot {
     const now = this.clock.now();
-    const ops = [...this.operations.values()];
+    const ops = this.operations.all();
     const counters: SchedulerCounters = {
       ...this.counts,
       queueWaitMs: this.queueWait.values(),
@@ -167,7 +161,7 @@ export class SimpleScheduler implements Scheduler {
       })),
       queued: [...this.queue].map((op) => op.state()),
       executing: ops.filter((op) => op.stage === 'executing').map((op) => op.state()),
-      recent: this.retained.filter((op) => !this.expired(op, now)).reverse().map((op) => op.state()),
+      recent: this.operations.recent(now).map((op) => op.state()),
       counters,
     };
   }
@@ -176,7 +170,7 @@ export class SimpleScheduler implements Scheduler {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
-    for (const op of [...this.operations.values()]) {
+    for (const op of this.operations.all()) {
       if (op.stage !== 'completed') this.giveUp(op, failedOutcome(Code.UNAVAILABLE, `daemon stopping: scheduler "${this.name}" cancelled the action`));
     }
     const workers = [...this.workers.values()];
@@ -385,11 +379,10 @@ export class SimpleScheduler implements Scheduler {
   private complete(op: Operation, outcome: JobOutcome): void {
     if (op.stage === 'completed') return;
     this.queue.delete(op);
-    if (op.mergeKey !== undefined && this.inFlight.get(op.mergeKey) === op) this.inFlight.delete(op.mergeKey);
     op.finish(outcome, this.clock.now());
+    this.operations.completed(op);
     this.counts.completed++;
     if (isFailure(outcome)) this.counts.failed++;
-    this.retained.push(op);
     op.notify();
   }
 
@@ -456,9 +449,7 @@ export class SimpleScheduler implements Scheduler {
   }
 
   private cancelUnwatched(now: number): void {
-    const limitMs = this.spec.client_action_timeout_s * 1000;
-    for (const op of [...this.operations.values()]) {
-      if (op.stage === 'completed' || op.unwatchedSinceMs === undefined || now - op.unwatchedSinceMs <= limitMs) continue;
+    for (const op of this.operations.unwatched(now, this.spec.client_action_timeout_s * 1000)) {
       this.giveUp(
         op,
         failedOutcome(Code.UNAVAILABLE, `no client watched ${op.name} for ${this.spec.client_action_timeout_s}s (client_action_timeout_s): cancelled`),
@@ -483,19 +474,6 @@ export class SimpleScheduler implements Scheduler {
         ),
       );
     }
-  }
-
-  private forgetExpired(now: number): void {
-    const keep: Operation[] = [];
-    for (const op of this.retained) {
-      if (this.expired(op, now)) this.operations.delete(op.name);
-      else keep.push(op);
-    }
-    this.retained = keep;
-  }
-
-  private expired(op: Operation, now: number): boolean {
-    return op.completedAtMs !== undefined && now - op.completedAtMs >= this.spec.retain_completed_for_s * 1000;
   }
 
   private logMatchProblem(level: 'info' | 'warn', message: string): void {
@@ -528,10 +506,6 @@ function withNativeLinkZeros(spec: SimpleSchedulerSpec): SimpleSchedulerSpec {
 /** A worker's outcome as the type promises it; a remote or buggy worker may break the promise. */
 function wellFormed(outcome: JobOutcome | null | undefined): outcome is JobOutcome {
   return typeof outcome === 'object' && outcome !== null && typeof outcome.result === 'object' && outcome.result !== null && typeof outcome.status?.code === 'number';
-}
-
-function mergeKeyOf(request: JobRequest): string {
-  return `${request.instanceName}\u0000${digestKey(request.actionDigest)}`;
 }
 
 export type { OperationState };
