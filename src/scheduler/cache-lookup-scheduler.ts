@@ -7,10 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { SIMPLE_SCHEDULER_DEFAULTS } from '../config/schema-execution.js';
 import type { ActionResult } from '../proto/reapi.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { digestKey, formatDigest } from '../util/digest.js';
+import { formatDigest } from '../util/digest.js';
 import { unavailable, withContext } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
-import type { ExecutionWorker, JobRequest } from './job.js';
+import type { JobRequest } from './job.js';
+import { NestingScheduler } from './nesting-scheduler.js';
+import { actionKey } from './operation-book.js';
 import { Code, errorOutcome, failedOutcome } from './outcomes.js';
 import { RelayOperation } from './relay-operation.js';
 import type { OperationHandle, Scheduler, SchedulerSnapshot } from './scheduler.js';
@@ -30,10 +32,8 @@ export interface CacheLookupSchedulerOptions {
 /** How long an operation this scheduler answered stays findable (WaitExecution): the simple scheduler's default. */
 const RETAIN_MS = SIMPLE_SCHEDULER_DEFAULTS.retain_completed_for_s * 1000;
 
-export class CacheLookupScheduler implements Scheduler {
-  readonly name: string;
+export class CacheLookupScheduler extends NestingScheduler {
   private readonly lookup: CachedResultLookup;
-  private readonly inner: Scheduler;
   private readonly logger: Logger;
   private readonly clock: Clock;
   /** Lookups in flight by action. */
@@ -44,9 +44,8 @@ export class CacheLookupScheduler implements Scheduler {
   private closed = false;
 
   constructor(options: CacheLookupSchedulerOptions) {
-    this.name = options.name;
+    super(options.name, 'cache_lookup', options.inner);
     this.lookup = options.lookup;
-    this.inner = options.inner;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
   }
@@ -56,7 +55,7 @@ export class CacheLookupScheduler implements Scheduler {
     if (request.action.doNotCache || request.skipCacheLookup) return this.inner.submit(request);
     this.forgetExpired();
     this.counts.submitted++;
-    const key = `${request.instanceName}\u0000${digestKey(request.actionDigest)}`;
+    const key = actionKey(request);
     const existing = this.looking.get(key);
     if (existing !== undefined) {
       this.counts.merged++;
@@ -71,27 +70,17 @@ export class CacheLookupScheduler implements Scheduler {
     return op.handle;
   }
 
-  find(name: string): OperationHandle | undefined {
+  override find(name: string): OperationHandle | undefined {
     this.forgetExpired();
-    return this.operations.get(name)?.handle ?? this.inner.find(name);
+    return this.operations.get(name)?.handle ?? super.find(name);
   }
 
-  addWorker(worker: ExecutionWorker): void {
-    this.inner.addWorker(worker);
-  }
-
-  removeWorker(id: string): void {
-    this.inner.removeWorker(id);
-  }
-
-  snapshot(): SchedulerSnapshot {
-    const inner = this.inner.snapshot();
+  override snapshot(): SchedulerSnapshot {
+    const inner = super.snapshot();
     const pending = [...this.looking.values()].map((op) => op.current());
     const answered = this.counts.hits + this.counts.lookupErrors;
     return {
       ...inner,
-      name: this.name,
-      kinds: ['cache_lookup', ...(inner.kinds ?? ['simple'])],
       queued: [...pending, ...inner.queued],
       counters: {
         ...inner.counters,
@@ -104,12 +93,12 @@ export class CacheLookupScheduler implements Scheduler {
     };
   }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const outcome = failedOutcome(Code.UNAVAILABLE, `daemon stopping: scheduler "${this.name}" cancelled the action`);
     for (const op of this.looking.values()) op.finish(outcome, this.clock.now());
-    await this.inner.close();
+    await super.close();
   }
 
   private async check(op: RelayOperation, request: JobRequest): Promise<void> {

@@ -7,6 +7,11 @@ import { digestKey } from '../util/digest.js';
 import type { JobRequest } from './job.js';
 import type { OperationHandle, OperationStage } from './scheduler.js';
 
+/** One key per action and instance name: what identical requests share. */
+export function actionKey(request: JobRequest): string {
+  return `${request.instanceName}\u0000${digestKey(request.actionDigest)}`;
+}
+
 export interface BookedOperation {
   readonly name: string;
   readonly mergeKey: string | undefined;
@@ -28,7 +33,7 @@ export class OperationBook<T extends BookedOperation> {
 
   /** What identical in-flight actions share; undefined for a do_not_cache action, which always runs on its own. */
   static mergeKeyOf(request: JobRequest): string | undefined {
-    return request.action.doNotCache ? undefined : `${request.instanceName}\u0000${digestKey(request.actionDigest)}`;
+    return request.action.doNotCache ? undefined : actionKey(request);
   }
 
   /** The in-flight operation an identical action joins, if any. */
