@@ -5,12 +5,11 @@
 // upload that stalls for upload_stall_timeout is dropped and nothing stored.
 import { type Server, createServer as createHttpServer } from 'node:http';
 import { type Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
-import { parseSocketAddress, serverLabel } from '../../config/schema-servers.js';
+import { serverLabel } from '../../config/schema-servers.js';
 import { type ServiceBinding, bindingsOf, serverBindings } from '../../config/service-bindings.js';
 import type { ServerSpec } from '../../config/types.js';
 import type { StoreDriver } from '../../stores/store.js';
 import type { Clock } from '../../util/clock.js';
-import { NcacheError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { AcServer, type AcInstance } from '../ac-server.js';
 import { listenerAuth } from '../auth/listener-auth.js';
@@ -19,6 +18,7 @@ import { listenerLimits } from '../limits.js';
 import type { Metrics } from '../metrics.js';
 import { contextOptions, followTlsFiles } from '../tls.js';
 import { HttpCacheServer } from './http-cache-server.js';
+import { listenOn } from '../listen-on.js';
 
 export interface HttpCacheListenerDeps {
   /** The store a binding names, wrapped as the gRPC services get it (pinned while a request uses a key). */
@@ -74,7 +74,7 @@ export async function startHttpCacheListener(spec: ServerSpec, index: number, de
   server.timeout = limits.uploadStallMs;
   server.keepAliveTimeout = limits.idleTimeoutMs;
   try {
-    boundAddress = await listen(server, http.socket_address, where);
+    boundAddress = await listenOn(server, http.socket_address, `${where}.listener.http_cache.socket_address`);
   } catch (err) {
     tls?.close();
     throw err;
@@ -92,28 +92,4 @@ export async function startHttpCacheListener(spec: ServerSpec, index: number, de
       clearTimeout(timer);
     },
   };
-}
-
-function listen(server: Server, socketAddress: string, where: string): Promise<string> {
-  const parsed = parseSocketAddress(socketAddress);
-  if (typeof parsed === 'string') return Promise.reject(new NcacheError('INVALID_ARGUMENT', `${where}.listener.http_cache.socket_address: ${parsed}`));
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      const inUse = err.code === 'EADDRINUSE';
-      reject(
-        new NcacheError(
-          'UNAVAILABLE',
-          `${where}.listener.http_cache.socket_address: cannot listen on ${socketAddress}: ` +
-            (inUse ? 'the address is already in use (is another ncache or server running on that port?)' : err.message),
-        ),
-      );
-    };
-    server.once('error', onError);
-    server.listen(parsed.port, parsed.host, () => {
-      server.off('error', onError);
-      const bound = server.address();
-      const port = typeof bound === 'object' && bound !== null ? bound.port : parsed.port;
-      resolve(parsed.host.includes(':') ? `[${parsed.host}]:${port}` : `${parsed.host}:${port}`);
-    });
-  });
 }

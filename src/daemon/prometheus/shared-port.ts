@@ -10,13 +10,13 @@ import { type Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 import { createServer as createHttpServer } from 'node:http';
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
 import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
-import { parseSocketAddress, serverLabel } from '../../config/schema-servers.js';
+import { serverLabel } from '../../config/schema-servers.js';
 import type { ServerSpec } from '../../config/types.js';
-import { NcacheError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { listenerLimits } from '../limits.js';
 import { type FollowedTlsFiles, contextOptions, followTlsFiles } from '../tls.js';
 import type { RequestHandler } from './metrics-endpoint.js';
+import { listenOn } from '../listen-on.js';
 
 /** What every HTTP/2 connection sends first (RFC 9113, 3.4). */
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -91,7 +91,7 @@ export async function listenSharedPort(opts: SharedPortOptions): Promise<SharedP
   });
   let address: string;
   try {
-    address = await listen(server, spec.listener.http.socket_address, where);
+    address = await listenOn(server, spec.listener.http.socket_address, `${where}.listener.http.socket_address`);
   } catch (err) {
     tls?.close();
     injector.destroy();
@@ -127,25 +127,6 @@ function sniff(socket: Socket, idleMs: number, decide: (isHttp2: boolean) => voi
     if (!isHttp2) socket.resume();
   };
   socket.on('data', onData);
-}
-
-function listen(server: NetServer, socketAddress: string, where: string): Promise<string> {
-  const field = `${where}.listener.http.socket_address`;
-  const parsed = parseSocketAddress(socketAddress);
-  if (typeof parsed === 'string') return Promise.reject(new NcacheError('INVALID_ARGUMENT', `${field}: ${parsed}`));
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'the address is already in use (is another ncache or server running on that port?)' : err.message;
-      reject(new NcacheError('UNAVAILABLE', `${field}: cannot listen on ${socketAddress}: ${why}`));
-    };
-    server.once('error', onError);
-    server.listen(parsed.port, parsed.host, () => {
-      server.off('error', onError);
-      const bound = server.address();
-      const port = typeof bound === 'object' && bound !== null ? bound.port : parsed.port;
-      resolve(parsed.host.includes(':') ? `[${parsed.host}]:${port}` : `${parsed.host}:${port}`);
-    });
-  });
 }
 
 async function stopPort(server: NetServer, sockets: Set<Socket>, tls: FollowedTlsFiles | undefined, graceMs: number): Promise<void> {
