@@ -74,10 +74,23 @@ export async function copyMissing(from: StoreDriver, to: StoreDriver, digests: r
   const available = lacking.length === 0 ? [] : await from.has(lacking);
   const absent = lacking.filter((_, i) => available[i] === undefined);
   const toCopy = lacking.filter((_, i) => available[i] !== undefined);
-  await mapConcurrent(toCopy, COPY_CONCURRENCY, async (digest) => {
-    await to.update(digest, await from.getPart(digest, 0), digest.sizeBytes);
-  });
+  await mapConcurrent(toCopy, COPY_CONCURRENCY, (digest) => copyBlob(from, to, digest));
   return { copied: toCopy.length, absent };
+}
+
+/**
+ * One blob, streamed. A destination that fails before reading the source to
+ * its end does not release it, so it is released here: an upstream read left
+ * open would hold its call and its request slot (max_concurrent_requests).
+ */
+async function copyBlob(from: StoreDriver, to: StoreDriver, digest: Digest): Promise<void> {
+  const source = (await from.getPart(digest, 0))[Symbol.asyncIterator]();
+  try {
+    await to.update(digest, { [Symbol.asyncIterator]: () => source }, digest.sizeBytes);
+  } catch (err) {
+    await source.return?.();
+    throw err;
+  }
 }
 
 async function readMessage<T>(cas: StoreDriver, digest: Digest, what: string, decode: (bytes: Buffer) => T): Promise<T | undefined> {
