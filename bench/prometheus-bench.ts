@@ -9,6 +9,7 @@ import { DaemonFixture, type DaemonProcess } from '../test/helpers/daemon-proces
 import { httpGet } from '../test/helpers/http-get.js';
 import { digestOfBuffer } from './blob-data.js';
 import type { BenchSettings } from './env.js';
+import { check } from './measure.js';
 import { median, millis, table } from './format.js';
 import { processCpuSeconds } from './proc-usage.js';
 import { ReapiClient } from './reapi-client.js';
@@ -73,7 +74,7 @@ export async function runPrometheusBench(settings: BenchSettings, print: (line: 
       const started = performance.now();
       const answer = await httpGet(url);
       wallMs.push(performance.now() - started);
-      if (answer.status !== 200) throw new Error(`benchmark sanity check failed: GET ${url}: HTTP ${answer.status}`);
+      check(answer.status === 200, `GET ${url}: HTTP ${answer.status}`);
       bytes = answer.body.length;
       series = answer.body.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
     }

@@ -4,23 +4,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { DaemonFixture } from '../test/helpers/daemon-process.js';
 import { blobBytes, blobChunks, digestOfBuffer, digestOfChunks, slices } from './blob-data.js';
 import type { BenchSettings } from './env.js';
+import { check, timed } from './measure.js';
 import { mb, mbPerSecond, median, millis, perSecond, table } from './format.js';
 import { processMemory } from './proc-usage.js';
 import { ReapiClient } from './reapi-client.js';
 import type { Digest } from '../src/proto/reapi.js';
 
 const MiB = 1024 * 1024;
-
-/** Runs `fn` and returns its duration in milliseconds. */
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
-
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new Error(`benchmark sanity check failed: ${message}`);
-}
 
 /** Groups blobs so each BatchUpdateBlobs request stays under the advertised limit (with room for framing). */
 function batches<T extends { digest: Digest }>(items: T[], maxBytes: number): T[][] {

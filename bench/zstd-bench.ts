@@ -14,6 +14,7 @@ import { ReapiClient, blobName, compressedBlobName, compressedUploadName, upload
 import { blobBytes, digestOfBuffer, slices } from './blob-data.js';
 import { Prng, textLike } from './corpus.js';
 import type { BenchSettings } from './env.js';
+import { check, timed } from './measure.js';
 import { mbPerSecond, median, table } from './format.js';
 
 const MiB = 1024 * 1024;
@@ -24,16 +25,6 @@ type Mode = 'identity' | 'zstd';
 
 function makeBlob(kind: Kind, size: number, sample: number): Buffer {
   return kind === 'text' ? textLike(new Prng(sample + 1), size) : blobBytes(`zstd-${sample}`, size);
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
-
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new Error(`benchmark sanity check failed: ${message}`);
 }
 
 /** Bytes on the wire of one Read. */
