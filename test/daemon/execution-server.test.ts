@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { type RunningDaemon, startDaemon } from '../../src/daemon/daemon.js';
-import type { Operation } from '../../src/proto/reapi.js';
+import { STAGE_EXECUTING } from '../../src/proto/reapi.js';
 import type { Digest } from '../../src/util/digest.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
@@ -17,6 +17,7 @@ import { grpcError } from '../helpers/grpc-matchers.js';
 import { closedPort } from '../helpers/ports.js';
 import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { waitForGate, watchOperations } from '../helpers/operation-watch.js';
 import { type ActionSpec, decodeOperation, finalResponse, stagesOf, uploadAction } from './execution-helpers.js';
 import { type Fixture, type FixtureOptions, startFixture } from './fixture.js';
 import { asSimple } from '../scheduler/scripted-worker.js';
@@ -32,25 +33,6 @@ async function start(opts: FixtureOptions = {}): Promise<Fixture> {
   fixture = await startFixture({ execution: true, worker: {}, storeKind: 'filesystem', ...opts });
   return fixture;
 }
-
-/** A shell command that waits for `gate` to exist (the test opens it), bounded so a broken test cannot leave it forever. */
-const waitForGate = (gate: string) => `i=0; while [ ! -e ${gate} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`;
-
-/** Collects a live Execute (or WaitExecution) stream: every operation, and its end. */
-function watch(stream: NodeJS.EventEmitter & { cancel(): void }) {
-  const ops: Operation[] = [];
-  const ended = new Promise<Operation[]>((resolve, reject) => {
-    stream.on('data', (op: Operation) => ops.push(op));
-    stream.on('end', () => resolve(ops));
-    stream.on('error', reject);
-  });
-  ended.catch(() => {});
-  const stage = (wanted: number) => waitFor(() => ops.some((op) => decodeOperation(op).metadata.stage === wanted), { what: `stage ${wanted}` });
-  return { ops, ended, stage, cancel: () => stream.cancel() };
-}
-
-const QUEUED = 2;
-const EXECUTING = 3;
 
 describe('Execute runs an action on the local worker', () => {
   it('inputs in, outputs to the CAS (readable through ByteStream), the result in the AC, stages streamed in order', async () => {
@@ -111,10 +93,10 @@ describe('Execute runs an action on the local worker', () => {
     const gate = join(dir, 'gate');
     const runs = join(dir, 'runs');
     const { actionDigest } = await uploadAction(f.client, { args: ['sh', '-c', `echo run >> ${runs}; ${waitForGate(gate)}`], salt: 'merged' });
-    const first = watch(f.client.executeStream({ actionDigest }));
-    await first.stage(EXECUTING);
-    const second = watch(f.client.executeStream({ actionDigest }));
-    await second.stage(EXECUTING);
+    const first = watchOperations(f.client.executeStream({ actionDigest }));
+    await first.stage(STAGE_EXECUTING);
+    const second = watchOperations(f.client.executeStream({ actionDigest }));
+    await second.stage(STAGE_EXECUTING);
     await writeFile(gate, '');
     const [a, b] = await Promise.all([first.ended, second.ended]);
     expect(finalResponse(a).name).toBe(finalResponse(b).name);
@@ -128,15 +110,15 @@ describe('Execute runs an action on the local worker', () => {
     const dir = await tempDir('ncache-exec-wait-', cleanups);
     const gate = join(dir, 'gate');
     const { actionDigest } = await uploadAction(f.client, { args: ['sh', '-c', `${waitForGate(gate)}; echo finished`], salt: 'wait' });
-    const first = watch(f.client.executeStream({ actionDigest }));
-    await first.stage(EXECUTING);
+    const first = watchOperations(f.client.executeStream({ actionDigest }));
+    await first.stage(STAGE_EXECUTING);
     const name = first.ops[0]!.name;
     first.cancel();
     // A new connection, as a restarted client would have.
     const other = new ReapiClient(f.address);
     cleanups.push(() => other.close());
-    const resumed = watch(other.waitExecutionStream(name));
-    await resumed.stage(EXECUTING);
+    const resumed = watchOperations(other.waitExecutionStream(name));
+    await resumed.stage(STAGE_EXECUTING);
     await writeFile(gate, '');
     const ops = await resumed.ended;
     expect(stagesOf(ops)).toEqual(['EXECUTING', 'COMPLETED']);
@@ -170,8 +152,8 @@ describe('Execute runs an action on the local worker', () => {
       args: ['sh', '-c', `sleep 600 & echo $$ $! > ${pids}.tmp && mv ${pids}.tmp ${pids}; wait`],
       salt: 'stop',
     });
-    const run = watch(f.client.executeStream({ actionDigest }));
-    await run.stage(EXECUTING);
+    const run = watchOperations(f.client.executeStream({ actionDigest }));
+    await run.stage(STAGE_EXECUTING);
     const written = await waitFor(async () => (existsSync(pids) ? readFile(pids, 'utf8') : undefined), { what: 'the action to start' });
     const [shell, grandchild] = written.trim().split(' ').map(Number);
     expect(alive(shell!) && alive(grandchild!)).toBe(true);

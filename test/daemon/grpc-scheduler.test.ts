@@ -7,10 +7,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NcacheConfig, SchedulerSpec, UpstreamConnectionSpec } from '../../src/config/types.js';
-import type { Operation } from '../../src/proto/reapi.js';
+import { STAGE_EXECUTING } from '../../src/proto/reapi.js';
 import { closedPort } from '../helpers/ports.js';
 import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { waitForGate, watchOperations } from '../helpers/operation-watch.js';
 import { type ActionSpec, decodeOperation, encodeAction, finalResponse, missingBlobsOf, stagesOf, uploadAction } from './execution-helpers.js';
 import { type Fixture, startFixture } from './fixture.js';
 import { TcpCutProxy } from './tcp-cut-proxy.js';
@@ -24,7 +25,6 @@ afterEach(async () => {
 });
 
 const CLUSTER_WORKER = 'cluster-worker';
-const EXECUTING = 3;
 
 function upstreamSpec(port: number, maxRetries = 3): UpstreamConnectionSpec {
   return {
@@ -83,22 +83,6 @@ async function world(opts: WorldOptions = {}): Promise<World> {
   return { cluster: c, laptop, proxy, clusterPort };
 }
 
-/** A shell command that waits for `gate` to exist, bounded so a broken test cannot leave it forever. */
-const waitForGate = (gate: string) => `i=0; while [ ! -e ${gate} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`;
-
-/** Collects a live Execute (or WaitExecution) stream. */
-function watch(stream: NodeJS.EventEmitter) {
-  const ops: Operation[] = [];
-  const ended = new Promise<Operation[]>((resolve, reject) => {
-    stream.on('data', (op: Operation) => ops.push(op));
-    stream.on('end', () => resolve(ops));
-    stream.on('error', reject);
-  });
-  ended.catch(() => {});
-  const stage = (wanted: number) => waitFor(() => ops.some((op) => decodeOperation(op).metadata.stage === wanted), { what: `stage ${wanted}` });
-  return { ops, ended, stage };
-}
-
 /** Uploads the action's blobs to both daemons. */
 async function uploadBoth(w: World, spec: ActionSpec) {
   await uploadAction(w.cluster.client, spec);
@@ -154,10 +138,10 @@ describe('grpc scheduler: the laptop forwards to the cluster', () => {
     const dir = await tempDir('ncache-forward-merge-', cleanups);
     const gate = join(dir, 'gate');
     const { actionDigest } = await uploadBoth(w, { args: ['sh', '-c', waitForGate(gate)], salt: 'forward-merged' });
-    const first = watch(w.laptop.client.executeStream({ actionDigest }));
-    await first.stage(EXECUTING);
-    const second = watch(w.laptop.client.executeStream({ actionDigest }));
-    await second.stage(EXECUTING);
+    const first = watchOperations(w.laptop.client.executeStream({ actionDigest }));
+    await first.stage(STAGE_EXECUTING);
+    const second = watchOperations(w.laptop.client.executeStream({ actionDigest }));
+    await second.stage(STAGE_EXECUTING);
     await writeFile(gate, '');
     const [a, b] = await Promise.all([first.ended, second.ended]);
     expect(finalResponse(a).name).toBe(finalResponse(b).name);
@@ -171,8 +155,8 @@ describe('grpc scheduler: the laptop forwards to the cluster', () => {
     const dir = await tempDir('ncache-forward-cut-', cleanups);
     const gate = join(dir, 'gate');
     const { actionDigest } = await uploadBoth(w, { args: ['sh', '-c', `${waitForGate(gate)}; echo survived`], salt: 'forward-cut' });
-    const client = watch(w.laptop.client.executeStream({ actionDigest, inlineStdout: true }));
-    await client.stage(EXECUTING);
+    const client = watchOperations(w.laptop.client.executeStream({ actionDigest, inlineStdout: true }));
+    await client.stage(STAGE_EXECUTING);
     const before = w.proxy.accepted;
     expect(w.proxy.cut()).toBeGreaterThan(0);
     // The laptop reconnects (a new TCP connection) and follows the same upstream operation.
@@ -269,8 +253,8 @@ describe('grpc scheduler: the laptop forwards to the cluster', () => {
     const dir = await tempDir('ncache-forward-close-', cleanups);
     const gate = join(dir, 'gate');
     const { actionDigest } = await uploadBoth(w, { args: ['sh', '-c', waitForGate(gate)], salt: 'forward-close' });
-    const client = watch(w.laptop.client.executeStream({ actionDigest }));
-    await client.stage(EXECUTING);
+    const client = watchOperations(w.laptop.client.executeStream({ actionDigest }));
+    await client.stage(STAGE_EXECUTING);
     const scheduler = w.laptop.daemon.schedulers.get('MAIN')!;
     expect(scheduler.snapshot().executing).toMatchObject([{ stage: 'executing', worker: `grpc://127.0.0.1:${w.proxy.port}` }]);
     expect(() => scheduler.addWorker({ id: 'w', properties: {}, slots: 1, run: () => Promise.reject(new Error('unused')) })).toThrow(
