@@ -4,7 +4,7 @@
 // (gRPC and scrape alike), replaced certificate files reach new handshakes,
 // and a port already taken is reported with the listener's field.
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
-import { copyFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ListenerTlsSpec } from '../../src/config/types.js';
@@ -13,18 +13,12 @@ import { collectingLogger } from '../helpers/collecting-logger.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
 import { httpGet } from '../helpers/prometheus.js';
 import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
-import { type CertFiles, type TestCa, issueCert, makeCa } from '../helpers/tls-certs.js';
+import { type CertFiles, type TestCa, caWithServer, issueCert, makeCa } from '../helpers/tls-certs.js';
+import { liveFiles, replaceByRename } from '../helpers/live-tls-files.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { fixtureConfig } from './fixture.js';
 
 const cleanups = cleanupsAfterEach();
-
-function caWithServer(root: string, name: string): { ca: TestCa; server: CertFiles } {
-  const dir = join(root, name);
-  mkdirSync(dir);
-  const ca = makeCa(dir, name);
-  return { ca, server: issueCert(ca, 'server', 'server') };
-}
 
 async function startMetricsDaemon(root: string, tls: ListenerTlsSpec | undefined, socketAddress = '127.0.0.1:0') {
   const logger = collectingLogger();
@@ -86,18 +80,12 @@ describe('experimental_prometheus on a TLS listener', () => {
     const root = await tempDir('ncache-prom-tls-reload-', cleanups);
     const one = caWithServer(root, 'ca1');
     const two = caWithServer(root, 'ca2');
-    const live = join(root, 'live');
-    mkdirSync(live);
-    const tls = { cert_file: join(live, 'server.pem'), key_file: join(live, 'server.key') };
-    copyFileSync(one.server.cert, tls.cert_file);
-    copyFileSync(one.server.key, tls.key_file);
+    const tls = liveFiles(root, one.server);
     const { address, logger } = await startMetricsDaemon(root, tls);
     expect(await scrapeStatus(address, one.ca)).toBe(200);
 
-    for (const [target, source] of [[tls.key_file, two.server.key], [tls.cert_file, two.server.cert]] as const) {
-      copyFileSync(source, `${target}.new`);
-      renameSync(`${target}.new`, target);
-    }
+    replaceByRename(tls.key_file, two.server.key);
+    replaceByRename(tls.cert_file, two.server.cert);
     await waitFor(async () => (await scrapeStatus(address, two.ca)) === 200, { what: 'the second CA’s certificate to be served' });
     expect(await scrapeStatus(address, one.ca)).toBe('refused');
     expect(await grpcServed(address, credentials.createSsl(readFileSync(two.ca.cert)))).toBe(true);

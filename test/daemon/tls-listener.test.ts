@@ -3,7 +3,7 @@
 // certificates for mTLS, revocations), and what happens when the files change.
 import { type ChannelCredentials, credentials, status } from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ListenerTlsSpec } from '../../src/config/types.js';
@@ -11,34 +11,13 @@ import { startDaemon } from '../../src/daemon/daemon.js';
 import { collectingLogger } from '../helpers/collecting-logger.js';
 import { ReapiClient, blobName, uploadName } from '../helpers/grpc-client.js';
 import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
-import { type CertFiles, type TestCa, issueCert, makeCa, writeCrl } from '../helpers/tls-certs.js';
+import { type CertFiles, type TestCa, caWithServer, issueCert, writeCrl } from '../helpers/tls-certs.js';
+import { liveFiles, replaceByRename } from '../helpers/live-tls-files.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { digestOf } from '../../src/util/digest.js';
 import { fixtureConfig } from './fixture.js';
 
 const cleanups = cleanupsAfterEach();
-
-/** A CA in its own directory, with one server certificate for localhost/127.0.0.1. */
-function caWithServer(root: string, name: string): { ca: TestCa; server: CertFiles } {
-  const dir = join(root, name);
-  mkdirSync(dir);
-  const ca = makeCa(dir, name);
-  return { ca, server: issueCert(ca, 'server', 'server') };
-}
-
-/** The directory the config points at, holding copies the tests replace. */
-function liveFiles(root: string, server: CertFiles, ca?: TestCa): ListenerTlsSpec {
-  const dir = join(root, 'live');
-  mkdirSync(dir, { recursive: true });
-  const spec: ListenerTlsSpec = { cert_file: join(dir, 'server.pem'), key_file: join(dir, 'server.key') };
-  copyFileSync(server.cert, spec.cert_file);
-  copyFileSync(server.key, spec.key_file);
-  if (ca) {
-    spec.client_ca_file = join(dir, 'client-ca.pem');
-    copyFileSync(ca.cert, spec.client_ca_file);
-  }
-  return spec;
-}
 
 async function startTlsDaemon(root: string, tls: ListenerTlsSpec) {
   const logger = collectingLogger();
@@ -196,10 +175,3 @@ describe('a TLS listener', () => {
     await expect(startTlsDaemon(root, tls)).rejects.toThrow(`servers[0].listener.http.tls.key_file: ${tls.key_file}: no such file`);
   });
 });
-
-/** Writes `source`'s content next to `target` and renames it over `target`: a new inode, as deploy tools do. */
-function replaceByRename(target: string, source: string): void {
-  const staging = `${target}.new`;
-  copyFileSync(source, staging);
-  renameSync(staging, target);
-}

@@ -2,7 +2,7 @@
 // CA, server certificates for localhost and 127.0.0.1, client certificates,
 // and revocation lists. Nothing is checked in; every test gets fresh keys.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A certificate and its private key, as PEM files. */
@@ -76,4 +76,12 @@ export function writeCrl(ca: TestCa, revoked: readonly CertFiles[] = []): string
   const crl = join(ca.dir, `${ca.name}.crl.pem`);
   openssl(['ca', '-config', config, '-gencrl', '-out', crl], ca.dir);
   return crl;
+}
+
+/** A CA in its own directory under `root`, with one server certificate for localhost/127.0.0.1. */
+export function caWithServer(root: string, name: string): { ca: TestCa; server: CertFiles } {
+  const dir = join(root, name);
+  mkdirSync(dir);
+  const ca = makeCa(dir, name);
+  return { ca, server: issueCert(ca, 'server', 'server') };
 }
