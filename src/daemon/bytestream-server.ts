@@ -56,15 +56,6 @@ interface ChunkedReadResponse {
   data: Buffer | Buffer[];
 }
 
-/**
- * One scratch buffer for encoding Read responses. grpc-js (1.14, which we
- * pin) copies the serializer's output into its framed message at once and
- * synchronously, so the encoded bytes never outlive the serializer call and
- * the buffer can be reused: one allocation less per message, which matters
- * for GC when a 256 MB read is thousands of messages.
- */
-let scratch = Buffer.allocUnsafeSlow(0);
-
 /** The field header of ReadResponse.data (tag and varint length), written at `out[0..]`; returns its length. */
 function writeDataHeader(out: Uint8Array, total: number): number {
   let pos = 0;
@@ -83,7 +74,9 @@ const header = new Uint8Array(HEADROOM_BYTES);
 /**
  * Encodes ReadResponse { bytes data = 10 } from one or more chunks: in place
  * when the message is one chunk with headroom (util/headroom.ts: the
- * filesystem store reads into such buffers), else into the scratch buffer.
+ * filesystem store reads into such buffers), else into a new buffer (the
+ * listener writes the message out as it is, without a copy of its own, so
+ * the bytes must stay untouched until HTTP/2 has sent them).
  */
 export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
   const parts = Array.isArray(msg.data) ? msg.data : [msg.data];
@@ -95,8 +88,7 @@ export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
     const inPlace = prependInPlace(header.subarray(0, headerBytes), parts[0]!);
     if (inPlace !== undefined) return inPlace;
   }
-  if (scratch.length < headerBytes + total) scratch = Buffer.allocUnsafeSlow(Math.max(headerBytes + total, 64 * 1024 + 16));
-  const out = scratch;
+  const out = Buffer.allocUnsafe(headerBytes + total);
   out.set(header.subarray(0, headerBytes), 0);
   let pos = headerBytes;
   for (const p of parts) {

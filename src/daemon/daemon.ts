@@ -1,8 +1,7 @@
 // The composition root: stores from the config, one gRPC server per
 // `servers[]` entry with the services that entry lists, and an orderly stop.
-import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { mkdirSync } from 'node:fs';
-import type * as http2 from 'node:http2';
 import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
 import { clientUrls } from '../config/bazelrc.js';
@@ -23,7 +22,7 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import { Rollback } from '../util/rollback.js';
 import { ncacheVersion } from '../util/version.js';
 import { AcServer, type AcInstance } from './ac-server.js';
-import { listenerInterceptors } from './auth/listener-auth.js';
+import { type Admission, listenerDoor } from './auth/listener-auth.js';
 import { ByteStreamServer } from './bytestream-server.js';
 import { CapabilitiesServer, type InstanceCapabilities } from './capabilities-server.js';
 import { CasServer } from './cas-server.js';
@@ -40,8 +39,10 @@ import { HealthServer } from './health-server.js';
 import { type HttpCacheListener, startHttpCacheListener } from './http-cache/http-cache-listener.js';
 import { instrumentService } from './instrument.js';
 import { InstanceMap } from './instances.js';
-import { type ListenerTls, listenerTls } from './tls.js';
-import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_MAX_FRAME_BYTES, HTTP2_STREAM_WINDOW_BYTES, listenerLimits } from './limits.js';
+import { GrpcListener } from './grpc-server/listener.js';
+import { GrpcRouter, registerService } from './grpc-server/router.js';
+import { type FollowedTlsFiles, contextOptions, followTlsFiles } from './tls.js';
+import { WRITE_READ_AHEAD_MESSAGES, listenerLimits } from './limits.js';
 import { Metrics } from './metrics.js';
 import { type DaemonRegistry, createDaemonRegistry } from './prometheus/daemon-registry.js';
 import { listenWithMetrics } from './prometheus/prometheus-listener.js';
@@ -103,12 +104,12 @@ const METRICS_FLUSH_MS = 60_000;
 
 /** One listening gRPC server and the services that hold state across calls. */
 interface ServerRuntime {
-  readonly server: Server;
+  readonly server: GrpcListener;
   readonly bytestream: ByteStreamServer | undefined;
   readonly health: HealthServer | undefined;
-  /** The listener's TLS credentials and the watch on their files; undefined for plaintext (and for a shared port, which does its own TLS). */
-  readonly tls: ListenerTls | undefined;
-  /** Set once listening when the listener also serves Prometheus metrics: the port it shares with grpc-js (src/daemon/prometheus/). */
+  /** The watch on the listener's TLS files; undefined for plaintext (and for a shared port, which does its own TLS). */
+  readonly tls: FollowedTlsFiles | undefined;
+  /** Set once listening when the listener also serves Prometheus metrics: the port it shares with the gRPC listener (src/daemon/prometheus/). */
   sharedPort?: SharedPort;
 }
 
@@ -236,16 +237,16 @@ async function startServers(
       continue;
     }
     // A listener with `auth` checks every call before any service sees it (src/daemon/auth/).
-    const interceptors = listenerInterceptors(spec, index, { clock, logger, boundAddress: () => addresses[index] });
-    const runtime = buildServer(config, index, shared, logger, interceptors);
+    const door = listenerDoor(spec, index, { clock, logger, boundAddress: () => addresses[index] });
+    const runtime = buildServer(config, index, shared, logger, door);
     runtimes.push(runtime);
     const prometheus = spec.services.experimental_prometheus;
     let address: string;
-    if (prometheus === undefined) address = await bind(runtime, spec, index);
+    if (prometheus === undefined) address = await bind(runtime.server, spec, index);
     else {
       // One registry for the daemon, however many listeners serve it.
       registry ??= createDaemonRegistry({ config, metrics: shared.metrics, stores: shared.stores, schedulers: shared.execution.schedulers, executeCounters: shared.execution.counters });
-      runtime.sharedPort = await listenWithMetrics(runtime.server, spec, index, prometheus.path, { registry, logger, clock, onGrpcReady: () => widenSessionWindows(runtime.server) });
+      runtime.sharedPort = await listenWithMetrics(runtime.server, spec, index, prometheus.path, { registry, logger, clock });
       address = runtime.sharedPort.address;
       logger.info(`server ${JSON.stringify(spec.name)} serving Prometheus metrics at http${spec.listener.http.tls ? 's' : ''}://${address}${prometheus.path}`);
     }
@@ -402,7 +403,7 @@ async function stopAll(
 }
 
 /** tryShutdown (in-flight calls finish), then forceShutdown after `graceMs`. */
-function shutdownServer(server: Server, graceMs: number, logger: Logger): Promise<void> {
+function shutdownServer(server: GrpcListener, graceMs: number, logger: Logger): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       logger.warn(`calls still running after ${graceMs} ms; cancelling them`);
@@ -417,68 +418,23 @@ function shutdownServer(server: Server, graceMs: number, logger: Logger): Promis
   });
 }
 
-/**
- * HTTP/2 flow control: with Node's default 64 KiB windows a client can only
- * have 64 KiB of an upload in flight per round trip, which caps ByteStream
- * well below disk speed. grpc-js has no server option for this, so we set
- * the initial stream window in the options it passes to http2.createServer
- * and widen each connection's window as sessions arrive. Both are plain
- * HTTP/2 settings; if grpc-js internals change, this quietly does nothing.
- */
-function widenFlowControl(server: Server): void {
-  const internals = server as unknown as { commonServerOptions?: http2.ServerOptions };
-  if (internals.commonServerOptions) {
-    internals.commonServerOptions.settings = {
-      ...internals.commonServerOptions.settings,
-      initialWindowSize: HTTP2_STREAM_WINDOW_BYTES,
-      maxFrameSize: HTTP2_MAX_FRAME_BYTES,
-    };
-  }
-  const bindAsync = server.bindAsync.bind(server);
-  server.bindAsync = (port, creds, callback) =>
-    bindAsync(port, creds, (err, boundPort) => {
-      widenSessionWindows(server);
-      callback(err, boundPort);
-    });
-}
-
-/** The connection window of every new session on the server's HTTP/2 servers: bound ports, and a shared port's injector. */
-function widenSessionWindows(server: Server): void {
-  const internals = server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> };
-  for (const h2 of internals.http2Servers?.keys() ?? []) {
-    if ((h2 as { ncacheWindow?: boolean }).ncacheWindow) continue;
-    (h2 as { ncacheWindow?: boolean }).ncacheWindow = true;
-    h2.on('session', (session: http2.ServerHttp2Session) => {
-      try {
-        session.setLocalWindowSize(HTTP2_CONNECTION_WINDOW_BYTES);
-      } catch {
-        // an old Node without setLocalWindowSize: keep the default window
-      }
-    });
-  }
-}
-
-function bind(runtime: ServerRuntime, spec: ServerSpec, index: number): Promise<string> {
+async function bind(server: GrpcListener, spec: ServerSpec, index: number): Promise<string> {
   const address = spec.listener.http.socket_address;
   const where = serverLabel(spec, index);
-  const credentials = runtime.tls?.credentials ?? ServerCredentials.createInsecure();
-  return new Promise((resolve, reject) => {
-    runtime.server.bindAsync(address, credentials, (err, port) => {
-      if (err) {
-        const inUse = /EADDRINUSE|address already in use/i.test(err.message);
-        reject(
-          new NcacheError(
-            'UNAVAILABLE',
-            `${where}.listener.http.socket_address: cannot listen on ${address}: ` +
-              (inUse ? 'the address is already in use (is another ncache or server running on that port?)' : err.message),
-          ),
-        );
-        return;
-      }
-      const host = address.slice(0, address.lastIndexOf(':'));
-      resolve(`${host}:${port}`);
-    });
-  });
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon);
+  try {
+    const port = await server.listen(host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, Number(address.slice(colon + 1)));
+    return `${host}:${port}`;
+  } catch (err) {
+    const message = errorMessage(err);
+    const inUse = /EADDRINUSE|address already in use/i.test(message);
+    throw new NcacheError(
+      'UNAVAILABLE',
+      `${where}.listener.http.socket_address: cannot listen on ${address}: ` +
+        (inUse ? 'the address is already in use (is another ncache or server running on that port?)' : message),
+    );
+  }
 }
 
 /**
@@ -502,7 +458,7 @@ function pinnedStores(stores: StoreManager, pins: PinRegistry): (binding: Pick<S
   };
 }
 
-function buildServer(config: NcacheConfig, index: number, shared: SharedState, logger: Logger, interceptors: ServerInterceptor[]): ServerRuntime {
+function buildServer(config: NcacheConfig, index: number, shared: SharedState, logger: Logger, door: Admission | undefined): ServerRuntime {
   const { stores, pins, metrics } = shared;
   const spec = config.servers[index]!;
   const bindings = serverBindings(spec, index);
@@ -510,20 +466,16 @@ function buildServer(config: NcacheConfig, index: number, shared: SharedState, l
   const byInstance = <B extends { instance: string }, T>(list: readonly B[], value: (binding: B) => T): Map<string, T> =>
     new Map(list.map((b) => [b.instance, value(b)]));
   const limits = listenerLimits(spec.listener.http);
-  const server = new Server({
-    'grpc.max_receive_message_length': limits.maxReceiveMessageBytes,
-    'grpc.max_send_message_length': limits.maxSendMessageBytes,
-    'grpc.max_concurrent_streams': limits.maxConcurrentStreams,
-    'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
-    // Channelz (grpc-js's per-call and per-message bookkeeping for its admin service) is never served here.
-    'grpc.enable_channelz': 0,
-    interceptors,
+  const router = new GrpcRouter({
+    maxReceiveMessageBytes: limits.maxReceiveMessageBytes,
+    maxSendMessageBytes: limits.maxSendMessageBytes,
+    readAheadMessages: WRITE_READ_AHEAD_MESSAGES,
+    ...(door === undefined ? {} : { admit: door }),
   });
-  widenFlowControl(server);
   // Every service is counted in `metrics` (requests, hits, bytes, latency) without knowing it.
   const add = <T>(def: ServiceDefinition<T>, impl: T) => {
     const counted = instrumentService(def as unknown as ServiceDefinition, impl as unknown as UntypedServiceImplementation, metrics);
-    server.addService(counted.definition, counted.implementation);
+    registerService(router, counted.definition, counted.implementation);
   };
   const served: string[] = [];
   const s = spec.services;
@@ -598,8 +550,19 @@ function buildServer(config: NcacheConfig, index: number, shared: SharedState, l
   }
 
   const tlsSpec = spec.listener.http.tls;
-  // A listener serving Prometheus metrics ends TLS itself (prometheus/shared-port.ts), so it needs no credentials.
-  const tls = tlsSpec === undefined || spec.services.experimental_prometheus !== undefined ? undefined : listenerTls(tlsSpec, `servers[${index}]`, logger);
+  let server: GrpcListener | undefined;
+  const where = `servers[${index}]`;
+  // A listener serving Prometheus metrics ends TLS itself (prometheus/shared-port.ts) and hands the listener plain connections.
+  const followsTls = tlsSpec !== undefined && spec.services.experimental_prometheus === undefined;
+  const tls = followsTls ? followTlsFiles(tlsSpec, where, `${where}.listener.http.tls`, logger, (next) => server?.setSecureContext(contextOptions(next))) : undefined;
+  server = new GrpcListener({
+    router,
+    maxConcurrentStreams: limits.maxConcurrentStreams,
+    idleTimeoutMs: limits.idleTimeoutMs,
+    ...(tls === undefined || tlsSpec === undefined
+      ? {}
+      : { tls: { context: contextOptions(tls.material), requireClientCertificate: tlsSpec.client_ca_file !== undefined } }),
+  });
   return { server, bytestream, health, tls };
 }
 

@@ -1,11 +1,12 @@
-// The door of a listener with `auth` (an ncache extension): a grpc-js server
-// interceptor every call on that listener passes before any handler runs.
-// daemon.ts hands it to the Server itself, so no service, present or added
-// later, can be served around it. It reads `authorization: Bearer <token>`,
+// The door of a listener with `auth` (an ncache extension): a check every
+// call on that listener passes before any handler runs. daemon.ts hands it
+// to the listener's router itself (src/daemon/grpc-server/), so no service,
+// present or added later, can be served around it. It reads `authorization: Bearer <token>`,
 // matches the token in constant time against the tokens file, and refuses
 // with UNAUTHENTICATED or PERMISSION_DENIED in a message that names the
 // listener and the fix, never the token.
-import { type Metadata, type ServerInterceptor, ServerInterceptingCall, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { IncomingHttpHeaders } from 'node:http2';
 import { listenerKey, serverLabel } from '../../config/schema-servers.js';
 import type { ListenerAuthSpec, ServerSpec } from '../../config/types.js';
 import type { Clock } from '../../util/clock.js';
@@ -86,26 +87,18 @@ function bearerToken(header: string): string | undefined {
   return /^\s*bearer\s+(\S+)\s*$/i.exec(header)?.[1];
 }
 
+/** Decides one call from its path and headers: a refusal ends it with that status before any handler runs. */
+export type Admission = (path: string, headers: IncomingHttpHeaders, peer: () => string) => Refusal | undefined;
+
 /** Every call on the listener goes through checkCall before its handler sees it. */
-export function listenerAuthInterceptor(auth: ListenerAuth, logger: Logger): ServerInterceptor {
-  return (method, call) =>
-    new ServerInterceptingCall(call, {
-      start: (next) =>
-        next({
-          onReceiveMetadata: (metadata: Metadata, proceed: (metadata: Metadata) => void) => {
-            const values = metadata.get('authorization').filter((v): v is string => typeof v === 'string');
-            const refusal = checkCall(method.path, values, auth);
-            if (refusal === undefined) {
-              // Handlers have no use for the token; keep it out of anything they might log.
-              metadata.remove('authorization');
-              proceed(metadata);
-              return;
-            }
-            logger.debug(`refused ${method.path} from ${call.getPeer()}: ${status[refusal.code]}`);
-            call.sendStatus({ code: refusal.code, details: refusal.details });
-          },
-        }),
-    });
+export function listenerAdmission(auth: ListenerAuth, logger: Logger): Admission {
+  return (path, headers, peer) => {
+    const header = headers.authorization;
+    const values = header === undefined ? [] : Array.isArray(header) ? header : [header];
+    const refusal = checkCall(path, values, auth);
+    if (refusal !== undefined) logger.debug(`refused ${path} from ${peer()}: ${status[refusal.code]}`);
+    return refusal;
+  };
 }
 
 export interface ListenerDeps {
@@ -116,12 +109,12 @@ export interface ListenerDeps {
 }
 
 /**
- * The interceptors of servers[index]: the door when its listener has `auth`,
- * none otherwise. Reads the tokens file now, so an unusable one stops the start.
+ * The door of servers[index] when its listener has `auth`, undefined
+ * otherwise. Reads the tokens file now, so an unusable one stops the start.
  */
-export function listenerInterceptors(spec: ServerSpec, index: number, deps: ListenerDeps): ServerInterceptor[] {
+export function listenerDoor(spec: ServerSpec, index: number, deps: ListenerDeps): Admission | undefined {
   const auth = listenerAuth(spec, index, deps);
-  return auth === undefined ? [] : [listenerAuthInterceptor(auth, deps.logger)];
+  return auth === undefined ? undefined : listenerAdmission(auth, deps.logger);
 }
 
 /** What checkCall/checkAccess need for servers[index], when its listener has `auth`. Reads the tokens file now. */

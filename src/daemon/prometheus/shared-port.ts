@@ -1,18 +1,18 @@
 // One port for gRPC and Prometheus's HTTP/1.1 scrape, for a listener that
 // lists experimental_prometheus (NativeLink serves both on one listener too).
-// grpc-js cannot share its port, so we own it: a net.Server (or tls.Server)
-// looks at each connection and hands HTTP/2 to grpc-js through
-// Server.createConnectionInjector and anything else to a node:http server
-// with the metrics endpoint. Without TLS the first bytes decide (HTTP/2
-// starts with its fixed client preface); with TLS, ALPN does ("h2" is
-// gRPC). Only such listeners take this path; the others bind grpc-js directly.
-import { type Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
+// We own the port: a net.Server (or tls.Server) looks at each connection and
+// hands HTTP/2 to the gRPC listener (GrpcListener.injectConnection) and
+// anything else to a node:http server with the metrics endpoint. Without
+// TLS the first bytes decide (HTTP/2 starts with its fixed client preface);
+// with TLS, ALPN does ("h2" is gRPC). Only such listeners take this path;
+// the others listen directly.
 import { createServer as createHttpServer } from 'node:http';
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
 import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import { serverLabel } from '../../config/schema-servers.js';
 import type { ServerSpec } from '../../config/types.js';
 import type { Logger } from '../../util/logger.js';
+import type { GrpcListener } from '../grpc-server/listener.js';
 import { listenerLimits } from '../limits.js';
 import { type FollowedTlsFiles, contextOptions, followTlsFiles } from '../tls.js';
 import type { RequestHandler } from './metrics-endpoint.js';
@@ -31,15 +31,13 @@ const ALPN_PROTOCOLS = ['http/1.1', 'h2'];
 const SOCKET_OPTIONS = { noDelay: true } as const;
 
 export interface SharedPortOptions {
-  /** The listener's gRPC server, with its services added; never bound itself. */
-  readonly grpc: GrpcServer;
+  /** The listener's gRPC server, with its services added; never listening itself. */
+  readonly grpc: GrpcListener;
   readonly spec: ServerSpec;
   readonly index: number;
   /** Serves the HTTP/1.1 requests (metrics-endpoint.ts). */
   readonly http: RequestHandler;
   readonly logger: Logger;
-  /** Called once grpc-js made its HTTP/2 server for injected connections, before the first connection. */
-  readonly onGrpcReady?: () => void;
 }
 
 export interface SharedPort {
@@ -53,16 +51,15 @@ export async function listenSharedPort(opts: SharedPortOptions): Promise<SharedP
   const { spec, index } = opts;
   const where = serverLabel(spec, index);
   const limits = listenerLimits(spec.listener.http);
-  // TLS, when the listener has it, ends here: grpc-js gets the decrypted stream.
-  const injector = opts.grpc.createConnectionInjector(ServerCredentials.createInsecure());
-  opts.onGrpcReady?.();
+  // TLS, when the listener has it, ends here: the gRPC listener gets the decrypted stream.
+  const grpc = opts.grpc;
   const http = createHttpServer(opts.http);
   // Answers close their connection (metrics-endpoint.ts); a client that goes quiet mid-request is dropped after idle_timeout.
   http.timeout = limits.idleTimeoutMs;
   const route = (socket: Socket, alpn: string | false | null | undefined) => {
-    if (alpn === 'h2') injector.injectConnection(socket);
+    if (alpn === 'h2') grpc.injectConnection(socket);
     else if (alpn === 'http/1.1') http.emit('connection', socket);
-    else sniff(socket, limits.idleTimeoutMs, (isHttp2) => (isHttp2 ? injector.injectConnection(socket) : http.emit('connection', socket)));
+    else sniff(socket, limits.idleTimeoutMs, (isHttp2) => (isHttp2 ? grpc.injectConnection(socket) : http.emit('connection', socket)));
   };
   const tlsSpec = spec.listener.http.tls;
   let tls: FollowedTlsFiles | undefined;
@@ -94,7 +91,6 @@ export async function listenSharedPort(opts: SharedPortOptions): Promise<SharedP
     address = await listenOn(server, spec.listener.http.socket_address, `${where}.listener.http.socket_address`);
   } catch (err) {
     tls?.close();
-    injector.destroy();
     throw err;
   }
   return { address, stop: (graceMs) => stopPort(server, sockets, tls, graceMs) };

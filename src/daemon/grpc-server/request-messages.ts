@@ -1,0 +1,83 @@
+// The request side of a client-streaming call: messages parsed from DATA
+// as they arrive, queued up to a few, the HTTP/2 stream paused beyond that
+// so flow control makes the client wait for a slow consumer.
+import type { ServerHttp2Stream } from 'node:http2';
+import { NcacheError } from '../../util/errors.js';
+import type { MessageParser } from './frames.js';
+
+interface Waiter<T> {
+  resolve(result: IteratorResult<T>): void;
+  reject(err: unknown): void;
+}
+
+export class RequestMessages<T> implements AsyncIterator<T> {
+  private readonly queue: T[] = [];
+  private ended = false;
+  private failure: unknown;
+  private waiter: Waiter<T> | undefined;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    private readonly parser: MessageParser,
+    private readonly decode: (bytes: Buffer) => T,
+    private readonly readAhead: number,
+  ) {
+    stream.on('data', (chunk: Buffer) => this.receive(chunk));
+    stream.once('end', () => {
+      if (this.parser.midMessage) this.fail(new NcacheError('INTERNAL', 'the request stream ended inside a message'));
+      this.ended = true;
+      this.wake();
+    });
+  }
+
+  /** The call ended (cancelled, or answered): waiting consumers get `err`, and no more messages are kept. */
+  fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    this.queue.length = 0;
+    this.stream.resume();
+    this.wake();
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const value = this.queue.shift();
+    if (value !== undefined) {
+      if (this.queue.length < this.readAhead && this.stream.isPaused()) this.stream.resume();
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.failure !== undefined) return;
+    try {
+      for (const bytes of this.parser.push(chunk)) this.queue.push(this.decode(bytes));
+    } catch (err) {
+      this.fail(err instanceof NcacheError ? err : new NcacheError('INTERNAL', `cannot parse a request message: ${String(err)}`));
+      return;
+    }
+    if (this.queue.length >= this.readAhead) this.stream.pause();
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    if (waiter === undefined) return;
+    if (this.failure !== undefined) {
+      this.waiter = undefined;
+      waiter.reject(this.failure);
+      return;
+    }
+    const value = this.queue.shift();
+    if (value !== undefined) {
+      this.waiter = undefined;
+      if (this.queue.length < this.readAhead && this.stream.isPaused()) this.stream.resume();
+      waiter.resolve({ value, done: false });
+    } else if (this.ended) {
+      this.waiter = undefined;
+      waiter.resolve({ value: undefined, done: true });
+    }
+  }
+}
