@@ -4,6 +4,9 @@
 import type { ServerHttp2Stream } from 'node:http2';
 import { NcacheError } from '../../util/errors.js';
 import type { MessageParser } from './frames.js';
+import { type CallStatus, statusOf } from './status.js';
+
+const INTERNAL = 13;
 
 interface Waiter<T> {
   resolve(result: IteratorResult<T>): void;
@@ -21,10 +24,16 @@ export class RequestMessages<T> implements AsyncIterator<T> {
     private readonly parser: MessageParser,
     private readonly decode: (bytes: Buffer) => T,
     private readonly readAhead: number,
+    /** Ends the call with this status: a message that cannot be read is answered by the server, as for unary calls. */
+    private readonly refuse: (status: CallStatus) => void,
   ) {
     stream.on('data', (chunk: Buffer) => this.receive(chunk));
     stream.once('end', () => {
-      if (this.parser.midMessage) this.fail(new NcacheError('INTERNAL', 'the request stream ended inside a message'));
+      if (this.parser.midMessage) {
+        const details = 'the request stream ended inside a message';
+        this.refuse({ code: INTERNAL, details });
+        this.fail(new NcacheError('CANCELLED', details));
+      }
       this.ended = true;
       this.wake();
     });
@@ -55,7 +64,9 @@ export class RequestMessages<T> implements AsyncIterator<T> {
     try {
       for (const bytes of this.parser.push(chunk)) this.queue.push(this.decode(bytes));
     } catch (err) {
-      this.fail(err instanceof NcacheError ? err : new NcacheError('INTERNAL', `cannot parse a request message: ${String(err)}`));
+      const status = err instanceof NcacheError ? statusOf(err) : { code: INTERNAL, details: `Error deserializing request: ${String(err)}` };
+      this.refuse(status);
+      this.fail(new NcacheError('CANCELLED', status.details));
       return;
     }
     if (this.queue.length >= this.readAhead) this.stream.pause();

@@ -96,7 +96,9 @@ export class GrpcRouter {
     responder: CallResponder,
     parser: MessageParser,
   ): void {
-    const messages = new RequestMessages(stream, parser, (b) => method.def.requestDeserialize(b), this.opts.readAheadMessages);
+    const messages = new RequestMessages(stream, parser, (b) => method.def.requestDeserialize(b), this.opts.readAheadMessages, (status) =>
+      responder.finish(status),
+    );
     const call = new ClientStreamCall(responder, headers, messages);
     responder.bind(call);
     call.once('cancelled', () => messages.fail(new NcacheError('CANCELLED', 'the client cancelled the call')));
