@@ -214,7 +214,7 @@ function streamLimits(f: Fields, out: HttpListenerLimits): HttpListenerLimits {
   return out;
 }
 
-/** The one advanced_http knob ncache applies (grpc-js `grpc.max_concurrent_streams`). */
+/** The one advanced_http knob ncache applies (the listener's HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
 export const MAX_CONCURRENT_STREAMS_KEY = 'experimental_http2_max_concurrent_streams';
 
 /** ncache's own key (NativeLink has none): bearer tokens from a file, checked now so `validate` reports a bad one. */

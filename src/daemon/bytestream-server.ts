@@ -1,6 +1,7 @@
 // google.bytestream.ByteStream for CAS blobs: streamed reads with offsets and
 // limits, resumable verified writes, and QueryWriteStatus.
-import type { ServerReadableStream, ServerWritableStream, sendUnaryData, ServiceDefinition } from '@grpc/grpc-js';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import type { ClientStreamCall, ServerStreamCall, UnaryCallback } from './grpc-server/calls.js';
 import {
   type ByteStreamHandlers,
   type MessageInit,
@@ -26,7 +27,6 @@ import {
   MAX_READ_CHUNK_BYTES,
   READ_IN_FLIGHT_BYTES,
   UPLOAD_QUEUE_BYTES,
-  WRITE_READ_AHEAD_MESSAGES,
   checkUploadSize,
 } from './limits.js';
 import { readZstd } from './compressed-blobs/compressed-read.js';
@@ -98,16 +98,6 @@ export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
   return out.subarray(0, pos);
 }
 
-/**
- * Lowers how many messages a grpc-js call stream buffers before it stops
- * pulling from HTTP/2 (its Readable high-water mark, fixed at construction).
- * Uses Node's stream state; if that ever changes this does nothing.
- */
-function limitReadAhead(call: NodeJS.ReadableStream, messages: number): void {
-  const state = (call as unknown as { _readableState?: { highWaterMark?: unknown } })._readableState;
-  if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > messages) state.highWaterMark = messages;
-}
-
 export class ByteStreamServer {
   private readonly stores: InstanceMap<StoreDriver>;
   private readonly logger: Logger;
@@ -141,9 +131,7 @@ export class ByteStreamServer {
   handlers(): ByteStreamHandlers {
     return {
       read: (call) => {
-        this.read(call).catch((err: unknown) =>
-          failStream(call as ServerWritableStream<unknown, unknown>, err, 'ByteStreamServer.read', this.logger),
-        );
+        this.read(call).catch((err: unknown) => failStream(call, err, 'ByteStreamServer.read', this.logger));
       },
       write: (call, callback) => this.write(call, callback),
       queryWriteStatus: unaryHandler('ByteStreamServer.queryWriteStatus', this.logger, (req) =>
@@ -169,7 +157,7 @@ export class ByteStreamServer {
   // -------------------------------------------------------------------------
   // Read
 
-  private async read(call: ServerWritableStream<ReadRequest, MessageInit<ReadResponse>>): Promise<void> {
+  private async read(call: ServerStreamCall<ReadRequest, MessageInit<ReadResponse>>): Promise<void> {
     const req = call.request;
     const resource = parseReadResourceName(req.resourceName);
     const store = this.stores.get(resource.instanceName);
@@ -182,7 +170,7 @@ export class ByteStreamServer {
     if (req.readOffset > digest.sizeBytes) {
       throw outOfRange(`read_offset ${req.readOffset} is past the end of ${formatDigest(digest)} (${digest.sizeBytes} bytes)`);
     }
-    const writer = new StreamWriter(call as unknown as ServerWritableStream<unknown, ChunkedReadResponse>, READ_IN_FLIGHT_BYTES);
+    const writer = new StreamWriter(call as unknown as ServerStreamCall<unknown, ChunkedReadResponse>, READ_IN_FLIGHT_BYTES);
     if (isEmptyDigest(digest) && resource.compressor !== 'zstd') {
       writer.end();
       return;
@@ -228,8 +216,8 @@ export class ByteStreamServer {
   // Write
 
   private write(
-    call: ServerReadableStream<WriteRequest, MessageInit<WriteResponse>>,
-    callback: sendUnaryData<MessageInit<WriteResponse>>,
+    call: ClientStreamCall<WriteRequest>,
+    callback: UnaryCallback<MessageInit<WriteResponse>>,
   ): void {
     const token = {};
     let answered = false;
@@ -254,12 +242,11 @@ export class ByteStreamServer {
   }
 
   private async runWrite(
-    call: ServerReadableStream<WriteRequest, MessageInit<WriteResponse>>,
+    call: ClientStreamCall<WriteRequest>,
     token: object,
     respond: (err: unknown, committedSize?: number) => void,
     setSession: (s: UploadSession) => void,
   ): Promise<void> {
-    limitReadAhead(call, WRITE_READ_AHEAD_MESSAGES);
     const stall = new StallWatch(this.uploadStallMs);
     try {
       await this.receiveWrite(call, token, respond, setSession, stall);
@@ -269,13 +256,13 @@ export class ByteStreamServer {
   }
 
   private async receiveWrite(
-    call: ServerReadableStream<WriteRequest, MessageInit<WriteResponse>>,
+    call: ClientStreamCall<WriteRequest>,
     token: object,
     respond: (err: unknown, committedSize?: number) => void,
     setSession: (s: UploadSession) => void,
     stall: StallWatch,
   ): Promise<void> {
-    const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest>;
+    const messages = call[Symbol.asyncIterator]();
     const stallSeconds = this.uploadStallMs / 1000;
     const first = await stall.next(
       messages,

@@ -1,19 +1,19 @@
 // Small pieces every service handler uses: async handlers with one error
 // path, request field checks, and writing streamed responses with backpressure.
-import type { ServerWritableStream, handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type { HandleUnary, ServerStreamCall, UnaryCall, UnaryCallback } from './grpc-server/calls.js';
 import { DIGEST_FUNCTION_SHA256, DIGEST_FUNCTION_UNKNOWN } from '../proto/reapi.js';
 import { type Digest, MAX_BLOB_SIZE, validateDigest } from '../util/digest.js';
 import { invalidArgument } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { toServiceError } from './grpc-status.js';
 
-/** Adapts an async function to a grpc-js unary handler; any throw becomes a gRPC status with context. */
+/** Adapts an async function to a unary handler; any throw becomes a gRPC status with context. */
 export function unaryHandler<Req, Res>(
   context: string,
   logger: Logger,
-  fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
-): handleUnaryCall<Req, Res> {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+  fn: (request: Req, call: UnaryCall<Req>) => Promise<Res>,
+): HandleUnary<Req, Res> {
+  return (call: UnaryCall<Req>, callback: UnaryCallback<Res>) => {
     fn(call.request, call).then(
       (response) => callback(null, response),
       (err: unknown) => callback(toServiceError(err, context, logger)),
@@ -22,7 +22,7 @@ export function unaryHandler<Req, Res>(
 }
 
 /** Ends a server-streaming call with an error status (with context). */
-export function failStream(call: ServerWritableStream<unknown, unknown>, err: unknown, context: string, logger: Logger): void {
+export function failStream<Req, Res>(call: ServerStreamCall<Req, Res>, err: unknown, context: string, logger: Logger): void {
   if (call.cancelled || call.destroyed) return;
   call.emit('error', toServiceError(err, context, logger));
 }
@@ -64,7 +64,7 @@ export function requireDigest(value: Digest | null | undefined, field: string): 
 
 /**
  * Writes messages to a server stream, keeping at most `limitBytes` handed to
- * gRPC but not yet sent, so a slow client slows the reader instead of
+ * HTTP/2 but not yet sent, so a slow client slows the reader instead of
  * growing memory. Rejects if the call is cancelled while waiting.
  */
 export class StreamWriter<T> {
@@ -74,7 +74,7 @@ export class StreamWriter<T> {
   private stopped = false;
 
   constructor(
-    private readonly call: ServerWritableStream<unknown, T>,
+    private readonly call: ServerStreamCall<unknown, T>,
     private readonly limitBytes: number,
   ) {
     const stop = () => {

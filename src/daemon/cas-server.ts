@@ -1,6 +1,6 @@
 // build.bazel.remote.execution.v2.ContentAddressableStorage over the
 // configured CAS store of each instance.
-import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { ServerStreamCall } from './grpc-server/calls.js';
 import {
   type BatchReadBlobsRequest,
   type BatchReadBlobsResponse,
@@ -157,7 +157,7 @@ export class CasServer {
     return { responses };
   }
 
-  async getTree(call: ServerWritableStream<GetTreeRequest, MessageInit<GetTreeResponse>>): Promise<void> {
+  async getTree(call: ServerStreamCall<GetTreeRequest, MessageInit<GetTreeResponse>>): Promise<void> {
     const req = call.request;
     checkDigestFunction(req.digestFunction);
     const store = this.stores.get(req.instanceName);

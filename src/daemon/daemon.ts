@@ -1,6 +1,6 @@
 // The composition root: stores from the config, one gRPC server per
 // `servers[]` entry with the services that entry lists, and an orderly stop.
-import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceDefinition } from '@grpc/grpc-js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Catalog } from '../catalog/catalog.js';
@@ -37,7 +37,7 @@ import { type ControlServer, startControlServer } from './control/server.js';
 import type { ControlContext } from './control/types.js';
 import { HealthServer } from './health-server.js';
 import { type HttpCacheListener, startHttpCacheListener } from './http-cache/http-cache-listener.js';
-import { instrumentService } from './instrument.js';
+import { type ServiceMethods, instrumentService } from './instrument.js';
 import { InstanceMap } from './instances.js';
 import { GrpcListener } from './grpc-server/listener.js';
 import { GrpcRouter, registerService } from './grpc-server/router.js';
@@ -474,7 +474,7 @@ function buildServer(config: NcacheConfig, index: number, shared: SharedState, l
   });
   // Every service is counted in `metrics` (requests, hits, bytes, latency) without knowing it.
   const add = <T>(def: ServiceDefinition<T>, impl: T) => {
-    const counted = instrumentService(def as unknown as ServiceDefinition, impl as unknown as UntypedServiceImplementation, metrics);
+    const counted = instrumentService(def as unknown as ServiceMethods, impl as unknown as Record<string, unknown>, metrics);
     registerService(router, counted.definition, counted.implementation);
   };
   const served: string[] = [];

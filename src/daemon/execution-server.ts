@@ -15,7 +15,8 @@
 // action", the worker reports missing inputs the same way, and Bazel reads
 // the details from ExecuteResponse.status (ExecutionStatusException) to
 // re-upload and retry. A done Operation always carries a result.
-import { type ServerWritableStream, status as GrpcStatus } from '@grpc/grpc-js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { ServerStreamCall } from './grpc-server/calls.js';
 import { randomUUID } from 'node:crypto';
 import type { LocalStores } from '../scheduler/job.js';
 import type { OperationHandle, OperationState, Scheduler } from '../scheduler/scheduler.js';
@@ -67,7 +68,7 @@ export interface ExecutionServerOptions {
 const METADATA_TYPE_URL = typeUrl(ExecuteOperationMetadataCodec.name);
 const RESPONSE_TYPE_URL = typeUrl(ExecuteResponseCodec.name);
 
-type OperationStream = ServerWritableStream<unknown, MessageInit<Operation>>;
+type OperationStream = ServerStreamCall<unknown, MessageInit<Operation>>;
 
 export class ExecutionServer {
   constructor(private readonly opts: ExecutionServerOptions) {}
@@ -75,11 +76,11 @@ export class ExecutionServer {
   handlers(): ExecutionHandlers {
     return {
       execute: (call) => {
-        const stream = call as OperationStream;
+        const stream: OperationStream = call;
         this.execute(call.request, stream).catch((err: unknown) => failStream(stream, err, 'ExecutionServer.execute', this.opts.logger));
       },
       waitExecution: (call) => {
-        const stream = call as OperationStream;
+        const stream: OperationStream = call;
         try {
           this.waitExecution(call.request, stream);
         } catch (err) {

@@ -1,7 +1,7 @@
 // The one place where ncache errors become gRPC statuses. Services throw
 // NcacheErrors (or anything else, which counts as INTERNAL); the boundary
 // adds "In Service.method: ..." context and picks the status code.
-import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { type ErrorCode, NcacheError, errorCode, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
@@ -34,11 +34,17 @@ export function rpcStatusOf(err: unknown, context?: string): { code: number; mes
 
 export const OK_STATUS = { code: GrpcStatus.OK, message: '' } as const;
 
+/** An error as a call's status: the code, and the message the client sees. */
+export interface CallError extends Error {
+  code: number;
+  details: string;
+}
+
 /**
- * Converts an error into what grpc-js sends: status code plus
+ * Converts an error into the status a call ends with: code plus
  * "In <context>: <message>". Unexpected errors are logged here, once.
  */
-export function toServiceError(err: unknown, context: string, logger?: Logger): ServiceError {
+export function toServiceError(err: unknown, context: string, logger?: Logger): CallError {
   const code = grpcCode(err);
   const details = `In ${context}: ${errorMessage(err)}`;
   if (code === GrpcStatus.INTERNAL || !(err instanceof NcacheError)) {
@@ -46,13 +52,10 @@ export function toServiceError(err: unknown, context: string, logger?: Logger): 
   } else {
     logger?.debug(details, { code: GrpcStatus[code] });
   }
-  // grpc-js sends code and details only: no stack to capture (a cold build has a miss per action).
+  // Only code and details are sent: no stack to capture (a cold build has a miss per action).
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
-  const serviceError = new Error(details) as ServiceError;
+  const error = Object.assign(new Error(details), { code, details });
   Error.stackTraceLimit = limit;
-  serviceError.code = code;
-  serviceError.details = details;
-  serviceError.metadata = new Metadata();
-  return serviceError;
+  return error;
 }

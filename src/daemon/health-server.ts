@@ -1,6 +1,6 @@
 // grpc.health.v1.Health: SERVING for the server as a whole ("") and for each
 // service it registered. Watch streams stay open until the daemon stops.
-import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { ServerStreamCall } from './grpc-server/calls.js';
 import {
   HEALTH_NOT_SERVING,
   HEALTH_SERVICE_UNKNOWN,
@@ -14,7 +14,7 @@ import { notFound } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { unaryHandler } from './call-utils.js';
 
-type Watcher = ServerWritableStream<HealthCheckRequest, MessageInit<HealthCheckResponse>>;
+type Watcher = ServerStreamCall<HealthCheckRequest, MessageInit<HealthCheckResponse>>;
 
 export class HealthServer {
   private readonly services: Set<string>;

@@ -3,15 +3,9 @@
 // wire bytes (through the (de)serializers), and cache hits and misses for the
 // methods that are lookups. Everything per method is resolved once, when the
 // service is registered; per call there are a few closures and number bumps.
-import type {
-  MethodDefinition,
-  ServerUnaryCall,
-  ServerWritableStream,
-  ServiceDefinition,
-  UntypedServiceImplementation,
-  sendUnaryData,
-} from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
+import type { ClientStreamCall, HandleClientStream, HandleServerStream, HandleUnary, UnaryCall, UnaryCallback } from './grpc-server/calls.js';
 import type { MethodMetrics, Metrics } from './metrics.js';
 
 const CANCELLED = 1;
@@ -52,30 +46,30 @@ function statusCode(err: unknown): number {
   return typeof code === 'number' ? code : UNKNOWN;
 }
 
+/** Method definitions by handler name. */
+export type ServiceMethods = Record<string, MethodDefinition<unknown, unknown>>;
+
 export interface InstrumentedService {
-  readonly definition: ServiceDefinition;
-  readonly implementation: UntypedServiceImplementation;
+  readonly definition: ServiceMethods;
+  /** Handlers by name, each of the shape its definition's stream flags say (grpc-server/router.ts registerService). */
+  readonly implementation: Record<string, unknown>;
 }
 
 /** The service with every method counted in `metrics`. */
-export function instrumentService(
-  definition: ServiceDefinition,
-  implementation: UntypedServiceImplementation,
-  metrics: Metrics,
-): InstrumentedService {
-  const def: Record<string, MethodDefinition<unknown, unknown>> = {};
-  const impl: UntypedServiceImplementation = {};
+export function instrumentService(definition: ServiceMethods, implementation: Record<string, unknown>, metrics: Metrics): InstrumentedService {
+  const def: ServiceMethods = {};
+  const impl: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(definition)) {
     const m = metrics.forPath(method.path);
     const classify = CLASSIFIERS[`${m.service}/${m.method}`];
     def[name] = countBytes(method, m);
     const handler = implementation[name];
     if (handler === undefined) continue;
-    impl[name] = method.responseStream
-      ? wrapStreaming(handler as (call: ServerWritableStream<unknown, unknown>) => void, m, classify)
-      : wrapUnary(handler as (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void, m, classify);
+    if (method.responseStream) impl[name] = wrapStreaming(handler as HandleServerStream<unknown, unknown>, m, classify);
+    else if (method.requestStream) impl[name] = wrapUnary(handler as HandleClientStream<unknown, unknown>, m, classify, () => undefined);
+    else impl[name] = wrapUnary(handler as HandleUnary<unknown, unknown>, m, classify, (call: UnaryCall<unknown>) => call.request);
   }
-  return { definition: def as ServiceDefinition, implementation: impl };
+  return { definition: def, implementation: impl };
 }
 
 /** The method definition with (de)serializers that add message sizes to the byte counters. */
@@ -97,19 +91,20 @@ function countBytes(method: MethodDefinition<unknown, unknown>, m: MethodMetrics
 }
 
 /** Unary and client-streaming calls: they end when the handler calls back. */
-function wrapUnary(
-  handler: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void,
+function wrapUnary<C extends UnaryCall<unknown> | ClientStreamCall<unknown>>(
+  handler: (call: C, callback: UnaryCallback<unknown>) => void,
   m: MethodMetrics,
   classify: Classifier | undefined,
+  requestOf: (call: C) => unknown,
 ) {
-  return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+  return (call: C, callback: UnaryCallback<unknown>) => {
     m.requests += 1;
     const started = performance.now();
-    handler(call, (err, value, ...rest) => {
+    handler(call, (err, value) => {
       const code = statusCode(err);
-      classify?.(m, call.request, value, code);
+      classify?.(m, requestOf(call), value, code);
       m.finish(code, performance.now() - started);
-      callback(err, value, ...rest);
+      callback(err, value);
     });
   };
 }
@@ -118,12 +113,8 @@ function wrapUnary(
  * Server-streaming calls end with 'finish' (OK, or the status an 'error'
  * event set just before) or with the client cancelling.
  */
-function wrapStreaming(
-  handler: (call: ServerWritableStream<unknown, unknown>) => void,
-  m: MethodMetrics,
-  classify: Classifier | undefined,
-) {
-  return (call: ServerWritableStream<unknown, unknown>) => {
+function wrapStreaming(handler: HandleServerStream<unknown, unknown>, m: MethodMetrics, classify: Classifier | undefined): HandleServerStream<unknown, unknown> {
+  return (call) => {
     m.requests += 1;
     const started = performance.now();
     let code = 0;

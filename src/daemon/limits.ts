@@ -110,9 +110,10 @@ export const HTTP2_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
 export const HTTP2_MAX_FRAME_BYTES = 1024 * 1024;
 
 /**
- * Messages a Write call may hold decoded ahead of the upload queue. Node's
- * default for object streams is 16, which at 1 MiB per message is 16 MiB of
- * memory per upload for no gain.
+ * Messages a client-streaming call (Write) holds decoded ahead of its
+ * handler before the listener stops reading and HTTP/2 flow control makes
+ * the client wait (grpc-server/request-messages.ts). More, at up to 1 MiB
+ * per message, would be memory per upload for no gain.
  */
 export const WRITE_READ_AHEAD_MESSAGES = 2;
 

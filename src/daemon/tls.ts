@@ -1,11 +1,8 @@
-// TLS for one listener: grpc-js server credentials whose certificate, key,
-// client CA and CRL follow the files of servers[].listener.http.tls. When a
-// file changes the set is read and checked again (config/tls-material.ts);
-// a good set goes to new connections (grpc-js calls setSecureContext on its
-// http2 server, so connections already open keep theirs), a bad one is logged
-// and the previous set stays. Why a ServerCredentials subclass rather than
-// grpc-js's certificate providers: docs/architecture.md, "TLS listeners".
-import { ServerCredentials } from '@grpc/grpc-js';
+// TLS for one listener: the certificate, key, client CA and CRL follow the
+// files of servers[].listener.http.tls. When a file changes the set is read
+// and checked again (config/tls-material.ts); a good set goes to new
+// connections (the listener's setSecureContext, so connections already open
+// keep theirs), a bad one is logged and the previous set stays.
 import { type FSWatcher, watch } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
@@ -19,24 +16,6 @@ const SETTLE_MS = 100;
 /** A second look for changes no event reported (a network filesystem, say); a no-op when nothing changed. */
 const POLL_MS = 60_000;
 
-export interface ListenerTls {
-  readonly credentials: ServerCredentials;
-  /** Stops following the files. */
-  close(): void;
-}
-
-/**
- * Credentials for the listener `where` (e.g. `servers[0]`), reading the files
- * now (a file that went bad since the config loaded fails the start) and
- * again whenever they change.
- */
-export function listenerTls(spec: ListenerTlsSpec, where: string, logger: Logger): ListenerTls {
-  let credentials: FollowingCredentials | undefined;
-  const files = followTlsFiles(spec, where, `${where}.listener.http.tls`, logger, (next) => credentials?.use(next));
-  credentials = new FollowingCredentials(files.material, spec.client_ca_file !== undefined);
-  return { credentials, close: files.close };
-}
-
 export interface FollowedTlsFiles {
   /** The set as read at start. */
   readonly material: TlsMaterial;
@@ -48,8 +27,8 @@ export interface FollowedTlsFiles {
  * Reads the TLS files of the listener `where` now (throwing, naming the field
  * under `tlsPath`, when they are unusable) and calls `use` with every good,
  * changed set afterwards; a bad set is logged and the previous one stays.
- * The gRPC listener hands each set to its credentials, the http_cache
- * listener to its HTTPS server (setSecureContext).
+ * The gRPC and http_cache listeners hand each set to their TLS server
+ * (setSecureContext).
  */
 export function followTlsFiles(
   spec: ListenerTlsSpec,
@@ -111,26 +90,6 @@ export function followTlsFiles(
       for (const w of watchers) w.close();
     },
   };
-}
-
-/**
- * Server credentials whose secure context can be replaced. grpc-js watches
- * credentials for context updates (its own certificate-provider credentials
- * use this same protected hook) and applies each to its TLS server.
- */
-class FollowingCredentials extends ServerCredentials {
-  constructor(material: TlsMaterial, requireClientCertificate: boolean) {
-    // mTLS: ask every client for a certificate and refuse the handshake without a valid one.
-    super({ requestCert: requireClientCertificate, rejectUnauthorized: requireClientCertificate }, contextOptions(material));
-  }
-
-  use(material: TlsMaterial): void {
-    this.updateSecureContextOptions(contextOptions(material));
-  }
-
-  _equals(other: ServerCredentials): boolean {
-    return other === this;
-  }
 }
 
 /** The TLS context options of a set of files (what https.createServer and setSecureContext take). */

@@ -12,6 +12,7 @@
 //   scalars left out, so digests of encoded Directory/Tree/Action messages
 //   match what Bazel computes.
 import type * as grpc from '@grpc/grpc-js';
+import type { HandleClientStream, HandleServerStream, HandleUnary } from '../daemon/grpc-server/calls.js';
 import { join, isAbsolute } from 'node:path';
 import protobuf from 'protobufjs';
 import type { Digest } from '../util/digest.js';
@@ -960,35 +961,35 @@ export const WriteRequestCodec = codecFor<WriteRequest>('google.bytestream.Write
 type Res<T> = MessageInit<T>;
 
 export interface ContentAddressableStorageHandlers {
-  findMissingBlobs: grpc.handleUnaryCall<FindMissingBlobsRequest, Res<FindMissingBlobsResponse>>;
-  batchUpdateBlobs: grpc.handleUnaryCall<BatchUpdateBlobsRequest, Res<BatchUpdateBlobsResponse>>;
-  batchReadBlobs: grpc.handleUnaryCall<BatchReadBlobsRequest, Res<BatchReadBlobsResponse>>;
-  getTree: grpc.handleServerStreamingCall<GetTreeRequest, Res<GetTreeResponse>>;
+  findMissingBlobs: HandleUnary<FindMissingBlobsRequest, Res<FindMissingBlobsResponse>>;
+  batchUpdateBlobs: HandleUnary<BatchUpdateBlobsRequest, Res<BatchUpdateBlobsResponse>>;
+  batchReadBlobs: HandleUnary<BatchReadBlobsRequest, Res<BatchReadBlobsResponse>>;
+  getTree: HandleServerStream<GetTreeRequest, Res<GetTreeResponse>>;
 }
 
 export interface ActionCacheHandlers {
-  getActionResult: grpc.handleUnaryCall<GetActionResultRequest, Res<ActionResult>>;
-  updateActionResult: grpc.handleUnaryCall<UpdateActionResultRequest, Res<ActionResult>>;
+  getActionResult: HandleUnary<GetActionResultRequest, Res<ActionResult>>;
+  updateActionResult: HandleUnary<UpdateActionResultRequest, Res<ActionResult>>;
 }
 
 export interface CapabilitiesHandlers {
-  getCapabilities: grpc.handleUnaryCall<GetCapabilitiesRequest, Res<ServerCapabilities>>;
+  getCapabilities: HandleUnary<GetCapabilitiesRequest, Res<ServerCapabilities>>;
 }
 
 export interface ExecutionHandlers {
-  execute: grpc.handleServerStreamingCall<ExecuteRequest, Res<Operation>>;
-  waitExecution: grpc.handleServerStreamingCall<WaitExecutionRequest, Res<Operation>>;
+  execute: HandleServerStream<ExecuteRequest, Res<Operation>>;
+  waitExecution: HandleServerStream<WaitExecutionRequest, Res<Operation>>;
 }
 
 export interface ByteStreamHandlers {
-  read: grpc.handleServerStreamingCall<ReadRequest, Res<ReadResponse>>;
-  write: grpc.handleClientStreamingCall<WriteRequest, Res<WriteResponse>>;
-  queryWriteStatus: grpc.handleUnaryCall<QueryWriteStatusRequest, Res<QueryWriteStatusResponse>>;
+  read: HandleServerStream<ReadRequest, Res<ReadResponse>>;
+  write: HandleClientStream<WriteRequest, Res<WriteResponse>>;
+  queryWriteStatus: HandleUnary<QueryWriteStatusRequest, Res<QueryWriteStatusResponse>>;
 }
 
 export interface HealthHandlers {
-  check: grpc.handleUnaryCall<HealthCheckRequest, Res<HealthCheckResponse>>;
-  watch: grpc.handleServerStreamingCall<HealthCheckRequest, Res<HealthCheckResponse>>;
+  check: HandleUnary<HealthCheckRequest, Res<HealthCheckResponse>>;
+  watch: HandleServerStream<HealthCheckRequest, Res<HealthCheckResponse>>;
 }
 
 /** The services ncache serves, by the short name used in code. */
@@ -1017,7 +1018,8 @@ const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 const definitions = new Map<ServiceKey, grpc.ServiceDefinition>();
 
 /**
- * The grpc-js definition of one service: keys are camelCase method names
+ * The definition of one service (grpc-js's shape: clients use it as is, the
+ * daemon's listener registers it): keys are camelCase method names
  * (matching the handler interfaces above), `originalName` the proto name.
  */
 export function serviceDefinition<K extends ServiceKey>(key: K): grpc.ServiceDefinition<ServiceHandlers[K]> {

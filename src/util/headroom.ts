@@ -1,9 +1,9 @@
 // Buffers allocated with spare bytes in front of them. A store reading a
 // value from disk allocates its chunks this way; the ByteStream encoder then
 // writes the few bytes of protobuf framing into that space and hands the
-// chunk on without copying it (grpc-js copies each message once more, into
-// its own frame, whatever we do). A buffer that was not made here, or was
-// sliced since, simply does not qualify and is copied as before.
+// chunk on without copying it, and the gRPC listener writes it to HTTP/2 as
+// it is (src/daemon/grpc-server/). A buffer that was not made here, or was
+// sliced since, simply does not qualify and is copied once.
 
 /** Spare bytes in front: a protobuf tag and a varint length of any size fit. */
 export const HEADROOM_BYTES = 16;

@@ -24,7 +24,7 @@ const ACCESS = new Map<string, MethodAccess>([
   // an operation (and its worker slot) alive past client_action_timeout_s.
 ]);
 
-/** `path` as grpc-js gives it: "/package.Service/Method". */
+/** `path` as gRPC sends it in `:path`: "/package.Service/Method". */
 export function methodAccess(path: string): MethodAccess {
   return ACCESS.get(path) ?? 'write';
 }

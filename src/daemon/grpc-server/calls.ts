@@ -73,6 +73,13 @@ export class ServerStreamCall<Req, Res> extends CallBase {
   }
 }
 
+/** The handler of a unary call: answers through `callback`. */
+export type HandleUnary<Req, Res> = (call: UnaryCall<Req>, callback: UnaryCallback<Res>) => void;
+/** The handler of a server-streaming call: writes to the call, then ends it or emits 'error'. */
+export type HandleServerStream<Req, Res> = (call: ServerStreamCall<Req, Res>) => void;
+/** The handler of a client-streaming call: reads the call's messages, answers through `callback`. */
+export type HandleClientStream<Req, Res> = (call: ClientStreamCall<Req>, callback: UnaryCallback<Res>) => void;
+
 /** A call whose request is a stream of messages (ByteStream.Write). */
 export class ClientStreamCall<Req> extends CallBase {
   constructor(

@@ -5,15 +5,15 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { MethodDefinition } from '@grpc/grpc-js';
 import { NcacheError } from '../../util/errors.js';
-import { ClientStreamCall, ServerStreamCall, UnaryCall, type UnaryCallback } from './calls.js';
+import { ClientStreamCall, type HandleClientStream, type HandleServerStream, type HandleUnary, ServerStreamCall, UnaryCall } from './calls.js';
 import { MessageParser } from './frames.js';
 import { RequestMessages } from './request-messages.js';
 import { CallResponder } from './responder.js';
 import { type CallStatus, OK, parseTimeout, statusOf } from './status.js';
 
-export type UnaryHandler = (call: UnaryCall<unknown>, callback: UnaryCallback<unknown>) => void;
-export type ServerStreamHandler = (call: ServerStreamCall<unknown, unknown>) => void;
-export type ClientStreamHandler = (call: ClientStreamCall<unknown>, callback: UnaryCallback<unknown>) => void;
+type UnaryHandler = HandleUnary<unknown, unknown>;
+type ServerStreamHandler = HandleServerStream<unknown, unknown>;
+type ClientStreamHandler = HandleClientStream<unknown, unknown>;
 
 /** One method as registered: its definition (path, codecs, shape) and its handler. */
 export type RegisteredMethod =
@@ -171,12 +171,12 @@ function readOneMessage(stream: ServerHttp2Stream, parser: MessageParser, done: 
   });
 }
 
-/** A service's methods as the router takes them: definitions by name and the handlers of the same names. */
-export function registerService(
-  router: GrpcRouter,
-  definition: Record<string, MethodDefinition<unknown, unknown>>,
-  implementation: Record<string, unknown>,
-): void {
+/**
+ * A service's methods as the router takes them: definitions by name and the
+ * handlers of the same names. Which handler shape a method has is data (its
+ * definition's stream flags), so it is checked here, not by the compiler.
+ */
+export function registerService(router: GrpcRouter, definition: Record<string, MethodDefinition<unknown, unknown>>, implementation: Record<string, unknown>): void {
   for (const [name, def] of Object.entries(definition)) {
     const handler = implementation[name];
     if (typeof handler !== 'function') continue;

@@ -11,7 +11,7 @@ export interface CallStatus {
 
 export const OK: CallStatus = { code: 0, details: '' };
 
-/** A ServiceError from the handlers (code and details), an NcacheError, or anything else as UNKNOWN. */
+/** A CallError from the handlers (code and details), an NcacheError, or anything else as INTERNAL. */
 export function statusOf(err: unknown): CallStatus {
   if (typeof err === 'object' && err !== null) {
     const { code, details } = err as { code?: unknown; details?: unknown };
