@@ -73,6 +73,8 @@ export class GrpcRouter {
       return;
     }
     readOneMessage(stream, parser, (err, bytes) => {
+      // The deadline may have passed while the request arrived: then nothing runs.
+      if (responder.done) return;
       if (err !== undefined || bytes === undefined) {
         responder.finish(statusOf(err));
         return;
@@ -84,8 +86,7 @@ export class GrpcRouter {
         responder.finish({ code: INTERNAL, details: `Error deserializing request: ${String(cause)}` });
         return;
       }
-      if (method.kind === 'unary') runUnary(method, responder, headers, request);
-      else runServerStream(method, responder, headers, request);
+      guarded(responder, () => (method.kind === 'unary' ? runUnary(method, responder, headers, request) : runServerStream(method, responder, headers, request)));
     });
   }
 
@@ -102,10 +103,21 @@ export class GrpcRouter {
     const call = new ClientStreamCall(responder, headers, messages);
     responder.bind(call);
     call.once('cancelled', () => messages.fail(new NcacheError('CANCELLED', 'the client cancelled the call')));
-    method.handler(call, (err, value) => {
-      messages.fail(new NcacheError('CANCELLED', 'the call has ended'));
-      answer(method.def, responder, err, value);
-    });
+    guarded(responder, () =>
+      method.handler(call, (err, value) => {
+        messages.fail(new NcacheError('CANCELLED', 'the call has ended'));
+        answer(method.def, responder, err, value);
+      }),
+    );
+  }
+}
+
+/** Runs a handler; one that throws instead of answering ends its call, never the daemon. */
+function guarded(responder: CallResponder, run: () => void): void {
+  try {
+    run();
+  } catch (err) {
+    responder.finish(statusOf(err));
   }
 }
 
