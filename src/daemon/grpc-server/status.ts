@@ -20,18 +20,25 @@ export function statusOf(err: unknown): CallStatus {
   return { code: grpcCode(err), details: errorMessage(err) };
 }
 
-/** grpc-message is percent-encoded: bytes outside printable ASCII, and '%', as %XX of their UTF-8. */
+/**
+ * grpc-message is percent-encoded: bytes outside printable ASCII, and '%',
+ * as %XX of their UTF-8. A space at either end is encoded too: HTTP/2 field
+ * values must not begin or end with whitespace, and a client drops one that
+ * does (the whole message lost, not just the space).
+ */
 export function encodeGrpcMessage(message: string): string {
-  let plain = true;
+  let plain = message.length === 0 || (message.charCodeAt(0) !== 0x20 && message.charCodeAt(message.length - 1) !== 0x20);
   for (let i = 0; i < message.length && plain; i++) {
     const c = message.charCodeAt(i);
     plain = c >= 0x20 && c <= 0x7e && c !== 0x25;
   }
   if (plain) return message;
+  const bytes = Buffer.from(message, 'utf8');
   let out = '';
-  for (const byte of Buffer.from(message, 'utf8')) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
+  bytes.forEach((byte, i) => {
+    const edgeSpace = byte === 0x20 && (i === 0 || i === bytes.length - 1);
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 && !edgeSpace ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  });
   return out;
 }
 

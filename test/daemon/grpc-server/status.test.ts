@@ -12,6 +12,12 @@ describe('grpc-message', () => {
     expect(decodeURIComponent(encodeGrpcMessage('mixed % é \t ✓'))).toBe('mixed % é \t ✓');
   });
 
+  it('encodes a space at either end, which an HTTP/2 field value may not have (a client would drop the whole message)', () => {
+    expect(encodeGrpcMessage('Resolution note: ')).toBe('Resolution note:%20');
+    expect(encodeGrpcMessage(' x y ')).toBe('%20x y%20');
+    expect(encodeGrpcMessage(' ')).toBe('%20');
+  });
+
   it('is left out for an empty message; grpc-status is always there', () => {
     expect(statusFields({ code: 0, details: '' })).toEqual({ 'grpc-status': '0' });
     expect(statusFields({ code: 5, details: 'no' })).toEqual({ 'grpc-status': '5', 'grpc-message': 'no' });
