@@ -70,7 +70,7 @@ export async function listenSharedPort(opts: SharedPortOptions): Promise<SharedP
     const mtls = tlsSpec.client_ca_file !== undefined;
     let tlsServer: ReturnType<typeof createTlsServer> | undefined;
     // New handshakes get each good set of files; open connections keep theirs.
-    // Named as the gRPC listener's credentials name them (tls.ts listenerTls), so messages read the same.
+    // Named as the gRPC listener names them (daemon.ts buildServer), so messages read the same.
     tls = followTlsFiles(tlsSpec, `servers[${index}]`, `servers[${index}].listener.http.tls`, opts.logger, (m) => tlsServer?.setSecureContext(contextOptions(m)));
     tlsServer = createTlsServer(
       { ...SOCKET_OPTIONS, ...contextOptions(tls.material), requestCert: mtls, rejectUnauthorized: mtls, ALPNProtocols: ALPN_PROTOCOLS },
