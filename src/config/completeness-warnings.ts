@@ -1,6 +1,7 @@
-// A shared action cache (one whose results live in a remote store such as
-// S3) can hold results whose outputs have left the CAS: a lifecycle rule
-// expired them, a teammate cleared a prefix. Served as is, such a result makes
+// A shared action cache (one whose results live in a remote store: S3, or
+// another REAPI server through a grpc store) can hold results whose outputs
+// have left the CAS: a lifecycle rule expired them, a teammate cleared a
+// prefix, the cluster evicted them. Served as is, such a result makes
 // Bazel fail the build downloading them instead of running the action; a
 // completeness_checking store in front answers NOT_FOUND for it instead.
 import { bindingsOf, serviceBindings } from './service-bindings.js';
@@ -23,10 +24,10 @@ export function sharedActionCacheWarnings(config: NcacheConfig, out: string[]): 
     const casName = JSON.stringify(cas ?? 'YOUR_CAS_STORE');
     out.push(
       `${ac.path}: "${ac.store}" is an action cache shared through ${found.remote}, and it serves results without checking ` +
-        'that their outputs are still in the CAS; a result whose outputs left the bucket (a lifecycle rule, a teammate ' +
-        'clearing a prefix) makes Bazel fail downloading them instead of running the action. ' +
+        'that their outputs are still in the CAS; a result whose outputs have left the shared CAS (a lifecycle rule or a ' +
+        "teammate emptied the bucket, the upstream's cache evicted them) makes Bazel fail downloading them instead of running the action. " +
         `Wrap stores[${index}]'s store: { name: ${JSON.stringify(ac.store)}, completeness_checking: { backend: { ${named.spec.kind}: ... }, ` +
-        `cas_store: { ref_store: { name: ${casName} } } } } (what ncache init --aws writes)`,
+        `cas_store: { ref_store: { name: ${casName} } } } } (what ncache init --aws and init --remote write)`,
     );
   }
 }

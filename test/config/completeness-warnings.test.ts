@@ -24,16 +24,25 @@ describe('a shared action cache without completeness_checking', () => {
   it('is warned about, naming the binding, the remote store it is shared through and the fix with its CAS', () => {
     expect(completenessWarnings(config(sharedAc))).toEqual([
       'servers[0].services.ac[0].ac_store: "AC" is an action cache shared through stores[1].fast_slow.slow.experimental_cloud_object_store, ' +
-        'and it serves results without checking that their outputs are still in the CAS; a result whose outputs left the bucket ' +
-        '(a lifecycle rule, a teammate clearing a prefix) makes Bazel fail downloading them instead of running the action. ' +
+        'and it serves results without checking that their outputs are still in the CAS; a result whose outputs have left the shared CAS ' +
+        "(a lifecycle rule or a teammate emptied the bucket, the upstream's cache evicted them) makes Bazel fail downloading them instead of running the action. " +
         'Wrap stores[1]\'s store: { name: "AC", completeness_checking: { backend: { fast_slow: ... }, cas_store: { ref_store: { name: "CAS" } } } } ' +
-        '(what ncache init --aws writes)',
+        '(what ncache init --aws and init --remote write)',
     ]);
   });
 
   it('is found through a ref_store, and S3 alone counts as shared', () => {
     expect(completenessWarnings(config({ ref_store: { name: 'AC_S3' } }, [{ name: 'AC_S3', ...s3('ac/') }]))).toEqual([
       expect.stringMatching(/^servers\[0\]\.services\.ac\[0\]\.ac_store: "AC" is an action cache shared through stores\[2\]\.experimental_cloud_object_store,/),
+    ]);
+  });
+
+  it('is warned about for an action cache kept by another REAPI server through a grpc store', () => {
+    const grpcAc = { fast_slow: { fast: memory, slow: { grpc: { store_type: 'ac', endpoints: [{ address: 'grpc://cluster:8980' }] } } } };
+    expect(completenessWarnings(config(grpcAc))).toEqual([
+      expect.stringMatching(
+        /^servers\[0\]\.services\.ac\[0\]\.ac_store: "AC" is an action cache shared through stores\[1\]\.fast_slow\.slow\.grpc,.*the upstream's cache evicted them/,
+      ),
     ]);
   });
 
