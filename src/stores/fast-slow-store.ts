@@ -6,6 +6,10 @@
 // Concurrent readers of one missing blob share a single slow read: the first
 // streams it from the slow tier while the fast tier is filled from the same
 // bytes; the others wait for that fill and then read the fast tier.
+// The fill needs the value's size up front: a slow tier whose read tells it
+// (getWithSize: the grpc stores) is read at once, its NOT_FOUND the answer,
+// one round trip per miss; others are asked has() first unless the size is
+// already known.
 //
 // Write-behind (slow_write_mode "async", write-behind.ts): an upload succeeds
 // once the fast tier has it and the catalog's journal owes it to the slow tier;
@@ -325,37 +329,15 @@ export class FastSlowStore implements StoreDriver {
     };
 
     const start = async (): Promise<ByteStream> => {
-      // The fill needs the value's size; when an existence check just got it, or
-      // the catalog knows it, skip the HEAD. If the object has gone since, the
-      // GET below says so (and the knowledge is forgotten).
-      let size = this.slowChecks.recentSize(key) ?? this.knownSlowSizes([key])[0];
+      const { size, whole } = await this.openSlowWhole(key);
+      let range: { start: number; end: number };
       try {
-        if (size === undefined) [size] = await this.slowChecks.sizes([key]);
+        range = checkRange(`fast_slow read of ${formatDigest(key)}`, size, offset, length);
       } catch (err) {
-        // The slow tier is down: answer "not here" at once, as has() does. An
-        // UNAVAILABLE would make Bazel retry each action-cache lookup with
-        // backoff (seconds per action) before building locally anyway.
-        this.counters.slowHasFailures += 1;
-        throw notFound(
-          `fast_slow: ${formatDigest(key)} is not in the fast tier and the slow tier cannot be reached: ${errorMessage(err)}`,
-        );
+        await whole[Symbol.asyncIterator]().return?.(); // release the upstream read
+        throw err;
       }
-      if (size === undefined) {
-        this.counters.misses += 1;
-        this.forgetPresence(key);
-        throw notFound(`fast_slow: ${formatDigest(key)} not found in either tier`);
-      }
-      const { start: from, end } = checkRange(`fast_slow read of ${formatDigest(key)}`, size, offset, length);
-      let whole: ByteStream;
-      try {
-        whole = await this.slow.getPart(key, 0);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        // Gone between the two requests.
-        this.counters.misses += 1;
-        this.forgetPresence(key);
-        throw notFound(`fast_slow: ${formatDigest(key)} not found in either tier`);
-      }
+      const { start: from, end } = range;
       this.recordPresence([{ key, valueSize: size }]);
       this.counters.slowHits += 1;
       this.counters.fills += 1;
@@ -380,6 +362,57 @@ export class FastSlowStore implements StoreDriver {
       finish();
       throw err;
     });
+  }
+
+  /**
+   * The whole value from the slow tier and its size, which the fill needs up
+   * front. A size an existence check just got, or the catalog knows, saves
+   * asking (if the object has gone since, the read says NOT_FOUND and the
+   * knowledge is forgotten); otherwise a slow tier whose read tells the size
+   * (getWithSize) is read at once, its NOT_FOUND the answer: one round trip
+   * instead of has() and then the read.
+   */
+  private async openSlowWhole(key: Digest): Promise<{ size: number; whole: ByteStream }> {
+    const known = this.slowChecks.recentSize(key) ?? this.knownSlowSizes([key])[0];
+    if (known === undefined && this.slow.getWithSize) {
+      try {
+        const { size, stream } = await this.slow.getWithSize(key);
+        return { size, whole: stream };
+      } catch (err) {
+        throw isNotFound(err) ? this.missing(key) : this.unreachable(key, err);
+      }
+    }
+    let size = known;
+    try {
+      if (size === undefined) [size] = await this.slowChecks.sizes([key]);
+    } catch (err) {
+      throw this.unreachable(key, err);
+    }
+    if (size === undefined) throw this.missing(key);
+    try {
+      const stream = await this.slow.getPart(key, 0);
+      return { size, whole: stream };
+    } catch (err) {
+      // NOT_FOUND: gone between the two requests.
+      throw isNotFound(err) ? this.missing(key) : err;
+    }
+  }
+
+  /** Neither tier holds `key`: counted, and whatever was believed about the slow tier is forgotten. */
+  private missing(key: Digest): Error {
+    this.counters.misses += 1;
+    this.forgetPresence(key);
+    return notFound(`fast_slow: ${formatDigest(key)} not found in either tier`);
+  }
+
+  /**
+   * The slow tier is down: answer "not here" at once, as has() does. An
+   * UNAVAILABLE would make Bazel retry each action-cache lookup with backoff
+   * (seconds per action) before building locally anyway.
+   */
+  private unreachable(key: Digest, err: unknown): Error {
+    this.counters.slowHasFailures += 1;
+    return notFound(`fast_slow: ${formatDigest(key)} is not in the fast tier and the slow tier cannot be reached: ${errorMessage(err)}`);
   }
 
   /**

@@ -106,6 +106,14 @@ export interface StoreDriver {
    */
   getPart(key: Digest, offset: number, length?: number): Promise<ByteStream>;
 
+  /**
+   * The whole value and its size from one request, for a remote store whose
+   * read tells the size (or whose key does): fast_slow's fill uses it instead
+   * of has() followed by getPart(), one round trip instead of two. Same
+   * answers as getPart(key, 0): NOT_FOUND when absent.
+   */
+  getWithSize?(key: Digest): Promise<{ size: number; stream: ByteStream }>;
+
   /** Removes a value; resolves true if something was removed. */
   remove?(key: Digest): Promise<boolean>;
 

@@ -1,9 +1,9 @@
 // The grpc store with store_type "ac": another REAPI server's action cache.
 // A value is a serialized ActionResult, relayed as the upstream returns it
 // (ncache asks it to inline nothing; its own AC service inlines on the way
-// out). has and getPart are GetActionResult (a miss is NOT_FOUND / undefined),
-// a value fetched by has() serving a getPart() within RECENT_TTL_MS
-// (recent-values.ts); update decodes the value and sends UpdateActionResult.
+// out). has, getPart and getWithSize are GetActionResult (a miss is
+// NOT_FOUND / undefined), a value fetched by has() serving a read within
+// RECENT_TTL_MS (recent-values.ts); update decodes the value and sends UpdateActionResult.
 import { type ActionResult, ActionResultCodec } from '../../proto/reapi.js';
 import { AcClient } from '../../upstream/ac-client.js';
 import type { UpstreamChannel } from '../../upstream/channel.js';
@@ -46,10 +46,14 @@ export class GrpcAcStore extends UpstreamStoreBase implements StoreDriver {
     const value = this.recent.get(digestKey(key)) ?? (await this.fetch(key));
     if (value === undefined) throw notFound(`${what}: not found`);
     const { start, end } = checkRange(what, value.length, offset, length);
-    const part = value.subarray(start, end);
-    return (async function* () {
-      if (part.length > 0) yield part;
-    })();
+    return bufferStream(value.subarray(start, end));
+  }
+
+  /** One GetActionResult: fast_slow's fill learns the value and its size together. */
+  async getWithSize(key: Digest): Promise<{ size: number; stream: ByteStream }> {
+    const value = this.recent.get(digestKey(key)) ?? (await this.fetch(key));
+    if (value === undefined) throw notFound(`${this.channel.description} action result ${digestKey(key)}: not found`);
+    return { size: value.length, stream: bufferStream(value) };
   }
 
   async update(key: Digest, source: ByteStream, size: number): Promise<void> {
@@ -71,6 +75,12 @@ export class GrpcAcStore extends UpstreamStoreBase implements StoreDriver {
     this.bytesDown += bytes.length;
     return bytes;
   }
+}
+
+function bufferStream(bytes: Buffer): ByteStream {
+  return (async function* () {
+    if (bytes.length > 0) yield bytes;
+  })();
 }
 
 function decodeActionResult(bytes: Buffer, what: string): ActionResult {

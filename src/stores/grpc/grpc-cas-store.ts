@@ -3,7 +3,8 @@
 //   empty blob is always present and never asked about;
 // - getPart: ByteStream Read of the range, resumed from the bytes delivered
 //   when the stream breaks (resumable-read.ts); resolves once the first bytes
-//   arrived, so a missing blob is NOT_FOUND from getPart itself;
+//   arrived, so a missing blob is NOT_FOUND from getPart itself (and
+//   getWithSize, fast_slow's fill, needs no FindMissingBlobs before it);
 // - update: small blobs (up to `batchMaxBytes`) buffered and sent with
 //   BatchUpdateBlobs (retried whole), larger ones streamed with a resumable
 //   ByteStream Write (resumable-write.ts); memory per upload is bounded by the
@@ -59,6 +60,11 @@ export class GrpcCasStore extends UpstreamStoreBase implements StoreDriver {
     const bytes = resumableRead(this.bs, key, start, end, { onBytes: (n) => (this.bytesDown += n) });
     const first = await bytes.next();
     return continueWith(first, bytes);
+  }
+
+  /** A CAS value's size is its digest's: the read alone answers whether the blob exists. */
+  async getWithSize(key: Digest): Promise<{ size: number; stream: ByteStream }> {
+    return { size: key.sizeBytes, stream: await this.getPart(key, 0) };
   }
 
   async update(key: Digest, source: ByteStream, size: number): Promise<void> {
