@@ -14,7 +14,7 @@ import { waitFor } from '../helpers/wait-for.js';
 import { waitForGate, watchOperations } from '../helpers/operation-watch.js';
 import { type ActionSpec, decodeOperation, encodeAction, finalResponse, missingBlobsOf, stagesOf, uploadAction } from './execution-helpers.js';
 import { type Fixture, startFixture } from './fixture.js';
-import { TcpCutProxy } from './tcp-cut-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { asSimple } from '../scheduler/scripted-worker.js';
 import { digestOf } from '../../src/util/digest.js';
 
@@ -55,7 +55,7 @@ async function cluster(port: number, edit?: (config: NcacheConfig) => void): Pro
 interface World {
   cluster: Fixture;
   laptop: Fixture;
-  proxy: TcpCutProxy;
+  proxy: TcpProxy;
   clusterPort: number;
 }
 
@@ -69,7 +69,7 @@ interface WorldOptions {
 async function world(opts: WorldOptions = {}): Promise<World> {
   const clusterPort = await closedPort();
   const c = await cluster(clusterPort, opts.editCluster);
-  const proxy = await TcpCutProxy.start({ host: '127.0.0.1', port: clusterPort });
+  const proxy = await TcpProxy.start(clusterPort);
   running.push({ stop: () => proxy.close() });
   const laptop = await startFixture({
     execution: true,
@@ -158,7 +158,7 @@ describe('grpc scheduler: the laptop forwards to the cluster', () => {
     const client = watchOperations(w.laptop.client.executeStream({ actionDigest, inlineStdout: true }));
     await client.stage(STAGE_EXECUTING);
     const before = w.proxy.accepted;
-    expect(w.proxy.cut()).toBeGreaterThan(0);
+    expect(w.proxy.cutAll()).toBeGreaterThan(0);
     // The laptop reconnects (a new TCP connection) and follows the same upstream operation.
     await waitFor(() => w.proxy.accepted > before, { what: 'the laptop to reconnect to the cluster' });
     await writeFile(gate, '');

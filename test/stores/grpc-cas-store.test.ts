@@ -16,7 +16,7 @@ import { EMPTY_DIGEST, digestOf } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { cleanupsAfterEach } from '../helpers/temp-dir.js';
-import { TcpProxy } from '../upstream/tcp-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { CLUSTER_INSTANCE, grpcSpec, startCluster } from './grpc-two-daemons.js';
 
 const cleanups = cleanupsAfterEach();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { digestKey, digestOf } from '../../src/util/digest.js';
 import { uploadName } from '../helpers/grpc-client.js';
-import { TcpProxy } from '../upstream/tcp-proxy.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { cleanupsAfterEach } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { CLUSTER_INSTANCE, startCluster, startLaptop } from './grpc-two-daemons.js';
@@ -49,7 +49,7 @@ describe('grpc store: the cluster goes away mid-stream', () => {
     const read = laptop.client.downloadBlob(digest).catch((e: unknown) => e);
     await stalled;
     await cluster.stop();
-    proxy.resetAll();
+    proxy.cutAll();
     const { code, details } = statusOf(await read);
     expect(code).toBe(status.UNAVAILABLE);
     expect(details).toContain(`upstream ${upstreamUrl} (instance "main") ByteStream.Read: UNAVAILABLE`);
