@@ -65,16 +65,13 @@ export class GrpcScheduler implements Scheduler {
   submit(request: JobRequest): OperationHandle {
     if (this.closed) throw unavailable(`scheduler "${this.name}" is stopping`);
     this.counts.submitted++;
-    const mergeKey = OperationBook.mergeKeyOf(request);
-    const existing = this.operations.joinable(mergeKey);
-    if (existing !== undefined) {
-      this.counts.merged++;
-      return existing.handle;
-    }
     const now = () => this.clock.now();
-    const op = new ForwardedOperation(`operations/${randomUUID()}`, request, mergeKey, now(), this.upstreamAddress, now, this.logger);
-    this.operations.add(op);
-    this.forward(op);
+    const { op, joined } = this.operations.joinOrAdd(
+      request,
+      (mergeKey) => new ForwardedOperation(`operations/${randomUUID()}`, request, mergeKey, now(), this.upstreamAddress, now, this.logger),
+    );
+    if (joined) this.counts.merged++;
+    else this.forward(op);
     return op.handle;
   }
 

@@ -36,14 +36,15 @@ export class OperationBook<T extends BookedOperation> {
     return request.action.doNotCache ? undefined : actionKey(request);
   }
 
-  /** The in-flight operation an identical action joins, if any. */
-  joinable(mergeKey: string | undefined): T | undefined {
-    return mergeKey === undefined ? undefined : this.inFlight.get(mergeKey);
-  }
-
-  add(op: T): void {
+  /** The in-flight operation an identical action joins (joined), or a new one `create` makes for its merge key, now kept here. */
+  joinOrAdd(request: JobRequest, create: (mergeKey: string | undefined) => T): { op: T; joined: boolean } {
+    const mergeKey = OperationBook.mergeKeyOf(request);
+    const existing = mergeKey === undefined ? undefined : this.inFlight.get(mergeKey);
+    if (existing !== undefined) return { op: existing, joined: true };
+    const op = create(mergeKey);
     this.byName.set(op.name, op);
-    if (op.mergeKey !== undefined) this.inFlight.set(op.mergeKey, op);
+    if (mergeKey !== undefined) this.inFlight.set(mergeKey, op);
+    return { op, joined: false };
   }
 
   /** By name, unless it completed longer ago than it is retained. */

@@ -83,15 +83,15 @@ export class SimpleScheduler implements Scheduler {
     const requirements = requirementsOf(this.name, this.spec.supported_platform_properties, request.platform);
     assertSatisfiable(this.name, requirements, [...this.workers.values()].map((w) => ({ properties: w.worker.properties, total: w.total })));
     this.counts.submitted++;
-    const mergeKey = OperationBook.mergeKeyOf(request);
-    const existing = this.operations.joinable(mergeKey);
-    if (existing !== undefined) {
+    const now = () => this.clock.now();
+    const { op, joined } = this.operations.joinOrAdd(
+      request,
+      (mergeKey) => new Operation(`operations/${randomUUID()}`, request, requirements, mergeKey, ++this.sequence, now(), now, this.logger),
+    );
+    if (joined) {
       this.counts.merged++;
-      return existing.handle;
+      return op.handle;
     }
-    const now = this.clock.now();
-    const op = new Operation(`operations/${randomUUID()}`, request, requirements, mergeKey, ++this.sequence, now, () => this.clock.now(), this.logger);
-    this.operations.add(op);
     this.queue.add(op);
     this.match();
     return op.handle;
