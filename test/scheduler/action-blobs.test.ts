@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { copyMissing } from '../../src/scheduler/action-blobs.js';
 import { createGrpcStore } from '../../src/stores/grpc-store.js';
 import { FilesystemStore } from '../../src/stores/filesystem-store.js';
+import type { StoreContext } from '../../src/stores/store-context.js';
 import { readBuffer } from '../../src/stores/store.js';
 import { systemClock } from '../../src/util/clock.js';
 import { digestOf } from '../../src/util/digest.js';
@@ -16,6 +17,14 @@ import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
 import { CLUSTER_INSTANCE, grpcSpec, startCluster } from '../stores/grpc-two-daemons.js';
 
 const cleanups = cleanupsAfterEach();
+
+const ctx: StoreContext = {
+  logger: silentLogger,
+  clock: systemClock,
+  storeByName: () => {
+    throw new Error('no named stores here');
+  },
+};
 
 async function localCas(): Promise<{ store: FilesystemStore; tempPath: string }> {
   const dir = await tempDir('ncache-copy-', cleanups);
@@ -30,7 +39,7 @@ describe('copyMissing from an upstream CAS', () => {
   it('a local CAS that refuses a write before reading does not leave the upstream read holding a request slot', async () => {
     const cluster = await startCluster(cleanups);
     // One request at a time: a read left open would hold the only slot, and every later call would wait forever.
-    const upstream = createGrpcStore({ ...grpcSpec(cluster.url, 'cas'), max_concurrent_requests: 1 }, { logger: silentLogger, clock: systemClock, storeByName: () => { throw new Error('none'); } }, 'stores[0]');
+    const upstream = createGrpcStore({ ...grpcSpec(cluster.url, 'cas'), max_concurrent_requests: 1 }, ctx, 'stores[0]');
     cleanups.push(() => upstream.close?.());
     const blobs = [mixedBytes(2 << 20, 1), mixedBytes(2 << 20, 2)];
     for (const blob of blobs) await cluster.client.uploadBlob(blob, CLUSTER_INSTANCE);
