@@ -31,7 +31,7 @@ import {
 } from './limits.js';
 import { readZstd } from './compressed-blobs/compressed-read.js';
 import { receiveZstdWrite } from './compressed-blobs/compressed-write.js';
-import { parseReadResourceName, parseWriteResourceName } from './resource-name.js';
+import { type UploadResource, parseReadResourceName, parseWriteResourceName } from './resource-name.js';
 import { StallWatch } from './stall-watch.js';
 import { UploadSession } from './upload-session.js';
 
@@ -290,35 +290,12 @@ export class ByteStreamServer {
     }
     if (this.closed) throw new NcacheError('UNAVAILABLE', 'the server is shutting down');
 
-    let session = this.sessions.get(resource.uploadKey);
-    if (session === undefined || session.state !== 'open') {
-      if (first.value.writeOffset !== 0) {
-        throw invalidArgument(
-          `write_offset ${first.value.writeOffset} for ${JSON.stringify(name)}, but no bytes of this upload are held ` +
-            '(committed size 0); start again from offset 0',
-        );
-      }
-      // A store that checks the hash itself (verify with verify_hash) rejects a mismatch before committing:
-      // hashing in the session as well would only cost CPU.
-      session = new UploadSession(resource.uploadKey, digest, store, UPLOAD_QUEUE_BYTES, store.checksUploadHash?.() !== true);
-      const created = session;
-      this.sessions.set(resource.uploadKey, created);
-      created.committed.then(
-        () => this.forget(created),
-        () => this.forget(created),
-      );
-    } else if (first.value.writeOffset !== session.received) {
-      throw invalidArgument(
-        `write_offset ${first.value.writeOffset} for ${JSON.stringify(name)} does not match the committed size ` +
-          `${session.received}; ask QueryWriteStatus and resume from there`,
-      );
-    }
-    // No await between the offset check above and taking ownership here.
-    session.attach(token, () =>
+    const owned = this.sessionFor(resource, name, first.value.writeOffset, store);
+    // No await between sessionFor's offset check and taking ownership here.
+    owned.attach(token, () =>
       respond(new NcacheError('ABORTED', `a newer Write of ${JSON.stringify(name)} took over this upload`)),
     );
-    setSession(session);
-    const owned = session;
+    setSession(owned);
     const stillOwner = () => owned.owner === token;
     if (resource.compressor === 'zstd') {
       const nextMessage = () =>
@@ -384,6 +361,40 @@ export class ByteStreamServer {
       }
       msg = next.value;
     }
+  }
+
+  /**
+   * The upload session a Write starting at `writeOffset` continues: a new one
+   * from offset 0, or the open one holding exactly `writeOffset` bytes.
+   * Synchronous, so no other Write can take the session between this check
+   * and the caller's attach.
+   */
+  private sessionFor(resource: UploadResource, name: string, writeOffset: number, store: StoreDriver): UploadSession {
+    const open = this.sessions.get(resource.uploadKey);
+    if (open !== undefined && open.state === 'open') {
+      if (writeOffset !== open.received) {
+        throw invalidArgument(
+          `write_offset ${writeOffset} for ${JSON.stringify(name)} does not match the committed size ` +
+            `${open.received}; ask QueryWriteStatus and resume from there`,
+        );
+      }
+      return open;
+    }
+    if (writeOffset !== 0) {
+      throw invalidArgument(
+        `write_offset ${writeOffset} for ${JSON.stringify(name)}, but no bytes of this upload are held ` +
+          '(committed size 0); start again from offset 0',
+      );
+    }
+    // A store that checks the hash itself (verify with verify_hash) rejects a mismatch before committing:
+    // hashing in the session as well would only cost CPU.
+    const created = new UploadSession(resource.uploadKey, resource.digest, store, UPLOAD_QUEUE_BYTES, store.checksUploadHash?.() !== true);
+    this.sessions.set(resource.uploadKey, created);
+    created.committed.then(
+      () => this.forget(created),
+      () => this.forget(created),
+    );
+    return created;
   }
 
   private detach(session: UploadSession, token: object): void {
