@@ -7,6 +7,7 @@
 // store), and through that laptop again (hits from its filled local tier).
 import { join } from 'node:path';
 import { BazelWorkspace, type BazelRun, findBazel } from '../test/helpers/bazel.js';
+import { loopbackServers } from '../test/helpers/config-servers.js';
 import { DaemonFixture, testConfigText } from '../test/helpers/daemon-process.js';
 import { benchWorkspace } from './bench-workspace.js';
 import type { BenchSettings } from './env.js';
@@ -25,17 +26,7 @@ function laptopConfigText(dataDir: string, clusterUrl: string): string {
       { name: 'CAS', ...tiers('cas', 'cas') },
       { name: 'AC', ...tiers('ac', 'ac') },
     ],
-    servers: [
-      {
-        listener: { http: { socket_address: '127.0.0.1:0' } },
-        services: {
-          cas: [{ instance_name: '', cas_store: 'CAS' }],
-          ac: [{ instance_name: '', ac_store: 'AC' }],
-          bytestream: { cas_stores: { '': 'CAS' } },
-          capabilities: [{ instance_name: '' }],
-        },
-      },
-    ],
+    servers: loopbackServers(),
   };
   return JSON.stringify(config, null, 2);
 }
