@@ -2,8 +2,11 @@
 // Bazel 4.2.3 sends for each action of the bench workspace (bench-workspace.ts
 // shape), and the daemon's CPU time (utime + stime from /proc, main thread and
 // all threads) is read before and after. Cold, per action: GetActionResult
-// (a miss), FindMissingBlobs of its output, ByteStream Write in 16 KiB
-// messages, UpdateActionResult. Warm (a restarted daemon on the same stores):
+// (a miss), FindMissingBlobs of the Action, its Command and its output, a
+// ByteStream Write of each (the output in 16 KiB messages), UpdateActionResult:
+// Bazel 4.2.3 uploads the Action and Command protos beside the outputs (seen
+// in the CAS after a `--remote_cache` build: Action about 350 bytes, Command
+// about 4.7 KB for a genrule). Warm (a restarted daemon on the same stores):
 // GetActionResult (a hit) and ByteStream Read of the output. Bazel's JVM and
 // its genrules are not on the machine's two cores meanwhile, so the numbers
 // move much less from run to run than the Bazel section's; with
@@ -24,11 +27,17 @@ import { ReapiClient } from './reapi-client.js';
 
 /** Bazel's ByteStream chunk size. */
 const CHUNK_BYTES = 16 * 1024;
+/** Sizes of a genrule's Action and Command protos as Bazel 4.2.3 uploads them. */
+const ACTION_BYTES = 348;
+const COMMAND_BYTES = 4759;
 /** Actions in flight at once (Bazel runs as many as --jobs and its upload/download pools allow). */
 const CONCURRENCY = 8;
 
 interface Action {
   actionDigest: { hash: string; sizeBytes: number };
+  /** The Action and Command protos' stand-ins, uploaded as Bazel does. */
+  actionBytes: Buffer;
+  command: { hash: string; sizeBytes: number; bytes: Buffer };
   output: { hash: string; sizeBytes: number };
   size: number;
   index: number;
@@ -49,8 +58,16 @@ function outputBytes(seed: string, index: number, size: number): Buffer {
 function actionsOf(seed: string, sizes: number[]): Action[] {
   return sizes.map((size, index) => {
     const data = outputBytes(seed, index, size);
-    const action = Buffer.from(`${seed} action ${index}`);
-    return { index, size, actionDigest: { hash: sha256(action), sizeBytes: action.length }, output: { hash: sha256(data), sizeBytes: size } };
+    const action = Buffer.from(`${seed} action ${index} `.padEnd(ACTION_BYTES, '.'));
+    const command = Buffer.from(`${seed} command ${index} `.padEnd(COMMAND_BYTES, '.'));
+    return {
+      index,
+      size,
+      actionDigest: { hash: sha256(action), sizeBytes: action.length },
+      actionBytes: action,
+      command: { hash: sha256(command), sizeBytes: command.length, bytes: command },
+      output: { hash: sha256(data), sizeBytes: size },
+    };
   });
 }
 
@@ -78,9 +95,14 @@ async function runClient(address: string, phase: string, seed: string, sizes: nu
           () => Promise.reject(new Error(`action ${a.index}: a hit in the cold phase`)),
           (err: { code?: number }) => (err.code === 5 ? undefined : Promise.reject(err)),
         );
-        const missing = await client.findMissingBlobs([a.output]);
-        if (missing.missingBlobDigests.length !== 1) throw new Error(`action ${a.index}: output not missing in the cold phase`);
-        await client.write(a.output, chunksOf(outputBytes(seed, a.index, a.size)), `replay-${seed}-${a.index}`);
+        const missing = await client.findMissingBlobs([a.actionDigest, a.command, a.output]);
+        if (missing.missingBlobDigests.length !== 3) throw new Error(`action ${a.index}: blobs not missing in the cold phase`);
+        // Bazel starts the uploads of one action's missing blobs together.
+        await Promise.all([
+          client.write(a.actionDigest, [a.actionBytes], `replay-${seed}-${a.index}-a`),
+          client.write(a.command, [a.command.bytes], `replay-${seed}-${a.index}-c`),
+          client.write(a.output, chunksOf(outputBytes(seed, a.index, a.size)), `replay-${seed}-${a.index}`),
+        ]);
         await client.updateActionResult(a.actionDigest, {
           outputFiles: [{ path: `bazel-out/k8-fastbuild/bin/out_${a.index}`, digest: a.output, isExecutable: false }],
           exitCode: 0,
