@@ -1,7 +1,7 @@
 // google.bytestream.ByteStream for CAS blobs: streamed reads with offsets and
 // limits, resumable verified writes, and QueryWriteStatus.
-import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { ClientStreamCall, ServerStreamCall, UnaryCallback } from './grpc-server/calls.js';
+import type { ServedMethodDefinition } from './grpc-server/router.js';
 import {
   type ByteStreamHandlers,
   type MessageInit,
@@ -15,7 +15,6 @@ import {
 } from '../proto/reapi.js';
 import { type StoreDriver, hasOne } from '../stores/store.js';
 import { formatDigest, isEmptyDigest } from '../util/digest.js';
-import { HEADROOM_BYTES, prependInPlace } from '../util/headroom.js';
 import { NcacheError, invalidArgument, isNotFound, notFound, outOfRange } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { StreamWriter, failStream, unaryHandler } from './call-utils.js';
@@ -48,54 +47,35 @@ export interface ByteStreamServerOptions {
   readonly uploadStallMs?: number;
 }
 
-/**
- * A Read response whose data may be several store chunks: they are copied
- * once, straight into the encoded message, instead of being concatenated first.
- */
+/** A Read response whose data may be several store chunks, sent as they are (never concatenated). */
 interface ChunkedReadResponse {
   data: Buffer | Buffer[];
 }
 
-/** The field header of ReadResponse.data (tag and varint length), written at `out[0..]`; returns its length. */
-function writeDataHeader(out: Uint8Array, total: number): number {
-  let pos = 0;
-  out[pos++] = (10 << 3) | 2;
+/** The field header of ReadResponse.data (tag 10, wire type 2, varint length) for `total` bytes of data. */
+function dataFieldHeader(total: number): Buffer {
+  const out: number[] = [(10 << 3) | 2];
   let n = total;
   while (n >= 0x80) {
-    out[pos++] = (n & 0x7f) | 0x80;
+    out.push((n & 0x7f) | 0x80);
     n = Math.floor(n / 128);
   }
-  out[pos++] = n;
-  return pos;
+  out.push(n);
+  return Buffer.from(out);
 }
 
-const header = new Uint8Array(HEADROOM_BYTES);
-
 /**
- * Encodes ReadResponse { bytes data = 10 } from one or more chunks: in place
- * when the message is one chunk with headroom (util/headroom.ts: the
- * filesystem store reads into such buffers), else into a new buffer (the
- * listener writes the message out as it is, without a copy of its own, so
- * the bytes must stay untouched until HTTP/2 has sent them).
+ * Encodes ReadResponse { bytes data = 10 } as pieces: the field header, then
+ * the chunks themselves. The listener writes the pieces out as they are, so
+ * the chunks must stay untouched until HTTP/2 has sent them (the store hands
+ * over chunks it no longer uses).
  */
-export function encodeReadResponse(msg: ChunkedReadResponse): Buffer {
+export function encodeReadResponse(msg: ChunkedReadResponse): readonly Buffer[] {
   const parts = Array.isArray(msg.data) ? msg.data : [msg.data];
   let total = 0;
   for (const p of parts) total += p.length;
-  if (total === 0) return Buffer.alloc(0);
-  const headerBytes = writeDataHeader(header, total);
-  if (parts.length === 1) {
-    const inPlace = prependInPlace(header.subarray(0, headerBytes), parts[0]!);
-    if (inPlace !== undefined) return inPlace;
-  }
-  const out = Buffer.allocUnsafe(headerBytes + total);
-  out.set(header.subarray(0, headerBytes), 0);
-  let pos = headerBytes;
-  for (const p of parts) {
-    p.copy(out, pos);
-    pos += p.length;
-  }
-  return out.subarray(0, pos);
+  if (total === 0) return [];
+  return [dataFieldHeader(total), ...parts];
 }
 
 export class ByteStreamServer {
@@ -120,12 +100,12 @@ export class ByteStreamServer {
   }
 
   /** The service definition with Read's serializer replaced by the chunk-list encoder. */
-  definition(): ServiceDefinition<ByteStreamHandlers> {
+  definition(): Record<keyof ByteStreamHandlers, ServedMethodDefinition> {
     const base = serviceDefinition('bytestream');
     return {
       ...base,
-      read: { ...base.read, responseSerialize: (msg: ChunkedReadResponse) => encodeReadResponse(msg) },
-    };
+      read: { ...base.read, responseSerialize: (msg) => encodeReadResponse(msg as ChunkedReadResponse) },
+    } as Record<keyof ByteStreamHandlers, ServedMethodDefinition>;
   }
 
   handlers(): ByteStreamHandlers {

@@ -473,7 +473,7 @@ function buildServer(config: NcacheConfig, index: number, shared: SharedState, l
     ...(door === undefined ? {} : { admit: door }),
   });
   // Every service is counted in `metrics` (requests, hits, bytes, latency) without knowing it.
-  const add = <T>(def: ServiceDefinition<T>, impl: T) => {
+  const add = <T>(def: ServiceDefinition<T> | ServiceMethods, impl: T) => {
     const counted = instrumentService(def as unknown as ServiceMethods, impl as unknown as Record<string, unknown>, metrics);
     registerService(router, counted.definition, counted.implementation);
   };

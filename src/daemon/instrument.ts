@@ -3,8 +3,9 @@
 // wire bytes (through the (de)serializers), and cache hits and misses for the
 // methods that are lookups. Everything per method is resolved once, when the
 // service is registered; per call there are a few closures and number bumps.
-import type { MethodDefinition } from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
+import { messageLength } from './grpc-server/frames.js';
+import type { ServedMethodDefinition } from './grpc-server/router.js';
 import type { ClientStreamCall, HandleClientStream, HandleServerStream, HandleUnary, UnaryCall, UnaryCallback } from './grpc-server/calls.js';
 import type { MethodMetrics, Metrics } from './metrics.js';
 
@@ -47,7 +48,7 @@ function statusCode(err: unknown): number {
 }
 
 /** Method definitions by handler name. */
-export type ServiceMethods = Record<string, MethodDefinition<unknown, unknown>>;
+export type ServiceMethods = Record<string, ServedMethodDefinition>;
 
 export interface InstrumentedService {
   readonly definition: ServiceMethods;
@@ -73,7 +74,7 @@ export function instrumentService(definition: ServiceMethods, implementation: Re
 }
 
 /** The method definition with (de)serializers that add message sizes to the byte counters. */
-function countBytes(method: MethodDefinition<unknown, unknown>, m: MethodMetrics): MethodDefinition<unknown, unknown> {
+function countBytes(method: ServedMethodDefinition, m: MethodMetrics): ServedMethodDefinition {
   const deserialize = method.requestDeserialize;
   const serialize = method.responseSerialize;
   return {
@@ -83,9 +84,9 @@ function countBytes(method: MethodDefinition<unknown, unknown>, m: MethodMetrics
       return deserialize(bytes);
     },
     responseSerialize: (value: unknown) => {
-      const bytes = serialize(value);
-      m.bytesOut += bytes.length;
-      return bytes;
+      const message = serialize(value);
+      m.bytesOut += messageLength(message);
+      return message;
     },
   };
 }

@@ -23,7 +23,6 @@ import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey, formatDigest, parseDigestKey } from '../util/digest.js';
 import { NcacheError, errorMessage, failedPrecondition, internal, invalidArgument, notFound } from '../util/errors.js';
 import { EvictingMap, type EvictionEntry } from '../util/eviction.js';
-import { allocWithHeadroom } from '../util/headroom.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
 import { FileChunks, singleChunk, writeStream } from './filesystem/file-io.js';
@@ -507,8 +506,8 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     }
     try {
       const { start, end } = checkRange(what, fstatSync(fd).size, offset, length);
-      // With headroom, so ByteStream can frame it without a copy.
-      const data = allocWithHeadroom(end - start);
+      // Not from the shared pool: the consumer may keep it (ByteStream sends it as it is).
+      const data = Buffer.allocUnsafeSlow(end - start);
       let filled = 0;
       while (filled < data.length) {
         const n = readSync(fd, data, filled, data.length - filled, start + filled);

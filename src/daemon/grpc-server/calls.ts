@@ -6,6 +6,7 @@
 // and 'close' (the HTTP/2 stream is gone).
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http2';
+import type { SerializedMessage } from './frames.js';
 import type { CallResponder } from './responder.js';
 import { OK, statusOf } from './status.js';
 
@@ -54,7 +55,7 @@ export class ServerStreamCall<Req, Res> extends CallBase {
     responder: CallResponder,
     metadata: IncomingHttpHeaders,
     readonly request: Req,
-    private readonly serialize: (message: Res) => Buffer,
+    private readonly serialize: (message: Res) => SerializedMessage,
   ) {
     super(responder, metadata);
     // Registered first, so every other 'error' listener (instrument.ts's) has

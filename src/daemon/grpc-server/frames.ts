@@ -6,6 +6,21 @@ import { NcacheError } from '../../util/errors.js';
 
 export const FRAME_HEADER_BYTES = 5;
 
+/**
+ * A serialized message: one buffer, or pieces sent back to back. Pieces let a
+ * ByteStream Read response name the store's file chunks as they are, so its
+ * payload is never copied just to put a few bytes of header in front.
+ */
+export type SerializedMessage = Buffer | readonly Buffer[];
+
+/** Bytes in a serialized message. */
+export function messageLength(message: SerializedMessage): number {
+  if (!Array.isArray(message)) return (message as Buffer).length;
+  let total = 0;
+  for (const piece of message as readonly Buffer[]) total += piece.length;
+  return total;
+}
+
 /** The 5-byte prefix of an uncompressed message of `length` bytes. */
 export function frameHeader(length: number): Buffer {
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);

@@ -4,7 +4,7 @@
 // call's end: the deadline, and the client going away.
 import type { EventEmitter } from 'node:events';
 import type { ServerHttp2Stream } from 'node:http2';
-import { frameHeader } from './frames.js';
+import { type SerializedMessage, frameHeader, messageLength } from './frames.js';
 import { type CallStatus, statusFields } from './status.js';
 
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' } as const;
@@ -52,15 +52,16 @@ export class CallResponder {
    * over. False when the message was not sent (the call is over, or the
    * message is over the send limit, which ends the call).
    */
-  send(message: Buffer, written?: () => void): boolean {
+  send(message: SerializedMessage, written?: () => void): boolean {
     if (this.done || this.stream.destroyed) {
       if (written !== undefined) process.nextTick(written);
       return false;
     }
-    if (message.length > this.maxSendBytes) {
+    const length = messageLength(message);
+    if (length > this.maxSendBytes) {
       this.finish({
         code: RESOURCE_EXHAUSTED,
-        details: `Sent message larger than max (${message.length} vs. ${this.maxSendBytes}) (listener max_encoding_message_size)`,
+        details: `Sent message larger than max (${length} vs. ${this.maxSendBytes}) (listener max_encoding_message_size)`,
       });
       if (written !== undefined) process.nextTick(written);
       return false;
@@ -69,9 +70,14 @@ export class CallResponder {
       this.headersSent = true;
       this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     }
-    // Two writes, no copy: HTTP/2 packs them into DATA frames as they fit.
-    this.stream.write(frameHeader(message.length));
-    this.stream.write(message, written);
+    // The prefix and the pieces as one writev, none of them copied: HTTP/2
+    // packs them into DATA frames as they fit. `written` rides on the last.
+    const stream = this.stream;
+    const pieces: readonly Buffer[] = Array.isArray(message) ? (message as readonly Buffer[]) : [message as Buffer];
+    stream.cork();
+    stream.write(frameHeader(length), pieces.length === 0 ? written : undefined);
+    for (let i = 0; i < pieces.length; i++) stream.write(pieces[i], i === pieces.length - 1 ? written : undefined);
+    stream.uncork();
     return true;
   }
 

@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { MethodDefinition } from '@grpc/grpc-js';
 import { NcacheError } from '../../util/errors.js';
 import { ClientStreamCall, type HandleClientStream, type HandleServerStream, type HandleUnary, ServerStreamCall, UnaryCall } from './calls.js';
-import { MessageParser } from './frames.js';
+import { MessageParser, type SerializedMessage } from './frames.js';
 import { RequestMessages } from './request-messages.js';
 import { CallResponder } from './responder.js';
 import { type CallStatus, OK, parseTimeout, statusOf } from './status.js';
@@ -15,11 +15,19 @@ type UnaryHandler = HandleUnary<unknown, unknown>;
 type ServerStreamHandler = HandleServerStream<unknown, unknown>;
 type ClientStreamHandler = HandleClientStream<unknown, unknown>;
 
+/**
+ * A method's definition as the server takes it: grpc-js's, except that a
+ * response may serialize to pieces (frames.ts) instead of one buffer.
+ */
+export interface ServedMethodDefinition extends Omit<MethodDefinition<unknown, unknown>, 'responseSerialize'> {
+  responseSerialize(value: unknown): SerializedMessage;
+}
+
 /** One method as registered: its definition (path, codecs, shape) and its handler. */
 export type RegisteredMethod =
-  | { readonly kind: 'unary'; readonly def: MethodDefinition<unknown, unknown>; readonly handler: UnaryHandler }
-  | { readonly kind: 'serverStream'; readonly def: MethodDefinition<unknown, unknown>; readonly handler: ServerStreamHandler }
-  | { readonly kind: 'clientStream'; readonly def: MethodDefinition<unknown, unknown>; readonly handler: ClientStreamHandler };
+  | { readonly kind: 'unary'; readonly def: ServedMethodDefinition; readonly handler: UnaryHandler }
+  | { readonly kind: 'serverStream'; readonly def: ServedMethodDefinition; readonly handler: ServerStreamHandler }
+  | { readonly kind: 'clientStream'; readonly def: ServedMethodDefinition; readonly handler: ClientStreamHandler };
 
 export interface RouterOptions {
   readonly maxReceiveMessageBytes: number;
@@ -139,12 +147,12 @@ function runServerStream(
 }
 
 /** A unary answer: the status, or the message then OK. */
-function answer(def: MethodDefinition<unknown, unknown>, responder: CallResponder, err: unknown, value: unknown): void {
+function answer(def: ServedMethodDefinition, responder: CallResponder, err: unknown, value: unknown): void {
   if (err !== null && err !== undefined) {
     responder.finish(statusOf(err));
     return;
   }
-  let bytes: Buffer;
+  let bytes: SerializedMessage;
   try {
     bytes = def.responseSerialize(value);
   } catch (cause) {
@@ -188,7 +196,7 @@ function readOneMessage(stream: ServerHttp2Stream, parser: MessageParser, done: 
  * handlers of the same names. Which handler shape a method has is data (its
  * definition's stream flags), so it is checked here, not by the compiler.
  */
-export function registerService(router: GrpcRouter, definition: Record<string, MethodDefinition<unknown, unknown>>, implementation: Record<string, unknown>): void {
+export function registerService(router: GrpcRouter, definition: Record<string, ServedMethodDefinition>, implementation: Record<string, unknown>): void {
   for (const [name, def] of Object.entries(definition)) {
     const handler = implementation[name];
     if (typeof handler !== 'function') continue;

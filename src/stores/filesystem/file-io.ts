@@ -2,7 +2,6 @@
 // the next read, and a read-ahead iterator over a range of an open file.
 import type { FileHandle } from 'node:fs/promises';
 import { internal } from '../../util/errors.js';
-import { allocWithHeadroom } from '../../util/headroom.js';
 import type { ByteStream } from '../store.js';
 
 /** Incoming chunks (Bazel sends 16 KiB) are gathered into one writev of about this size. */
@@ -117,8 +116,8 @@ export class FileChunks implements AsyncIterableIterator<Buffer> {
   }
 
   private async readAt(position: number, n: number): Promise<Buffer> {
-    // Not from the shared pool (the consumer may keep the chunk), with headroom so ByteStream can frame it without a copy.
-    const buf = allocWithHeadroom(n);
+    // Not from the shared pool: the consumer may keep the chunk (ByteStream sends it as it is).
+    const buf = Buffer.allocUnsafeSlow(n);
     let filled = 0;
     while (filled < n) {
       const { bytesRead } = await this.fh.read(buf, filled, n - filled, position + filled);

@@ -18,6 +18,21 @@ const READ = '/google.bytestream.ByteStream/Read';
 const WRITE = '/google.bytestream.ByteStream/Write';
 const GetCapabilitiesRequestCodec = codecFor('build.bazel.remote.execution.v2.GetCapabilitiesRequest');
 const ReadRequestCodec = codecFor('google.bytestream.ReadRequest');
+const ReadResponseCodec = codecFor<{ data: Buffer }>('google.bytestream.ReadResponse');
+
+/** The messages of a response body, each checked against its 5-byte prefix. */
+function messagesOf(body: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let pos = 0;
+  while (pos < body.length) {
+    expect(body[pos]).toBe(0);
+    const length = body.readUInt32BE(pos + 1);
+    expect(pos + 5 + length).toBeLessThanOrEqual(body.length);
+    out.push(body.subarray(pos + 5, pos + 5 + length));
+    pos += 5 + length;
+  }
+  return out;
+}
 
 const framed = (message: Buffer) => Buffer.concat([frameHeader(message.length), message]);
 
@@ -118,6 +133,25 @@ describe('the gRPC listener', () => {
     expect(answer.headers['grpc-status'] ?? answer.trailers['grpc-status']).toBe(String(status.DEADLINE_EXCEEDED));
     const missing = await f.client.findMissingBlobs({ blobDigests: [digest] });
     expect(missing.missingBlobDigests).toEqual([digest]);
+  });
+
+  it('frames every Read message whole, whether its data is one store chunk, a slice of one or several', async () => {
+    // 300 KiB is read in one chunk and sliced into 64 KiB messages; 3 MiB in
+    // 256 KiB file chunks, each cut in four; 100 bytes is one short message.
+    for (const [size, seed] of [
+      [100, 31],
+      [300 * 1024, 32],
+      [3 * 1024 * 1024 + 7, 33],
+    ] as const) {
+      const data = deterministicBytes(size, seed);
+      const digest = await f.client.uploadBlob(data);
+      const answer = await call(READ, framed(ReadRequestCodec.encode({ resourceName: blobName('', digest) })));
+      expect(answer.trailers['grpc-status']).toBe('0');
+      const payloads = messagesOf(answer.data).map((m) => ReadResponseCodec.decode(m).data as Buffer);
+      expect(payloads.length).toBe(Math.ceil(size / (64 * 1024)));
+      for (const p of payloads) expect(p.length).toBeLessThanOrEqual(64 * 1024);
+      expect(Buffer.concat(payloads).equals(data)).toBe(true);
+    }
   });
 
   it('counts a Read the client resets mid-blob as CANCELLED, and keeps serving', async () => {
