@@ -109,7 +109,7 @@ export async function runBazelBench(settings: BenchSettings, print: (line: strin
     // Starts the server and fills the analysis cache so the first timed row is not charged for it.
     const warmup = await build([], undefined);
     print(`  warm-up build (Bazel server start, analysis; not in the table): ${seconds(warmup.run.elapsedMs)}`);
-    await warmUpRemoteClients(ws.baseDir, settings, (flags) => build(flags, undefined), print);
+    await warmUpBazel(ws.baseDir, settings, (flags) => build(flags, undefined), print);
 
     for (const scenario of scenarios) {
       const cold = await scenario.open('cold');
@@ -139,35 +139,48 @@ export async function runBazelBench(settings: BenchSettings, print: (line: strin
 }
 
 /**
- * Bazel's JVM compiles its gRPC and HTTP cache clients the first time they
- * run: in one run of this section the first gRPC cold build cost Bazel 11.8 s
- * of CPU and the second 7.7 s, same daemon. The no-cache rows had their
- * warm-up build, so the cache clients get theirs too: a cold and a warm
- * build through a throwaway daemon of each protocol, not in the table.
+ * A developer's Bazel server has run many builds; a fresh one is still
+ * compiling its own code. In a JFR recording of the warm-up build and two
+ * rounds of gRPC cold + warm builds (56 s), the JVM's JIT spent 32 s
+ * compiling, and Bazel's CPU for one gRPC cold build went 10.3, 6.5, 4.8,
+ * 3.8 s over four rounds (no cache: 4.3, 3.0 s). So before the table Bazel
+ * builds `warmups` times with no cache, then `warmups` rounds of a cold and a
+ * warm build through a throwaway daemon of each protocol: every row then
+ * meets a JIT that has compiled its paths alike. None of these is in the table.
  */
-async function warmUpRemoteClients(
+async function warmUpBazel(
   scratchDir: string,
   settings: BenchSettings,
   build: (flags: readonly string[]) => Promise<Timed>,
   print: (line: string) => void,
 ): Promise<void> {
+  const rounds = settings.bazel.warmups;
+  if (rounds === 0) return;
+  const noCache: string[] = [];
+  for (let i = 0; i < rounds; i++) noCache.push(seconds((await build([])).run.elapsedMs));
+  print(`  warm-up, no cache (not in the table): ${noCache.join(', ')}`);
   const quiet = { ...settings, bazel: { ...settings.bazel, cpuProfileDir: undefined } };
   const ctx = { settings: quiet, scratchDir };
-  for (const scenario of [grpcScenario(ctx, 'warm-up gRPC'), httpScenario(ctx, 'warm-up HTTP')]) {
-    try {
-      const times: string[] = [];
-      for (const phase of ['cold', 'warm'] as const) {
-        const cache = await scenario.open(phase);
-        try {
-          times.push(seconds((await build(cache.flags)).run.elapsedMs));
-        } finally {
-          await cache.stop();
+  for (const make of [() => grpcScenario(ctx, 'warm-up gRPC'), () => httpScenario(ctx, 'warm-up HTTP')]) {
+    const times: string[] = [];
+    let name = '';
+    for (let i = 0; i < rounds; i++) {
+      const scenario = make();
+      name = scenario.name;
+      try {
+        for (const phase of ['cold', 'warm'] as const) {
+          const cache = await scenario.open(phase);
+          try {
+            times.push(`${phase} ${seconds((await build(cache.flags)).run.elapsedMs)}`);
+          } finally {
+            await cache.stop();
+          }
         }
+      } finally {
+        await scenario.dispose();
       }
-      print(`  ${scenario.name} (Bazel's cache client compiled; not in the table): cold ${times[0]}, warm ${times[1]}`);
-    } finally {
-      await scenario.dispose();
     }
+    print(`  ${name} (not in the table): ${times.join(', ')}`);
   }
 }
 

@@ -30,6 +30,8 @@ export interface BenchSettings {
     largeMiB: number;
     /** Timed repetitions of each warm build; the median is reported. */
     warmRepeats: number;
+    /** Builds of each kind (no cache, gRPC, HTTP) before the table, so Bazel's JIT has compiled them. */
+    warmups: number;
     /** Rounds of the ncache scenarios (alternating with the baseline's when there is one). */
     rounds: number;
     /** Another checkout (built) whose daemon runs as "baseline" beside this one, alternating: before/after in one run. */
@@ -117,6 +119,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       large: intVar(env, 'NCACHE_BENCH_BAZEL_LARGE', 2),
       largeMiB: intVar(env, 'NCACHE_BENCH_BAZEL_LARGE_MIB', 25),
       warmRepeats: Math.max(1, intVar(env, 'NCACHE_BENCH_BAZEL_WARM_REPEATS', 3)),
+      warmups: Math.max(0, intVar(env, 'NCACHE_BENCH_BAZEL_WARMUPS', 3)),
       rounds: Math.max(1, intVar(env, 'NCACHE_BENCH_BAZEL_ROUNDS', 1)),
       baselineRoot: env.NCACHE_BENCH_BASELINE_ROOT || undefined,
       cpuProfileDir: env.NCACHE_BENCH_CPU_PROF_DIR || undefined,
@@ -143,7 +146,7 @@ export const SETTINGS_HELP = [
   'NCACHE_BENCH_BYTESTREAM_MIB=1,256  NCACHE_BENCH_WRITE_CHUNK_KIB=64 (Bazel sends 16)  NCACHE_BENCH_REPEATS=5',
   'NCACHE_BENCH_RSS_UPLOAD_MIB=1024  NCACHE_BENCH_ZSTD_MIB=32',
   'NCACHE_BENCH_FIND_MISSING_DIGESTS=10000  NCACHE_BENCH_BATCH_COUNT=1000  NCACHE_BENCH_BATCH_BLOB_BYTES=4096',
-  'NCACHE_BENCH_BAZEL_{SMALL=250,SMALL_KIB=64,TEXT=50,TEXT_KIB=256,MEDIUM=40,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3,ROUNDS=1}',
+  'NCACHE_BENCH_BAZEL_{SMALL=250,SMALL_KIB=64,TEXT=50,TEXT_KIB=256,MEDIUM=40,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3,WARMUPS=3,ROUNDS=1}',
   'NCACHE_BENCH_BASELINE_ROOT=<another built checkout: its daemon runs beside this one, alternating>',
   'NCACHE_BENCH_CPU_PROF_DIR=<dir: daemons run with --cpu-prof, one profile per scenario and phase, summarized>',
   'NCACHE_BENCH_EXEC_{ROUNDS=2,PROBES=50,TREE_FILES=10000} (the exec section builds the Bazel section\'s workspace)',
