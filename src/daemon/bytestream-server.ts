@@ -33,6 +33,7 @@ import { receiveZstdWrite } from './compressed-blobs/compressed-write.js';
 import { type UploadResource, parseReadResourceName, parseWriteResourceName } from './resource-name.js';
 import { StallWatch } from './stall-watch.js';
 import { UploadSession } from './upload-session.js';
+import { decodeWritePieces } from './write-pieces.js';
 
 export interface ByteStreamServerOptions {
   readonly stores: InstanceMap<StoreDriver>;
@@ -99,12 +100,16 @@ export class ByteStreamServer {
     this.uploadStallMs = opts.uploadStallMs ?? LISTENER_LIMIT_DEFAULTS.upload_stall_timeout * 1000;
   }
 
-  /** The service definition with Read's serializer replaced by the chunk-list encoder. */
+  /**
+   * The service definition with Read's serializer replaced by the chunk-list
+   * encoder, and Write's messages decoded from their pieces (write-pieces.ts).
+   */
   definition(): Record<keyof ByteStreamHandlers, ServedMethodDefinition> {
     const base = serviceDefinition('bytestream');
     return {
       ...base,
       read: { ...base.read, responseSerialize: (msg) => encodeReadResponse(msg as ChunkedReadResponse) },
+      write: { ...base.write, requestDeserializePieces: decodeWritePieces },
     } as Record<keyof ByteStreamHandlers, ServedMethodDefinition>;
   }
 

@@ -76,6 +76,7 @@ export function instrumentService(definition: ServiceMethods, implementation: Re
 /** The method definition with (de)serializers that add message sizes to the byte counters. */
 function countBytes(method: ServedMethodDefinition, m: MethodMetrics): ServedMethodDefinition {
   const deserialize = method.requestDeserialize;
+  const deserializePieces = method.requestDeserializePieces?.bind(method);
   const serialize = method.responseSerialize;
   return {
     ...method,
@@ -83,6 +84,14 @@ function countBytes(method: ServedMethodDefinition, m: MethodMetrics): ServedMet
       m.bytesIn += bytes.length;
       return deserialize(bytes);
     },
+    ...(deserializePieces === undefined
+      ? {}
+      : {
+          requestDeserializePieces: (pieces: Buffer[]) => {
+            m.bytesIn += messageLength(pieces);
+            return deserializePieces(pieces);
+          },
+        }),
     responseSerialize: (value: unknown) => {
       const message = serialize(value);
       m.bytesOut += messageLength(message);

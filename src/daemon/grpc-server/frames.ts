@@ -1,7 +1,9 @@
 // gRPC's message framing over HTTP/2 DATA: each message is a 1-byte
 // compressed flag, a 4-byte big-endian length, then the message. DATA frames
-// cut messages anywhere, so the parser gathers bytes across chunks; a message
-// inside one chunk is handed on as a view of it, without a copy.
+// cut messages anywhere, so the parser gathers bytes across chunks. A message
+// comes out as the pieces it arrived in (views of the chunks, no copy), which
+// push() joins for decoders that need one buffer; ByteStream Write decodes
+// the pieces as they are (src/daemon/write-pieces.ts).
 import { NcacheError } from '../../util/errors.js';
 
 export const FRAME_HEADER_BYTES = 5;
@@ -44,9 +46,14 @@ export class MessageParser {
     return this.pendingBytes > 0 || this.wanted >= 0;
   }
 
-  /** The whole messages `chunk` completes, in order. */
+  /** The whole messages `chunk` completes, in order, each as one buffer (a view when it arrived in one chunk). */
   push(chunk: Buffer): Buffer[] {
-    const out: Buffer[] = [];
+    return this.pushPieces(chunk).map(joinPieces);
+  }
+
+  /** The whole messages `chunk` completes, in order, each as the pieces of chunks it arrived in. */
+  pushPieces(chunk: Buffer): Buffer[][] {
+    const out: Buffer[][] = [];
     let rest = chunk;
     while (rest.length > 0) {
       if (this.wanted < 0) {
@@ -60,7 +67,7 @@ export class MessageParser {
         rest = rest.subarray(need);
         this.pending = [];
         this.pendingBytes = 0;
-        if (this.wanted === 0) out.push(this.finish(Buffer.alloc(0)));
+        if (this.wanted === 0) out.push(this.finish([]));
         continue;
       }
       const need = this.wanted - this.pendingBytes;
@@ -69,7 +76,7 @@ export class MessageParser {
         break;
       }
       const tail = rest.subarray(0, need);
-      out.push(this.finish(this.pendingBytes === 0 ? tail : Buffer.concat([...this.pending, tail], this.wanted)));
+      out.push(this.finish(this.pendingBytes === 0 ? [tail] : [...this.pending, tail]));
       rest = rest.subarray(need);
     }
     return out;
@@ -97,10 +104,16 @@ export class MessageParser {
     this.wanted = length;
   }
 
-  private finish(message: Buffer): Buffer {
+  private finish(message: Buffer[]): Buffer[] {
     this.pending = [];
     this.pendingBytes = 0;
     this.wanted = -1;
     return message;
   }
+}
+
+/** A message's pieces as one buffer: the piece itself when there is one, else a copy. */
+export function joinPieces(pieces: readonly Buffer[]): Buffer {
+  if (pieces.length === 1) return pieces[0]!;
+  return pieces.length === 0 ? Buffer.alloc(0) : Buffer.concat(pieces);
 }

@@ -1,6 +1,8 @@
 // The request side of a client-streaming call: messages parsed from DATA
 // as they arrive, queued up to a few, the HTTP/2 stream paused beyond that
-// so flow control makes the client wait for a slow consumer.
+// so flow control makes the client wait for a slow consumer. A wire message
+// may decode to several values (ByteStream Write, write-pieces.ts); the
+// read-ahead counts wire messages.
 import type { ServerHttp2Stream } from 'node:http2';
 import { NcacheError } from '../../util/errors.js';
 import type { MessageParser } from './frames.js';
@@ -14,7 +16,8 @@ interface Waiter<T> {
 }
 
 export class RequestMessages<T> implements AsyncIterator<T> {
-  private readonly queue: T[] = [];
+  /** Decoded values, one batch per wire message, consumed from the front. */
+  private readonly queue: T[][] = [];
   private ended = false;
   private failure: unknown;
   private waiter: Waiter<T> | undefined;
@@ -22,7 +25,8 @@ export class RequestMessages<T> implements AsyncIterator<T> {
   constructor(
     private readonly stream: ServerHttp2Stream,
     private readonly parser: MessageParser,
-    private readonly decode: (bytes: Buffer) => T,
+    /** One wire message, as the pieces it arrived in, to the values it stands for. */
+    private readonly decode: (pieces: Buffer[]) => T[],
     private readonly readAhead: number,
     /** Ends the call with this status: a message that cannot be read is answered by the server, as for unary calls. */
     private readonly refuse: (status: CallStatus) => void,
@@ -50,11 +54,8 @@ export class RequestMessages<T> implements AsyncIterator<T> {
 
   next(): Promise<IteratorResult<T>> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    const value = this.queue.shift();
-    if (value !== undefined) {
-      if (this.queue.length < this.readAhead && this.stream.isPaused()) this.stream.resume();
-      return Promise.resolve({ value, done: false });
-    }
+    const value = this.take();
+    if (value !== undefined) return Promise.resolve({ value, done: false });
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
@@ -62,7 +63,10 @@ export class RequestMessages<T> implements AsyncIterator<T> {
   private receive(chunk: Buffer): void {
     if (this.failure !== undefined) return;
     try {
-      for (const bytes of this.parser.push(chunk)) this.queue.push(this.decode(bytes));
+      for (const pieces of this.parser.pushPieces(chunk)) {
+        const values = this.decode(pieces);
+        if (values.length > 0) this.queue.push(values);
+      }
     } catch (err) {
       const status = err instanceof NcacheError ? statusOf(err) : { code: INTERNAL, details: `Error deserializing request: ${String(err)}` };
       this.refuse(status);
@@ -81,14 +85,25 @@ export class RequestMessages<T> implements AsyncIterator<T> {
       waiter.reject(this.failure);
       return;
     }
-    const value = this.queue.shift();
+    const value = this.take();
     if (value !== undefined) {
       this.waiter = undefined;
-      if (this.queue.length < this.readAhead && this.stream.isPaused()) this.stream.resume();
       waiter.resolve({ value, done: false });
     } else if (this.ended) {
       this.waiter = undefined;
       waiter.resolve({ value: undefined, done: true });
     }
+  }
+
+  /** The next value, if one is queued; resumes the stream once a wire message's values are all taken. */
+  private take(): T | undefined {
+    const batch = this.queue[0];
+    if (batch === undefined) return undefined;
+    const value = batch.shift();
+    if (batch.length === 0) {
+      this.queue.shift();
+      if (this.queue.length < this.readAhead && this.stream.isPaused()) this.stream.resume();
+    }
+    return value;
   }
 }

@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { MethodDefinition } from '@grpc/grpc-js';
 import { NcacheError } from '../../util/errors.js';
 import { ClientStreamCall, type HandleClientStream, type HandleServerStream, type HandleUnary, ServerStreamCall, UnaryCall } from './calls.js';
-import { MessageParser, type SerializedMessage } from './frames.js';
+import { MessageParser, type SerializedMessage, joinPieces } from './frames.js';
 import { RequestMessages } from './request-messages.js';
 import { CallResponder } from './responder.js';
 import { type CallStatus, OK, parseTimeout, statusOf } from './status.js';
@@ -21,6 +21,12 @@ type ClientStreamHandler = HandleClientStream<unknown, unknown>;
  */
 export interface ServedMethodDefinition extends Omit<MethodDefinition<unknown, unknown>, 'responseSerialize'> {
   responseSerialize(value: unknown): SerializedMessage;
+  /**
+   * For a client-streaming method: one request message, as the pieces it
+   * arrived in, to the values its handler reads. Without it the pieces are
+   * joined and `requestDeserialize` gives one value.
+   */
+  requestDeserializePieces?(pieces: Buffer[]): unknown[];
 }
 
 /** One method as registered: its definition (path, codecs, shape) and its handler. */
@@ -105,9 +111,9 @@ export class GrpcRouter {
     responder: CallResponder,
     parser: MessageParser,
   ): void {
-    const messages = new RequestMessages(stream, parser, (b) => method.def.requestDeserialize(b), this.opts.readAheadMessages, (status) =>
-      responder.finish(status),
-    );
+    const def = method.def;
+    const decode = def.requestDeserializePieces?.bind(def) ?? ((pieces: Buffer[]) => [def.requestDeserialize(joinPieces(pieces))]);
+    const messages = new RequestMessages(stream, parser, decode, this.opts.readAheadMessages, (status) => responder.finish(status));
     const call = new ClientStreamCall(responder, headers, messages);
     responder.bind(call);
     call.once('cancelled', () => messages.fail(new NcacheError('CANCELLED', 'the client cancelled the call')));

@@ -24,6 +24,17 @@ describe('MessageParser', () => {
     expect(message!.buffer).toBe(wire.buffer);
   });
 
+  it('gives a message cut across chunks as the pieces it arrived in, views of those chunks', () => {
+    const wire = framed(Buffer.from('0123456789'));
+    const first = wire.subarray(0, 9);
+    const second = wire.subarray(9);
+    const parser = new MessageParser(100);
+    expect(parser.pushPieces(first)).toEqual([]);
+    const [pieces] = parser.pushPieces(second);
+    expect(pieces!.map((p) => p.toString())).toEqual(['0123', '456789']);
+    for (const p of pieces!) expect(p.buffer).toBe(wire.buffer);
+  });
+
   it('knows when a message has started but not ended', () => {
     const parser = new MessageParser(100);
     parser.push(framed(Buffer.from('whole')).subarray(0, 7));
