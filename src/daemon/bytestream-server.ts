@@ -13,7 +13,7 @@ import {
   type WriteResponse,
   serviceDefinition,
 } from '../proto/reapi.js';
-import { type StoreDriver, hasOne } from '../stores/store.js';
+import { type BlobFile, type StoreDriver, hasOne } from '../stores/store.js';
 import { formatDigest, isEmptyDigest } from '../util/digest.js';
 import { NcacheError, invalidArgument, isNotFound, notFound, outOfRange } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -32,6 +32,7 @@ import { readZstd } from './compressed-blobs/compressed-read.js';
 import { receiveZstdWrite } from './compressed-blobs/compressed-write.js';
 import { type UploadResource, parseReadResourceName, parseWriteResourceName } from './resource-name.js';
 import { StallWatch } from './stall-watch.js';
+import { ReadBufferPool, readBufferBytes } from './read-buffers.js';
 import { UploadSession } from './upload-session.js';
 import { decodeWritePieces } from './write-pieces.js';
 
@@ -83,6 +84,8 @@ export class ByteStreamServer {
   private readonly stores: InstanceMap<StoreDriver>;
   private readonly logger: Logger;
   private readonly readChunkBytes: number;
+  /** Buffers Read fills from open files, reused once sent (read-buffers.ts). */
+  private readonly readBuffers: ReadBufferPool;
   private readonly resumeTimeoutMs: number;
   private readonly maxUploadBytes: number;
   private readonly uploadStallMs: number;
@@ -95,6 +98,7 @@ export class ByteStreamServer {
     this.logger = opts.logger;
     const chunk = opts.readChunkBytes && opts.readChunkBytes > 0 ? opts.readChunkBytes : DEFAULT_READ_CHUNK_BYTES;
     this.readChunkBytes = Math.min(chunk, MAX_READ_CHUNK_BYTES);
+    this.readBuffers = new ReadBufferPool(readBufferBytes(this.readChunkBytes));
     this.resumeTimeoutMs = Math.max(0, opts.resumeTimeoutSeconds * 1000);
     this.maxUploadBytes = opts.maxUploadBytes ?? LISTENER_LIMIT_DEFAULTS.max_upload_size;
     this.uploadStallMs = opts.uploadStallMs ?? LISTENER_LIMIT_DEFAULTS.upload_stall_timeout * 1000;
@@ -160,19 +164,21 @@ export class ByteStreamServer {
       writer.end();
       return;
     }
+    const limit = req.readLimit > 0 ? req.readLimit : undefined;
     let stream: AsyncIterable<Buffer>;
     try {
-      stream =
-        resource.compressor === 'zstd'
-          ? await readZstd(store, digest, req.readOffset)
-          : await store.getPart(digest, req.readOffset, req.readLimit > 0 ? req.readLimit : undefined);
+      if (resource.compressor === undefined) {
+        const file = await store.openBlobFile?.(digest, req.readOffset, limit);
+        if (file !== undefined) return await this.sendFile(writer, file);
+      }
+      stream = resource.compressor === 'zstd' ? await readZstd(store, digest, req.readOffset) : await store.getPart(digest, req.readOffset, limit);
     } catch (err) {
       if (isNotFound(err)) throw notFound(`blob ${formatDigest(digest)} not found`);
       throw err;
     }
     // Store chunks are gathered into messages of up to readChunkBytes; a big
-    // chunk is sliced (views, no copy). The encoder copies each byte once.
-    const limit = this.readChunkBytes;
+    // chunk is sliced (views, no copy), and no byte is copied on the way out.
+    const messageBytes = this.readChunkBytes;
     let parts: Buffer[] = [];
     let partBytes = 0;
     const flush = async () => {
@@ -185,16 +191,53 @@ export class ByteStreamServer {
     for await (const chunk of stream) {
       let rest = chunk;
       while (rest.length > 0) {
-        const take = Math.min(rest.length, limit - partBytes);
+        const take = Math.min(rest.length, messageBytes - partBytes);
         parts.push(take === rest.length ? rest : rest.subarray(0, take));
         partBytes += take;
         rest = rest.subarray(take);
-        if (partBytes >= limit) await flush();
+        if (partBytes >= messageBytes) await flush();
       }
       if (writer.cancelled) return; // leaving the loop releases the store stream
     }
     if (partBytes > 0) await flush();
     writer.end();
+  }
+
+  /**
+   * Sends an open file's range, read into the pool's buffers: each buffer is
+   * cut into messages (views) and goes back to the pool once HTTP/2 has let
+   * go of the last of them. The file is closed whatever happens.
+   */
+  private async sendFile(writer: StreamWriter<ChunkedReadResponse>, file: BlobFile): Promise<void> {
+    const pool = this.readBuffers;
+    const messageBytes = this.readChunkBytes;
+    try {
+      for (let pos = file.start; pos < file.end; ) {
+        const buf = pool.take();
+        const filled = Math.min(buf.length, file.end - pos);
+        try {
+          await file.read(buf.subarray(0, filled), pos);
+        } catch (err) {
+          pool.give(buf);
+          throw err;
+        }
+        let unsent = Math.ceil(filled / messageBytes);
+        const sent = () => {
+          if (--unsent === 0) pool.give(buf);
+        };
+        // A message the writer refuses (the call is over) never counts down:
+        // that buffer is left to the GC rather than risk reusing it early.
+        for (let off = 0; off < filled; off += messageBytes) {
+          const n = Math.min(messageBytes, filled - off);
+          await writer.write({ data: buf.subarray(off, off + n) }, n, sent);
+        }
+        pos += filled;
+        if (writer.cancelled) return;
+      }
+      writer.end();
+    } finally {
+      await file.close();
+    }
   }
 
   // -------------------------------------------------------------------------

@@ -89,11 +89,13 @@ export class StreamWriter<T> {
     return this.stopped || this.call.cancelled;
   }
 
-  async write(message: T, bytes: number): Promise<void> {
+  /** Sends `message`; `sent` runs once HTTP/2 has let go of its bytes (sent, or dropped with the call). */
+  async write(message: T, bytes: number, sent?: () => void): Promise<void> {
     if (this.stopped) throw cancelledError();
     this.inFlight += bytes;
     this.call.write(message, () => {
       this.inFlight -= bytes;
+      sent?.();
       if (this.inFlight <= this.limitBytes) this.wake?.();
     });
     while (this.inFlight > this.limitBytes && !this.stopped) {

@@ -8,7 +8,7 @@
 // Local workers get these too (execution-setup.ts), so linkableFiles is
 // forwarded with the same rule: a key is pinned while pathOf brings it in
 // and while adopt hands a file over.
-import type { ByteStream, LinkableFiles, StoreDriver, StoreEntry } from '../stores/store.js';
+import type { BlobFile, ByteStream, LinkableFiles, StoreDriver, StoreEntry } from '../stores/store.js';
 import type { StoreStats } from '../stores/store-stats.js';
 import type { Digest } from '../util/digest.js';
 import type { PinRegistry } from './pins.js';
@@ -56,6 +56,26 @@ export class PinningStore implements StoreDriver {
       release();
       throw err;
     }
+  }
+
+  /** The key stays pinned until the file is closed. */
+  async openBlobFile(key: Digest, offset: number, length?: number): Promise<BlobFile | undefined> {
+    if (this.inner.openBlobFile === undefined) return undefined;
+    const release = this.pins.pin(key);
+    let file: BlobFile | undefined;
+    try {
+      file = await this.inner.openBlobFile(key, offset, length);
+    } finally {
+      if (file === undefined) release();
+    }
+    if (file === undefined) return undefined;
+    const opened = file;
+    return {
+      start: opened.start,
+      end: opened.end,
+      read: (buf, position) => opened.read(buf, position),
+      close: () => opened.close().finally(release),
+    };
   }
 }
 

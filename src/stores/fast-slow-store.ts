@@ -37,7 +37,7 @@ import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { type ByteStream, type LinkableFiles, type StoreDriver, type StoreEntry, checkRange, exactSize } from './store.js';
+import { type BlobFile, type ByteStream, type LinkableFiles, type StoreDriver, type StoreEntry, checkRange, exactSize } from './store.js';
 import type { FastSlowCounters, FastSlowStats } from './store-stats.js';
 import { SlowTierChecks } from './slow-tier-checks.js';
 import { teeStream } from './tee.js';
@@ -296,6 +296,19 @@ export class FastSlowStore implements StoreDriver {
       }
     }
     return this.fillAndRead(key, offset, length);
+  }
+
+  /** A file only on a fast-tier hit; a miss is getPart's to handle (the slow tier, a fill). */
+  async openBlobFile(key: Digest, offset: number, length?: number): Promise<BlobFile | undefined> {
+    if (this.fast.openBlobFile === undefined) return undefined;
+    try {
+      const file = await this.fast.openBlobFile(key, offset, length);
+      if (file !== undefined) this.counters.fastHits += 1;
+      return file;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   private async readSlow(key: Digest, offset: number, length: number | undefined): Promise<ByteStream> {

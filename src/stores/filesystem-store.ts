@@ -12,7 +12,7 @@
 // as corrupt, content_path changed) the directory is scanned once and the
 // result recorded. Without a catalog (tools, tests) every start scans, and
 // recency is written back to the files' atimes instead.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Catalog } from '../catalog/catalog.js';
@@ -25,10 +25,12 @@ import { NcacheError, errorMessage, failedPrecondition, internal, invalidArgumen
 import { EvictingMap, type EvictionEntry } from '../util/eviction.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
+import { PooledBlobFile, SyncBlobFile, fillSync } from './filesystem/blob-files.js';
 import { FileChunks, singleChunk, writeStream } from './filesystem/file-io.js';
 import { isTempName, probeTempName, uploadTempName } from './filesystem/temp-names.js';
 import { catalogWriteError, uploadWriteError } from './filesystem/write-errors.js';
 import {
+  type BlobFile,
   type ByteStream,
   type LinkableFiles,
   type LocalFiles,
@@ -462,62 +464,90 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   }
 
   async getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
-    this.assertStarted();
-    const name = digestKey(key);
-    const entry = this.files.get(name);
-    if (entry === undefined) throw notFound(`${this.what}: ${formatDigest(key)} not found`);
-    this.touched(name, entry.lastAccessMs);
-    if (entry.value.size <= SYNC_READ_MAX_BYTES) return this.readSmall(name, key, entry.value, offset, length);
-    let fh: FileHandle;
-    try {
-      fh = await open(this.contentFile(name), 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        // Evicted between the lookup and the open, or deleted behind our back.
-        this.dropMissing(name, entry.value);
-        throw notFound(`${this.what}: ${formatDigest(key)} not found`);
+    const { name, value } = this.lookupForRead(key);
+    const what = `${this.what}: read of ${formatDigest(key)}`;
+    if (value.size <= SYNC_READ_MAX_BYTES) {
+      // The synchronous path for small values (see SYNC_READ_MAX_BYTES): one buffer, file closed before returning.
+      const fd = this.openSmall(name, key, value);
+      try {
+        const { start, end } = checkRange(what, fstatSync(fd).size, offset, length);
+        // Not from the shared pool: the consumer may keep it (ByteStream sends it as it is).
+        const data = Buffer.allocUnsafeSlow(end - start);
+        fillSync(fd, data, start, what);
+        return singleChunk(data);
+      } finally {
+        closeSync(fd);
       }
-      throw internal(`${this.what}: cannot open ${formatDigest(key)}: ${errorMessage(err)}`, err);
     }
+    const fh = await this.openLarge(name, key, value);
     try {
       // The open file is what we serve, even if it is replaced or evicted meanwhile.
-      const { size } = await fh.stat();
-      const { start, end } = checkRange(`${this.what}: read of ${formatDigest(key)}`, size, offset, length);
-      return new FileChunks(fh, start, end, this.readBufferSize, `${this.what}: read of ${formatDigest(key)}`);
+      const { start, end } = checkRange(what, (await fh.stat()).size, offset, length);
+      return new FileChunks(fh, start, end, this.readBufferSize, what);
     } catch (err) {
       await fh.close();
       throw err;
     }
   }
 
-  /** The synchronous path for small values (see SYNC_READ_MAX_BYTES): one buffer, file closed before returning. */
-  private readSmall(name: string, key: Digest, value: FileValue, offset: number, length: number | undefined): ByteStream {
+  async openBlobFile(key: Digest, offset: number, length?: number): Promise<BlobFile> {
+    const { name, value } = this.lookupForRead(key);
     const what = `${this.what}: read of ${formatDigest(key)}`;
-    let fd: number;
+    if (value.size <= SYNC_READ_MAX_BYTES) {
+      const fd = this.openSmall(name, key, value);
+      try {
+        const { start, end } = checkRange(what, fstatSync(fd).size, offset, length);
+        return new SyncBlobFile(fd, start, end, what);
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+    }
+    const fh = await this.openLarge(name, key, value);
     try {
-      fd = openSync(this.contentFile(name), 'r');
+      const { start, end } = checkRange(what, (await fh.stat()).size, offset, length);
+      return new PooledBlobFile(fh, start, end, what);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        // Evicted between the lookup and the open, or deleted behind our back.
-        this.dropMissing(name, value);
-        throw notFound(`${this.what}: ${formatDigest(key)} not found`);
-      }
-      throw internal(`${this.what}: cannot open ${formatDigest(key)}: ${errorMessage(err)}`, err);
+      await fh.close();
+      throw err;
     }
+  }
+
+  /** The index entry a read of `key` serves, its recency touched; NOT_FOUND when absent. */
+  private lookupForRead(key: Digest): { name: string; value: FileValue } {
+    this.assertStarted();
+    const name = digestKey(key);
+    const entry = this.files.get(name);
+    if (entry === undefined) throw notFound(`${this.what}: ${formatDigest(key)} not found`);
+    this.touched(name, entry.lastAccessMs);
+    return { name, value: entry.value };
+  }
+
+  /** Opens a small value's file on the event loop; a file gone behind our back is forgotten and NOT_FOUND. */
+  private openSmall(name: string, key: Digest, value: FileValue): number {
     try {
-      const { start, end } = checkRange(what, fstatSync(fd).size, offset, length);
-      // Not from the shared pool: the consumer may keep it (ByteStream sends it as it is).
-      const data = Buffer.allocUnsafeSlow(end - start);
-      let filled = 0;
-      while (filled < data.length) {
-        const n = readSync(fd, data, filled, data.length - filled, start + filled);
-        if (n === 0) throw internal(`${what}: the file ended ${data.length - filled} bytes early`);
-        filled += n;
-      }
-      return singleChunk(data);
-    } finally {
-      closeSync(fd);
+      return openSync(this.contentFile(name), 'r');
+    } catch (err) {
+      throw this.openError(name, key, value, err);
     }
+  }
+
+  /** Opens a large value's file through the thread pool; as openSmall otherwise. */
+  private async openLarge(name: string, key: Digest, value: FileValue): Promise<FileHandle> {
+    try {
+      return await open(this.contentFile(name), 'r');
+    } catch (err) {
+      throw this.openError(name, key, value, err);
+    }
+  }
+
+  private openError(name: string, key: Digest, value: FileValue, err: unknown): Error {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      // Evicted between the lookup and the open, or deleted behind our back.
+      this.dropMissing(name, value);
+      return notFound(`${this.what}: ${formatDigest(key)} not found`);
+    }
+    return internal(`${this.what}: cannot open ${formatDigest(key)}: ${errorMessage(err)}`, err);
   }
 
   /** A file the index lists is gone (deleted behind our back): forget it, unless a newer value replaced it meanwhile. */

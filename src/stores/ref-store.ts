@@ -2,7 +2,7 @@
 // stores may refer to stores defined later in the config.
 import type { Digest } from '../util/digest.js';
 import type { StoreContext } from './store-context.js';
-import type { ByteStream, StoreDriver, StoreEntry } from './store.js';
+import type { BlobFile, ByteStream, StoreDriver, StoreEntry } from './store.js';
 import type { RefStoreStats } from './store-stats.js';
 
 export class RefStore implements StoreDriver {
@@ -29,6 +29,10 @@ export class RefStore implements StoreDriver {
 
   getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
     return this.resolve().getPart(key, offset, length);
+  }
+
+  async openBlobFile(key: Digest, offset: number, length?: number): Promise<BlobFile | undefined> {
+    return this.resolve().openBlobFile?.(key, offset, length);
   }
 
   async remove(key: Digest): Promise<boolean> {

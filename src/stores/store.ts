@@ -81,6 +81,16 @@ export interface QuietReads {
   peekPart(key: Digest, offset: number, length?: number): Promise<ByteStream>;
 }
 
+/** A value's bytes [start, end) in an open file (StoreDriver.openBlobFile). */
+export interface BlobFile {
+  readonly start: number;
+  readonly end: number;
+  /** Fills `buf` from `position` (the file must hold that many bytes there: a short file is INTERNAL). */
+  read(buf: Buffer, position: number): Promise<void>;
+  /** Releases the file; once, and only after the last read has settled. */
+  close(): Promise<void>;
+}
+
 export interface StoreDriver {
   /** The config kind, e.g. "filesystem"; used in logs and error messages. */
   readonly kind: string;
@@ -113,6 +123,18 @@ export interface StoreDriver {
    * answers as getPart(key, 0): NOT_FOUND when absent.
    */
   getWithSize?(key: Digest): Promise<{ size: number; stream: ByteStream }>;
+
+  /**
+   * The bytes [offset, offset + length) as an open file the caller reads
+   * into buffers of its own: ByteStream Read reuses its buffers once HTTP/2
+   * has sent them, instead of a fresh buffer per chunk (page faults, and
+   * garbage that starts V8's full collections). Undefined when this store
+   * cannot hand out a file for the key without more work (a fast_slow miss
+   * that needs a fill, a store that transforms its bytes): then getPart.
+   * Otherwise as getPart: NOT_FOUND when absent, OUT_OF_RANGE past the end,
+   * the same recency. The caller closes the file.
+   */
+  openBlobFile?(key: Digest, offset: number, length?: number): Promise<BlobFile | undefined>;
 
   /** Removes a value; resolves true if something was removed. */
   remove?(key: Digest): Promise<boolean>;

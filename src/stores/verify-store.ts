@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Digest } from '../util/digest.js';
 import { formatDigest } from '../util/digest.js';
 import { invalidArgument } from '../util/errors.js';
-import type { ByteStream, StoreDriver, StoreEntry } from './store.js';
+import type { BlobFile, ByteStream, StoreDriver, StoreEntry } from './store.js';
 import type { VerifyStats } from './store-stats.js';
 
 export interface VerifyOptions {
@@ -67,6 +67,10 @@ export class VerifyStore implements StoreDriver {
 
   getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
     return this.backend.getPart(key, offset, length);
+  }
+
+  async openBlobFile(key: Digest, offset: number, length?: number): Promise<BlobFile | undefined> {
+    return this.backend.openBlobFile?.(key, offset, length);
   }
 
   async remove(key: Digest): Promise<boolean> {

@@ -2,7 +2,10 @@
 // read streams out of it, and released at the end, on failure and on abandon.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { runGc } from '../../src/maintenance/gc.js';
 import { PinRegistry } from '../../src/maintenance/pins.js';
 import { PinningStore } from '../../src/maintenance/pinning-store.js';
@@ -30,6 +33,37 @@ describe('PinningStore', () => {
     resume();
     await upload;
     expect(pins.isPinned(key)).toBe(false);
+  });
+
+  it('pins an open blob file until it is closed, and not after a miss', async () => {
+    const pins = new PinRegistry();
+    const dir = await mkdtemp(join(tmpdir(), 'ncache-pin-file-'));
+    const files = new FilesystemStore({
+      content_path: join(dir, 'content'),
+      temp_path: join(dir, 'tmp'),
+      block_size: 1,
+      eviction_policy: { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 },
+    });
+    await files.start();
+    onTestFinished(async () => {
+      await files.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const store = new PinningStore(files, pins);
+    const data = Buffer.alloc(5000, 9);
+    const key = digestOf(data);
+    await putBuffer(store, key, data);
+    const file = (await store.openBlobFile(key, 0))!;
+    expect(pins.isPinned(key)).toBe(true);
+    const got = Buffer.alloc(5000);
+    await file.read(got, 0);
+    expect(got.equals(data)).toBe(true);
+    await file.close();
+    expect(pins.isPinned(key)).toBe(false);
+    await expect(store.openBlobFile(digestOf(Buffer.from('absent')), 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(pins.isPinned(digestOf(Buffer.from('absent')))).toBe(false);
+    // A store that cannot hand out files says so, and pins nothing.
+    expect(await new PinningStore(new MemoryStore(), pins).openBlobFile(key, 0)).toBeUndefined();
   });
 
   it('pins a read until the stream ends or is abandoned, and not after a miss', async () => {
