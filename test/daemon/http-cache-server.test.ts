@@ -2,6 +2,7 @@
 // daemon, in process, over filesystem stores shared with its gRPC listener,
 // driven by node's http client and raw sockets for the bad input.
 import { createHash } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -219,6 +220,63 @@ describe('http_cache listener: CAS', () => {
     expect(outside.status).toBe(416);
     expect(outside.headers['content-range']).toBe('bytes */10000');
     expect((await range('bytes=abc')).status).toBe(400);
+  });
+
+  it('gives each of many concurrent GETs exactly its own bytes, whole or ranged, with others abandoned (reused read buffers)', async () => {
+    const { fx, http } = await start();
+    const blobs = [1, 1000, 65_536, 300_000, 1_048_576].map((size, i) => deterministicBytes(size, 40 + i));
+    for (const data of blobs) expect((await http.send('PUT', `/cas/${digestOf(data).hash}`, { body: data })).status).toBe(200);
+    const clients = Array.from({ length: 6 }, () => new HttpCacheClient(fx.daemon.addresses[1]!));
+    try {
+      for (let round = 0; round < 3; round++) {
+        const gets: Promise<void>[] = [];
+        blobs.forEach((data, i) => {
+          const { hash } = digestOf(data);
+          clients.forEach((client, k) => {
+            const from = Math.floor((data.length * k) / 9);
+            const ranged = k % 2 === 1;
+            gets.push(
+              client.send('GET', `/cas/${hash}`, ranged ? { headers: { range: `bytes=${from}-` } } : {}).then((answer) => {
+                const want = ranged ? data.subarray(from) : data;
+                expect(answer.body.equals(want), `blob ${i}, client ${k}: bytes differ`).toBe(true);
+              }),
+            );
+          });
+          if (data.length > 65_536) gets.push(rawRequest(fx.daemon.addresses[1]!, `GET /cas/${hash} HTTP/1.1\r\nHost: x\r\n\r\n`, { end: false }).then(() => {}));
+        });
+        await Promise.all(gets);
+      }
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+
+  it('keeps a reused read buffer untouched while a slow client leaves its bytes queued', async () => {
+    // A large body read slowly: the socket's buffers fill and the daemon's
+    // write waits in Node's queue, where an early reuse would show.
+    const { fx, http } = await start({ edit: (c) => (c.servers[1]!.listener.http.limits = { max_upload_size: 64 << 20 }) });
+    const blobs = [61, 62].map((seed) => deterministicBytes(12 << 20, seed));
+    for (const data of blobs) expect((await http.send('PUT', `/cas/${digestOf(data).hash}`, { body: data })).status).toBe(200);
+    const [host, port] = fx.daemon.addresses[1]!.split(':') as [string, string];
+    const slowGet = (data: Buffer) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const req = httpGet({ host, port: Number(port), path: `/cas/${digestOf(data).hash}` }, (res) => {
+          res.pause();
+          const parts: Buffer[] = [];
+          setTimeout(() => {
+            res.on('data', (c: Buffer) => parts.push(c));
+            res.on('end', () => resolve(Buffer.concat(parts)));
+            res.resume();
+          }, 400);
+        });
+        req.on('error', reject);
+      });
+    // While the slow read waits on its queued write, a fast one takes buffers from the same pool.
+    const slow = slowGet(blobs[0]!);
+    await new Promise((r) => setTimeout(r, 100));
+    const fast = await http.send('GET', `/cas/${digestOf(blobs[1]!).hash}`);
+    expect(fast.body.equals(blobs[1]!), 'the fast read: bytes differ').toBe(true);
+    expect((await slow).equals(blobs[0]!), 'the slow read: bytes differ').toBe(true);
   });
 
   it('serves the instance named by the path prefix, and names an unknown one', async () => {

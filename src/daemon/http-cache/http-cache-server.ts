@@ -8,7 +8,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type ActionResult, ActionResultCodec, TreeCodec } from '../../proto/reapi.js';
-import { type ByteStream, type StoreDriver, readBuffer } from '../../stores/store.js';
+import { type BlobFile, type ByteStream, type StoreDriver, readBuffer } from '../../stores/store.js';
 import { VerifyStore } from '../../stores/verify-store.js';
 import { type Digest, EMPTY_SHA256 } from '../../util/digest.js';
 import { errorMessage } from '../../util/errors.js';
@@ -18,6 +18,7 @@ import { type ListenerAuth, checkAccess } from '../auth/listener-auth.js';
 import type { InstanceMap } from '../instances.js';
 import { type ListenerLimits, MAX_METADATA_BLOB_BYTES } from '../limits.js';
 import type { MethodMetrics, Metrics } from '../metrics.js';
+import { ReadBufferPool } from '../read-buffers.js';
 import { BlobSizes } from './blob-sizes.js';
 import { parseByteRange } from './byte-range.js';
 import { HttpError, httpStatusOf, isUnexpected, metricsCodeOf } from './http-status.js';
@@ -37,6 +38,8 @@ export interface HttpCacheOptions {
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'PUT']);
+/** GET bodies are read from disk in pieces of this size. */
+const READ_BUFFER_BYTES = 256 * 1024;
 const ALLOW = 'GET, HEAD, PUT';
 
 /**
@@ -50,6 +53,8 @@ export function httpActionKey(hash: string): Digest {
 
 export class HttpCacheServer {
   private readonly blobSizes: BlobSizes;
+  /** Buffers GET bodies are read into from open files, reused once the socket has taken them. */
+  private readonly readBuffers = new ReadBufferPool(READ_BUFFER_BYTES);
 
   constructor(private readonly opts: HttpCacheOptions) {
     this.blobSizes = opts.blobSizes ?? new BlobSizes();
@@ -131,14 +136,17 @@ export class HttpCacheServer {
     const range = parseByteRange(req.headers.range, key.sizeBytes);
     const offset = range?.start ?? 0;
     const length = range === undefined ? key.sizeBytes : range.end - range.start + 1;
-    const stream = await store.getPart(key, offset, length);
+    // An open file is read into reused buffers (read-buffers.ts); any other store streams its own chunks.
+    const file = await store.openBlobFile?.(key, offset, length);
+    const stream = file === undefined ? await store.getPart(key, offset, length) : undefined;
     res.writeHead(range === undefined ? 200 : 206, {
       'content-type': 'application/octet-stream',
       'content-length': length,
       'accept-ranges': 'bytes',
       ...(range === undefined ? {} : { 'content-range': `bytes ${range.start}-${range.end}/${key.sizeBytes}` }),
     });
-    await sendStream(res, stream, counter);
+    if (file !== undefined) await sendFile(res, file, this.readBuffers, counter);
+    else await sendStream(res, stream!, counter);
   }
 
   /** PUT /cas/<hash>: streamed into the store, committed only if the bytes hash to the name. */
@@ -289,6 +297,35 @@ async function sendStream(res: ServerResponse, stream: ByteStream, counter: Meth
     if (!res.write(chunk)) await drained(res);
   }
   res.end();
+}
+
+/**
+ * Writes an open file's range to the response through the pool's buffers.
+ * Each buffer goes back to the pool from the write's callback, which Node
+ * calls once the socket has written the bytes or dropped them with the
+ * connection; a buffer whose write never calls back is left to the GC. The
+ * file is closed whatever happens.
+ */
+async function sendFile(res: ServerResponse, file: BlobFile, pool: ReadBufferPool, counter: MethodMetrics): Promise<void> {
+  try {
+    for (let pos = file.start; pos < file.end; ) {
+      if (res.destroyed) throw new HttpError(499, 'the client closed the connection before the whole blob was sent');
+      const buf = pool.take();
+      const filled = Math.min(buf.length, file.end - pos);
+      try {
+        await file.read(buf.subarray(0, filled), pos);
+      } catch (err) {
+        pool.give(buf);
+        throw err;
+      }
+      counter.bytesOut += filled;
+      pos += filled;
+      if (!res.write(buf.subarray(0, filled), () => pool.give(buf))) await drained(res);
+    }
+    res.end();
+  } finally {
+    await file.close();
+  }
 }
 
 /** Resolves at the response's next 'drain'; rejects if it closes first. */
