@@ -32,7 +32,7 @@ import { readZstd } from './compressed-blobs/compressed-read.js';
 import { receiveZstdWrite } from './compressed-blobs/compressed-write.js';
 import { type UploadResource, parseReadResourceName, parseWriteResourceName } from './resource-name.js';
 import { StallWatch } from './stall-watch.js';
-import { ReadBufferPool, readBufferBytes } from './read-buffers.js';
+import { ReadBufferPool, readBufferBytes, readNext } from './read-buffers.js';
 import { UploadSession } from './upload-session.js';
 import { decodeWritePieces } from './write-pieces.js';
 
@@ -213,14 +213,7 @@ export class ByteStreamServer {
     const messageBytes = this.readChunkBytes;
     try {
       for (let pos = file.start; pos < file.end; ) {
-        const buf = pool.take();
-        const filled = Math.min(buf.length, file.end - pos);
-        try {
-          await file.read(buf.subarray(0, filled), pos);
-        } catch (err) {
-          pool.give(buf);
-          throw err;
-        }
+        const { buf, filled } = await readNext(pool, file, pos);
         let unsent = Math.ceil(filled / messageBytes);
         const sent = () => {
           if (--unsent === 0) pool.give(buf);

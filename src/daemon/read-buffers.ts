@@ -7,6 +7,8 @@
 // let go of it (written to the socket, or dropped with the stream), so reuse
 // never touches bytes still on their way out.
 
+import type { BlobFile } from '../stores/store.js';
+
 /** At most this many bytes of free buffers are kept; the rest are left to the GC. */
 const MAX_FREE_BYTES = 8 * 1024 * 1024;
 
@@ -42,4 +44,21 @@ export class ReadBufferPool {
 export function readBufferBytes(messageBytes: number): number {
   const min = 256 * 1024;
   return messageBytes >= min ? messageBytes : Math.ceil(min / messageBytes) * messageBytes;
+}
+
+/**
+ * A buffer from `pool` holding the file's bytes from `position` (as many as
+ * fit before the range's end): `filled` of them. A failed read gives the
+ * buffer back and rethrows.
+ */
+export async function readNext(pool: ReadBufferPool, file: BlobFile, position: number): Promise<{ buf: Buffer; filled: number }> {
+  const buf = pool.take();
+  const filled = Math.min(buf.length, file.end - position);
+  try {
+    await file.read(buf.subarray(0, filled), position);
+  } catch (err) {
+    pool.give(buf);
+    throw err;
+  }
+  return { buf, filled };
 }

@@ -464,63 +464,55 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   }
 
   async getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
-    const { name, value } = this.lookupForRead(key);
-    const what = `${this.what}: read of ${formatDigest(key)}`;
-    if (value.size <= SYNC_READ_MAX_BYTES) {
-      // The synchronous path for small values (see SYNC_READ_MAX_BYTES): one buffer, file closed before returning.
-      const fd = this.openSmall(name, key, value);
-      try {
-        const { start, end } = checkRange(what, fstatSync(fd).size, offset, length);
-        // Not from the shared pool: the consumer may keep it (ByteStream sends it as it is).
-        const data = Buffer.allocUnsafeSlow(end - start);
-        fillSync(fd, data, start, what);
-        return singleChunk(data);
-      } finally {
-        closeSync(fd);
-      }
-    }
-    const fh = await this.openLarge(name, key, value);
+    const opened = await this.openForRead(key, offset, length);
+    if (opened.fh !== undefined) return new FileChunks(opened.fh, opened.start, opened.end, this.readBufferSize, opened.what);
+    // Small values (see SYNC_READ_MAX_BYTES): one buffer, file closed before returning.
     try {
-      // The open file is what we serve, even if it is replaced or evicted meanwhile.
-      const { start, end } = checkRange(what, (await fh.stat()).size, offset, length);
-      return new FileChunks(fh, start, end, this.readBufferSize, what);
-    } catch (err) {
-      await fh.close();
-      throw err;
+      // Not from the shared pool: the consumer may keep it (ByteStream sends it as it is).
+      const data = Buffer.allocUnsafeSlow(opened.end - opened.start);
+      fillSync(opened.fd, data, opened.start, opened.what);
+      return singleChunk(data);
+    } finally {
+      closeSync(opened.fd);
     }
   }
 
   async openBlobFile(key: Digest, offset: number, length?: number): Promise<BlobFile> {
-    const { name, value } = this.lookupForRead(key);
-    const what = `${this.what}: read of ${formatDigest(key)}`;
-    if (value.size <= SYNC_READ_MAX_BYTES) {
-      const fd = this.openSmall(name, key, value);
-      try {
-        const { start, end } = checkRange(what, fstatSync(fd).size, offset, length);
-        return new SyncBlobFile(fd, start, end, what);
-      } catch (err) {
-        closeSync(fd);
-        throw err;
-      }
-    }
-    const fh = await this.openLarge(name, key, value);
-    try {
-      const { start, end } = checkRange(what, (await fh.stat()).size, offset, length);
-      return new PooledBlobFile(fh, start, end, what);
-    } catch (err) {
-      await fh.close();
-      throw err;
-    }
+    const opened = await this.openForRead(key, offset, length);
+    if (opened.fh !== undefined) return new PooledBlobFile(opened.fh, opened.start, opened.end, opened.what);
+    return new SyncBlobFile(opened.fd, opened.start, opened.end, opened.what);
   }
 
-  /** The index entry a read of `key` serves, its recency touched; NOT_FOUND when absent. */
-  private lookupForRead(key: Digest): { name: string; value: FileValue } {
+  /**
+   * The content file of `key` open for the range [offset, offset + length),
+   * its recency touched: a descriptor for a small value (read on the event
+   * loop), a FileHandle for a large one. The open file is what the reader
+   * gets even if the value is replaced or evicted meanwhile. NOT_FOUND when
+   * absent, OUT_OF_RANGE past the end (the file is closed then).
+   */
+  private async openForRead(key: Digest, offset: number, length: number | undefined): Promise<OpenForRead> {
     this.assertStarted();
     const name = digestKey(key);
     const entry = this.files.get(name);
     if (entry === undefined) throw notFound(`${this.what}: ${formatDigest(key)} not found`);
     this.touched(name, entry.lastAccessMs);
-    return { name, value: entry.value };
+    const what = `${this.what}: read of ${formatDigest(key)}`;
+    if (entry.value.size <= SYNC_READ_MAX_BYTES) {
+      const fd = this.openSmall(name, key, entry.value);
+      try {
+        return { fd, fh: undefined, what, ...checkRange(what, fstatSync(fd).size, offset, length) };
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+    }
+    const fh = await this.openLarge(name, key, entry.value);
+    try {
+      return { fd: -1, fh, what, ...checkRange(what, (await fh.stat()).size, offset, length) };
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
   }
 
   /** Opens a small value's file on the event loop; a file gone behind our back is forgotten and NOT_FOUND. */
@@ -721,3 +713,9 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     };
   }
 }
+
+/** An open content file and the range to read from it (FilesystemStore.openForRead). */
+type OpenForRead = { readonly what: string; readonly start: number; readonly end: number } & (
+  | { readonly fd: number; readonly fh: undefined }
+  | { readonly fd: -1; readonly fh: FileHandle }
+);

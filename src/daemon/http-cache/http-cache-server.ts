@@ -18,7 +18,7 @@ import { type ListenerAuth, checkAccess } from '../auth/listener-auth.js';
 import type { InstanceMap } from '../instances.js';
 import { type ListenerLimits, MAX_METADATA_BLOB_BYTES } from '../limits.js';
 import type { MethodMetrics, Metrics } from '../metrics.js';
-import { ReadBufferPool } from '../read-buffers.js';
+import { ReadBufferPool, readNext } from '../read-buffers.js';
 import { BlobSizes } from './blob-sizes.js';
 import { parseByteRange } from './byte-range.js';
 import { HttpError, httpStatusOf, isUnexpected, metricsCodeOf } from './http-status.js';
@@ -310,14 +310,7 @@ async function sendFile(res: ServerResponse, file: BlobFile, pool: ReadBufferPoo
   try {
     for (let pos = file.start; pos < file.end; ) {
       if (res.destroyed) throw new HttpError(499, 'the client closed the connection before the whole blob was sent');
-      const buf = pool.take();
-      const filled = Math.min(buf.length, file.end - pos);
-      try {
-        await file.read(buf.subarray(0, filled), pos);
-      } catch (err) {
-        pool.give(buf);
-        throw err;
-      }
+      const { buf, filled } = await readNext(pool, file, pos);
       counter.bytesOut += filled;
       pos += filled;
       if (!res.write(buf.subarray(0, filled), () => pool.give(buf))) await drained(res);
