@@ -41,11 +41,20 @@ class PieceCursor {
 
   /** A varint as a number; 64-bit values beyond 2^53 lose precision, as protobufjs's Number conversion does. */
   varint(): number {
-    let value = 0n;
-    for (let shift = 0n; shift < 70n; shift += 7n) {
+    // Up to seven bytes (49 bits) add up exactly in a double: every tag and
+    // length, and any real offset. Only longer ones (a negative int64 takes
+    // ten) go through BigInt, which costs an allocation per byte.
+    let value = 0;
+    for (let i = 0; i < 7; i++) {
       const b = this.byte();
-      value |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return Number(BigInt.asIntN(64, value));
+      value += (b & 0x7f) * 2 ** (7 * i);
+      if (b < 0x80) return value;
+    }
+    let wide = BigInt(value);
+    for (let shift = 49n; shift < 70n; shift += 7n) {
+      const b = this.byte();
+      wide |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return Number(BigInt.asIntN(64, wide));
     }
     throw new Error('a varint longer than 10 bytes');
   }

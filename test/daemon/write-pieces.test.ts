@@ -65,6 +65,14 @@ describe('decodeWritePieces', () => {
     expect(decodeWritePieces(cutAt(negative, [3]))[0]!.writeOffset).toBe(-5);
   });
 
+  it('reads offsets on each side of seven varint bytes exactly, as the codec does', () => {
+    for (const writeOffset of [2 ** 49 - 1, 2 ** 49, 2 ** 53 - 1]) {
+      const wire = WriteRequestCodec.encode({ ...original, writeOffset, data: Buffer.from('x') });
+      expect(decodeWritePieces(cutAt(wire, [5]))[0]!.writeOffset).toBe(WriteRequestCodec.decode(wire).writeOffset);
+      expect(decodeWritePieces([wire])[0]!.writeOffset).toBe(writeOffset);
+    }
+  });
+
   it('steps over fields a newer client might add, of every wire type', () => {
     const unknown = Buffer.from([
       (15 << 3) | 0, 0x96, 0x01, // varint
