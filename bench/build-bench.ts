@@ -161,12 +161,13 @@ async function warmUpBazel(
   print(`  warm-up, no cache (not in the table): ${noCache.join(', ')}`);
   const quiet = { ...settings, bazel: { ...settings.bazel, cpuProfileDir: undefined } };
   const ctx = { settings: quiet, scratchDir };
-  for (const make of [() => grpcScenario(ctx, 'warm-up gRPC'), () => httpScenario(ctx, 'warm-up HTTP')]) {
+  for (const [name, make] of [
+    ['warm-up gRPC', grpcScenario],
+    ['warm-up HTTP', httpScenario],
+  ] as const) {
     const times: string[] = [];
-    let name = '';
     for (let i = 0; i < rounds; i++) {
-      const scenario = make();
-      name = scenario.name;
+      const scenario = make(ctx, name);
       try {
         for (const phase of ['cold', 'warm'] as const) {
           const cache = await scenario.open(phase);
