@@ -38,6 +38,8 @@ export interface BenchSettings {
     baselineRoot: string | undefined;
     /** Where the daemons write a .cpuprofile per phase (node --cpu-prof); undefined: not profiled. */
     cpuProfileDir: string | undefined;
+    /** Extra node options for the replay's daemons (V8 flags to try, say), both checkouts alike. */
+    daemonNodeArgs: string[];
   };
   /** The execution section (bench/exec-bench.ts); its workspace is the Bazel section's. */
   exec: {
@@ -123,6 +125,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       rounds: Math.max(1, intVar(env, 'NCACHE_BENCH_BAZEL_ROUNDS', 1)),
       baselineRoot: env.NCACHE_BENCH_BASELINE_ROOT || undefined,
       cpuProfileDir: env.NCACHE_BENCH_CPU_PROF_DIR || undefined,
+      daemonNodeArgs: (env.NCACHE_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean),
     },
     exec: {
       rounds: Math.max(1, intVar(env, 'NCACHE_BENCH_EXEC_ROUNDS', 2)),
@@ -149,6 +152,7 @@ export const SETTINGS_HELP = [
   'NCACHE_BENCH_BAZEL_{SMALL=250,SMALL_KIB=64,TEXT=50,TEXT_KIB=256,MEDIUM=40,MEDIUM_MIB=1,LARGE=2,LARGE_MIB=25,WARM_REPEATS=3,WARMUPS=3,ROUNDS=1}',
   'NCACHE_BENCH_BASELINE_ROOT=<another built checkout: its daemon runs beside this one, alternating>',
   'NCACHE_BENCH_CPU_PROF_DIR=<dir: daemons run with --cpu-prof, one profile per scenario and phase, summarized>',
+  'NCACHE_BENCH_DAEMON_NODE_ARGS=<node options for the replay section\'s daemons, e.g. V8 flags to try>',
   'NCACHE_BENCH_EXEC_{ROUNDS=2,PROBES=50,TREE_FILES=10000} (the exec section builds the Bazel section\'s workspace)',
   'NCACHE_BENCH_REMOTE_ROUNDS=2 (the remote section builds the Bazel section\'s workspace)',
   'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48,STACKS=seed,daemon,local}',

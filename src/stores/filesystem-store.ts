@@ -26,6 +26,7 @@ import { EvictingMap, type EvictionEntry } from '../util/eviction.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
 import { PooledBlobFile, SyncBlobFile, fillSync } from './filesystem/blob-files.js';
+import { closeFd, fsyncFd, openFd, renamePath } from './filesystem/fd-io.js';
 import { FileChunks, singleChunk, writeStream } from './filesystem/file-io.js';
 import { isTempName, probeTempName, uploadTempName } from './filesystem/temp-names.js';
 import { catalogWriteError, uploadWriteError } from './filesystem/write-errors.js';
@@ -400,20 +401,20 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     const what = `${this.what}: upload of ${formatDigest(key)}`;
     const temp = join(this.tempPath, uploadTempName(key));
     this.activeTemps.add(temp);
-    let fh: FileHandle;
+    let fd: number;
     try {
       // Read-only: a local worker hardlinks these files into actions' input trees.
-      fh = await open(temp, 'wx', 0o444);
+      fd = await openFd(temp, 'wx', 0o444);
     } catch (err) {
       this.activeTemps.delete(temp);
       throw uploadWriteError(what, this.tempPath, err);
     }
     try {
       try {
-        await writeStream(fh, exactSize(source, size, what));
-        await fh.sync();
+        await writeStream(fd, exactSize(source, size, what));
+        await fsyncFd(fd);
       } finally {
-        await fh.close();
+        await closeFd(fd);
       }
       await this.publish(key, temp, size, what, true);
     } catch (err) {
@@ -437,7 +438,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
         await rm(temp, { force: true });
         return;
       }
-      await rename(temp, this.contentFile(name));
+      await renamePath(temp, this.contentFile(name));
       this.activeTemps.delete(temp);
       const now = this.clock.now();
       // After the rename: a row never names a file that is not in place.
