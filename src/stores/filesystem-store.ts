@@ -26,7 +26,6 @@ import { EvictingMap, type EvictionEntry } from '../util/eviction.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
 import { PooledBlobFile, SyncBlobFile, fillSync } from './filesystem/blob-files.js';
-import { closeFd, fsyncFd, openFd, renamePath } from './filesystem/fd-io.js';
 import { FileChunks, singleChunk, writeStream } from './filesystem/file-io.js';
 import { isTempName, probeTempName, uploadTempName } from './filesystem/temp-names.js';
 import { catalogWriteError, uploadWriteError } from './filesystem/write-errors.js';
@@ -401,20 +400,20 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     const what = `${this.what}: upload of ${formatDigest(key)}`;
     const temp = join(this.tempPath, uploadTempName(key));
     this.activeTemps.add(temp);
-    let fd: number;
+    let fh: FileHandle;
     try {
       // Read-only: a local worker hardlinks these files into actions' input trees.
-      fd = await openFd(temp, 'wx', 0o444);
+      fh = await open(temp, 'wx', 0o444);
     } catch (err) {
       this.activeTemps.delete(temp);
       throw uploadWriteError(what, this.tempPath, err);
     }
     try {
       try {
-        await writeStream(fd, exactSize(source, size, what));
-        await fsyncFd(fd);
+        await writeStream(fh, exactSize(source, size, what));
+        await fh.sync();
       } finally {
-        await closeFd(fd);
+        await fh.close();
       }
       await this.publish(key, temp, size, what, true);
     } catch (err) {
@@ -438,7 +437,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
         await rm(temp, { force: true });
         return;
       }
-      await renamePath(temp, this.contentFile(name));
+      await rename(temp, this.contentFile(name));
       this.activeTemps.delete(temp);
       const now = this.clock.now();
       // After the rename: a row never names a file that is not in place.

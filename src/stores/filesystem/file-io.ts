@@ -3,7 +3,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { internal } from '../../util/errors.js';
 import type { ByteStream } from '../store.js';
-import { writevFd } from './fd-io.js';
 
 /** Incoming chunks (Bazel sends 16 KiB) are gathered into one writev of about this size. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -13,8 +12,8 @@ export async function* singleChunk(data: Buffer): ByteStream {
   if (data.length > 0) yield data;
 }
 
-/** Streams `source` into the file open as `fd`, gathering small chunks into large writes and overlapping each write with the next read. */
-export async function writeStream(fd: number, source: ByteStream): Promise<void> {
+/** Streams `source` into `fh`, gathering small chunks into large writes and overlapping each write with the next read. */
+export async function writeStream(fh: FileHandle, source: ByteStream): Promise<void> {
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let inflight: Promise<void> | undefined;
@@ -25,7 +24,7 @@ export async function writeStream(fd: number, source: ByteStream): Promise<void>
       batchBytes += chunk.length;
       if (batchBytes >= WRITE_BATCH_BYTES || batch.length >= WRITE_BATCH_BUFFERS) {
         if (inflight) await inflight;
-        inflight = writeAll(fd, batch, batchBytes);
+        inflight = writeAll(fh, batch, batchBytes);
         // Observed at the next await; this only keeps it from counting as unhandled meanwhile.
         inflight.catch(() => {});
         batch = [];
@@ -34,20 +33,20 @@ export async function writeStream(fd: number, source: ByteStream): Promise<void>
     }
     if (inflight) await inflight;
     inflight = undefined;
-    if (batchBytes > 0) await writeAll(fd, batch, batchBytes);
+    if (batchBytes > 0) await writeAll(fh, batch, batchBytes);
   } finally {
     // Never close the file under a write still in progress.
     if (inflight) await inflight.catch(() => {});
   }
 }
 
-async function writeAll(fd: number, buffers: Buffer[], total: number): Promise<void> {
-  const written = await writevFd(fd, buffers);
-  if (written === total) return;
-  // Short writes are rare on regular files (a signal, a full disk): finish the rest one buffer at a time.
-  let rest = Buffer.concat(buffers, total).subarray(written);
+async function writeAll(fh: FileHandle, buffers: Buffer[], total: number): Promise<void> {
+  const { bytesWritten } = await fh.writev(buffers);
+  if (bytesWritten === total) return;
+  // Short writes are rare on regular files (a signal, a full disk): finish the rest the plain way.
+  let rest = Buffer.concat(buffers, total).subarray(bytesWritten);
   while (rest.length > 0) {
-    const n = await writevFd(fd, [rest]);
+    const { bytesWritten: n } = await fh.write(rest);
     if (n === 0) throw internal('write made no progress');
     rest = rest.subarray(n);
   }
