@@ -7,7 +7,12 @@
 // Bazel 4.2.3 uploads the Action and Command protos beside the outputs (seen
 // in the CAS after a `--remote_cache` build: Action about 350 bytes, Command
 // about 4.7 KB for a genrule). Warm (a restarted daemon on the same stores):
-// GetActionResult (a hit) and ByteStream Read of the output. Bazel's JVM and
+// GetActionResult (a hit) and ByteStream Read of the output. Each phase runs
+// 1 + NCACHE_BENCH_DAEMON_WARMUPS passes over different actions on one daemon:
+// the first is a fresh daemon (V8 still compiling its hot paths: in six passes
+// of one daemon here, 9.4 ms per cold action fell to about 4.3), the last is a
+// daemon that has run a while, as a developer's does. The Bazel section warms
+// its daemons up with the same passes (warmUpDaemon). Bazel's JVM and
 // its genrules are not on the machine's two cores meanwhile, so the numbers
 // move much less from run to run than the Bazel section's; with
 // NCACHE_BENCH_BASELINE_ROOT the baseline's daemon alternates with this
@@ -186,50 +191,68 @@ export interface ReplayRow {
   daemon: string;
   /** A fresh daemon's first pass: its JIT compiles the hot paths meanwhile. */
   coldFirst: PassCpu;
-  /** The same daemon's second pass over other actions: what a long-running daemon costs. */
+  /** The same daemon's last pass over other actions: what a daemon that has run a while costs. */
   cold: PassCpu;
   warmFirst: PassCpu;
   warm: PassCpu;
   warmPeakRss: number;
 }
 
-/** One daemon (from `root`) through a cold and a warm phase, two passes each; CPU per action. */
+/** The output sizes of the Bazel section's workspace (bench-workspace.ts), one per action. */
+export function workspaceSizes(s: BenchSettings['bazel']): number[] {
+  return [
+    ...Array<number>(s.small).fill(s.smallKiB * 1024),
+    ...Array<number>(s.text).fill(s.textKiB * 1024),
+    ...Array<number>(s.medium).fill(s.mediumMiB * 1024 * 1024),
+    ...Array<number>(s.large).fill(s.largeMiB * 1024 * 1024),
+  ];
+}
+
+/**
+ * Replays `passes` passes of the workspace's actions against a daemon before
+ * it is measured, each over its own blobs (seed `${seed}-w<n>`): "cold" writes
+ * them, "warm" reads back what a cold warm-up with the same seed wrote.
+ */
+export async function warmUpDaemon(address: string, phase: 'cold' | 'warm', seed: string, sizes: number[], passes: number): Promise<void> {
+  for (let n = 1; n <= passes; n++) await spawnClient(address, phase, `${seed}-w${n}`, sizes);
+}
+
+/** One daemon (from `root`) through a cold and a warm phase, 1 + `warmups` passes each; CPU per action. */
 async function replayOnce(
   name: string,
   root: string | undefined,
   sizes: number[],
   seed: string,
-  profileDir: string | undefined,
-  nodeArgs: string[],
+  settings: BenchSettings['bazel'],
 ): Promise<ReplayRow> {
   const fixture = await DaemonFixture.create();
   const perAction = (cpu: ThreadCpu): PassCpu => {
     const ms = (seconds: number) => (seconds * 1000) / sizes.length;
     return { main: ms(cpu.main), otherUser: ms(cpu.otherUser), otherKernel: ms(cpu.otherKernel), all: ms(cpu.all) };
   };
+  const profileDir = settings.cpuProfileDir;
   try {
-    const phase = async (which: 'cold' | 'warm'): Promise<{ first: PassCpu; second: PassCpu; daemon: DaemonProcess }> => {
+    const phase = async (which: 'cold' | 'warm'): Promise<{ first: PassCpu; last: PassCpu; daemon: DaemonProcess }> => {
       const dir = profileDir === undefined ? undefined : join(profileDir, `replay-${name.replace(/\W+/g, '-')}-${seed}-${which}`);
       const daemon = await fixture.start({
         ...(root === undefined ? {} : { root }),
-        nodeArgs: [...nodeArgs, ...(dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`])],
+        nodeArgs: [...settings.daemonNodeArgs, ...(dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`])],
       });
-      const pass = async (passSeed: string) => {
+      const passes: PassCpu[] = [];
+      // Each pass its own actions: the warm phase reads back what the cold pass of the same number wrote.
+      for (let n = 0; n <= settings.daemonWarmups; n++) {
         const before = await threadCpu(daemon.pid);
-        await spawnClient(daemon.address, which, passSeed, sizes);
-        return perAction(cpuSpent(before, await threadCpu(daemon.pid)));
-      };
-      // Two sets of actions: the warm phase reads back what each cold pass wrote.
-      const first = await pass(`${seed}-1`);
-      const second = await pass(`${seed}-2`);
-      return { first, second, daemon };
+        await spawnClient(daemon.address, which, `${seed}-p${n}`, sizes);
+        passes.push(perAction(cpuSpent(before, await threadCpu(daemon.pid))));
+      }
+      return { first: passes[0]!, last: passes[passes.length - 1]!, daemon };
     };
     const cold = await phase('cold');
     await cold.daemon.stop();
     const warm = await phase('warm');
     const peak = await processMemory(warm.daemon.pid);
     await warm.daemon.stop();
-    return { daemon: name, coldFirst: cold.first, cold: cold.second, warmFirst: warm.first, warm: warm.second, warmPeakRss: peak.hwm };
+    return { daemon: name, coldFirst: cold.first, cold: cold.last, warmFirst: warm.first, warm: warm.last, warmPeakRss: peak.hwm };
   } finally {
     await fixture.cleanup();
   }
@@ -237,23 +260,21 @@ async function replayOnce(
 
 export async function runReplayBench(settings: BenchSettings, print: (line: string) => void): Promise<void> {
   const s = settings.bazel;
-  const sizes = [
-    ...Array<number>(s.small).fill(s.smallKiB * 1024),
-    ...Array<number>(s.text).fill(s.textKiB * 1024),
-    ...Array<number>(s.medium).fill(s.mediumMiB * 1024 * 1024),
-    ...Array<number>(s.large).fill(s.largeMiB * 1024 * 1024),
-  ];
+  const sizes = workspaceSizes(s);
   print(`\n## Daemon CPU per action, Bazel's requests replayed without Bazel (${sizes.length} actions, ${CONCURRENCY} at a time)`);
-  print('Each phase runs twice on one daemon: "first" is a fresh daemon (its JIT still compiling), the rest is its second pass over other actions.');
+  print(
+    `Each phase runs ${1 + s.daemonWarmups} passes over different actions on one daemon: "first" is the fresh daemon (V8 still compiling), ` +
+      `the rest its last pass (NCACHE_BENCH_DAEMON_WARMUPS=${s.daemonWarmups} passes before it).`,
+  );
   const rows: ReplayRow[] = [];
   for (let round = 0; round < s.rounds; round++) {
     const seed = `r${Date.now().toString(36)}${round}`;
-    const mine = () => replayOnce('this checkout', undefined, sizes, `${seed}t`, s.cpuProfileDir, s.daemonNodeArgs);
+    const mine = () => replayOnce('this checkout', undefined, sizes, `${seed}t`, s);
     if (s.baselineRoot === undefined) {
       rows.push(await mine());
       continue;
     }
-    const baseline = () => replayOnce('baseline', s.baselineRoot, sizes, `${seed}b`, s.cpuProfileDir, s.daemonNodeArgs);
+    const baseline = () => replayOnce('baseline', s.baselineRoot, sizes, `${seed}b`, s);
     // Who goes first alternates: the second daemon of a pair starts while the disk still settles the first one's writes.
     for (const run of round % 2 === 0 ? [baseline, mine] : [mine, baseline]) rows.push(await run());
   }

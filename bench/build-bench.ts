@@ -117,13 +117,13 @@ export async function runBazelBench(settings: BenchSettings, print: (line: strin
       await finish(scenario, 'cold', cold);
       if (!scenario.hasWarm) continue;
       const warm = await scenario.open('warm');
-      const idle = warm.pid === undefined ? undefined : await processMemory(warm.pid);
+      const idle = warm.idleRss;
       await measure(scenario.name, 'warm', warm.flags, warm.pid, s.warmRepeats);
       const peak = warm.pid === undefined ? undefined : await processMemory(warm.pid);
       for (const variant of scenario.warmVariants) {
         await measure(scenario.name, `warm, ${variant.label}`, variant.flags, warm.pid, s.warmRepeats);
       }
-      if (idle !== undefined && peak !== undefined) memory.push({ scenario: scenario.name, idleRss: idle.rss, warmPeak: peak.hwm });
+      if (idle !== undefined && peak !== undefined) memory.push({ scenario: scenario.name, idleRss: idle, warmPeak: peak.hwm });
       await finish(scenario, 'warm', warm);
     }
   } finally {
@@ -159,7 +159,8 @@ async function warmUpBazel(
   const noCache: string[] = [];
   for (let i = 0; i < rounds; i++) noCache.push(seconds((await build([])).run.elapsedMs));
   print(`  warm-up, no cache (not in the table): ${noCache.join(', ')}`);
-  const quiet = { ...settings, bazel: { ...settings.bazel, cpuProfileDir: undefined } };
+  // Throwaway daemons for Bazel's sake: no profiles, no daemon warm-up.
+  const quiet = { ...settings, bazel: { ...settings.bazel, cpuProfileDir: undefined, daemonWarmups: 0 } };
   const ctx = { settings: quiet, scratchDir };
   for (const [name, make] of [
     ['warm-up gRPC', grpcScenario],

@@ -40,6 +40,12 @@ export interface BenchSettings {
     cpuProfileDir: string | undefined;
     /** Extra node options for the replay's daemons (V8 flags to try, say), both checkouts alike. */
     daemonNodeArgs: string[];
+    /**
+     * Passes of the workspace's actions replayed against each daemon before it
+     * is measured (replay and Bazel sections), so the numbers are a daemon's
+     * that has run a while, not one whose JIT is still compiling.
+     */
+    daemonWarmups: number;
   };
   /** The execution section (bench/exec-bench.ts); its workspace is the Bazel section's. */
   exec: {
@@ -126,6 +132,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       baselineRoot: env.NCACHE_BENCH_BASELINE_ROOT || undefined,
       cpuProfileDir: env.NCACHE_BENCH_CPU_PROF_DIR || undefined,
       daemonNodeArgs: (env.NCACHE_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      daemonWarmups: intVar(env, 'NCACHE_BENCH_DAEMON_WARMUPS', 3),
     },
     exec: {
       rounds: Math.max(1, intVar(env, 'NCACHE_BENCH_EXEC_ROUNDS', 2)),
@@ -153,6 +160,7 @@ export const SETTINGS_HELP = [
   'NCACHE_BENCH_BASELINE_ROOT=<another built checkout: its daemon runs beside this one, alternating>',
   'NCACHE_BENCH_CPU_PROF_DIR=<dir: daemons run with --cpu-prof, one profile per scenario and phase, summarized>',
   'NCACHE_BENCH_DAEMON_NODE_ARGS=<node options for the replay section\'s daemons, e.g. V8 flags to try>',
+  'NCACHE_BENCH_DAEMON_WARMUPS=3 (passes of the workspace\'s actions replayed against each daemon before it is measured; 0: a fresh daemon)',
   'NCACHE_BENCH_EXEC_{ROUNDS=2,PROBES=50,TREE_FILES=10000} (the exec section builds the Bazel section\'s workspace)',
   'NCACHE_BENCH_REMOTE_ROUNDS=2 (the remote section builds the Bazel section\'s workspace)',
   'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48,STACKS=seed,daemon,local}',

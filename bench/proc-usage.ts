@@ -1,10 +1,10 @@
 // Memory and CPU time of another process, from /proc (Linux only).
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 
 export interface ProcessMemory {
   /** Current resident set size, bytes. */
   rss: number;
-  /** Peak resident set size since the process started ("high water mark"), bytes. */
+  /** Peak resident set size since the process started or resetPeakMemory ("high water mark"), bytes. */
   hwm: number;
 }
 
@@ -16,6 +16,18 @@ export async function processMemory(pid: number): Promise<ProcessMemory> {
     return Number(match[1]) * 1024;
   };
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
+}
+
+/**
+ * Starts a new peak (VmHWM) from the current RSS, so a peak read later is the
+ * peak since now (Linux 4.0+, writing "5" to clear_refs). False where that is
+ * not allowed (another user's process): the peak then counts from the start.
+ */
+export async function resetPeakMemory(pid: number): Promise<boolean> {
+  return writeFile(`/proc/${pid}/clear_refs`, '5').then(
+    () => true,
+    () => false,
+  );
 }
 
 // Kernel clock ticks per second for /proc/<pid>/stat times; 100 on every Linux we run on.
