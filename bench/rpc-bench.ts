@@ -7,6 +7,7 @@ import type { BenchSettings } from './env.js';
 import { check, timed } from './measure.js';
 import { mb, mbPerSecond, median, millis, perSecond, table } from './format.js';
 import { processMemory } from './proc-usage.js';
+import { LeanByteStreamWriter } from './lean-writer.js';
 import { ReapiClient } from './reapi-client.js';
 import type { Digest } from '../src/proto/reapi.js';
 
@@ -68,47 +69,63 @@ export async function runRpcBench(settings: BenchSettings, print: (line: string)
       row('daemon RSS, idle', mb(idle.rss), '<= 80 MB', 'after start and one GetCapabilities');
 
       // ByteStream: one fresh blob per sample, written then read back. Small blobs are
-      // timed in runs of several so a sample is not a single round trip.
+      // timed in runs of several so a sample is not a single round trip. Uploads go
+      // through the lean client (lean-writer.ts: grpc-js cost more CPU than the daemon
+      // on the two cores they share); the largest size is written through grpc-js too.
+      const lean = new LeanByteStreamWriter(daemon.address);
+      let serial = 0;
       for (const sizeMiB of settings.bytestreamSizesMiB) {
         const size = sizeMiB * MiB;
         const perSample = Math.max(1, Math.floor((16 * MiB) / size));
         const samples = size >= 64 * MiB ? Math.min(3, settings.repeats) : settings.repeats;
         const data = blobBytes(`bytestream-${sizeMiB}`, size);
-        const writeMs: number[] = [];
-        const readMs: number[] = [];
-        let serial = 0;
-        for (let s = 0; s < samples; s++) {
-          // Digests are computed before the clock starts; the first word makes each blob new.
+        // Digests are computed before the clock starts; the first word makes each blob new.
+        const freshDigests = () => {
           const first = serial + 1;
           serial += perSample;
-          const digests = Array.from({ length: perSample }, (_, k) => {
+          return Array.from({ length: perSample }, (_, k) => {
             data.writeUInt32BE(first + k, 0);
-            return digestOfBuffer(data);
+            return { serial: first + k, digest: digestOfBuffer(data) };
           });
-          writeMs.push(
-            await timed(async () => {
-              for (let k = 0; k < perSample; k++) {
-                data.writeUInt32BE(first + k, 0);
-                const response = await client.write(digests[k]!, slices(data, settings.writeChunkBytes), randomUUID());
-                check(response.committedSize === size, `write of ${size} bytes committed ${response.committedSize}`);
-              }
-            }),
-          );
+        };
+        const writeAll = (blobs: { serial: number; digest: Digest }[], write: (digest: Digest) => Promise<number>) =>
+          timed(async () => {
+            for (const blob of blobs) {
+              data.writeUInt32BE(blob.serial, 0);
+              const committed = await write(blob.digest);
+              check(committed === size, `write of ${size} bytes committed ${committed}`);
+            }
+          });
+        const writeMs: number[] = [];
+        const grpcWriteMs: number[] = [];
+        const readMs: number[] = [];
+        for (let s = 0; s < samples; s++) {
+          const blobs = freshDigests();
+          writeMs.push(await writeAll(blobs, (digest) => lean.write(digest, slices(data, settings.writeChunkBytes), randomUUID())));
           readMs.push(
             await timed(async () => {
-              for (const digest of digests) {
+              for (const { digest } of blobs) {
                 const received = await client.read(digest);
                 check(received === size, `read of a ${size}-byte blob returned ${received} bytes`);
               }
             }),
           );
+          if (sizeMiB === Math.max(...settings.bytestreamSizesMiB)) {
+            const viaGrpcJs = async (digest: Digest) =>
+              Number((await client.write(digest, slices(data, settings.writeChunkBytes), randomUUID())).committedSize);
+            grpcWriteMs.push(await writeAll(freshDigests(), viaGrpcJs));
+          }
         }
         const bytes = size * perSample;
         const how = `median of ${samples} samples x ${perSample} blob(s)`;
         const chunking = `${settings.writeChunkBytes / 1024} KiB requests`;
         row(`ByteStream write, ${sizeMiB} MiB blobs`, mbPerSecond(bytes, median(writeMs)), size >= 64 * MiB ? '>= 300 MB/s' : '', `${how}, ${chunking}`);
+        if (grpcWriteMs.length > 0) {
+          row(`ByteStream write, ${sizeMiB} MiB blobs, grpc-js client`, mbPerSecond(bytes, median(grpcWriteMs)), '', `${how}, ${chunking}; the client's own cost included`);
+        }
         row(`ByteStream read, ${sizeMiB} MiB blobs`, mbPerSecond(bytes, median(readMs)), size >= 64 * MiB ? '>= 400 MB/s' : '', how);
       }
+      lean.close();
 
       // Batch calls: fresh blobs per sample, split to respect max_batch_total_size_bytes.
       const present: Digest[] = [];
