@@ -12,50 +12,11 @@ export async function* singleChunk(data: Buffer): ByteStream {
   if (data.length > 0) yield data;
 }
 
-/**
- * A large upload asks the kernel to write its pages to disk every this many
- * bytes (fdatasync on the thread pool, not awaited), so the disk works while
- * the rest still arrives and the fsync that acknowledges the upload has only
- * the tail left to write.
- */
-const EARLY_FLUSH_BYTES = 32 * 1024 * 1024;
-
-/** The early flushes of one file: at most one in flight; a failure fails the upload. */
-class EarlyFlush {
-  private unflushed = 0;
-  private inflight: Promise<void> | undefined;
-  private failure: { error: unknown } | undefined;
-
-  constructor(private readonly fh: FileHandle) {}
-
-  /** Counts bytes that reached the page cache; starts a flush once enough have. */
-  written(bytes: number): void {
-    this.unflushed += bytes;
-    if (this.unflushed < EARLY_FLUSH_BYTES || this.inflight !== undefined) return;
-    this.unflushed = 0;
-    this.inflight = this.fh.datasync().then(
-      () => void (this.inflight = undefined),
-      (error: unknown) => {
-        this.failure ??= { error };
-        this.inflight = undefined;
-      },
-    );
-  }
-
-  /** Waits for the flush in flight; throws if any failed (the caller's fsync would not be trusted). */
-  async settle(): Promise<void> {
-    if (this.inflight !== undefined) await this.inflight;
-    if (this.failure !== undefined) throw this.failure.error;
-  }
-}
-
 /** Streams `source` into `fh`, gathering small chunks into large writes and overlapping each write with the next read. */
 export async function writeStream(fh: FileHandle, source: ByteStream): Promise<void> {
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let inflight: Promise<void> | undefined;
-  const flush = new EarlyFlush(fh);
-  const write = (buffers: Buffer[], total: number) => writeAll(fh, buffers, total).then(() => flush.written(total));
   try {
     for await (const chunk of source) {
       if (chunk.length === 0) continue;
@@ -63,7 +24,7 @@ export async function writeStream(fh: FileHandle, source: ByteStream): Promise<v
       batchBytes += chunk.length;
       if (batchBytes >= WRITE_BATCH_BYTES || batch.length >= WRITE_BATCH_BUFFERS) {
         if (inflight) await inflight;
-        inflight = write(batch, batchBytes);
+        inflight = writeAll(fh, batch, batchBytes);
         // Observed at the next await; this only keeps it from counting as unhandled meanwhile.
         inflight.catch(() => {});
         batch = [];
@@ -73,11 +34,9 @@ export async function writeStream(fh: FileHandle, source: ByteStream): Promise<v
     if (inflight) await inflight;
     inflight = undefined;
     if (batchBytes > 0) await writeAll(fh, batch, batchBytes);
-    await flush.settle();
   } finally {
-    // Never close the file under a write or a flush still in progress.
+    // Never close the file under a write still in progress.
     if (inflight) await inflight.catch(() => {});
-    await flush.settle().catch(() => {});
   }
 }
 
