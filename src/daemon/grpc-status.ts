@@ -2,7 +2,7 @@
 // NcacheErrors (or anything else, which counts as INTERNAL); the boundary
 // adds "In Service.method: ..." context and picks the status code.
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { type ErrorCode, NcacheError, errorCode, errorMessage } from '../util/errors.js';
+import { type ErrorCode, NcacheError, errorCode, errorMessage, withoutStack } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
 const CODES: Record<ErrorCode, GrpcStatus> = {
@@ -53,9 +53,5 @@ export function toServiceError(err: unknown, context: string, logger?: Logger): 
     logger?.debug(details, { code: GrpcStatus[code] });
   }
   // Only code and details are sent: no stack to capture (a cold build has a miss per action).
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  const error = Object.assign(new Error(details), { code, details });
-  Error.stackTraceLimit = limit;
-  return error;
+  return withoutStack(() => Object.assign(new Error(details), { code, details }));
 }

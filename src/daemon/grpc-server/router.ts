@@ -4,7 +4,7 @@
 // responder writes back.
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { MethodDefinition } from '@grpc/grpc-js';
-import { NcacheError } from '../../util/errors.js';
+import { NcacheError, withoutStack } from '../../util/errors.js';
 import { ClientStreamCall, type HandleClientStream, type HandleServerStream, type HandleUnary, ServerStreamCall, UnaryCall } from './calls.js';
 import { MessageParser, type SerializedMessage, joinPieces } from './frames.js';
 import { RequestMessages } from './request-messages.js';
@@ -119,7 +119,8 @@ export class GrpcRouter {
     call.once('cancelled', () => messages.fail(new NcacheError('CANCELLED', 'the client cancelled the call')));
     guarded(responder, () =>
       method.handler(call, (err, value) => {
-        messages.fail(new NcacheError('CANCELLED', 'the call has ended'));
+        // Every upload ends here: a stack would cost more than the rest of the ending.
+        messages.fail(withoutStack(() => new NcacheError('CANCELLED', 'the call has ended')));
         answer(method.def, responder, err, value);
       }),
     );
