@@ -178,14 +178,8 @@ function spawnClient(address: string, phase: string, seed: string, sizes: number
   });
 }
 
-/** CPU per action of one pass, milliseconds. */
-interface PassCpu {
-  main: number;
-  /** Other threads, user and kernel (V8's GC and compiler threads; the thread pool's syscalls). */
-  otherUser: number;
-  otherKernel: number;
-  all: number;
-}
+/** CPU per action of one pass: ThreadCpu's fields, in milliseconds. */
+type PassCpu = ThreadCpu;
 
 export interface ReplayRow {
   daemon: string;
@@ -217,7 +211,7 @@ export async function warmUpDaemon(address: string, phase: 'cold' | 'warm', seed
   for (let n = 1; n <= passes; n++) await spawnClient(address, phase, `${seed}-w${n}`, sizes);
 }
 
-/** One daemon (from `root`) through a cold and a warm phase, 1 + `warmups` passes each; CPU per action. */
+/** One daemon (from `root`) through a cold and a warm phase, 1 + settings.daemonWarmups passes each; CPU per action. */
 async function replayOnce(
   name: string,
   root: string | undefined,
