@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { DaemonFixture, type DaemonProcess } from '../test/helpers/daemon-process.js';
 import type { BenchSettings } from './env.js';
 import { median, table } from './format.js';
-import { processMemory } from './proc-usage.js';
+import { processMemory, statCpuSeconds } from './proc-usage.js';
 import { ReapiClient } from './reapi-client.js';
 
 /** Bazel's ByteStream chunk size. */
@@ -136,16 +136,12 @@ interface ThreadCpu {
   all: number;
 }
 
-const CLOCK_TICKS = 100;
-
 async function threadCpu(pid: number): Promise<ThreadCpu> {
   const cpu: ThreadCpu = { main: 0, otherUser: 0, otherKernel: 0, all: 0 };
   for (const tid of await readdir(`/proc/${pid}/task`)) {
     const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
     if (stat === undefined) continue; // a thread that just exited
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const user = Number(fields[11]) / CLOCK_TICKS;
-    const kernel = Number(fields[12]) / CLOCK_TICKS;
+    const { user, kernel } = statCpuSeconds(stat);
     cpu.all += user + kernel;
     if (tid === String(pid)) {
       cpu.main += user + kernel;

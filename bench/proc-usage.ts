@@ -33,10 +33,15 @@ export async function resetPeakMemory(pid: number): Promise<boolean> {
 // Kernel clock ticks per second for /proc/<pid>/stat times; 100 on every Linux we run on.
 const CLOCK_TICKS = 100;
 
-/** User + system CPU seconds the process has used so far (all its threads). */
-export async function processCpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+/** User and kernel CPU seconds from the text of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file. */
+export function statCpuSeconds(stat: string): { user: number; kernel: number } {
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  return { user: Number(fields[11]) / CLOCK_TICKS, kernel: Number(fields[12]) / CLOCK_TICKS };
+}
+
+/** User + system CPU seconds the process has used so far (all its threads). */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  const { user, kernel } = statCpuSeconds(await readFile(`/proc/${pid}/stat`, 'utf8'));
+  return user + kernel;
 }
