@@ -8,6 +8,7 @@
 // field's tag and length) written before the caller's chunk, which is sent as
 // it is, never copied into a message buffer.
 import { type ClientHttp2Session, type ClientHttp2Stream, connect } from 'node:http2';
+import protobuf from 'protobufjs';
 import { codecFor, WriteRequestCodec, type WriteResponse } from '../src/proto/reapi.js';
 import type { Digest } from '../src/util/digest.js';
 
@@ -16,20 +17,10 @@ const WriteResponseCodec = codecFor<WriteResponse>('google.bytestream.WriteRespo
 /** WriteRequest.data is field 10, length-delimited: (10 << 3) | 2. */
 const DATA_TAG = 0x52;
 
-function varint(value: number): number[] {
-  const bytes: number[] = [];
-  while (value > 0x7f) {
-    bytes.push((value % 0x80) | 0x80);
-    value = Math.floor(value / 0x80);
-  }
-  bytes.push(value);
-  return bytes;
-}
-
 /** The gRPC length prefix and every field of one WriteRequest but the data itself. */
 function messageHead(resourceName: string, offset: number, finish: boolean, dataLength: number): Buffer {
   const fields = WriteRequestCodec.encode({ resourceName, writeOffset: offset, finishWrite: finish });
-  const dataHead = dataLength > 0 ? [DATA_TAG, ...varint(dataLength)] : [];
+  const dataHead = dataLength > 0 ? protobuf.Writer.create().uint32(DATA_TAG).uint32(dataLength).finish() : new Uint8Array(0);
   const head = Buffer.allocUnsafe(5 + fields.length + dataHead.length);
   head[0] = 0; // not compressed
   head.writeUInt32BE(fields.length + dataHead.length + dataLength, 1);

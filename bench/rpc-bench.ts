@@ -73,6 +73,7 @@ export async function runRpcBench(settings: BenchSettings, print: (line: string)
       // through the lean client (lean-writer.ts: grpc-js cost more CPU than the daemon
       // on the two cores they share); the largest size is written through grpc-js too.
       const lean = new LeanByteStreamWriter(daemon.address);
+      const largestMiB = Math.max(...settings.bytestreamSizesMiB);
       let serial = 0;
       for (const sizeMiB of settings.bytestreamSizesMiB) {
         const size = sizeMiB * MiB;
@@ -110,7 +111,7 @@ export async function runRpcBench(settings: BenchSettings, print: (line: string)
               }
             }),
           );
-          if (sizeMiB === Math.max(...settings.bytestreamSizesMiB)) {
+          if (sizeMiB === largestMiB) {
             const viaGrpcJs = async (digest: Digest) =>
               Number((await client.write(digest, slices(data, settings.writeChunkBytes), randomUUID())).committedSize);
             grpcWriteMs.push(await writeAll(freshDigests(), viaGrpcJs));
