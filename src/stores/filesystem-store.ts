@@ -2,7 +2,7 @@
 //
 // Writes stream into a uniquely named file in temp_path, are fsynced, then
 // renamed into content_path: a crash or a failing upload never leaves a
-// half-written value readable. Recency lives in memory (an LRU map).
+// half-written value readable. Recency lives in memory (filesystem/blob-index.ts).
 //
 // With the daemon's catalog (and a store id) the index lives there too: a row
 // per file in store_entries, written after the rename and deleted before the
@@ -22,10 +22,10 @@ import { systemClock } from '../util/clock.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey, formatDigest, parseDigestKey } from '../util/digest.js';
 import { NcacheError, errorMessage, failedPrecondition, internal, invalidArgument, notFound } from '../util/errors.js';
-import { EvictingMap, type EvictionEntry } from '../util/eviction.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
 import { PooledBlobFile, SyncBlobFile, fillSync } from './filesystem/blob-files.js';
+import { type BlobHit, BlobIndex, type IndexedBlob } from './filesystem/blob-index.js';
 import { FileChunks, singleChunk, writeStream } from './filesystem/file-io.js';
 import { isTempName, probeTempName, uploadTempName } from './filesystem/temp-names.js';
 import { catalogWriteError, uploadWriteError } from './filesystem/write-errors.js';
@@ -65,12 +65,6 @@ export const SYNC_READ_MAX_BYTES = 1024 * 1024;
 export type FilesystemStoreSpec = Pick<FilesystemSpec, 'content_path' | 'temp_path'> &
   Partial<Omit<FilesystemSpec, 'kind' | 'content_path' | 'temp_path'>>;
 
-interface FileValue {
-  readonly key: Digest;
-  /** Bytes in the file (what has() reports). */
-  readonly size: number;
-}
-
 export class FilesystemStore implements StoreDriver, LocalFiles {
   readonly kind = 'filesystem';
   readonly contentPath: string;
@@ -79,7 +73,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   private readonly blockSize: number;
   private readonly clock: StoreContext['clock'];
   private readonly logger: Logger;
-  private readonly files: EvictingMap<FileValue>;
+  private readonly files: BlobIndex;
   /** Per file name: the tail of its queue of renames and unlinks, so they never interleave. */
   private readonly fileOps = new Map<string, Promise<void>>();
   /** Files read or written since the last flush, with the access time to record. */
@@ -113,10 +107,10 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       this.catalog = ctx.catalog;
       this.storeId = storeId;
     }
-    this.files = new EvictingMap<FileValue>({
+    this.files = new BlobIndex({
       policy: spec.eviction_policy,
       clock: this.clock,
-      onEvict: (entry) => this.deleteEvicted(entry),
+      onEvict: (blob) => this.deleteEvicted(blob),
     });
   }
 
@@ -237,7 +231,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       let count = 0;
       let bytes = 0;
       for (const row of index.rows(this.storeId!)) {
-        this.files.set(digestKey(row.key), { key: row.key, size: row.storedSize }, this.charged(row.storedSize), row.accessedAt);
+        this.files.set(row.key, row.storedSize, this.charged(row.storedSize), row.accessedAt);
         count += 1;
         bytes += row.storedSize;
       }
@@ -250,7 +244,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     }
     const t0 = performance.now();
     await this.scan();
-    const rows = [...this.files.entries()].map((e) => ({ key: e.value.key, storedSize: e.value.size, accessedAt: e.lastAccessMs }));
+    const rows = [...this.files.entries()].map((b) => ({ key: b.key, storedSize: b.storedSize, accessedAt: b.lastAccessMs }));
     index.replaceAll(this.storeId!, location, rows, this.clock.now());
     this.source = 'directory';
     const why = state === undefined ? '' : ` (its index was of ${state.location})`;
@@ -265,7 +259,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   private async scan(): Promise<void> {
     this.contentScans += 1;
     const names = await readdir(this.contentPath);
-    const found: { name: string; key: Digest; size: number; atimeMs: number }[] = [];
+    const found: { key: Digest; size: number; atimeMs: number }[] = [];
     let ignored = 0;
     await mapConcurrent(names, SCAN_CONCURRENCY, async (name) => {
       const key = parseDigestKey(name);
@@ -279,14 +273,14 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
           ignored += 1;
           return;
         }
-        found.push({ name, key, size: st.size, atimeMs: st.atimeMs });
+        found.push({ key, size: st.size, atimeMs: st.atimeMs });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
     });
     found.sort((a, b) => a.atimeMs - b.atimeMs);
     for (const f of found) {
-      this.files.set(f.name, { key: f.key, size: f.size }, this.charged(f.size), f.atimeMs);
+      this.files.set(f.key, f.size, this.charged(f.size), f.atimeMs);
     }
     if (ignored > 0) {
       // Never delete what we did not write: content_path may have been pointed at the wrong directory.
@@ -317,15 +311,15 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     return result;
   }
 
-  private deleteEvicted(entry: EvictionEntry<FileValue>): void {
-    const name = entry.key;
+  private deleteEvicted(blob: IndexedBlob): void {
+    const name = digestKey(blob.key);
     this.dirtyAtimes.delete(name);
     void this.serialize(name, async () => {
       // A newer upload of the same key may have been renamed into place since: keep it.
-      const current = this.files.peek(name);
-      if (current !== undefined && current.value !== entry.value) return;
+      const current = this.files.peek(blob.key);
+      if (current !== undefined && current.version !== blob.version) return;
       // The row goes first: a crash between the two leaves a stray file, never a row without a file.
-      if (!this.recordInIndex(`forget evicted ${name}`, (index, id) => index.delete(id, entry.value.key))) return;
+      if (!this.recordInIndex(`forget evicted ${name}`, (index, id) => index.delete(id, blob.key))) return;
       await unlink(this.contentFile(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') this.logger.warn(`${this.what}: could not delete evicted ${name}: ${err.message}`);
       });
@@ -377,11 +371,10 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   async has(keys: readonly Digest[]): Promise<(number | undefined)[]> {
     this.assertStarted();
     return keys.map((key) => {
-      const name = digestKey(key);
-      const entry = this.files.get(name);
-      if (entry === undefined) return undefined;
-      this.touched(name, entry.lastAccessMs);
-      return entry.value.size;
+      const hit = this.files.get(key);
+      if (hit === undefined) return undefined;
+      this.touched(digestKey(key), hit.lastAccessMs);
+      return hit.storedSize;
     });
   }
 
@@ -432,7 +425,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   private publish(key: Digest, temp: string, size: number, what: string, replace: boolean): Promise<void> {
     const name = digestKey(key);
     return this.serialize(name, async () => {
-      const replacing = this.files.peek(name) !== undefined;
+      const replacing = this.files.peek(key) !== undefined;
       if (replacing && !replace) {
         await rm(temp, { force: true });
         return;
@@ -458,7 +451,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       if (unrecorded !== undefined) {
         this.logger.warn(`${this.what}: could not record ${name} in the catalog: ${errorMessage(unrecorded)}`);
       }
-      this.files.set(name, { key, size }, this.charged(size), now);
+      this.files.set(key, size, this.charged(size), now);
       if (this.catalog === undefined) this.touched(name, now);
     });
   }
@@ -493,12 +486,12 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   private async openForRead(key: Digest, offset: number, length: number | undefined): Promise<OpenForRead> {
     this.assertStarted();
     const name = digestKey(key);
-    const entry = this.files.get(name);
-    if (entry === undefined) throw notFound(`${this.what}: ${formatDigest(key)} not found`);
-    this.touched(name, entry.lastAccessMs);
+    const hit = this.files.get(key);
+    if (hit === undefined) throw notFound(`${this.what}: ${formatDigest(key)} not found`);
+    this.touched(name, hit.lastAccessMs);
     const what = `${this.what}: read of ${formatDigest(key)}`;
-    if (entry.value.size <= SYNC_READ_MAX_BYTES) {
-      const fd = this.openSmall(name, key, entry.value);
+    if (hit.storedSize <= SYNC_READ_MAX_BYTES) {
+      const fd = this.openSmall(name, key, hit);
       try {
         return { fd, fh: undefined, what, ...checkRange(what, fstatSync(fd).size, offset, length) };
       } catch (err) {
@@ -506,7 +499,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
         throw err;
       }
     }
-    const fh = await this.openLarge(name, key, entry.value);
+    const fh = await this.openLarge(name, key, hit);
     try {
       return { fd: -1, fh, what, ...checkRange(what, (await fh.stat()).size, offset, length) };
     } catch (err) {
@@ -516,38 +509,38 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   }
 
   /** Opens a small value's file on the event loop; a file gone behind our back is forgotten and NOT_FOUND. */
-  private openSmall(name: string, key: Digest, value: FileValue): number {
+  private openSmall(name: string, key: Digest, seen: BlobHit): number {
     try {
       return openSync(this.contentFile(name), 'r');
     } catch (err) {
-      throw this.openError(name, key, value, err);
+      throw this.openError(name, key, seen, err);
     }
   }
 
   /** Opens a large value's file through the thread pool; as openSmall otherwise. */
-  private async openLarge(name: string, key: Digest, value: FileValue): Promise<FileHandle> {
+  private async openLarge(name: string, key: Digest, seen: BlobHit): Promise<FileHandle> {
     try {
       return await open(this.contentFile(name), 'r');
     } catch (err) {
-      throw this.openError(name, key, value, err);
+      throw this.openError(name, key, seen, err);
     }
   }
 
-  private openError(name: string, key: Digest, value: FileValue, err: unknown): Error {
+  private openError(name: string, key: Digest, seen: BlobHit, err: unknown): Error {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       // Evicted between the lookup and the open, or deleted behind our back.
-      this.dropMissing(name, value);
+      this.dropMissing(name, key, seen);
       return notFound(`${this.what}: ${formatDigest(key)} not found`);
     }
     return internal(`${this.what}: cannot open ${formatDigest(key)}: ${errorMessage(err)}`, err);
   }
 
   /** A file the index lists is gone (deleted behind our back): forget it, unless a newer value replaced it meanwhile. */
-  private dropMissing(name: string, value: FileValue): void {
-    if (this.files.peek(name)?.value !== value) return;
-    this.files.delete(name);
+  private dropMissing(name: string, key: Digest, seen: BlobHit): void {
+    if (this.files.peek(key)?.version !== seen.version) return;
+    this.files.delete(key);
     this.dirtyAtimes.delete(name);
-    this.recordInIndex(`forget missing ${name}`, (index, id) => index.delete(id, value.key));
+    this.recordInIndex(`forget missing ${name}`, (index, id) => index.delete(id, key));
     this.logger.warn(`${this.what}: ${name} is in the index but its file is gone; dropped it from the index`);
   }
 
@@ -559,10 +552,10 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
 
   /** Drops an entry and deletes its file; call inside serialize(name). */
   private async forget(name: string, key: Digest): Promise<boolean> {
-    if (this.files.peek(name) === undefined) return false;
+    if (this.files.peek(key) === undefined) return false;
     // Row before file (see deleteEvicted); if the catalog refuses, nothing changes.
     this.index?.delete(this.storeId!, key);
-    this.files.delete(name);
+    this.files.delete(key);
     this.dirtyAtimes.delete(name);
     await unlink(this.contentFile(name)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
@@ -571,8 +564,8 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   }
 
   async *entries(): AsyncIterable<StoreEntry> {
-    for (const entry of [...this.files.entries()]) {
-      yield { key: entry.value.key, size: entry.value.size, storedSize: entry.size, lastAccessMs: entry.lastAccessMs };
+    for (const blob of this.files.entries()) {
+      yield { key: blob.key, size: blob.storedSize, storedSize: blob.chargedSize, lastAccessMs: blob.lastAccessMs };
     }
   }
 
@@ -588,9 +581,9 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       pathOf: async (key) => {
         this.assertStarted();
         const name = digestKey(key);
-        const entry = this.files.get(name);
-        if (entry === undefined) return undefined;
-        this.touched(name, entry.lastAccessMs);
+        const hit = this.files.get(key);
+        if (hit === undefined) return undefined;
+        this.touched(name, hit.lastAccessMs);
         return this.contentFile(name);
       },
       adopt: (key, path) => this.adopt(key, path),
@@ -678,7 +671,8 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     const name = basename(stray.path);
     const dir = resolve(dirname(stray.path));
     const ours = dir === resolve(this.contentPath) || (stray.kind === 'temp' && dir === resolve(this.tempPath));
-    if (!ours || (stray.kind === 'temp' ? !isTempName(name) : parseDigestKey(name) === undefined)) {
+    const key = parseDigestKey(name);
+    if (!ours || (stray.kind === 'temp' ? !isTempName(name) : key === undefined)) {
       throw invalidArgument(`${this.what}: ${stray.path} is not a ${stray.kind} file of this store`);
     }
     const removeFile = async () => {
@@ -691,13 +685,15 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       }
     };
     if (stray.kind === 'temp') return this.activeTemps.has(stray.path) ? false : removeFile();
-    return this.serialize(name, async () => (this.files.peek(name) !== undefined ? false : removeFile()));
+    return this.serialize(name, async () => (this.files.peek(key!) !== undefined ? false : removeFile()));
   }
 
   /** In the index, or a rename/unlink of it is in progress. Does not touch recency. */
   private isIndexed(name: string): boolean {
     // (peek() evicts an entry past max_seconds: it was about to be deleted anyway.)
-    return this.fileOps.has(name) || this.files.peek(name) !== undefined;
+    if (this.fileOps.has(name)) return true;
+    const key = parseDigestKey(name);
+    return key !== undefined && this.files.peek(key) !== undefined;
   }
 
   stats(): FilesystemStats {
