@@ -2,10 +2,7 @@
 // read streams out of it, and released at the end, on failure and on abandon.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { FilesystemStore } from '../../src/stores/filesystem-store.js';
+import { describe, expect, it } from 'vitest';
 import { runGc } from '../../src/maintenance/gc.js';
 import { PinRegistry } from '../../src/maintenance/pins.js';
 import { PinningStore } from '../../src/maintenance/pinning-store.js';
@@ -13,7 +10,11 @@ import { MemoryStore } from '../../src/stores/memory-store.js';
 import { putBuffer } from '../../src/stores/store.js';
 import { VerifyStore } from '../../src/stores/verify-store.js';
 import { digestOf } from '../../src/util/digest.js';
+import { startedFilesystemStore } from '../helpers/filesystem-store.js';
+import { cleanupsAfterEach } from '../helpers/temp-dir.js';
 import { filesystemAt, maintenanceDeps, servers, worldsClosedAfterEach } from './harness.js';
+
+const cleanups = cleanupsAfterEach();
 
 describe('PinningStore', () => {
   it('pins an upload until it commits', async () => {
@@ -37,18 +38,7 @@ describe('PinningStore', () => {
 
   it('pins an open blob file until it is closed, and not after a miss', async () => {
     const pins = new PinRegistry();
-    const dir = await mkdtemp(join(tmpdir(), 'ncache-pin-file-'));
-    const files = new FilesystemStore({
-      content_path: join(dir, 'content'),
-      temp_path: join(dir, 'tmp'),
-      block_size: 1,
-      eviction_policy: { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 },
-    });
-    await files.start();
-    onTestFinished(async () => {
-      await files.close();
-      await rm(dir, { recursive: true, force: true });
-    });
+    const { store: files } = await startedFilesystemStore(cleanups, { prefix: 'ncache-pin-file-', spec: { block_size: 1 } });
     const store = new PinningStore(files, pins);
     const data = Buffer.alloc(5000, 9);
     const key = digestOf(data);

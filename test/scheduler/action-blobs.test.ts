@@ -2,18 +2,18 @@
 // upstream's CAS and the local one, against a real cluster daemon and real
 // filesystem stores.
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyMissing } from '../../src/scheduler/action-blobs.js';
 import { createGrpcStore } from '../../src/stores/grpc-store.js';
-import { FilesystemStore } from '../../src/stores/filesystem-store.js';
+import type { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import type { StoreContext } from '../../src/stores/store-context.js';
 import { readBuffer } from '../../src/stores/store.js';
 import { systemClock } from '../../src/util/clock.js';
 import { digestOf } from '../../src/util/digest.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { mixedBytes } from '../helpers/data.js';
-import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
+import { startedFilesystemStore } from '../helpers/filesystem-store.js';
+import { cleanupsAfterEach } from '../helpers/temp-dir.js';
 import { CLUSTER_INSTANCE, grpcSpec, startCluster } from '../stores/grpc-two-daemons.js';
 
 const cleanups = cleanupsAfterEach();
@@ -26,13 +26,8 @@ const ctx: StoreContext = {
   },
 };
 
-async function localCas(): Promise<{ store: FilesystemStore; tempPath: string }> {
-  const dir = await tempDir('ncache-copy-', cleanups);
-  const tempPath = join(dir, 'tmp');
-  const store = new FilesystemStore({ content_path: join(dir, 'content'), temp_path: tempPath });
-  await store.start();
-  cleanups.push(() => store.close());
-  return { store, tempPath };
+async function localCas(): Promise<FilesystemStore> {
+  return (await startedFilesystemStore(cleanups, { prefix: 'ncache-copy-' })).store;
 }
 
 describe('copyMissing from an upstream CAS', () => {
@@ -47,11 +42,11 @@ describe('copyMissing from an upstream CAS', () => {
 
     const broken = await localCas();
     await rm(broken.tempPath, { recursive: true }); // every write now fails opening its temp file, before reading a byte
-    await expect(copyMissing(upstream, broken.store, [digests[0]!])).rejects.toThrow(/tmp/);
+    await expect(copyMissing(upstream, broken, [digests[0]!])).rejects.toThrow(/tmp/);
 
     const working = await localCas();
-    const report = await copyMissing(upstream, working.store, digests);
+    const report = await copyMissing(upstream, working, digests);
     expect(report).toEqual({ copied: 2, absent: [] });
-    for (const [i, digest] of digests.entries()) expect((await readBuffer(working.store, digest)).equals(blobs[i]!)).toBe(true);
+    for (const [i, digest] of digests.entries()) expect((await readBuffer(working, digest)).equals(blobs[i]!)).toBe(true);
   }, 20_000);
 });

@@ -7,7 +7,7 @@ import type { CompressionSpec, EvictionPolicy } from '../../src/config/types.js'
 import { CompressionStore, compressionView } from '../../src/stores/compression-store.js';
 import { HEADER_SIZE, INDEX_ENTRY_SIZE } from '../../src/stores/compression/lz4-blocks.js';
 import { createStore } from '../../src/stores/factory.js';
-import { FilesystemStore } from '../../src/stores/filesystem-store.js';
+import type { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import {
   type ByteStream,
@@ -25,6 +25,7 @@ import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { errorCode } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { textBlob } from '../helpers/data.js';
+import { startedFilesystemStore } from '../helpers/filesystem-store.js';
 import { collect } from '../helpers/streams.js';
 
 const KIB = 1024;
@@ -82,13 +83,7 @@ afterEach(async () => {
 });
 
 async function filesystem(name = 'fs'): Promise<FilesystemStore> {
-  const store = new FilesystemStore(
-    { content_path: join(root, name, 'content'), temp_path: join(root, name, 'tmp'), block_size: 1, eviction_policy: noLimits },
-    { clock: systemClock },
-  );
-  await store.start();
-  closers.push(() => store.close());
-  return store;
+  return (await startedFilesystemStore(closers, { dir: join(root, name), spec: { block_size: 1 } })).store;
 }
 
 function spoolDir(): string {

@@ -1,16 +1,17 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { StoreDirection } from '../../src/config/types.js';
 import { FastSlowStore } from '../../src/stores/fast-slow-store.js';
-import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { type ByteStream, type StoreDriver, bufferStream, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { deterministicBytes } from '../helpers/data.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { collect } from '../helpers/streams.js';
+import { startedFilesystemStore } from '../helpers/filesystem-store.js';
+import { cleanupsAfterEach } from '../helpers/temp-dir.js';
+
+const cleanups = cleanupsAfterEach();
 
 /** A real MemoryStore that counts the calls made to it. */
 class CountingStore extends MemoryStore {
@@ -240,30 +241,23 @@ describe('FastSlowStore', () => {
   });
 
   it('fills a real filesystem fast tier once for concurrent ranged readers', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'ncache-fast-slow-'));
-    const fast = new FilesystemStore({ content_path: join(root, 'c'), temp_path: join(root, 't') });
-    await fast.start();
-    try {
-      const slow = new CountingStore();
-      const store = new FastSlowStore(fast, slow);
-      const a = deterministicBytes(6 * 1024 * 1024, 1);
-      await putBuffer(slow, digestOf(a), a);
-      const ranges: [number, number][] = [
-        [0, 100],
-        [5_000_000, 1_000_000],
-        [1, 6 * 1024 * 1024 - 1],
-        [3_000_000, 10],
-      ];
-      const parts = await Promise.all(ranges.map(async ([o, l]) => collect(await store.getPart(digestOf(a), o, l))));
-      parts.forEach((p, i) => expect(p.equals(a.subarray(ranges[i]![0], ranges[i]![0] + ranges[i]![1]))).toBe(true));
-      expect(slow.reads).toBe(1);
-      await fastHas(fast, digestOf(a));
-      await fast.close(); // waits for the fill's file to land
-      expect(await readdir(join(root, 'c'))).toEqual([digestKey(digestOf(a))]);
-      expect(await readdir(join(root, 't'))).toEqual([]);
-    } finally {
-      await fast.close();
-      await rm(root, { recursive: true, force: true });
-    }
+    const { store: fast } = await startedFilesystemStore(cleanups, { prefix: 'ncache-fast-slow-' });
+    const slow = new CountingStore();
+    const store = new FastSlowStore(fast, slow);
+    const a = deterministicBytes(6 * 1024 * 1024, 1);
+    await putBuffer(slow, digestOf(a), a);
+    const ranges: [number, number][] = [
+      [0, 100],
+      [5_000_000, 1_000_000],
+      [1, 6 * 1024 * 1024 - 1],
+      [3_000_000, 10],
+    ];
+    const parts = await Promise.all(ranges.map(async ([o, l]) => collect(await store.getPart(digestOf(a), o, l))));
+    parts.forEach((p, i) => expect(p.equals(a.subarray(ranges[i]![0], ranges[i]![0] + ranges[i]![1]))).toBe(true));
+    expect(slow.reads).toBe(1);
+    await fastHas(fast, digestOf(a));
+    await fast.close(); // waits for the fill's file to land
+    expect(await readdir(fast.contentPath)).toEqual([digestKey(digestOf(a))]);
+    expect(await readdir(fast.tempPath)).toEqual([]);
   });
 });

@@ -2,32 +2,20 @@
 // buffers, with getPart's answers (range, NOT_FOUND, OUT_OF_RANGE, recency),
 // on both sides of SYNC_READ_MAX_BYTES.
 import { unlink } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FilesystemStore, SYNC_READ_MAX_BYTES } from '../../src/stores/filesystem-store.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type FilesystemStore, SYNC_READ_MAX_BYTES } from '../../src/stores/filesystem-store.js';
 import { type BlobFile, putBuffer } from '../../src/stores/store.js';
 import { digestKey, digestOf } from '../../src/util/digest.js';
 import { deterministicBytes } from '../helpers/data.js';
+import { startedFilesystemStore } from '../helpers/filesystem-store.js';
+import { cleanupsAfterEach } from '../helpers/temp-dir.js';
 
-let root: string;
+const cleanups = cleanupsAfterEach();
 let store: FilesystemStore;
 
 beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'ncache-blob-files-'));
-  store = new FilesystemStore({
-    content_path: join(root, 'content'),
-    temp_path: join(root, 'tmp'),
-    block_size: 1,
-    eviction_policy: { max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 },
-  });
-  await store.start();
-});
-
-afterEach(async () => {
-  await store.close();
-  await rm(root, { recursive: true, force: true });
+  ({ store } = await startedFilesystemStore(cleanups, { prefix: 'ncache-blob-files-', spec: { block_size: 1 } }));
 });
 
 async function readAll(file: BlobFile, pieceBytes: number): Promise<Buffer> {
@@ -65,7 +53,7 @@ describe('FilesystemStore.openBlobFile', () => {
     const key = digestOf(data);
     await expect(store.openBlobFile(key, 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await putBuffer(store, key, data);
-    await unlink(join(root, 'content', digestKey(key)));
+    await unlink(join(store.contentPath, digestKey(key)));
     await expect(store.openBlobFile(key, 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(await store.has([key])).toEqual([undefined]);
   });

@@ -1,12 +1,11 @@
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { bufferStream, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { VerifyStore } from '../../src/stores/verify-store.js';
 import { type Digest, digestOf, formatDigest } from '../../src/util/digest.js';
-import { tempDirPerTest } from '../helpers/temp-dir.js';
+import { startedFilesystemStore } from '../helpers/filesystem-store.js';
+import { cleanupsAfterEach } from '../helpers/temp-dir.js';
 
 const both = { verifySize: true, verifyHash: true };
 
@@ -58,26 +57,20 @@ describe('VerifyStore', () => {
   });
 
   describe('over a filesystem store', () => {
-    let root: string;
-    tempDirPerTest('ncache-verify-', (path) => (root = path));
+    const cleanups = cleanupsAfterEach();
 
     it('leaves no file behind for a bad hash', async () => {
-      const fs = new FilesystemStore({ content_path: join(root, 'c'), temp_path: join(root, 't') });
-      await fs.start();
-      try {
-        const store = new VerifyStore(fs, both);
-        const data = Buffer.alloc(3 * 1024 * 1024, 7);
-        const key = digestOf(data);
-        data[data.length - 1] = 8; // corrupt the last byte: detected only at the end
-        await expect(store.update(key, bufferStream(data, 64 * 1024), data.length)).rejects.toMatchObject({
-          code: 'INVALID_ARGUMENT',
-        });
-        expect(await readdir(join(root, 'c'))).toEqual([]);
-        expect(await readdir(join(root, 't'))).toEqual([]);
-        expect(await store.has([key])).toEqual([undefined]);
-      } finally {
-        await fs.close();
-      }
+      const { store: fs } = await startedFilesystemStore(cleanups, { prefix: 'ncache-verify-' });
+      const store = new VerifyStore(fs, both);
+      const data = Buffer.alloc(3 * 1024 * 1024, 7);
+      const key = digestOf(data);
+      data[data.length - 1] = 8; // corrupt the last byte: detected only at the end
+      await expect(store.update(key, bufferStream(data, 64 * 1024), data.length)).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      expect(await readdir(fs.contentPath)).toEqual([]);
+      expect(await readdir(fs.tempPath)).toEqual([]);
+      expect(await store.has([key])).toEqual([undefined]);
     });
   });
 });

@@ -7,22 +7,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { FastSlowStore } from '../../src/stores/fast-slow-store.js';
-import { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { NoopStore } from '../../src/stores/noop-store.js';
 import { type LinkableFiles, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { digestKey, digestOf } from '../../src/util/digest.js';
+import { startedFilesystemStore } from '../helpers/filesystem-store.js';
 import { cleanupsAfterEach, tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const cleanups = cleanupsAfterEach();
-
-async function filesystem(dir: string, catalog?: Catalog): Promise<FilesystemStore> {
-  const fs = new FilesystemStore({ content_path: join(dir, 'content'), temp_path: join(dir, 'tmp') }, { catalog }, catalog ? 'CAS' : undefined);
-  await fs.start();
-  cleanups.push(() => fs.close());
-  return fs;
-}
 
 function linkable(store: { linkableFiles?: () => LinkableFiles }): LinkableFiles {
   const files = store.linkableFiles?.();
@@ -32,8 +25,7 @@ function linkable(store: { linkableFiles?: () => LinkableFiles }): LinkableFiles
 
 describe('FilesystemStore.linkableFiles', () => {
   it('adopts a file by rename (read-only, indexed, readable), keeps a value already present, and evicts only the inode it is told', async () => {
-    const dir = await tempDir('ncache-linkable-', cleanups);
-    const fs = await filesystem(dir);
+    const { store: fs, dir } = await startedFilesystemStore(cleanups, { prefix: 'ncache-linkable-' });
     const files = linkable(fs);
     const data = Buffer.from('an output');
     const key = digestOf(data);
@@ -61,8 +53,7 @@ describe('FilesystemStore.linkableFiles', () => {
   });
 
   it('refuses a file whose size is not the digest\'s, storing nothing', async () => {
-    const dir = await tempDir('ncache-linkable-', cleanups);
-    const fs = await filesystem(dir);
+    const { store: fs, dir } = await startedFilesystemStore(cleanups, { prefix: 'ncache-linkable-' });
     const key = digestOf(Buffer.from('four'));
     const out = join(dir, 'out');
     await writeFile(out, 'five!');
@@ -77,8 +68,7 @@ describe('FastSlowStore.linkableFiles', () => {
   });
 
   it('brings a value only the slow tier holds into the fast tier, and hands adopted files to the slow tier too', async () => {
-    const dir = await tempDir('ncache-linkable-', cleanups);
-    const fs = await filesystem(dir);
+    const { store: fs, dir } = await startedFilesystemStore(cleanups, { prefix: 'ncache-linkable-' });
     const slow = new MemoryStore();
     const files = linkable(new FastSlowStore(fs, slow));
     const slowOnly = Buffer.from('slow only');
@@ -95,8 +85,7 @@ describe('FastSlowStore.linkableFiles', () => {
   });
 
   it('adopts over a noop slow tier', async () => {
-    const dir = await tempDir('ncache-linkable-', cleanups);
-    const fs = await filesystem(dir);
+    const { store: fs, dir } = await startedFilesystemStore(cleanups, { prefix: 'ncache-linkable-' });
     const files = linkable(new FastSlowStore(fs, new NoopStore()));
     const out = join(dir, 'out');
     await writeFile(out, 'kept locally');
@@ -109,7 +98,7 @@ describe('FastSlowStore.linkableFiles', () => {
     const dir = await tempDir('ncache-linkable-', cleanups);
     const catalog = Catalog.open(join(dir, 'catalog.sqlite'));
     cleanups.push(() => catalog.close());
-    const fs = await filesystem(join(dir, 'fast'));
+    const { store: fs } = await startedFilesystemStore(cleanups, { dir: join(dir, 'fast') });
     const slow = new MemoryStore();
     const store = new FastSlowStore(fs, slow, { slowWriteMode: 'async', catalog, storeId: 'CAS', slowTier: 'memory' });
     await store.start();

@@ -17,11 +17,12 @@ import {
 } from '../../src/proto/reapi.js';
 import type { Job } from '../../src/scheduler/job.js';
 import { FastSlowStore } from '../../src/stores/fast-slow-store.js';
-import { FilesystemStore } from '../../src/stores/filesystem-store.js';
+import type { FilesystemStore } from '../../src/stores/filesystem-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { putBuffer } from '../../src/stores/store.js';
 import { type Digest, digestOf } from '../../src/util/digest.js';
 import { LocalWorker, type LocalWorkerOptions } from '../../src/worker/local-worker.js';
+import { startedFilesystemStore } from '../helpers/filesystem-store.js';
 import { type Cleanups, tempDir } from '../helpers/temp-dir.js';
 
 /** A file in a tree description: its text, or { text, executable }. */
@@ -56,9 +57,7 @@ export async function workerFixture(
   options: Partial<LocalWorkerOptions> = {},
 ): Promise<WorkerFixture> {
   const dir = await tempDir('ncache-worker-', cleanups);
-  const fs = new FilesystemStore({ content_path: join(dir, 'cas', 'content'), temp_path: join(dir, 'cas', 'tmp') });
-  await fs.start();
-  cleanups.push(() => fs.close());
+  const { store: fs } = await startedFilesystemStore(cleanups, { dir: join(dir, 'cas') });
   const slow = new MemoryStore();
   const cas = new FastSlowStore(fs, slow);
   const ac = new MemoryStore();
