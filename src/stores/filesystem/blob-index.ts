@@ -11,7 +11,9 @@
 // A blob is a record number. Its SHA-256 is kept as 8 words; an
 // open-addressing table (linear probing, deletion by backward shift, so no
 // tombstones) maps a seeded hash of the digest to the record; the LRU order is
-// a doubly linked list through `older`/`newer`; freed records are reused.
+// a doubly linked list through `older`/`newer`; freed records are reused. The
+// arrays double as the store grows and never shrink: a store that once held
+// N blobs keeps room for N.
 import type { EvictionPolicy } from '../../config/types.js';
 import type { Clock } from '../../util/clock.js';
 import type { Digest } from '../../util/digest.js';
@@ -186,18 +188,6 @@ export class BlobIndex {
       const record = order[i]!;
       if (this.versions[record] === versions[i]) yield this.blobOf(record);
     }
-  }
-
-  /** Removes every blob without calling onEvict. */
-  clear(): void {
-    this.table.fill(0);
-    this.versions.fill(0);
-    this.oldest = NONE;
-    this.newest = NONE;
-    this.freeRecords = NONE;
-    this.highWater = 0;
-    this.live = 0;
-    this.totalBytes = 0;
   }
 
   // ---------------------------------------------------------------------------
