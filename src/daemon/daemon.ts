@@ -44,7 +44,7 @@ import { GrpcRouter, registerService } from './grpc-server/router.js';
 import { type FollowedTlsFiles, contextOptions, followTlsFiles } from './tls.js';
 import { WRITE_READ_AHEAD_MESSAGES, listenerLimits } from './limits.js';
 import { Metrics } from './metrics.js';
-import { type DaemonRegistry, createDaemonRegistry } from './prometheus/daemon-registry.js';
+import type { DaemonRegistry } from './prometheus/daemon-registry.js';
 import { listenWithMetrics } from './prometheus/prometheus-listener.js';
 import type { SharedPort } from './prometheus/shared-port.js';
 
@@ -244,7 +244,10 @@ async function startServers(
     let address: string;
     if (prometheus === undefined) address = await bind(runtime.server, spec, index);
     else {
-      // One registry for the daemon, however many listeners serve it.
+      // One registry for the daemon, however many listeners serve it. Loaded
+      // here, not at the top: prom-client and the OpenTelemetry API it pulls in
+      // cost a daemon that serves no metrics idle RSS for nothing.
+      const { createDaemonRegistry } = await import('./prometheus/daemon-registry.js');
       registry ??= createDaemonRegistry({ config, metrics: shared.metrics, stores: shared.stores, schedulers: shared.execution.schedulers, executeCounters: shared.execution.counters });
       runtime.sharedPort = await listenWithMetrics(runtime.server, spec, index, prometheus.path, { registry, logger, clock });
       address = runtime.sharedPort.address;
