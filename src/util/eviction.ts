@@ -33,6 +33,40 @@ export interface EvictingMapOptions<V> {
 
 export const NO_EVICTION: EvictionPolicy = Object.freeze({ max_bytes: 0, evict_bytes: 0, max_seconds: 0, max_count: 0 });
 
+/** An LRU the policy is applied to (EvictingMap here, the filesystem store's BlobIndex): its oldest entry, totals, and how to evict. */
+export interface PolicyTarget<E> {
+  /** The least recently used entry; undefined when empty. */
+  oldest(): E | undefined;
+  lastAccessMs(entry: E): number;
+  bytes(): number;
+  count(): number;
+  evict(entry: E, reason: EvictReason): void;
+}
+
+/** Whether an entry last used at `lastAccessMs` is past the policy's max_seconds at `now`. */
+export function isPastMaxAge(policy: EvictionPolicy, lastAccessMs: number, now: number): boolean {
+  return policy.max_seconds > 0 && now - lastAccessMs > policy.max_seconds * 1000;
+}
+
+/**
+ * Evicts what the policy requires, oldest first: entries past max_seconds
+ * (a prefix of the LRU order), then bytes down to the low watermark
+ * (max_bytes - evict_bytes, so the next few inserts do not each trigger an
+ * eviction), then entries over max_count.
+ */
+export function applyEvictionPolicy<E>(policy: EvictionPolicy, now: number, lru: PolicyTarget<E>): void {
+  const { max_bytes: maxBytes, evict_bytes: evictBytes, max_count: maxCount } = policy;
+  const evictWhile = (more: (entry: E) => boolean, reason: EvictReason) => {
+    for (let entry = lru.oldest(); entry !== undefined && more(entry); entry = lru.oldest()) lru.evict(entry, reason);
+  };
+  if (policy.max_seconds > 0) evictWhile((entry) => isPastMaxAge(policy, lru.lastAccessMs(entry), now), 'age');
+  if (maxBytes > 0 && lru.bytes() > maxBytes) {
+    const target = Math.max(0, maxBytes - evictBytes);
+    evictWhile(() => lru.bytes() > target, 'bytes');
+  }
+  if (maxCount > 0) evictWhile(() => lru.count() > maxCount, 'count');
+}
+
 export class EvictingMap<V> {
   private readonly map = new Map<string, MutableEntry<V>>();
   private readonly policy: EvictionPolicy;
@@ -40,6 +74,13 @@ export class EvictingMap<V> {
   private readonly onEvict: ((entry: EvictionEntry<V>, reason: EvictReason) => void) | undefined;
   private totalBytes = 0;
   private evictedCount = 0;
+  private readonly lru: PolicyTarget<MutableEntry<V>> = {
+    oldest: () => this.map.values().next().value,
+    lastAccessMs: (entry) => entry.lastAccessMs,
+    bytes: () => this.totalBytes,
+    count: () => this.map.size,
+    evict: (entry, reason) => this.evict(entry, reason),
+  };
 
   constructor(options: EvictingMapOptions<V>) {
     this.policy = options.policy ?? NO_EVICTION;
@@ -124,40 +165,15 @@ export class EvictingMap<V> {
   private lookup(key: string): MutableEntry<V> | undefined {
     const entry = this.map.get(key);
     if (entry === undefined) return undefined;
-    if (this.isExpired(entry, this.clock.now())) {
+    if (isPastMaxAge(this.policy, entry.lastAccessMs, this.clock.now())) {
       this.evict(entry, 'age');
       return undefined;
     }
     return entry;
   }
 
-  private isExpired(entry: MutableEntry<V>, now: number): boolean {
-    const maxSeconds = this.policy.max_seconds;
-    return maxSeconds > 0 && now - entry.lastAccessMs > maxSeconds * 1000;
-  }
-
   private evictAsNeeded(): void {
-    const { max_bytes: maxBytes, evict_bytes: evictBytes, max_count: maxCount } = this.policy;
-    const now = this.clock.now();
-    // The oldest entries come first, so expired ones form a prefix.
-    for (const entry of this.map.values()) {
-      if (!this.isExpired(entry, now)) break;
-      this.evict(entry, 'age');
-    }
-    if (maxBytes > 0 && this.totalBytes > maxBytes) {
-      // Evict down to the low watermark so the next few inserts do not each trigger an eviction.
-      const target = Math.max(0, maxBytes - evictBytes);
-      for (const entry of this.map.values()) {
-        if (this.totalBytes <= target) break;
-        this.evict(entry, 'bytes');
-      }
-    }
-    if (maxCount > 0 && this.map.size > maxCount) {
-      for (const entry of this.map.values()) {
-        if (this.map.size <= maxCount) break;
-        this.evict(entry, 'count');
-      }
-    }
+    applyEvictionPolicy(this.policy, this.clock.now(), this.lru);
   }
 
   private evict(entry: MutableEntry<V>, reason: EvictReason): void {

@@ -4,15 +4,9 @@ import type { EvictionPolicy } from '../../src/config/types.js';
 import { BlobIndex, type IndexedBlob } from '../../src/stores/filesystem/blob-index.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { type Digest, digestKey } from '../../src/util/digest.js';
-import { EvictingMap, type EvictReason } from '../../src/util/eviction.js';
+import { EvictingMap, type EvictReason, NO_EVICTION } from '../../src/util/eviction.js';
 
-const policy = (p: Partial<EvictionPolicy>): EvictionPolicy => ({
-  max_bytes: 0,
-  evict_bytes: 0,
-  max_seconds: 0,
-  max_count: 0,
-  ...p,
-});
+const policy = (p: Partial<EvictionPolicy>): EvictionPolicy => ({ ...NO_EVICTION, ...p });
 
 const digest = (n: number, sizeBytes = n): Digest => ({
   hash: createHash('sha256').update(`blob ${n}`).digest('hex'),

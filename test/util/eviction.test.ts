@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { EvictionPolicy } from '../../src/config/types.js';
 import { ManualClock } from '../../src/util/clock.js';
-import { EvictingMap, type EvictReason } from '../../src/util/eviction.js';
+import { EvictingMap, type EvictReason, NO_EVICTION } from '../../src/util/eviction.js';
 
-const policy = (p: Partial<EvictionPolicy>): EvictionPolicy => ({
-  max_bytes: 0,
-  evict_bytes: 0,
-  max_seconds: 0,
-  max_count: 0,
-  ...p,
-});
+const policy = (p: Partial<EvictionPolicy>): EvictionPolicy => ({ ...NO_EVICTION, ...p });
 
 function makeMap(p: Partial<EvictionPolicy>, clock = new ManualClock()) {
   const evicted: [string, EvictReason][] = [];

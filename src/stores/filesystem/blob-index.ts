@@ -17,7 +17,7 @@
 import type { EvictionPolicy } from '../../config/types.js';
 import type { Clock } from '../../util/clock.js';
 import type { Digest } from '../../util/digest.js';
-import { type EvictReason, NO_EVICTION } from '../../util/eviction.js';
+import { type EvictReason, NO_EVICTION, type PolicyTarget, applyEvictionPolicy, isPastMaxAge } from '../../util/eviction.js';
 
 /** What the index knows of a blob, copied out (the index's arrays are never handed out). */
 export interface IndexedBlob {
@@ -85,6 +85,13 @@ export class BlobIndex {
   private nextVersion = 1;
   /** The digest being looked up, decoded (reused: lookups never nest). */
   private readonly probe = new Uint32Array(HASH_WORDS);
+  private readonly lru: PolicyTarget<number> = {
+    oldest: () => (this.oldest === NONE ? undefined : this.oldest),
+    lastAccessMs: (record) => this.accessMs[record]!,
+    bytes: () => this.totalBytes,
+    count: () => this.live,
+    evict: (record, reason) => this.evict(record, reason),
+  };
 
   constructor(options: BlobIndexOptions) {
     this.policy = options.policy ?? NO_EVICTION;
@@ -198,7 +205,7 @@ export class BlobIndex {
     if (!this.decode(key.hash)) return NONE;
     const record = this.find(this.slotHash(key.sizeBytes), key.sizeBytes);
     if (record === NONE) return NONE;
-    if (this.isExpired(record, this.clock.now())) {
+    if (isPastMaxAge(this.policy, this.accessMs[record]!, this.clock.now())) {
       this.evict(record, 'age');
       return NONE;
     }
@@ -343,24 +350,8 @@ export class BlobIndex {
   // ---------------------------------------------------------------------------
   // Eviction
 
-  private isExpired(record: number, now: number): boolean {
-    const maxSeconds = this.policy.max_seconds;
-    return maxSeconds > 0 && now - this.accessMs[record]! > maxSeconds * 1000;
-  }
-
   private evictAsNeeded(): void {
-    const { max_bytes: maxBytes, evict_bytes: evictBytes, max_count: maxCount } = this.policy;
-    const now = this.clock.now();
-    // The oldest blobs come first, so expired ones form a prefix.
-    while (this.oldest !== NONE && this.isExpired(this.oldest, now)) this.evict(this.oldest, 'age');
-    if (maxBytes > 0 && this.totalBytes > maxBytes) {
-      // Evict down to the low watermark so the next few inserts do not each trigger an eviction.
-      const target = Math.max(0, maxBytes - evictBytes);
-      while (this.oldest !== NONE && this.totalBytes > target) this.evict(this.oldest, 'bytes');
-    }
-    if (maxCount > 0) {
-      while (this.live > maxCount) this.evict(this.oldest, 'count');
-    }
+    applyEvictionPolicy(this.policy, this.clock.now(), this.lru);
   }
 
   private evict(record: number, reason: EvictReason): void {
