@@ -15,7 +15,7 @@
 // action", the worker reports missing inputs the same way, and Bazel reads
 // the details from ExecuteResponse.status (ExecutionStatusException) to
 // re-upload and retry. A done Operation always carries a result.
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GrpcStatus } from '../util/grpc-codes.js';
 import type { ServerStreamCall } from './grpc-server/calls.js';
 import { randomUUID } from 'node:crypto';
 import type { LocalStores } from '../scheduler/job.js';

@@ -1,7 +1,7 @@
 // The one place where ncache errors become gRPC statuses. Services throw
 // NcacheErrors (or anything else, which counts as INTERNAL); the boundary
 // adds "In Service.method: ..." context and picks the status code.
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GrpcStatus, grpcStatusName } from '../util/grpc-codes.js';
 import { type ErrorCode, NcacheError, errorCode, errorMessage, withoutStack } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
@@ -50,7 +50,7 @@ export function toServiceError(err: unknown, context: string, logger?: Logger): 
   if (code === GrpcStatus.INTERNAL || !(err instanceof NcacheError)) {
     logger?.error(details, { stack: err instanceof Error ? err.stack : undefined });
   } else {
-    logger?.debug(details, { code: GrpcStatus[code] });
+    logger?.debug(details, { code: grpcStatusName(code) });
   }
   // Only code and details are sent: no stack to capture (a cold build has a miss per action).
   return withoutStack(() => Object.assign(new Error(details), { code, details }));

@@ -1,7 +1,7 @@
 // Outcomes the scheduler itself gives an operation that no worker finished:
 // lost workers, bugs, cancellation, shutdown, no worker at all. Each carries an
 // empty ActionResult: Bazel rejects a finished operation without one.
-import { status as Code } from '@grpc/grpc-js';
+import { GrpcStatus as Code } from '../util/grpc-codes.js';
 import { errorCode, errorMessage } from '../util/errors.js';
 import { emptyActionResult, type JobOutcome } from './job.js';
 

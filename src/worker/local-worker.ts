@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, chmod } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GrpcStatus } from '../util/grpc-codes.js';
 import type { LocalWorkerSpec } from '../config/types.js';
 import { grpcCode } from '../daemon/grpc-status.js';
 import { ActionResultCodec, type ActionResult, type Command, type ExecutedActionMetadata, type Status } from '../proto/reapi.js';

@@ -1,7 +1,7 @@
 // Missing inputs are FAILED_PRECONDITION with one google.rpc.PreconditionFailure
 // violation of type MISSING per blob, subject "blobs/{hash}/{size}": the only
 // shape on which Bazel re-uploads them and retries the Execute.
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GrpcStatus } from '../util/grpc-codes.js';
 import { PRECONDITION_FAILURE_TYPE_URL, PreconditionFailureCodec, type Status } from '../proto/reapi.js';
 import { type Digest, digestKey, formatDigest } from '../util/digest.js';
 import { NcacheError } from '../util/errors.js';

@@ -5,7 +5,7 @@
 // matches the token in constant time against the tokens file, and refuses
 // with UNAUTHENTICATED or PERMISSION_DENIED in a message that names the
 // listener and the fix, never the token.
-import { status } from '@grpc/grpc-js';
+import { GrpcStatus, grpcStatusName } from '../../util/grpc-codes.js';
 import type { IncomingHttpHeaders } from 'node:http2';
 import { listenerKey, serverLabel } from '../../config/schema-servers.js';
 import type { ListenerAuthSpec, ServerSpec } from '../../config/types.js';
@@ -24,7 +24,7 @@ export interface ListenerAuth {
 }
 
 export interface Refusal {
-  readonly code: status;
+  readonly code: GrpcStatus;
   readonly details: string;
 }
 
@@ -45,32 +45,32 @@ export function checkAccess(access: MethodAccess, what: string, authorization: r
   const header = authorization[0];
   if (header === undefined) {
     if (!auth.spec.allow_unauthenticated_reads) {
-      return refuse(status.UNAUTHENTICATED, `${where} requires a bearer token: ${addHeader(`a token from ${file}`)}`);
+      return refuse(GrpcStatus.UNAUTHENTICATED, `${where} requires a bearer token: ${addHeader(`a token from ${file}`)}`);
     }
     if (access === 'read') return undefined;
     return refuse(
-      status.PERMISSION_DENIED,
+      GrpcStatus.PERMISSION_DENIED,
       `${where} lets calls without a token only read, and ${what} writes: ${addHeader(`a write token from ${file}`)}, ${readOnlyBuild}`,
     );
   }
   const token = bearerToken(header);
   if (token === undefined) {
-    return refuse(status.UNAUTHENTICATED, `${where}: the authorization header is not "Bearer <token>": ${addHeader(`a token from ${file}`)}`);
+    return refuse(GrpcStatus.UNAUTHENTICATED, `${where}: the authorization header is not "Bearer <token>": ${addHeader(`a token from ${file}`)}`);
   }
   const current = auth.tokens.current();
   if ('problem' in current) {
-    return refuse(status.UNAVAILABLE, `${where} cannot check bearer tokens: its tokens file ${file} is unusable (the daemon's log says why)`);
+    return refuse(GrpcStatus.UNAVAILABLE, `${where} cannot check bearer tokens: its tokens file ${file} is unusable (the daemon's log says why)`);
   }
   const scope = matchToken(token, current.entries);
   if (scope === undefined) {
     return refuse(
-      status.UNAUTHENTICATED,
+      GrpcStatus.UNAUTHENTICATED,
       `${where} does not accept this bearer token (mistyped, or no longer in ${file}): ${addHeader(`a token listed in ${file}`)}`,
     );
   }
   if (access === 'write' && scope === 'read') {
     return refuse(
-      status.PERMISSION_DENIED,
+      GrpcStatus.PERMISSION_DENIED,
       `${where}: this bearer token is read-only ("read" in ${file}) and ${what} writes: put a write token in --remote_header, ${readOnlyBuild}`,
     );
   }
@@ -80,7 +80,7 @@ export function checkAccess(access: MethodAccess, what: string, authorization: r
 const addHeader = (which: string) => `add --remote_header=authorization=Bearer <${which}> to your .bazelrc`;
 const readOnlyBuild = 'or build with --remote_upload_local_results=false to only read';
 
-const refuse = (code: status, details: string): Refusal => ({ code, details });
+const refuse = (code: GrpcStatus, details: string): Refusal => ({ code, details });
 
 /** RFC 6750: `Bearer <token>`, the scheme in any case. */
 function bearerToken(header: string): string | undefined {
@@ -96,7 +96,7 @@ export function listenerAdmission(auth: ListenerAuth, logger: Logger): Admission
     const header = headers.authorization;
     const values = header === undefined ? [] : Array.isArray(header) ? header : [header];
     const refusal = checkCall(path, values, auth);
-    if (refusal !== undefined) logger.debug(`refused ${path} from ${peer()}: ${status[refusal.code]}`);
+    if (refusal !== undefined) logger.debug(`refused ${path} from ${peer()}: ${grpcStatusName(refusal.code)}`);
     return refusal;
   };
 }

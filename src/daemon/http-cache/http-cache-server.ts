@@ -4,7 +4,7 @@
 // socket and the store; a CAS upload is hashed on the way and committed only
 // when it matches its name. Action results go through the AcServer's own
 // read and write, so the completeness rule and the checks are GetActionResult's.
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GrpcStatus } from '../../util/grpc-codes.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type ActionResult, ActionResultCodec, TreeCodec } from '../../proto/reapi.js';

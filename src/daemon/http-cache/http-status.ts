@@ -1,7 +1,7 @@
 // The one place where ncache errors become HTTP statuses on the http_cache
 // listener, and where an HTTP status is counted under the gRPC code `stats`
 // shows (so both protocols' errors read the same in one table).
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GrpcStatus } from '../../util/grpc-codes.js';
 import { type ErrorCode, NcacheError, errorCode } from '../../util/errors.js';
 
 /** An answer decided before or instead of touching a store: its status, message and headers. */

@@ -7,7 +7,7 @@
 // its connection: a scrape every few seconds costs one more TCP (or TLS)
 // handshake, and no idle HTTP/1.1 connection is ever left for a stop to wait on.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { status } from '@grpc/grpc-js';
+import { GrpcStatus } from '../../util/grpc-codes.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { type ListenerAuth, checkAccess } from '../auth/listener-auth.js';
@@ -62,8 +62,8 @@ function refused(req: IncomingMessage, auth: ListenerAuth, what: string): HttpRe
   if (refusal === undefined) return undefined;
   // Prometheus sends the token from scrape_config's `authorization: { credentials_file }`.
   const message = `ncache: ${refusal.details.replace(/add --remote_header=.*?\.bazelrc/, `set authorization.credentials_file in Prometheus's scrape_config to a file holding a token from ${auth.spec.tokens_file}`)}`;
-  if (refusal.code === status.UNAUTHENTICATED) return { status: 401, message, headers: { 'www-authenticate': 'Bearer realm="ncache"' } };
-  if (refusal.code === status.PERMISSION_DENIED) return { status: 403, message, headers: {} };
+  if (refusal.code === GrpcStatus.UNAUTHENTICATED) return { status: 401, message, headers: { 'www-authenticate': 'Bearer realm="ncache"' } };
+  if (refusal.code === GrpcStatus.PERMISSION_DENIED) return { status: 403, message, headers: {} };
   return { status: 503, message, headers: {} };
 }
 
