@@ -5,17 +5,14 @@
 // down to its innermost `simple`.
 // Why in process rather than over the worker API: docs/architecture.md,
 // "Execution service".
+import { schedulerKinds } from '../config/scheduler-tree.js';
 import { workerApiTarget, workerRefusal } from '../config/worker-endpoints.js';
-import type { LocalWorkerSpec, NcacheConfig, SchedulerSpec, UpstreamConnectionSpec } from '../config/types.js';
+import type { LocalWorkerSpec, NcacheConfig, SchedulerSpec } from '../config/types.js';
 import { CacheLookupScheduler } from '../scheduler/cache-lookup-scheduler.js';
-import { GrpcScheduler } from '../scheduler/grpc-scheduler.js';
 import type { JobRequest } from '../scheduler/job.js';
 import { PropertyModifierScheduler } from '../scheduler/property-modifier-scheduler.js';
 import { SimpleScheduler } from '../scheduler/simple-scheduler.js';
-import { GrpcCasStore } from '../stores/grpc/grpc-cas-store.js';
 import type { StoreDriver } from '../stores/store.js';
-import { UpstreamChannel } from '../upstream/channel.js';
-import { ExecutionClient } from '../upstream/execution-client.js';
 import { cachedSuccessIn } from './cached-result.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { Clock } from '../util/clock.js';
@@ -35,6 +32,8 @@ export interface ExecutionRuntime {
   /** Fails every operation with UNAVAILABLE, kills running actions and removes their directories. */
   close(): Promise<void>;
 }
+
+type UpstreamSchedulerModule = typeof import('./upstream-scheduler.js');
 
 export interface ExecutionDeps {
   readonly stores: StoreManager;
@@ -56,9 +55,13 @@ export async function startExecution(config: NcacheConfig, deps: ExecutionDeps):
     for (const r of results) if (r.status === 'rejected') deps.logger.warn(`closing a scheduler: ${errorMessage(r.reason)}`);
   };
   try {
+    // The grpc kind's code, and @grpc/grpc-js under it, only for a config that forwards actions upstream.
+    const upstream = config.schedulers.some(({ spec }) => schedulerKinds(spec).includes('grpc'))
+      ? await import('./upstream-scheduler.js')
+      : undefined;
     config.schedulers.forEach(({ name, spec }, i) => {
       // Built one at a time into the map, so a throw closes those built before it.
-      schedulers.set(name, buildScheduler(name, spec, `schedulers[${i}]`, deps));
+      schedulers.set(name, buildScheduler(name, spec, `schedulers[${i}]`, deps, upstream));
     });
     config.workers.forEach((spec, i) => addLocalWorker(config, spec, i, schedulers, deps));
   } catch (err) {
@@ -69,16 +72,17 @@ export async function startExecution(config: NcacheConfig, deps: ExecutionDeps):
 }
 
 /** One scheduler and, inside out, the ones nested in its config. */
-function buildScheduler(name: string, spec: SchedulerSpec, path: string, deps: ExecutionDeps): Scheduler {
+function buildScheduler(name: string, spec: SchedulerSpec, path: string, deps: ExecutionDeps, upstream: UpstreamSchedulerModule | undefined): Scheduler {
   const { logger, clock } = deps;
   const at = `${path}.${spec.kind}`;
   switch (spec.kind) {
     case 'simple':
       return new SimpleScheduler({ name, spec, logger, clock });
     case 'grpc':
-      return grpcScheduler(name, spec.connection, at, deps);
+      if (upstream === undefined) throw new NcacheError('INTERNAL', `${at}: the grpc scheduler's code was not loaded`);
+      return upstream.upstreamScheduler(name, spec.connection, at, deps);
     case 'property_modifier':
-      return new PropertyModifierScheduler(name, spec.modifications, buildScheduler(name, spec.scheduler, `${at}.scheduler`, deps));
+      return new PropertyModifierScheduler(name, spec.modifications, buildScheduler(name, spec.scheduler, `${at}.scheduler`, deps, upstream));
     case 'cache_lookup': {
       let store: StoreDriver;
       try {
@@ -86,30 +90,11 @@ function buildScheduler(name: string, spec: SchedulerSpec, path: string, deps: E
       } catch (err) {
         throw withContext(`${at}.ac_store`, err);
       }
-      const inner = buildScheduler(name, spec.scheduler, `${at}.scheduler`, deps);
+      const inner = buildScheduler(name, spec.scheduler, `${at}.scheduler`, deps, upstream);
       const lookup = (request: JobRequest) => cachedSuccessIn(store, request.localStores?.cas, request, logger);
       return new CacheLookupScheduler({ name, lookup, inner, logger, clock });
     }
   }
-}
-
-/**
- * A `grpc` scheduler: one channel to the upstream for its Execute and
- * WaitExecution calls and for the CAS calls around them (a grpc CAS store per
- * instance name, on the same channel, which the scheduler's close() closes).
- */
-function grpcScheduler(name: string, connection: UpstreamConnectionSpec, at: string, deps: ExecutionDeps): GrpcScheduler {
-  const channel = new UpstreamChannel(connection, { configPath: at, logger: deps.logger });
-  const casByInstance = new Map<string, StoreDriver>();
-  const upstreamCas = (instance: string): StoreDriver => {
-    let cas = casByInstance.get(instance);
-    if (cas === undefined) {
-      cas = new GrpcCasStore({ kind: 'grpc', ...connection, instance_name: instance, store_type: 'cas' }, channel);
-      casByInstance.set(instance, cas);
-    }
-    return cas;
-  };
-  return new GrpcScheduler({ name, upstream: new ExecutionClient(channel), upstreamCas, logger: deps.logger, clock: deps.clock });
 }
 
 /** `workers[i].local`, in process, on the scheduler of the worker_api listener its endpoint names. */

@@ -15,10 +15,9 @@ import { CompressionStore } from './compression-store.js';
 import { ExistenceCacheStore } from './existence-cache-store.js';
 import { FastSlowStore } from './fast-slow-store.js';
 import { FilesystemStore } from './filesystem-store.js';
-import { createGrpcStore } from './grpc-store.js';
 import { MemoryStore } from './memory-store.js';
 import { NoopStore } from './noop-store.js';
-import { loadedCloudObjectStoreModule } from './optional-kinds.js';
+import { loadedCloudObjectStoreModule, loadedGrpcStoreModule } from './optional-kinds.js';
 import { RefStore } from './ref-store.js';
 import { ShardStore } from './shard-store.js';
 import { SizePartitioningStore } from './size-partitioning-store.js';
@@ -110,7 +109,7 @@ function createDriver(
     case 'experimental_cloud_object_store':
       return loadedCloudObjectStoreModule(path).createCloudObjectStore(spec, ctx);
     case 'grpc':
-      return createGrpcStore(spec, ctx, path);
+      return loadedGrpcStoreModule(path).createGrpcStore(spec, ctx, path);
     default: {
       const unknown: never = spec;
       throw unimplemented(`${path}: unknown store kind ${JSON.stringify((unknown as { kind?: unknown }).kind)}`);

@@ -5,7 +5,7 @@
 import { walkSpecs } from '../../config/store-tree.js';
 import type { NcacheConfig, SchedulerSpec, UpstreamConnectionSpec } from '../../config/types.js';
 import type { ControlHandler } from './types.js';
-import { type UpstreamUse, probeUpstreams } from './upstream-status.js';
+import type { UpstreamUse } from './upstream-status.js';
 
 /** Every grpc store in the config, where it sits and what it serves. */
 export function storeUpstreams(config: NcacheConfig): UpstreamUse[] {
@@ -43,6 +43,10 @@ export function schedulerUpstreams(config: NcacheConfig): UpstreamUse[] {
 }
 
 /** The `upstreams` control method: `ncache status` asks it beside `status` (which `start` polls, so it stays local and instant). */
-export const upstreamsMethod: ControlHandler<'upstreams'> = async (_params, ctx) => ({
-  upstreams: await probeUpstreams([...storeUpstreams(ctx.config), ...schedulerUpstreams(ctx.config)]),
-});
+export const upstreamsMethod: ControlHandler<'upstreams'> = async (_params, ctx) => {
+  const uses = [...storeUpstreams(ctx.config), ...schedulerUpstreams(ctx.config)];
+  if (uses.length === 0) return { upstreams: [] };
+  // The probe's gRPC client (@grpc/grpc-js) loads only when there is an upstream to ask.
+  const { probeUpstreams } = await import('./upstream-status.js');
+  return { upstreams: await probeUpstreams(uses) };
+};

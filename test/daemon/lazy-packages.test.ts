@@ -1,6 +1,8 @@
-// prom-client (and the OpenTelemetry API it brings) is loaded only by a
-// daemon that serves Prometheus metrics: in every other daemon it was about
-// 2 MB of idle RSS for nothing (docs/benchmarks.md, issue 12's fifth session).
+// Packages a daemon loads only when its config uses them: prom-client (and
+// the OpenTelemetry API it brings) for a listener that serves Prometheus
+// metrics, @grpc/grpc-js for an upstream (a grpc store or scheduler). In every
+// other daemon they were idle memory and start time for nothing
+// (docs/benchmarks.md, issue 12's fifth session).
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,11 +33,12 @@ process.on('exit', () => writeFileSync(${JSON.stringify(out)}, JSON.stringify(Ob
 }
 
 describe('modules a daemon loads', () => {
-  it('leaves prom-client unloaded unless a listener serves Prometheus metrics', async () => {
+  it('leaves prom-client and @grpc/grpc-js unloaded in a daemon with no metrics listener and no upstream', async () => {
     const plain = await packagesLoadedBy({});
     expect(plain.has('better-sqlite3'), 'the probe sees the packages the daemon loaded').toBe(true);
     expect(plain.has('prom-client')).toBe(false);
     expect(plain.has('@opentelemetry/api')).toBe(false);
+    expect(plain.has('@grpc/grpc-js')).toBe(false);
 
     const withMetrics = await packagesLoadedBy({ prometheus: { path: '/metrics' } });
     expect(withMetrics.has('prom-client')).toBe(true);
