@@ -20,7 +20,7 @@ import type { StoreEntries } from '../catalog/store-entries.js';
 import type { FilesystemSpec } from '../config/types.js';
 import { systemClock } from '../util/clock.js';
 import { mapConcurrent } from '../util/concurrency.js';
-import { type Digest, digestKey, formatDigest, parseDigestKey } from '../util/digest.js';
+import { type Digest, digestKey, formatDigest, isValidDigest, parseDigestKey } from '../util/digest.js';
 import { NcacheError, errorMessage, failedPrecondition, internal, invalidArgument, notFound } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
@@ -230,10 +230,22 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       const t0 = performance.now();
       let count = 0;
       let bytes = 0;
+      const unusable: Digest[] = [];
       for (const row of index.rows(this.storeId!)) {
+        if (!isValidDigest(row.key)) {
+          unusable.push(row.key);
+          continue;
+        }
         this.files.set(row.key, row.storedSize, this.charged(row.storedSize), row.accessedAt);
         count += 1;
         bytes += row.storedSize;
+      }
+      if (unusable.length > 0) {
+        // Only a hand-edited or damaged catalog has these: no upload is ever recorded under such a key.
+        this.recordInIndex('drop rows whose digest is not a SHA-256', (rows, id) => unusable.forEach((key) => rows.delete(id, key)));
+        this.logger.warn(
+          `${this.what}: dropped ${unusable.length} catalog row(s) whose digest is not a SHA-256 and size, e.g. ${JSON.stringify(unusable[0])}`,
+        );
       }
       this.source = 'catalog';
       this.logger.info(

@@ -37,6 +37,11 @@ export function validateDigest(d: { hash?: unknown; sizeBytes?: unknown }, what 
   return { hash, sizeBytes: size };
 }
 
+/** Whether validateDigest would accept `d` (for data read back from disk, where a bad value is skipped, not an error to the caller). */
+export function isValidDigest(d: Digest): boolean {
+  return d.hash.length === SHA256_HEX_LENGTH && HEX_RE.test(d.hash) && Number.isSafeInteger(d.sizeBytes) && d.sizeBytes >= 0 && d.sizeBytes <= MAX_BLOB_SIZE;
+}
+
 /** Parses a size written as decimal digits in a resource name or CLI argument. */
 export function parseSizeText(text: string, what: string): number {
   if (!/^[0-9]{1,16}$/.test(text)) {

@@ -136,6 +136,22 @@ describe('FilesystemStore with a catalog index', () => {
     expect(await strays(second.store)).toEqual([{ path: join(content, digestKey(sneaked)), size: 700, kind: 'unindexed' }]);
   });
 
+  it('a row whose digest is not a SHA-256 (a damaged or hand-edited catalog) is dropped with a warning, and the rest loads', async () => {
+    const catalog = openCatalog();
+    const first = await openStore(catalog);
+    const good = deterministicBytes(1000, 5);
+    await putBuffer(first.store, digestOf(good), good);
+    await first.close();
+    const bad = [{ hash: 'Z'.repeat(64), sizeBytes: 3 }, { hash: digestOf(good).hash.toUpperCase(), sizeBytes: 1000 }];
+    for (const key of bad) catalog.storeEntries.put(STORE_ID, key, key.sizeBytes, 1);
+
+    const second = await openStore(catalog);
+    expect(second.store.stats()).toMatchObject({ indexSource: 'catalog', count: 1, bytes: 1000 });
+    expect(second.logger.lines.some((l) => l.startsWith('warn') && l.includes('dropped 2 catalog row(s) whose digest is not a SHA-256'))).toBe(true);
+    expect((await readBuffer(second.store, digestOf(good))).equals(good)).toBe(true);
+    expect(rowsOf(catalog).map((r) => r.key)).toEqual([digestOf(good)]);
+  });
+
   it.each([
     ['read in one piece', 10_000],
     ['streamed', 3 * 1024 * 1024],
