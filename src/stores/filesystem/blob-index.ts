@@ -6,7 +6,7 @@
 // "<hash>-<size>" keys to objects a blob cost about 360 bytes of live heap
 // and, with V8's garbage and fragmentation, about 1 KB of a restarted
 // daemon's RSS, so a cache of a million blobs idled near 1 GB; here it is
-// under 100 bytes, and the garbage collector has nothing per blob to trace.
+// about 100-120 bytes, and the garbage collector has nothing per blob to trace.
 //
 // A blob is a record number. Its SHA-256 is kept as 8 words; an
 // open-addressing table (linear probing, deletion by backward shift, so no
