@@ -101,17 +101,38 @@ describe('FilesystemStore', () => {
     expect(store.stats()).toMatchObject({ count: 1, bytes: replacement.length });
   });
 
-  it('leaves no file and no entry when the source fails mid-way', async () => {
+  // A small upload fits one gathered write, a large one takes several: both.
+  it.each([
+    ['a small upload', 100_000],
+    ['a large upload', 3 * 1024 * 1024],
+  ])('leaves no file and no entry when the source fails mid-way (%s)', async (_path, size) => {
     const store = await openStore();
-    const data = deterministicBytes(3 * 1024 * 1024, 1);
+    const data = deterministicBytes(size, 1);
     const key = digestOf(data);
-    await expect(store.update(key, failAfter(data.subarray(0, 2 * 1024 * 1024)), data.length)).rejects.toThrow(
+    await expect(store.update(key, failAfter(data.subarray(0, Math.floor(size / 2))), data.length)).rejects.toThrow(
       'client went away',
     );
     expect(await contentNames()).toEqual([]);
     expect(await tempNames()).toEqual([]);
     expect(await store.has([key])).toEqual([undefined]);
     await expect(store.getPart(key, 0)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it.each([
+    ['one byte', 1, 1],
+    ['256 KiB in 16 KiB chunks (as Bazel sends them)', 256 * 1024, 16 * 1024],
+    ['256 KiB in 4,096 chunks of 64 bytes', 256 * 1024, 64],
+    ['3 MiB in 100,000-byte chunks', 3 * 1024 * 1024, 100_000],
+  ])('writes %s intact, read-only, with no temp file left', async (_what, size, chunkBytes) => {
+    const store = await openStore();
+    const data = deterministicBytes(size, 7);
+    const key = digestOf(data);
+    await store.update(key, bufferStream(data, chunkBytes), size);
+    const file = join(content, digestKey(key));
+    expect((await readFile(file)).equals(data)).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o444);
+    expect(await tempNames()).toEqual([]);
+    expect(await store.has([key])).toEqual([size]);
   });
 
   it('rejects short and long sources with INVALID_ARGUMENT and keeps nothing', async () => {
