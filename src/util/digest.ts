@@ -22,16 +22,22 @@ export function isEmptyDigest(d: Digest): boolean {
   return d.sizeBytes === 0 && d.hash === EMPTY_SHA256;
 }
 
+const isSha256Hex = (hash: unknown): hash is string =>
+  typeof hash === 'string' && hash.length === SHA256_HEX_LENGTH && HEX_RE.test(hash);
+
+const isBlobSize = (size: unknown): size is number =>
+  typeof size === 'number' && Number.isSafeInteger(size) && size >= 0 && size <= MAX_BLOB_SIZE;
+
 /** Checks shape only (hex, length, size range). `what` names the field in the error. */
 export function validateDigest(d: { hash?: unknown; sizeBytes?: unknown }, what = 'digest'): Digest {
   const hash = d.hash;
   const size = d.sizeBytes;
-  if (typeof hash !== 'string' || hash.length !== SHA256_HEX_LENGTH || !HEX_RE.test(hash)) {
+  if (!isSha256Hex(hash)) {
     throw invalidArgument(
       `${what}: hash must be ${SHA256_HEX_LENGTH} lowercase hex characters (SHA-256), got ${JSON.stringify(hash)}`,
     );
   }
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_BLOB_SIZE) {
+  if (!isBlobSize(size)) {
     throw invalidArgument(`${what}: size_bytes must be an integer from 0 to ${MAX_BLOB_SIZE}, got ${String(size)}`);
   }
   return { hash, sizeBytes: size };
@@ -39,7 +45,7 @@ export function validateDigest(d: { hash?: unknown; sizeBytes?: unknown }, what 
 
 /** Whether validateDigest would accept `d` (for data read back from disk, where a bad value is skipped, not an error to the caller). */
 export function isValidDigest(d: Digest): boolean {
-  return d.hash.length === SHA256_HEX_LENGTH && HEX_RE.test(d.hash) && Number.isSafeInteger(d.sizeBytes) && d.sizeBytes >= 0 && d.sizeBytes <= MAX_BLOB_SIZE;
+  return isSha256Hex(d.hash) && isBlobSize(d.sizeBytes);
 }
 
 /** Parses a size written as decimal digits in a resource name or CLI argument. */
@@ -62,9 +68,9 @@ export function parseDigestKey(key: string): Digest | undefined {
   if (dash !== SHA256_HEX_LENGTH) return undefined;
   const hash = key.slice(0, dash);
   const sizeText = key.slice(dash + 1);
-  if (!HEX_RE.test(hash) || !/^[0-9]{1,16}$/.test(sizeText)) return undefined;
+  if (!isSha256Hex(hash) || !/^[0-9]{1,16}$/.test(sizeText)) return undefined;
   const sizeBytes = Number(sizeText);
-  return sizeBytes <= MAX_BLOB_SIZE ? { hash, sizeBytes } : undefined;
+  return isBlobSize(sizeBytes) ? { hash, sizeBytes } : undefined;
 }
 
 export function formatDigest(d: Digest): string {
