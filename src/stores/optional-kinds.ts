@@ -29,16 +29,17 @@ export async function loadStoreKinds(specs: readonly StoreSpec[]): Promise<void>
 
 /** The S3 store's module; loadStoreKinds() must have seen an S3 spec first. */
 export function loadedCloudObjectStoreModule(path: string): CloudObjectStoreModule {
-  if (!cloudObjectStoreModule) {
-    throw internal(`${path}: the S3 store's code was not loaded (loadStoreKinds() was not called with this config)`);
-  }
-  return cloudObjectStoreModule;
+  return loaded(cloudObjectStoreModule, 'S3', path);
 }
 
 /** The grpc store's module; loadStoreKinds() must have seen a grpc spec first. */
 export function loadedGrpcStoreModule(path: string): GrpcStoreModule {
-  if (!grpcStoreModule) {
-    throw internal(`${path}: the grpc store's code was not loaded (loadStoreKinds() was not called with this config)`);
+  return loaded(grpcStoreModule, 'grpc', path);
+}
+
+function loaded<M>(module: M | undefined, kind: string, path: string): M {
+  if (module === undefined) {
+    throw internal(`${path}: the ${kind} store's code was not loaded (loadStoreKinds() was not called with this config)`);
   }
-  return grpcStoreModule;
+  return module;
 }
