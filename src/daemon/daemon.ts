@@ -247,8 +247,7 @@ async function startServers(
       // One registry for the daemon, however many listeners serve it. Loaded
       // here, not at the top: prom-client and the OpenTelemetry API it pulls in
       // cost a daemon that serves no metrics idle RSS for nothing.
-      const { createDaemonRegistry } = await import('./prometheus/daemon-registry.js');
-      registry ??= createDaemonRegistry({ config, metrics: shared.metrics, stores: shared.stores, schedulers: shared.execution.schedulers, executeCounters: shared.execution.counters });
+      registry ??= (await import('./prometheus/daemon-registry.js')).createDaemonRegistry({ config, metrics: shared.metrics, stores: shared.stores, schedulers: shared.execution.schedulers, executeCounters: shared.execution.counters });
       runtime.sharedPort = await listenWithMetrics(runtime.server, spec, index, prometheus.path, { registry, logger, clock });
       address = runtime.sharedPort.address;
       logger.info(`server ${JSON.stringify(spec.name)} serving Prometheus metrics at http${spec.listener.http.tls ? 's' : ''}://${address}${prometheus.path}`);
