@@ -1,6 +1,8 @@
 // The gRPC section: the calls Bazel makes, against `ncache serve` with a
 // filesystem store, run as a child process so its memory is read from /proc.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DaemonFixture } from '../test/helpers/daemon-process.js';
 import { blobBytes, blobChunks, digestOfBuffer, digestOfChunks, slices } from './blob-data.js';
 import type { BenchSettings } from './env.js';
@@ -8,6 +10,7 @@ import { check, timed } from './measure.js';
 import { mb, mbPerSecond, median, millis, perSecond, table } from './format.js';
 import { processMemory } from './proc-usage.js';
 import { LeanByteStreamWriter } from './lean-writer.js';
+import { plainFileWriteMs } from './plain-write.js';
 import { ReapiClient } from './reapi-client.js';
 import type { Digest } from '../src/proto/reapi.js';
 
@@ -74,6 +77,9 @@ export async function runRpcBench(settings: BenchSettings, print: (line: string)
       // on the two cores they share); the largest size is written through grpc-js too.
       const lean = new LeanByteStreamWriter(daemon.address);
       const largestMiB = Math.max(...settings.bytestreamSizesMiB);
+      // Plain node:fs writes of the largest size, on the daemon's filesystem (plain-write.ts).
+      const plainDir = join(daemons.dataDir, 'plain-writes');
+      await mkdir(plainDir);
       let serial = 0;
       for (const sizeMiB of settings.bytestreamSizesMiB) {
         const size = sizeMiB * MiB;
@@ -99,9 +105,15 @@ export async function runRpcBench(settings: BenchSettings, print: (line: string)
           });
         const writeMs: number[] = [];
         const grpcWriteMs: number[] = [];
+        const plainWriteMs: number[] = [];
         const readMs: number[] = [];
         for (let s = 0; s < samples; s++) {
           const blobs = freshDigests();
+          if (sizeMiB === largestMiB) {
+            // Just before ncache's sample, so both meet the machine in the same state.
+            data.writeUInt32BE(blobs[0]!.serial, 0);
+            plainWriteMs.push(await plainFileWriteMs(plainDir, `sample-${blobs[0]!.serial}`, data, settings.writeChunkBytes));
+          }
           writeMs.push(await writeAll(blobs, (digest) => lean.write(digest, slices(data, settings.writeChunkBytes), randomUUID())));
           readMs.push(
             await timed(async () => {
@@ -120,7 +132,19 @@ export async function runRpcBench(settings: BenchSettings, print: (line: string)
         const bytes = size * perSample;
         const how = `median of ${samples} samples x ${perSample} blob(s)`;
         const chunking = `${settings.writeChunkBytes / 1024} KiB requests`;
-        row(`ByteStream write, ${sizeMiB} MiB blobs`, mbPerSecond(bytes, median(writeMs)), size >= 64 * MiB ? '>= 300 MB/s' : '', `${how}, ${chunking}`);
+        const ofPlain =
+          plainWriteMs.length > 0 && perSample === 1
+            ? `; ${((100 * median(plainWriteMs)) / median(writeMs)).toFixed(0)} % of the plain node:fs write below`
+            : '';
+        row(`ByteStream write, ${sizeMiB} MiB blobs`, mbPerSecond(bytes, median(writeMs)), size >= 64 * MiB ? '>= 300 MB/s' : '', `${how}, ${chunking}${ofPlain}`);
+        if (plainWriteMs.length > 0) {
+          row(
+            `plain node:fs write of a new ${sizeMiB} MiB file, fsync included`,
+            mbPerSecond(size, median(plainWriteMs)),
+            '',
+            `no ncache: what this machine's page cache and disk allow (plain-write.ts); median of ${plainWriteMs.length}`,
+          );
+        }
         if (grpcWriteMs.length > 0) {
           row(`ByteStream write, ${sizeMiB} MiB blobs, grpc-js client`, mbPerSecond(bytes, median(grpcWriteMs)), '', `${how}, ${chunking}; the client's own cost included`);
         }
