@@ -275,13 +275,16 @@ describe('FilesystemStore with a catalog index', () => {
     const writing = store.update(digestOf(data), slowSource(), data.length);
     await taken;
     const active = [...store.activeTempFiles()];
-    expect(active).toHaveLength(1);
-    expect(existsSync(active[0]!)).toBe(true);
     const abandoned = join(temp, `${'c'.repeat(64)}-9.0000.ncache-tmp`);
-    await writeFile(abandoned, 'crash leftover');
-    expect(await strays(store)).toEqual([{ path: abandoned, size: 14, kind: 'temp' }]);
-    release();
-    await writing;
+    try {
+      expect(active).toHaveLength(1);
+      expect(existsSync(active[0]!)).toBe(true);
+      await writeFile(abandoned, 'crash leftover');
+      expect(await strays(store)).toEqual([{ path: abandoned, size: 14, kind: 'temp' }]);
+    } finally {
+      release();
+      await writing;
+    }
     expect(store.activeTempFiles().size).toBe(0);
     expect(existsSync(active[0]!)).toBe(false);
     expect(await strays(store)).toEqual([{ path: abandoned, size: 14, kind: 'temp' }]);
