@@ -3,11 +3,15 @@
 // stderr written straight to files. A timeout or an abort kills the whole
 // group (SIGKILL to the negative pid), so no grandchild outlives the action;
 // so does the command's own exit (the spawner kills the group), so a
-// forgotten background process cannot keep writing outputs being uploaded.
+// forgotten background process cannot keep writing outputs being uploaded,
+// and so does the spawner's death, even before it reported the pid
+// (orphan-groups.ts).
 // A program that cannot be started is an exit code (127 not found, 126 not
 // executable) with the reason on stderr, like a shell reports it.
 import { appendFile } from 'node:fs/promises';
 import { constants } from 'node:os';
+import { WorkerLostError } from '../scheduler/job.js';
+import { killGroupsWritingTo } from './orphan-groups.js';
 import type { SpawnEnd, Spawner } from './spawner.js';
 
 export interface CommandSpec {
@@ -30,7 +34,7 @@ export interface CommandRun {
 const NOT_FOUND_EXIT = 127;
 const NOT_EXECUTABLE_EXIT = 126;
 
-export async function runCommand(spawner: Spawner, spec: CommandSpec): Promise<CommandRun> {
+export async function runCommand(spawner: Pick<Spawner, 'spawn'>, spec: CommandSpec): Promise<CommandRun> {
   const program = spec.argv[0];
   if (program === undefined) throw new Error('runCommand: empty argv');
   let timedOut = false;
@@ -66,7 +70,9 @@ export async function runCommand(spawner: Spawner, spec: CommandSpec): Promise<C
     end = await spawner.spawn({ argv, cwd, env, stdoutPath, stderrPath }, onStarted);
   } catch (err) {
     // The spawner is gone (or the start failed): nothing else will stop the group.
-    killGroup();
+    if (pid !== undefined) killGroup();
+    // Gone before it told us the pid: find the group by the output files it was given.
+    else if (err instanceof WorkerLostError) await killGroupsWritingTo([spec.stdoutPath, spec.stderrPath]);
     throw err;
   } finally {
     if (timer) clearTimeout(timer);
