@@ -15,22 +15,25 @@ import { dead } from './worker-fixture.js';
 
 const cleanups = cleanupsAfterEach();
 
+interface Group {
+  readonly leader: number;
+  readonly background: number;
+}
+
 /**
  * Starts `script` under sh as a detached group (its own session, like an
- * action) with stdout and stderr on new files in `dir`; resolves once the
- * background process it starts has written its pid. Killed at cleanup.
+ * action) with stdout and stderr on the new files given; resolves once the
+ * background process it starts first has written its pid to `pidFile`.
+ * Killed at cleanup.
  */
-async function startGroup(dir: string, name: string, script: string): Promise<{ leader: number; background: number; stdout: string; stderr: string }> {
-  const stdout = join(dir, `${name}.stdout`);
-  const stderr = join(dir, `${name}.stderr`);
-  const pidFile = join(dir, `${name}.pid`);
+async function startShellGroup(stdout: string, stderr: string, pidFile: string, script: string): Promise<Group> {
   const out = openSync(stdout, 'wx');
   const err = openSync(stderr, 'wx');
   const child = spawn('/bin/sh', ['-c', `sleep 300 & echo "$!" > ${pidFile}; ${script}`], { detached: true, stdio: ['ignore', out, err] });
   closeSync(out);
   closeSync(err);
   const leader = child.pid!;
-  cleanups.push(async () => {
+  cleanups.push(() => {
     try {
       process.kill(-leader, 'SIGKILL');
     } catch {
@@ -38,9 +41,16 @@ async function startGroup(dir: string, name: string, script: string): Promise<{ 
     }
   });
   const background = Number(
-    await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() || undefined, { what: `${name} to start` }),
+    await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() || undefined, { what: `${script} to start` }),
   );
-  return { leader, background, stdout, stderr };
+  return { leader, background };
+}
+
+/** startShellGroup with files named after `name` in `dir`. */
+async function startGroup(dir: string, name: string, script: string): Promise<Group & { stdout: string; stderr: string }> {
+  const stdout = join(dir, `${name}.stdout`);
+  const stderr = join(dir, `${name}.stderr`);
+  return { ...(await startShellGroup(stdout, stderr, join(dir, `${name}.pid`), script)), stdout, stderr };
 }
 
 describe('finding an action by its output files', () => {
@@ -75,26 +85,11 @@ describe('finding an action by its output files', () => {
 describe('runCommand when the spawner is lost before it reports the pid', () => {
   it('kills the command it had started and rejects as a lost worker', async () => {
     const dir = await tempDir('ncache-orphans-', cleanups);
-    let started: { leader: number; background: number } | undefined;
+    let started: Group | undefined;
     // A spawner that starts the command (as the real one does) and dies before its 'started' message.
     const spawner = {
       async spawn(request: { stdoutPath: string; stderrPath: string }): Promise<SpawnEnd> {
-        const out = openSync(request.stdoutPath, 'wx');
-        const err = openSync(request.stderrPath, 'wx');
-        const pidFile = join(dir, 'pid');
-        const child = spawn('/bin/sh', ['-c', `sleep 300 & echo "$!" > ${pidFile}; wait`], { detached: true, stdio: ['ignore', out, err] });
-        closeSync(out);
-        closeSync(err);
-        const leader = child.pid!;
-        cleanups.push(async () => {
-          try {
-            process.kill(-leader, 'SIGKILL');
-          } catch {
-            // Already gone.
-          }
-        });
-        const background = Number(await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() || undefined, { what: 'the command to start' }));
-        started = { leader, background };
+        started = await startShellGroup(request.stdoutPath, request.stderrPath, join(dir, 'pid'), 'wait');
         throw new WorkerLostError('test spawner: the spawner process was killed by SIGKILL while the command ran');
       },
     };
