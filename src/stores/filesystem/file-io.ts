@@ -69,7 +69,7 @@ class EarlyFlusher {
 
   constructor(private readonly fh: FileHandle) {}
 
-  /** `bytes` more are being handed to a write; may start a flush of what is already written. */
+  /** `bytes` more were handed to a write that has now completed or is in flight. */
   written(bytes: number): void {
     this.unflushed += bytes;
     if (this.unflushed < EARLY_FLUSH_BYTES || this.flushing !== undefined || this.failure !== undefined) return;
