@@ -12,25 +12,11 @@ export async function* singleChunk(data: Buffer): ByteStream {
   if (data.length > 0) yield data;
 }
 
-/**
- * A large upload asks the disk to start writing back every this many bytes,
- * while the rest is still arriving, so the fsync that acknowledges it has
- * only the tail left: on the 2-core VM this ended a plain 256 MiB write's
- * final fsync in ~30 ms instead of ~215 ms (docs/benchmarks.md).
- */
-export const EARLY_FLUSH_BYTES = 32 * 1024 * 1024;
-
-/**
- * Streams `source` into `fh`, gathering small chunks into large writes and
- * overlapping each write with the next read. Every EARLY_FLUSH_BYTES an
- * fdatasync starts beside the writes (one at a time); the caller still
- * fsyncs at the end, which is what makes the file durable.
- */
+/** Streams `source` into `fh`, gathering small chunks into large writes and overlapping each write with the next read. */
 export async function writeStream(fh: FileHandle, source: ByteStream): Promise<void> {
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let inflight: Promise<void> | undefined;
-  const flusher = new EarlyFlusher(fh);
   try {
     for await (const chunk of source) {
       if (chunk.length === 0) continue;
@@ -38,7 +24,6 @@ export async function writeStream(fh: FileHandle, source: ByteStream): Promise<v
       batchBytes += chunk.length;
       if (batchBytes >= WRITE_BATCH_BYTES || batch.length >= WRITE_BATCH_BUFFERS) {
         if (inflight) await inflight;
-        flusher.written(batchBytes);
         inflight = writeAll(fh, batch, batchBytes);
         // Observed at the next await; this only keeps it from counting as unhandled meanwhile.
         inflight.catch(() => {});
@@ -49,51 +34,9 @@ export async function writeStream(fh: FileHandle, source: ByteStream): Promise<v
     if (inflight) await inflight;
     inflight = undefined;
     if (batchBytes > 0) await writeAll(fh, batch, batchBytes);
-    await flusher.finish();
   } finally {
-    // Never close the file under a write or a flush still in progress.
+    // Never close the file under a write still in progress.
     if (inflight) await inflight.catch(() => {});
-    await flusher.settled();
-  }
-}
-
-/**
- * Starts fdatasyncs on `fh` as bytes are written. Its failure must reach the
- * upload: Linux reports a writeback error to one sync call per open file,
- * so the caller's final fsync could succeed after an early one failed.
- */
-class EarlyFlusher {
-  private unflushed = 0;
-  private flushing: Promise<void> | undefined;
-  private failure: unknown;
-
-  constructor(private readonly fh: FileHandle) {}
-
-  /** `bytes` more were handed to a write that has now completed or is in flight. */
-  written(bytes: number): void {
-    this.unflushed += bytes;
-    if (this.unflushed < EARLY_FLUSH_BYTES || this.flushing !== undefined || this.failure !== undefined) return;
-    this.unflushed = 0;
-    this.flushing = this.fh.datasync().then(
-      () => {
-        this.flushing = undefined;
-      },
-      (err: unknown) => {
-        this.flushing = undefined;
-        this.failure = err ?? new Error('fdatasync failed');
-      },
-    );
-  }
-
-  /** Waits for the flush in progress; throws if any early flush failed. */
-  async finish(): Promise<void> {
-    await this.settled();
-    if (this.failure !== undefined) throw this.failure;
-  }
-
-  /** Waits for the flush in progress, whatever its outcome. */
-  async settled(): Promise<void> {
-    if (this.flushing !== undefined) await this.flushing;
   }
 }
 
