@@ -6,8 +6,6 @@
 // 330-350 MB/s there, and at about 1 GB/s into pages freed a moment before
 // (docs/benchmarks.md). A MB/s figure alone cannot tell ncache's cost from
 // that, so the section measures both in the same run, on the same filesystem.
-// This write fsyncs at the end only; ncache starts early fdatasyncs while a
-// large upload streams (file-io.ts), so the share can pass 100 %.
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
