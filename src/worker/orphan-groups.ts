@@ -9,6 +9,7 @@
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { mapConcurrent } from '../util/concurrency.js';
+import { killProcessGroup } from './process-group.js';
 
 const SCAN_CONCURRENCY = 16;
 
@@ -51,15 +52,5 @@ export async function groupsWritingTo(paths: readonly string[]): Promise<number[
 
 /** SIGKILLs every process group writing to one of `paths`; returns the groups killed. */
 export async function killGroupsWritingTo(paths: readonly string[]): Promise<number[]> {
-  const groups = await groupsWritingTo(paths);
-  const killed: number[] = [];
-  for (const group of groups) {
-    try {
-      process.kill(-group, 'SIGKILL');
-      killed.push(group);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return killed;
+  return (await groupsWritingTo(paths)).filter(killProcessGroup);
 }

@@ -12,6 +12,7 @@ import { appendFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { WorkerLostError } from '../scheduler/job.js';
 import { killGroupsWritingTo } from './orphan-groups.js';
+import { killProcessGroup } from './process-group.js';
 import type { SpawnEnd, Spawner } from './spawner.js';
 
 export interface CommandSpec {
@@ -42,12 +43,7 @@ export async function runCommand(spawner: Pick<Spawner, 'spawn'>, spec: CommandS
   let timer: NodeJS.Timeout | undefined;
   let pid: number | undefined;
   const killGroup = () => {
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
+    if (pid !== undefined) killProcessGroup(pid);
   };
   const onAbort = () => {
     aborted = true;
