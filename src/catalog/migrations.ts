@@ -146,6 +146,36 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('CREATE INDEX dedup_blob_chunks_by_chunk ON dedup_blob_chunks (store_id, chunk_hash, chunk_size)');
     },
   },
+  {
+    version: 5,
+    description: 'local stores keep small values inline in the catalog',
+    up(db) {
+      // A filesystem store keeps a value of a few KiB (Action, Command,
+      // ActionResult protos) here instead of in a file of its own: one row in
+      // the same commit as its index entry costs less than creating, syncing
+      // and renaming a file. `inline` marks such entries so a restart knows
+      // without reading the blobs; their bytes live in a table of their own so
+      // loading the index reads small rows only. The trigger keeps the two in
+      // step for every way an entry is deleted (eviction, removal, rescan) or
+      // becomes a file again (an upload or an adopted output replacing it).
+      db.exec(`
+        ALTER TABLE store_entries ADD COLUMN inline INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE store_inline_values (
+          store_id  TEXT    NOT NULL,
+          hash      TEXT    NOT NULL,
+          key_size  INTEGER NOT NULL,
+          data      BLOB    NOT NULL,
+          PRIMARY KEY (store_id, hash, key_size)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER store_entries_drop_inline AFTER DELETE ON store_entries WHEN old.inline BEGIN
+          DELETE FROM store_inline_values WHERE store_id = old.store_id AND hash = old.hash AND key_size = old.key_size;
+        END;
+        CREATE TRIGGER store_entries_inline_to_file AFTER UPDATE OF inline ON store_entries WHEN old.inline AND NOT new.inline BEGIN
+          DELETE FROM store_inline_values WHERE store_id = old.store_id AND hash = old.hash AND key_size = old.key_size;
+        END;
+      `);
+    },
+  },
 ];
 
 /** The schema version this build of ncache writes. */

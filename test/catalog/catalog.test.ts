@@ -30,6 +30,7 @@ describe('Catalog', () => {
       'slow_tier_presence',
       'store_entries',
       'store_index_state',
+      'store_inline_values',
       'upload_journal',
     ]);
     db.close();
