@@ -213,7 +213,8 @@ class GcRun {
       const fs = leaf.store.localFiles?.();
       if (fs === undefined || leaf.store.entries === undefined) continue;
       const keys: Digest[] = [];
-      for await (const entry of leaf.store.entries()) keys.push(entry.key);
+      // A value kept inline in the catalog has no file to lose.
+      for await (const entry of leaf.store.entries()) if (!entry.inline) keys.push(entry.key);
       let done = 0;
       const vanished: Digest[] = [];
       await mapConcurrent(keys, STAT_CONCURRENCY, async (key) => {

@@ -440,6 +440,8 @@ export class FastSlowStore implements StoreDriver {
       pathOf: async (key) => {
         const path = await fastFiles.pathOf(key);
         if (path !== undefined || !filledOnRead(this.fastDirection)) return path;
+        // Held without a file (kept inline in the fast tier's catalog): nothing to fill.
+        if ((await this.fast.has([key]))[0] !== undefined) return undefined;
         let stream: ByteStream;
         try {
           stream = await this.getPart(key, 0);

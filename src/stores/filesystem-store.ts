@@ -12,6 +12,13 @@
 // as corrupt, content_path changed) the directory is scanned once and the
 // result recorded. Without a catalog (tools, tests) every start scans, and
 // recency is written back to the files' atimes instead.
+//
+// With a catalog, values up to INLINE_MAX_BYTES are not files: their bytes
+// are committed with their row (store_inline_values), which costs a few
+// microseconds of SQLite instead of a file's create, write, fsync, close and
+// rename on the thread pool. A cold Bazel action uploads three such values
+// (Action, Command, ActionResult). The entry's `inline` flag says where a
+// value lives; an adopted file stays a file whatever its size.
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -21,10 +28,10 @@ import type { FilesystemSpec } from '../config/types.js';
 import { systemClock } from '../util/clock.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { type Digest, digestKey, formatDigest, isValidDigest, parseDigestKey } from '../util/digest.js';
-import { NcacheError, errorMessage, failedPrecondition, internal, invalidArgument, notFound } from '../util/errors.js';
+import { NcacheError, errorMessage, failedPrecondition, internal, invalidArgument, notFound, unavailable } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { StoreContext } from './store-context.js';
-import { PooledBlobFile, SyncBlobFile, fillSync } from './filesystem/blob-files.js';
+import { InlineBlobFile, PooledBlobFile, SyncBlobFile, fillSync } from './filesystem/blob-files.js';
 import { type BlobHit, BlobIndex, type IndexedBlob } from './filesystem/blob-index.js';
 import { FileChunks, singleChunk, writeStream } from './filesystem/file-io.js';
 import { isTempName, probeTempName, uploadTempName } from './filesystem/temp-names.js';
@@ -34,6 +41,7 @@ import {
   type ByteStream,
   type LinkableFiles,
   type LocalFiles,
+  type QuietReads,
   type StoreDriver,
   type StoreEntry,
   type StrayFile,
@@ -61,6 +69,12 @@ const ATIME_FLUSH_CONCURRENCY = 16;
  * hundreds of small outputs and that overhead dominated its daemon time.
  */
 export const SYNC_READ_MAX_BYTES = 1024 * 1024;
+/**
+ * Uploads up to this size are kept inline in the catalog (see the top of the
+ * file). Small enough that the copy into SQLite's pages, on the event loop,
+ * stays cheaper than the thread pool's file work it replaces.
+ */
+export const INLINE_MAX_BYTES = 8 * 1024;
 
 export type FilesystemStoreSpec = Pick<FilesystemSpec, 'content_path' | 'temp_path'> &
   Partial<Omit<FilesystemSpec, 'kind' | 'content_path' | 'temp_path'>>;
@@ -236,7 +250,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
           unusable.push(row.key);
           continue;
         }
-        this.files.set(row.key, row.storedSize, this.charged(row.storedSize), row.accessedAt);
+        this.files.set(row.key, row.storedSize, this.charged(row.storedSize), row.accessedAt, row.inline);
         count += 1;
         bytes += row.storedSize;
       }
@@ -332,6 +346,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       if (current !== undefined && current.version !== blob.version) return;
       // The row goes first: a crash between the two leaves a stray file, never a row without a file.
       if (!this.recordInIndex(`forget evicted ${name}`, (index, id) => index.delete(id, blob.key))) return;
+      if (blob.inline) return;
       await unlink(this.contentFile(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') this.logger.warn(`${this.what}: could not delete evicted ${name}: ${err.message}`);
       });
@@ -403,6 +418,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
 
   private async write(key: Digest, source: ByteStream, size: number): Promise<void> {
     const what = `${this.what}: upload of ${formatDigest(key)}`;
+    if (size <= INLINE_MAX_BYTES && this.index !== undefined) return this.writeInline(key, await collect(exactSize(source, size, what), size), what);
     const temp = join(this.tempPath, uploadTempName(key));
     this.activeTemps.add(temp);
     let fh: FileHandle;
@@ -428,6 +444,32 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     } finally {
       this.activeTemps.delete(temp);
     }
+  }
+
+  /**
+   * Commits a small value with its row (inline in the catalog), once the
+   * whole value has arrived. A file it replaces (an action result updated,
+   * say) is unlinked after the commit; a crash in between leaves that file
+   * as a stray for gc.
+   */
+  private writeInline(key: Digest, data: Buffer, what: string): Promise<void> {
+    const name = digestKey(key);
+    return this.serialize(name, async () => {
+      const index = this.index;
+      if (index === undefined) throw unavailable(`${what} failed: the catalog is closed (the daemon is stopping)`);
+      const replaced = this.files.peek(key);
+      const now = this.clock.now();
+      try {
+        await index.putBatched(this.storeId!, key, data.length, now, data);
+      } catch (err) {
+        throw catalogWriteError(what, this.catalog?.path ?? 'catalog.sqlite', err);
+      }
+      this.files.set(key, data.length, this.charged(data.length), now, true);
+      if (replaced === undefined || replaced.inline) return;
+      await unlink(this.contentFile(name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') this.logger.warn(`${this.what}: could not delete ${name}, now kept inline: ${err.message}`);
+      });
+    });
   }
 
   /**
@@ -469,7 +511,23 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   }
 
   async getPart(key: Digest, offset: number, length?: number): Promise<ByteStream> {
-    const opened = await this.openForRead(key, offset, length);
+    return this.partOf(await this.openForRead(key, offset, length, false));
+  }
+
+  /** Reads that leave recency (and an entry found missing) alone, for verify and gc. */
+  quietReads(): QuietReads {
+    return {
+      peekSize: (key) => {
+        this.assertStarted();
+        return this.files.peek(key)?.storedSize;
+      },
+      peekPart: async (key, offset, length) => this.partOf(await this.openForRead(key, offset, length, true)),
+    };
+  }
+
+  private partOf(opened: OpenForRead): ByteStream {
+    // Its own buffer from SQLite: the consumer may keep it.
+    if (opened.data !== undefined) return singleChunk(opened.data.subarray(opened.start, opened.end));
     if (opened.fh !== undefined) return new FileChunks(opened.fh, opened.start, opened.end, this.readBufferSize, opened.what);
     // Small values (see SYNC_READ_MAX_BYTES): one buffer, file closed before returning.
     try {
@@ -483,65 +541,88 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   }
 
   async openBlobFile(key: Digest, offset: number, length?: number): Promise<BlobFile> {
-    const opened = await this.openForRead(key, offset, length);
+    const opened = await this.openForRead(key, offset, length, false);
+    if (opened.data !== undefined) return new InlineBlobFile(opened.data, opened.start, opened.end, opened.what);
     if (opened.fh !== undefined) return new PooledBlobFile(opened.fh, opened.start, opened.end, opened.what);
     return new SyncBlobFile(opened.fd, opened.start, opened.end, opened.what);
   }
 
   /**
    * The content file of `key` open for the range [offset, offset + length),
-   * its recency touched: a descriptor for a small value (read on the event
-   * loop), a FileHandle for a large one. The open file is what the reader
-   * gets even if the value is replaced or evicted meanwhile. NOT_FOUND when
-   * absent, OUT_OF_RANGE past the end (the file is closed then).
+   * its recency touched: the bytes of a value kept inline, a descriptor for a
+   * small file (read on the event loop), a FileHandle for a large one. The
+   * open file is what the reader gets even if the value is replaced or
+   * evicted meanwhile. NOT_FOUND when absent (an entry whose file or value
+   * is gone is forgotten, unless `quiet`), OUT_OF_RANGE past the end (the
+   * file is closed then).
    */
-  private async openForRead(key: Digest, offset: number, length: number | undefined): Promise<OpenForRead> {
+  private async openForRead(key: Digest, offset: number, length: number | undefined, quiet: boolean): Promise<OpenForRead> {
     this.assertStarted();
     const name = digestKey(key);
-    const hit = this.files.get(key);
+    const hit = quiet ? this.files.peek(key) : this.files.get(key);
     if (hit === undefined) throw notFound(`${this.what}: ${formatDigest(key)} not found`);
-    this.touched(name, hit.lastAccessMs);
+    if (!quiet) this.touched(name, hit.lastAccessMs);
+    const forgetIfGone = quiet ? undefined : hit;
     const what = `${this.what}: read of ${formatDigest(key)}`;
+    if (hit.inline) {
+      const data = this.inlineValue(name, key, forgetIfGone);
+      return { data, fd: -1, fh: undefined, what, ...checkRange(what, data.length, offset, length) };
+    }
     if (hit.storedSize <= SYNC_READ_MAX_BYTES) {
-      const fd = this.openSmall(name, key, hit);
+      const fd = this.openSmall(name, key, forgetIfGone);
       try {
-        return { fd, fh: undefined, what, ...checkRange(what, fstatSync(fd).size, offset, length) };
+        return { data: undefined, fd, fh: undefined, what, ...checkRange(what, fstatSync(fd).size, offset, length) };
       } catch (err) {
         closeSync(fd);
         throw err;
       }
     }
-    const fh = await this.openLarge(name, key, hit);
+    const fh = await this.openLarge(name, key, forgetIfGone);
     try {
-      return { fd: -1, fh, what, ...checkRange(what, (await fh.stat()).size, offset, length) };
+      return { data: undefined, fd: -1, fh, what, ...checkRange(what, (await fh.stat()).size, offset, length) };
     } catch (err) {
       await fh.close();
       throw err;
     }
   }
 
-  /** Opens a small value's file on the event loop; a file gone behind our back is forgotten and NOT_FOUND. */
-  private openSmall(name: string, key: Digest, seen: BlobHit): number {
+  /** A value kept inline, from the catalog; one whose row is gone (removed meanwhile) is forgotten and NOT_FOUND. */
+  private inlineValue(name: string, key: Digest, forgetIfGone: BlobHit | undefined): Buffer {
+    const index = this.index;
+    if (index === undefined) throw unavailable(`${this.what}: cannot read ${formatDigest(key)}: the catalog is closed (the daemon is stopping)`);
+    let data: Buffer | undefined;
+    try {
+      data = index.inlineValue(this.storeId!, key);
+    } catch (err) {
+      throw internal(`${this.what}: cannot read ${formatDigest(key)} from the catalog: ${errorMessage(err)}`, err);
+    }
+    if (data !== undefined) return data;
+    if (forgetIfGone !== undefined) this.dropMissing(name, key, forgetIfGone);
+    throw notFound(`${this.what}: ${formatDigest(key)} not found`);
+  }
+
+  /** Opens a small value's file on the event loop; a file gone behind our back is NOT_FOUND (and forgotten). */
+  private openSmall(name: string, key: Digest, forgetIfGone: BlobHit | undefined): number {
     try {
       return openSync(this.contentFile(name), 'r');
     } catch (err) {
-      throw this.openError(name, key, seen, err);
+      throw this.openError(name, key, forgetIfGone, err);
     }
   }
 
   /** Opens a large value's file through the thread pool; as openSmall otherwise. */
-  private async openLarge(name: string, key: Digest, seen: BlobHit): Promise<FileHandle> {
+  private async openLarge(name: string, key: Digest, forgetIfGone: BlobHit | undefined): Promise<FileHandle> {
     try {
       return await open(this.contentFile(name), 'r');
     } catch (err) {
-      throw this.openError(name, key, seen, err);
+      throw this.openError(name, key, forgetIfGone, err);
     }
   }
 
-  private openError(name: string, key: Digest, seen: BlobHit, err: unknown): Error {
+  private openError(name: string, key: Digest, forgetIfGone: BlobHit | undefined, err: unknown): Error {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       // Evicted between the lookup and the open, or deleted behind our back.
-      this.dropMissing(name, key, seen);
+      if (forgetIfGone !== undefined) this.dropMissing(name, key, forgetIfGone);
       return notFound(`${this.what}: ${formatDigest(key)} not found`);
     }
     return internal(`${this.what}: cannot open ${formatDigest(key)}: ${errorMessage(err)}`, err);
@@ -553,7 +634,8 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
     this.files.delete(key);
     this.dirtyAtimes.delete(name);
     this.recordInIndex(`forget missing ${name}`, (index, id) => index.delete(id, key));
-    this.logger.warn(`${this.what}: ${name} is in the index but its file is gone; dropped it from the index`);
+    const where = seen.inline ? 'its value is gone from the catalog' : 'its file is gone';
+    this.logger.warn(`${this.what}: ${name} is in the index but ${where}; dropped it from the index`);
   }
 
   async remove(key: Digest): Promise<boolean> {
@@ -564,11 +646,13 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
 
   /** Drops an entry and deletes its file; call inside serialize(name). */
   private async forget(name: string, key: Digest): Promise<boolean> {
-    if (this.files.peek(key) === undefined) return false;
+    const entry = this.files.peek(key);
+    if (entry === undefined) return false;
     // Row before file (see deleteEvicted); if the catalog refuses, nothing changes.
     this.index?.delete(this.storeId!, key);
     this.files.delete(key);
     this.dirtyAtimes.delete(name);
+    if (entry.inline) return true;
     await unlink(this.contentFile(name)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
@@ -577,7 +661,13 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
 
   async *entries(): AsyncIterable<StoreEntry> {
     for (const blob of this.files.entries()) {
-      yield { key: blob.key, size: blob.storedSize, storedSize: blob.chargedSize, lastAccessMs: blob.lastAccessMs };
+      yield {
+        key: blob.key,
+        size: blob.storedSize,
+        storedSize: blob.chargedSize,
+        lastAccessMs: blob.lastAccessMs,
+        ...(blob.inline ? { inline: true } : {}),
+      };
     }
   }
 
@@ -594,7 +684,7 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
         this.assertStarted();
         const name = digestKey(key);
         const hit = this.files.get(key);
-        if (hit === undefined) return undefined;
+        if (hit === undefined || hit.inline) return undefined;
         this.touched(name, hit.lastAccessMs);
         return this.contentFile(name);
       },
@@ -724,6 +814,14 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
 
 /** An open content file and the range to read from it (FilesystemStore.openForRead). */
 type OpenForRead = { readonly what: string; readonly start: number; readonly end: number } & (
-  | { readonly fd: number; readonly fh: undefined }
-  | { readonly fd: -1; readonly fh: FileHandle }
+  | { readonly data: Buffer; readonly fd: -1; readonly fh: undefined }
+  | { readonly data: undefined; readonly fd: number; readonly fh: undefined }
+  | { readonly data: undefined; readonly fd: -1; readonly fh: FileHandle }
 );
+
+/** The whole of a small upload, which `exactSize` has checked is `size` bytes. */
+async function collect(source: ByteStream, size: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}

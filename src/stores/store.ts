@@ -20,6 +20,8 @@ export interface StoreEntry {
   readonly lastAccessMs?: number;
   /** Chunks the value is stored as, for a store that splits values (dedup, when its catalog knows). */
   readonly chunkCount?: number;
+  /** A filesystem store keeps this value inline in the catalog: there is no file to look at. */
+  readonly inline?: true;
 }
 
 /** A file in a store's directories that its index does not account for (for gc). */
@@ -57,7 +59,8 @@ export interface LinkableFiles {
   readonly contentPath: string;
   /**
    * The file holding `key`'s bytes, brought into this tier first when a
-   * slower one holds it; undefined when no tier does. The file is shared:
+   * slower one holds it; undefined when no tier does, or when this tier keeps
+   * the value inline in its catalog (no file: the caller copies the bytes). The file is shared:
    * never write, chmod or utime it. It may be evicted (unlinked) at any time.
    */
   pathOf(key: Digest): Promise<string | undefined>;

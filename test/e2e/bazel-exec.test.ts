@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StatsResult } from '../../src/daemon/control/stats.js';
 import { BazelWorkspace, fixturesDir, type BazelRun, type SpawnRecord } from '../helpers/bazel.js';
+import { dropInlineCopies, inlineCopies } from '../helpers/catalog-entries.js';
 import { bazelOrSkip, describeRun } from '../helpers/bazel-gate.js';
 import { type CliDaemon, startCliDaemon } from '../helpers/cli-daemon.js';
 import { execConfigText } from '../helpers/exec-config.js';
@@ -205,13 +206,16 @@ describe.skipIf(!bazel)('Bazel 4.2.3 running its actions on ncache (--remote_exe
       expect(first.summary?.remoteExecuted, describeRun(first)).toBe(1);
       const lostA = outputDigest(first, 'lost_a.txt');
 
-      // The worker stored it in its own tier and in the main CAS. Lose both files behind the daemon's
-      // back, as a disk cleanup or a crash would: its index still lists them until a read finds them gone.
+      // The worker stored it in its own tier (a file it handed over) and in the main CAS (a file, or
+      // inline in the catalog: it is small). Lose both copies behind the daemon's back, as a disk
+      // cleanup or a crash would: its index still lists them until a read finds them gone.
       const files = ['cas', 'worker-cas'].map((tier) => join(cli.dataDir, tier, 'content', `${lostA.hash}-${lostA.sizeBytes}`));
-      for (const file of files) {
-        expect(existsSync(file), file).toBe(true);
+      let lost = dropInlineCopies(cli.stateDir, lostA);
+      for (const file of files.filter((f) => existsSync(f))) {
         await rm(file);
+        lost += 1;
       }
+      expect(lost).toBe(2);
       // The premise: FindMissingBlobs still answers "present", so Bazel uploads nothing before Execute.
       expect((await client.findMissingBlobs({ blobDigests: [lostA] })).missingBlobDigests).toEqual([]);
 
@@ -223,7 +227,7 @@ describe.skipIf(!bazel)('Bazel 4.2.3 running its actions on ncache (--remote_exe
       // One action, two Execute calls: the first answered MISSING, the second ran after Bazel's re-upload,
       // which is the only way the lost bytes can be back in the CAS.
       expect(executeCalls(await stats()) - executesBefore).toBeGreaterThanOrEqual(2);
-      expect(existsSync(files[0]!)).toBe(true);
+      expect(existsSync(files[0]!) || inlineCopies(cli.stateDir, lostA) > 0).toBe(true);
       expect((await client.findMissingBlobs({ blobDigests: [lostA] })).missingBlobDigests).toEqual([]);
 
       // The daemon's catalog agrees with its files again: nothing listed is missing or damaged.

@@ -2,16 +2,14 @@
 // stores, the real catalog): evicting a blob's only index entry forgets it and
 // orphans its chunks, which a later gc frees after the grace period while
 // chunks shared with a live blob stay; a chunk or an index entry damaged on
-// disk is found, and --repair evicts it so the blob reads as missing and is
+// disk (or in its catalog row, for one kept inline) is found, and --repair evicts it so the blob reads as missing and is
 // uploaded again.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runGc } from '../../src/maintenance/gc.js';
 import { runVerify } from '../../src/maintenance/verify.js';
 import { hasOne, readBuffer } from '../../src/stores/store.js';
 import { digestKey, formatDigest } from '../../src/util/digest.js';
-import { type World, filesystemAt, maintenanceDeps as deps, putBlob, servers, worldsClosedAfterEach } from './harness.js';
+import { type World, damageStoredValue, filesystemAt, maintenanceDeps as deps, putBlob, servers, worldsClosedAfterEach } from './harness.js';
 import { deterministicBytes } from '../helpers/data.js';
 
 const world = worldsClosedAfterEach();
@@ -36,7 +34,8 @@ async function dedupWorld(): Promise<World> {
   });
 }
 
-const chunkFiles = (w: World) => readdirSync(join(w.dir, 'chunks', 'content')).sort();
+/** The chunks the content store holds, as files or inline in the catalog: its index rows. */
+const storedChunks = (w: World) => [...w.catalog.storeEntries.rows('CAS.dedup.content_store')].map((r) => digestKey(r.key)).sort();
 
 describe('gc over a dedup store', () => {
   it('forgets a blob whose only index entry it evicts; its unshared chunks go after the grace period', async () => {
@@ -47,7 +46,8 @@ describe('gc over a dedup store', () => {
     const old = await putBlob(store, Buffer.concat([shared, own]));
     w.clock.advance(60_000);
     const live = await putBlob(store, Buffer.concat([shared, deterministicBytes(40_000, 3)]));
-    const chunksBefore = chunkFiles(w);
+    const chunksBefore = storedChunks(w);
+    expect(chunksBefore.length).toBeGreaterThan(2);
     const oldChunks = w.catalog.dedup.chunksOf('CAS', old)!;
     const liveChunks = new Set(w.catalog.dedup.chunksOf('CAS', live)!.map(digestKey));
     const onlyOld = oldChunks.filter((c) => !liveChunks.has(digestKey(c)));
@@ -60,7 +60,7 @@ describe('gc over a dedup store', () => {
     expect(first.forgottenBlobs).toBe(1);
     expect(first.kept.onlyCopyChunk).toBeGreaterThan(0);
     expect(await hasOne(store, old)).toBeUndefined();
-    expect(chunkFiles(w)).toEqual(chunksBefore);
+    expect(storedChunks(w)).toEqual(chunksBefore);
 
     // Still inside the grace period: the new orphans stay.
     const early = await runGc(deps(w), { orphanGraceMs: 60_000 });
@@ -70,7 +70,7 @@ describe('gc over a dedup store', () => {
     const later = await runGc(deps(w), { orphanGraceMs: 60_000 });
     const content = later.tiers.find((t) => t.id === 'CAS.dedup.content_store')!;
     expect(content.orphanChunks.count).toBe(onlyOld.length);
-    expect(chunkFiles(w)).toEqual(chunksBefore.filter((name) => !onlyOld.some((c) => digestKey(c) === name)));
+    expect(storedChunks(w)).toEqual(chunksBefore.filter((name) => !onlyOld.some((c) => digestKey(c) === name)));
     for (const c of onlyOld) expect(w.catalog.dedup.chunkRefs('CAS', c)).toBe(0);
     expect(w.catalog.dedup.orphanChunks('CAS', w.clock.now() + 1, 100)).toEqual([]);
     // The blob sharing chunks with the forgotten one still reads whole.
@@ -84,11 +84,9 @@ describe('verify over a dedup store', () => {
     const store = w.stores.get('CAS');
     const data = deterministicBytes(50_000, 7);
     const key = await putBlob(store, data);
+    // Chunks of at most 16 KiB: a file or a value inline in the catalog, whichever this one is.
     const chunk = w.catalog.dedup.chunksOf('CAS', key)![1]!;
-    const file = join(w.dir, 'chunks', 'content', digestKey(chunk));
-    const bytes = readFileSync(file);
-    bytes[10] = bytes[10]! ^ 1;
-    writeFileSync(file, bytes);
+    damageStoredValue(w, 'chunks', chunk, () => 10, 1);
 
     const found = await runVerify(deps(w), {});
     expect(found.problems).toEqual([
@@ -108,10 +106,7 @@ describe('verify over a dedup store', () => {
     const w = await dedupWorld();
     const store = w.stores.get('CAS');
     const key = await putBlob(store, deterministicBytes(30_000, 8));
-    const file = join(w.dir, 'index', 'content', digestKey(key));
-    const bytes = readFileSync(file);
-    bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 0x80;
-    writeFileSync(file, bytes);
+    damageStoredValue(w, 'index', key, (length) => length - 3, 0x80);
 
     const found = await runVerify(deps(w), {});
     expect(found.problems).toEqual([

@@ -28,7 +28,7 @@ function localConfig(): Record<string, unknown> {
   };
 }
 
-/** Writes CAS blobs of 4000 bytes at t = 0, 1, 2, 3 s and AC values of 100 bytes at 0.5 s and 2.5 s. */
+/** Writes CAS blobs of 9000 bytes (files, not inline) at t = 0, 1, 2, 3 s and AC values of 100 bytes at 0.5 s and 2.5 s. */
 async function fill(w: World): Promise<{ cas: Digest[]; ac: Digest[] }> {
   const cas: Digest[] = [];
   const ac: Digest[] = [];
@@ -36,7 +36,7 @@ async function fill(w: World): Promise<{ cas: Digest[]; ac: Digest[] }> {
   const at = (ms: number) => w.clock.advance(start + ms - w.clock.now());
   for (let i = 0; i < 4; i++) {
     at(i * 1000);
-    cas.push(await putBlob(w.stores.get('CAS'), deterministicBytes(4000, i + 1)));
+    cas.push(await putBlob(w.stores.get('CAS'), deterministicBytes(9000, i + 1)));
     if (i === 0 || i === 2) {
       at(i * 1000 + 500);
       ac.push(await putBlob(w.stores.get('AC'), deterministicBytes(100, 100 + i)));
@@ -54,14 +54,14 @@ describe('gc over local tiers', () => {
   it('evicts least recently used entries merged across leaves until the target is met', async () => {
     const w = await world(localConfig());
     const { cas, ac } = await fill(w);
-    // 16200 bytes; a target of 8100 takes cas[0] (t0), ac[0] (t0.5), cas[1] (t1) and stops.
-    const report = await runGc(deps(w), { targetBytes: 8100 });
-    expect(report.localBytesBefore).toBe(16200);
-    expect(report.localBytesAfter).toBe(8100);
+    // 36200 bytes; a target of 18100 takes cas[0] (t0), ac[0] (t0.5), cas[1] (t1) and stops.
+    const report = await runGc(deps(w), { targetBytes: 18100 });
+    expect(report.localBytesBefore).toBe(36200);
+    expect(report.localBytesAfter).toBe(18100);
     expect(report.targetReached).toBe(true);
-    expect(report.freed).toEqual({ count: 3, bytes: 8100 });
+    expect(report.freed).toEqual({ count: 3, bytes: 18100 });
     const byId = Object.fromEntries(report.tiers.map((t) => [t.id, t]));
-    expect(byId['CAS']!.evicted).toEqual({ count: 2, bytes: 8000 });
+    expect(byId['CAS']!.evicted).toEqual({ count: 2, bytes: 18000 });
     expect(byId['AC']!.evicted).toEqual({ count: 1, bytes: 100 });
     expect(await present(w, 'CAS', cas)).toEqual([false, false, true, true]);
     expect(await present(w, 'AC', ac)).toEqual([false, true]);
@@ -72,10 +72,10 @@ describe('gc over local tiers', () => {
   it('--dry-run reports the same plan and changes nothing', async () => {
     const w = await world(localConfig());
     const { cas, ac } = await fill(w);
-    const dry = await runGc(deps(w), { targetBytes: 8100, dryRun: true });
+    const dry = await runGc(deps(w), { targetBytes: 18100, dryRun: true });
     expect(dry.dryRun).toBe(true);
-    expect(dry.freed).toEqual({ count: 3, bytes: 8100 });
-    expect(dry.localBytesAfter).toBe(8100);
+    expect(dry.freed).toEqual({ count: 3, bytes: 18100 });
+    expect(dry.localBytesAfter).toBe(18100);
     expect(await present(w, 'CAS', cas)).toEqual([true, true, true, true]);
     expect(await present(w, 'AC', ac)).toEqual([true, true]);
     for (const key of cas) expect(existsSync(join(w.dir, 'cas', 'content', digestKey(key)))).toBe(true);
@@ -108,12 +108,13 @@ describe('gc over local tiers', () => {
     const keys: Digest[] = [];
     for (let i = 0; i < 3; i++) {
       w.clock.advance(1000);
-      keys.push(await putBlob(store, deterministicBytes(1000, 10 + i)));
+      // Files, not values kept inline in the catalog: the test looks for them on disk.
+      keys.push(await putBlob(store, deterministicBytes(9000, 10 + i)));
     }
     const pins = new PinRegistry();
     const release = pins.pin(keys[0]!);
     // The fast_slow store's id in the catalog is its config name.
-    w.catalog.journal.enqueue('CAS', keys[1]!, 1000, w.clock.now());
+    w.catalog.journal.enqueue('CAS', keys[1]!, 9000, w.clock.now());
 
     const report = await runGc(deps(w, pins), { targetBytes: 0 });
     const fast = report.tiers.find((t) => t.id === 'CAS.fast_slow.fast')!;
@@ -137,13 +138,18 @@ describe('gc over local tiers', () => {
   it('drops index entries whose file vanished', async () => {
     const w = await world(localConfig());
     const { cas } = await fill(w);
+    // Kept inline in the catalog: no file, and not a vanished one either.
+    const inline = await putBlob(w.stores.get('CAS'), deterministicBytes(500, 9));
     unlinkSync(join(w.dir, 'cas', 'content', digestKey(cas[1]!)));
+    const dry = await runGc(deps(w), { dryRun: true });
+    expect(dry.tiers.find((t) => t.id === 'CAS')!.vanishedRows).toBe(1);
     const report = await runGc(deps(w), {});
     expect(report.tiers.find((t) => t.id === 'CAS')!.vanishedRows).toBe(1);
     const listed: string[] = [];
     for await (const entry of w.stores.get('CAS').entries!()) listed.push(digestKey(entry.key));
     expect(listed).not.toContain(digestKey(cas[1]!));
-    expect(listed).toHaveLength(3);
+    expect(listed).toContain(digestKey(inline));
+    expect(listed).toHaveLength(4);
   });
 
   it('removes stray files: temp files of no upload in progress and unindexed blob files; leaves foreign names alone', async () => {

@@ -1,9 +1,10 @@
 // A daemon's stores without the daemon, for the gc and verify algorithm tests:
 // a config parsed by the real loader, a real StoreManager over real files in a
 // temp dir, a real catalog, and a clock the test moves by hand.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -13,7 +14,7 @@ import { StoreManager } from '../../src/stores/factory.js';
 import { loadStoreKinds } from '../../src/stores/optional-kinds.js';
 import { putBuffer, type StoreDriver } from '../../src/stores/store.js';
 import { ManualClock } from '../../src/util/clock.js';
-import { type Digest, digestOf } from '../../src/util/digest.js';
+import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
 import { silentLogger } from '../../src/util/logger.js';
 
 export interface World {
@@ -94,4 +95,29 @@ export async function putBlob(store: StoreDriver, data: Buffer): Promise<Digest>
   const key = digestOf(data);
   await putBuffer(store, key, data);
   return key;
+}
+
+/**
+ * Flips bits of a value where its filesystem store (content under
+ * `${dir}/<name>/content`) keeps it: in its file, or, for a small value kept
+ * inline, in its catalog row. `at` picks the byte from the value's length.
+ */
+export function damageStoredValue(w: World, name: string, key: Digest, at: (length: number) => number, mask: number): void {
+  const file = join(w.dir, name, 'content', digestKey(key));
+  if (existsSync(file)) {
+    const bytes = readFileSync(file);
+    bytes[at(bytes.length)]! ^= mask;
+    writeFileSync(file, bytes);
+    return;
+  }
+  const db = new Database(w.catalog.path);
+  try {
+    const where = 'WHERE hash = ? AND key_size = ?';
+    const data = db.prepare(`SELECT data FROM store_inline_values ${where}`).pluck().get(key.hash, key.sizeBytes) as Buffer | undefined;
+    if (data === undefined) throw new Error(`${digestKey(key)} is neither a file under ${name} nor inline in the catalog`);
+    data[at(data.length)]! ^= mask;
+    db.prepare(`UPDATE store_inline_values SET data = ? ${where}`).run(data, key.hash, key.sizeBytes);
+  } finally {
+    db.close();
+  }
 }

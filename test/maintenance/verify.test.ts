@@ -4,6 +4,7 @@
 // checked on the way) or evicts when there is no good copy.
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { runGc } from '../../src/maintenance/gc.js';
 import { runVerify } from '../../src/maintenance/verify.js';
@@ -11,7 +12,7 @@ import { ActionResultCodec } from '../../src/proto/reapi.js';
 import { hasOne, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { digestKey, digestOf, formatDigest } from '../../src/util/digest.js';
 import { filesystemAt, maintenanceDeps as deps, putBlob, servers, worldsClosedAfterEach } from './harness.js';
-import { deterministicBytes } from '../helpers/data.js';
+import { deterministicBytes, textBlob } from '../helpers/data.js';
 
 const world = worldsClosedAfterEach();
 
@@ -28,7 +29,8 @@ describe('verify', () => {
       servers: servers('CAS'),
     });
     const store = w.stores.get('CAS');
-    const good = deterministicBytes(3000, 1);
+    // A file (larger than what the store keeps inline in its catalog).
+    const good = deterministicBytes(12_000, 1);
     const key = await putBlob(store, good);
     const other = await putBlob(store, deterministicBytes(500, 2));
     const file = join(w.dir, 'fast', 'content', digestKey(key));
@@ -78,7 +80,7 @@ describe('verify', () => {
   it('evicts a corrupt blob that has no good copy anywhere, so the client uploads it again', async () => {
     const w = await world({ stores: [{ name: 'CAS', ...filesystemAt('cas') }], servers: servers('CAS') });
     const store = w.stores.get('CAS');
-    const key = await putBlob(store, deterministicBytes(2000, 4));
+    const key = await putBlob(store, deterministicBytes(12_000, 4));
     flipByte(join(w.dir, 'cas', 'content', digestKey(key)), 0);
     const report = await runVerify(deps(w), { repair: true });
     expect(report.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), repair: 'evicted' })]);
@@ -88,7 +90,7 @@ describe('verify', () => {
 
   it('reports a blob whose file vanished as missing', async () => {
     const w = await world({ stores: [{ name: 'CAS', ...filesystemAt('cas') }], servers: servers('CAS') });
-    const key = await putBlob(w.stores.get('CAS'), deterministicBytes(2000, 5));
+    const key = await putBlob(w.stores.get('CAS'), deterministicBytes(12_000, 5));
     unlinkSync(join(w.dir, 'cas', 'content', digestKey(key)));
     const report = await runVerify(deps(w), {});
     expect(report.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), problem: 'missing' })]);
@@ -100,6 +102,24 @@ describe('verify', () => {
     for await (const entry of w.stores.get('CAS').entries!()) listed.push(entry.key);
     expect(listed).toEqual([]);
     expect((await runVerify(deps(w), {})).found).toBe(0);
+  });
+
+  it('finds a value kept inline in the catalog whose bytes were changed there, and evicts it with --repair', async () => {
+    const w = await world({ stores: [{ name: 'CAS', ...filesystemAt('cas') }], servers: servers('CAS') });
+    const store = w.stores.get('CAS');
+    const key = await putBlob(store, deterministicBytes(700, 6));
+    const intact = await putBlob(store, deterministicBytes(800, 7));
+    const db = new Database(w.catalog.path);
+    const changed = db.prepare('UPDATE store_inline_values SET data = ? WHERE hash = ?').run(deterministicBytes(700, 8), key.hash).changes;
+    db.close();
+    expect(changed).toBe(1);
+    const found = await runVerify(deps(w), {});
+    expect(found.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), problem: 'corrupt' })]);
+    expect(found.checked.count).toBe(2);
+    const fixed = await runVerify(deps(w), { repair: true });
+    expect(fixed.problems).toEqual([expect.objectContaining({ digest: formatDigest(key), repair: 'evicted' })]);
+    expect(await hasOne(store, key)).toBeUndefined();
+    expect(await hasOne(store, intact)).toBe(800);
   });
 
   it('checks that action cache values decode as ActionResult', async () => {
@@ -129,8 +149,8 @@ describe('verify', () => {
       servers: servers('CAS'),
     });
     const store = w.stores.get('CAS');
-    // Compressible, so the file on disk is not the blob's bytes.
-    const text = Buffer.from('all work and no play makes a dull build cache\n'.repeat(2000));
+    // Compressible, so the file on disk is not the blob's bytes (and still a file: over 8 KiB compressed).
+    const text = textBlob(92_000, 1);
     const key = await putBlob(store, text);
     const intact = await putBlob(store, Buffer.from('x'.repeat(10_000)));
     const file = join(w.dir, 'cas', 'content', digestKey(key));

@@ -1,11 +1,13 @@
 // Child process for the filesystem index SIGKILL test: a FilesystemStore
-// indexed by a real catalog writes blobs (4 at a time), reads and removes some,
+// indexed by a real catalog writes blobs (4 at a time; every other one small
+// enough to be kept inline in the catalog), reads and removes some,
 // evicts by count and flushes access times, printing "wrote <i>" after each
 // write, until it is killed. Runs the compiled code in dist/.
 // Usage: node filesystem-catalog-child.mjs <repoRoot> <stateDir> <storeDir> <firstBlob>
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { childBlob } from '../catalog/write-behind-blobs.mjs';
+import { deterministicBytes } from '../helpers/deterministic-bytes.mjs';
+import { childBlob as fileSizedBlob } from '../catalog/write-behind-blobs.mjs';
 
 const [root, stateDir, storeDir, firstBlob] = process.argv.slice(2);
 const load = (p) => import(pathToFileURL(join(root, 'dist', 'src', p)).href);
@@ -26,6 +28,9 @@ const store = new FilesystemStore(
   'CAS',
 );
 await store.start();
+
+/** Odd blobs are at most 8 KiB (kept inline), even ones mostly files. */
+const childBlob = (i) => (i % 2 === 1 ? deterministicBytes(1 + ((i * 7919) % 8192), i) : fileSizedBlob(i));
 
 let next = Number(firstBlob);
 async function worker() {

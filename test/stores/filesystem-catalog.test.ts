@@ -10,7 +10,7 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { startDaemon } from '../../src/daemon/daemon.js';
 import type { EvictionPolicy } from '../../src/config/types.js';
-import { FilesystemStore, type FilesystemStoreSpec } from '../../src/stores/filesystem-store.js';
+import { FilesystemStore, type FilesystemStoreSpec, INLINE_MAX_BYTES } from '../../src/stores/filesystem-store.js';
 import { type ByteStream, type StrayFile, putBuffer, readBuffer } from '../../src/stores/store.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
@@ -73,7 +73,7 @@ async function openStore(
   return { store, logger, close };
 }
 
-function rowsOf(catalog: Catalog, id = STORE_ID): { key: Digest; storedSize: number; accessedAt: number }[] {
+function rowsOf(catalog: Catalog, id = STORE_ID): { key: Digest; storedSize: number; accessedAt: number; inline: boolean }[] {
   return [...catalog.storeEntries.rows(id)];
 }
 
@@ -172,24 +172,30 @@ describe('FilesystemStore with a catalog index', () => {
   it('a deleted catalog: the next start rebuilds the index from the directory, saying so', async () => {
     const catalog = openCatalog();
     const first = await openStore(catalog);
-    const blobs = [deterministicBytes(100, 1), deterministicBytes(200, 2)];
+    // Files: larger than what is kept inline.
+    const blobs = [deterministicBytes(INLINE_MAX_BYTES + 100, 1), deterministicBytes(INLINE_MAX_BYTES + 200, 2)];
     for (const b of blobs) await putBuffer(first.store, digestOf(b), b);
+    // Kept inline, so it goes with the catalog: then it reads as missing, as a lost file would.
+    const inline = deterministicBytes(300, 3);
+    await putBuffer(first.store, digestOf(inline), inline);
     await first.close();
     catalog.close();
     for (const suffix of ['', '-wal', '-shm']) await rm(catalogPath + suffix, { force: true });
 
     const fresh = openCatalog();
     const second = await openStore(fresh);
-    expect(second.store.stats()).toMatchObject({ indexSource: 'directory', count: 2, bytes: 300 });
-    expect(second.logger.lines.some((l) => l.includes(`catalog has no index for ${content}; rebuilt it from the directory: 2 files, 300 bytes`))).toBe(true);
+    const bytes = 2 * INLINE_MAX_BYTES + 300;
+    expect(second.store.stats()).toMatchObject({ indexSource: 'directory', count: 2, bytes });
+    expect(second.logger.lines.some((l) => l.includes(`catalog has no index for ${content}; rebuilt it from the directory: 2 files, ${bytes} bytes`))).toBe(true);
     expect(rowsOf(fresh)).toHaveLength(2);
     for (const b of blobs) expect((await readBuffer(second.store, digestOf(b))).equals(b)).toBe(true);
+    expect(await second.store.has([digestOf(inline)])).toEqual([undefined]);
   });
 
   it('a corrupt catalog: moved aside by Catalog.open, and the index is rebuilt from the directory', async () => {
     const catalog = openCatalog();
     const first = await openStore(catalog);
-    const blobs = [deterministicBytes(100, 1), deterministicBytes(200, 2), deterministicBytes(300, 3)];
+    const blobs = [1, 2, 3].map((n) => deterministicBytes(INLINE_MAX_BYTES + 100 * n, n));
     for (const b of blobs) await putBuffer(first.store, digestOf(b), b);
     await first.close();
     catalog.close();
@@ -201,8 +207,9 @@ describe('FilesystemStore with a catalog index', () => {
     expect(catalogLog.lines.some((l) => l.startsWith('warn') && l.includes('moved it to'))).toBe(true);
     expect((await readdir(join(dir, 'state'))).some((n) => n.startsWith('catalog.sqlite.corrupt-'))).toBe(true);
     const second = await openStore(reopened);
-    expect(second.store.stats()).toMatchObject({ indexSource: 'directory', count: 3, bytes: 600 });
-    expect(second.logger.lines.some((l) => l.includes('rebuilt it from the directory: 3 files, 600 bytes'))).toBe(true);
+    const bytes = 3 * INLINE_MAX_BYTES + 600;
+    expect(second.store.stats()).toMatchObject({ indexSource: 'directory', count: 3, bytes });
+    expect(second.logger.lines.some((l) => l.includes(`rebuilt it from the directory: 3 files, ${bytes} bytes`))).toBe(true);
     for (const b of blobs) expect((await readBuffer(second.store, digestOf(b))).equals(b)).toBe(true);
   });
 
@@ -225,7 +232,7 @@ describe('FilesystemStore with a catalog index', () => {
     const catalog = openCatalog();
     const clock = new ManualClock();
     const { store, close } = await openStore(catalog, { clock, policy: { max_count: 2 } });
-    const blobs = [1, 2, 3, 4].map((seed) => deterministicBytes(100, seed));
+    const blobs = [1, 2, 3, 4].map((seed) => deterministicBytes(INLINE_MAX_BYTES + 1, seed));
     for (const b of blobs.slice(0, 3)) {
       await putBuffer(store, digestOf(b), b);
       clock.advance(1000);
@@ -374,12 +381,14 @@ describe('FilesystemStore catalog index across SIGKILLs', () => {
     expect(signal).toBe('SIGKILL');
   }
 
-  /** No row without its file, and each file holds exactly the blob its row names. */
+  /** No row without its file (or inline value), and each holds exactly the blob its row names. */
   async function checkRows(catalog: Catalog): Promise<number> {
     const rows = rowsOf(catalog, 'CAS');
     for (const row of rows) {
-      const bytes = await readFile(join(content, digestKey(row.key))).catch(() => undefined);
-      expect(bytes, `row ${digestKey(row.key)} has no file`).toBeDefined();
+      const bytes = row.inline
+        ? catalog.storeEntries.inlineValue('CAS', row.key)
+        : await readFile(join(content, digestKey(row.key))).catch(() => undefined);
+      expect(bytes, `row ${digestKey(row.key)} (${row.inline ? 'inline' : 'file'}) has no bytes`).toBeDefined();
       expect(bytes!.length).toBe(row.storedSize);
       expect(createHash('sha256').update(bytes!).digest('hex')).toBe(row.key.hash);
     }

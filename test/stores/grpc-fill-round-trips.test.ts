@@ -6,12 +6,10 @@
 // real second daemon over loopback.
 import { status } from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { collectStats } from '../../src/daemon/control/stats.js';
 import { systemClock } from '../../src/util/clock.js';
-import { type Digest, digestKey, digestOf } from '../../src/util/digest.js';
+import { type Digest, digestOf } from '../../src/util/digest.js';
 import { grpcError } from '../helpers/grpc-matchers.js';
 import { cleanupsAfterEach } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -46,12 +44,12 @@ describe('fast_slow over a grpc slow tier: one upstream call per fast-tier miss'
 
     for (const [i, digest] of digests.entries()) expect((await laptop.client.downloadBlob(digest)).equals(blobs[i]!)).toBe(true);
     expect(upstreamCalls(laptop).cas - before.cas).toBe(blobs.length);
-    await waitFor(() => digests.every((d) => existsSync(join(laptop.casContent, digestKey(d)))), { what: 'every blob in the fast tier' });
+    await waitFor(() => digests.every((d) => laptop.fastTierHolds(d)), { what: 'every blob in the fast tier' });
 
     const nowhere = digestOf(Buffer.from('never uploaded anywhere'));
     await expect(laptop.client.downloadBlob(nowhere)).rejects.toEqual(grpcError(status.NOT_FOUND));
     expect(upstreamCalls(laptop).cas - before.cas).toBe(blobs.length + 1);
-    expect(existsSync(join(laptop.casContent, digestKey(nowhere)))).toBe(false);
+    expect(laptop.fastTierHolds(nowhere)).toBe(false);
 
     // Filled: the second reads stay on the laptop.
     for (const [i, digest] of digests.entries()) expect((await laptop.client.downloadBlob(digest)).equals(blobs[i]!)).toBe(true);
@@ -79,7 +77,7 @@ describe('fast_slow over a grpc slow tier: one upstream call per fast-tier miss'
     const laptop = await startLaptop(cleanups, cluster.url, { retry: { max_retries: 0, delay: 0.01, jitter: 0 } });
     await cluster.stop();
     await expect(laptop.client.downloadBlob(digest)).rejects.toEqual(grpcError(status.NOT_FOUND));
-    expect(existsSync(join(laptop.casContent, digestKey(digest)))).toBe(false);
+    expect(laptop.fastTierHolds(digest)).toBe(false);
     await cluster.start();
     await waitFor(() => laptop.client.downloadBlob(digest).then((b) => b.equals(data), () => false), { what: 'a read through the returned cluster', intervalMs: 200 });
   });

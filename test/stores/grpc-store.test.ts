@@ -4,12 +4,10 @@
 // tier, and reads of blobs the cluster got directly work.
 import { status } from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { collectStats } from '../../src/daemon/control/stats.js';
 import { systemClock } from '../../src/util/clock.js';
-import { digestOf, digestKey } from '../../src/util/digest.js';
+import { digestOf } from '../../src/util/digest.js';
 import { blobName } from '../helpers/grpc-client.js';
 import { grpcError } from '../helpers/grpc-matchers.js';
 import { cleanupsAfterEach } from '../helpers/temp-dir.js';
@@ -32,8 +30,7 @@ describe('grpc store: laptop in front of a cluster', () => {
     await first.stop();
 
     const fresh = await startLaptop(cleanups, cluster.url);
-    const fastFile = (d: { hash: string; sizeBytes: number }) => join(fresh.casContent, digestKey(d));
-    expect(existsSync(fastFile(bigDigest))).toBe(false);
+    expect(fresh.fastTierHolds(bigDigest)).toBe(false);
     const missing = await fresh.client.findMissingBlobs({ blobDigests: [smallDigest, bigDigest, digestOf(Buffer.from('nowhere'))] });
     expect(missing.missingBlobDigests).toEqual([digestOf(Buffer.from('nowhere'))]);
     expect((await fresh.client.downloadBlob(bigDigest)).equals(big)).toBe(true);
@@ -54,7 +51,7 @@ describe('grpc store: laptop in front of a cluster', () => {
     ]);
     expect(upstream[0]).toMatchObject({ instanceName: 'main', errors: 0, bytesUploaded: 0, bytesDownloaded: big.length + small.length });
     // The fill lands beside the read, not before its answer.
-    await waitFor(() => existsSync(fastFile(bigDigest)) && existsSync(fastFile(smallDigest)), { what: 'both blobs in the fast tier' });
+    await waitFor(() => fresh.fastTierHolds(bigDigest) && fresh.fastTierHolds(smallDigest), { what: 'both blobs in the fast tier' });
   });
 
   it('reads a blob uploaded to the cluster directly, whole and by range, and a missing one is NOT_FOUND', async () => {

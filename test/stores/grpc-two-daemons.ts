@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { GrpcStoreSpec, NcacheConfig, StoreSpec } from '../../src/config/types.js';
 import { type RunningDaemon, startDaemon } from '../../src/daemon/daemon.js';
 import { fixtureConfig } from '../daemon/fixture.js';
+import type { Digest } from '../../src/util/digest.js';
+import { storesListing } from '../helpers/catalog-entries.js';
 import { ReapiClient } from '../helpers/grpc-client.js';
 import { closedPort } from '../helpers/ports.js';
 import { type Cleanups, tempDir } from '../helpers/temp-dir.js';
@@ -82,6 +84,8 @@ export interface Laptop {
   readonly config: NcacheConfig;
   /** The fast tier's content directory of the CAS. */
   readonly casContent: string;
+  /** Whether the CAS's fast tier lists `key` (a file, or a small value kept inline in the catalog). */
+  fastTierHolds(key: Digest): boolean;
   stop(): Promise<void>;
 }
 
@@ -119,6 +123,7 @@ export async function startLaptop(cleanups: Cleanups, clusterUrl: string, opts: 
     client,
     config,
     casContent: join(dir, 'cas', 'content'),
+    fastTierHolds: (key) => storesListing(join(dir, 'state'), key).includes('CAS.fast_slow.fast'),
     async stop() {
       if (stopped) return;
       stopped = true;

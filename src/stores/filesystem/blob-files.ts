@@ -1,4 +1,4 @@
-// Open content files handed to a reader that brings its own buffers
+// Open content files (or an inline value) handed to a reader that brings its own buffers
 // (StoreDriver.openBlobFile). Small files are read synchronously, as the
 // store's getPart does (SYNC_READ_MAX_BYTES): one syscall on the event loop
 // costs less than a round trip through the thread pool. Large files are read
@@ -65,4 +65,23 @@ export class PooledBlobFile implements BlobFile {
     this.closed = true;
     await this.fh.close().catch(() => {});
   }
+}
+
+/** A value kept inline in the catalog: its bytes, already in memory. */
+export class InlineBlobFile implements BlobFile {
+  constructor(
+    private readonly data: Buffer,
+    readonly start: number,
+    readonly end: number,
+    private readonly what: string,
+  ) {}
+
+  async read(buf: Buffer, position: number): Promise<void> {
+    if (position + buf.length > this.data.length) {
+      throw internal(`${this.what}: the value ended ${position + buf.length - this.data.length} bytes early`);
+    }
+    this.data.copy(buf, 0, position, position + buf.length);
+  }
+
+  async close(): Promise<void> {}
 }

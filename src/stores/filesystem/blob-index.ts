@@ -30,6 +30,8 @@ export interface IndexedBlob {
   readonly lastAccessMs: number;
   /** Different for every set(): tells a blob replaced meanwhile from the one seen earlier. */
   readonly version: number;
+  /** The bytes are kept inline in the catalog, not in a file. */
+  readonly inline: boolean;
 }
 
 /** A lookup's answer, without the key (the caller has it). */
@@ -66,6 +68,8 @@ export class BlobIndex {
   private chargedSizes = new Float64Array(INITIAL_RECORDS);
   private accessMs = new Float64Array(INITIAL_RECORDS);
   private versions = new Float64Array(INITIAL_RECORDS);
+  /** 1 for a blob kept inline in the catalog. */
+  private inlineFlags = new Uint8Array(INITIAL_RECORDS);
   /** The slot hash of each record, so the table can be rebuilt and shifted without rehashing. */
   private slotHashes = new Int32Array(INITIAL_RECORDS);
   private older = new Int32Array(INITIAL_RECORDS);
@@ -138,7 +142,7 @@ export class BlobIndex {
    * over the byte budget). `lastAccessMs` lets a store rebuild its order after
    * a restart: callers restoring blobs must insert them oldest first.
    */
-  set(key: Digest, storedSize: number, chargedSize: number, lastAccessMs = this.clock.now()): void {
+  set(key: Digest, storedSize: number, chargedSize: number, lastAccessMs = this.clock.now(), inline = false): void {
     if (!this.decode(key.hash)) throw new Error(`blob index: ${JSON.stringify(key.hash)} is not a lowercase SHA-256`);
     const slotHash = this.slotHash(key.sizeBytes);
     let record = this.find(slotHash, key.sizeBytes);
@@ -157,6 +161,7 @@ export class BlobIndex {
     this.chargedSizes[record] = chargedSize;
     this.accessMs[record] = lastAccessMs;
     this.versions[record] = this.nextVersion++;
+    this.inlineFlags[record] = inline ? 1 : 0;
     this.append(record);
     this.totalBytes += chargedSize;
     this.evictAsNeeded();
@@ -274,7 +279,7 @@ export class BlobIndex {
   /** Doubles the record arrays and the table (the table is rebuilt from the records' slot hashes). */
   private grow(): void {
     const records = this.keySizes.length * 2;
-    const widen = <T extends Uint32Array | Int32Array | Float64Array>(old: T, make: (n: number) => T, per = 1): T => {
+    const widen = <T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(old: T, make: (n: number) => T, per = 1): T => {
       const bigger = make(records * per);
       bigger.set(old);
       return bigger;
@@ -285,6 +290,7 @@ export class BlobIndex {
     this.chargedSizes = widen(this.chargedSizes, (n) => new Float64Array(n));
     this.accessMs = widen(this.accessMs, (n) => new Float64Array(n));
     this.versions = widen(this.versions, (n) => new Float64Array(n));
+    this.inlineFlags = widen(this.inlineFlags, (n) => new Uint8Array(n));
     this.slotHashes = widen(this.slotHashes, (n) => new Int32Array(n));
     this.older = widen(this.older, (n) => new Int32Array(n));
     this.newer = widen(this.newer, (n) => new Int32Array(n));
@@ -367,6 +373,7 @@ export class BlobIndex {
       chargedSize: this.chargedSizes[record]!,
       lastAccessMs: this.accessMs[record]!,
       version: this.versions[record]!,
+      inline: this.inlineFlags[record] === 1,
     };
   }
 
