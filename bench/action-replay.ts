@@ -19,6 +19,10 @@
 // one's. Section "replay" of `npm run bench`; NCACHE_BENCH_CPU_PROF_DIR keeps
 // a CPU profile of each daemon phase there (summarize them with
 // bench/cpu-profile.ts; the profiler's cost shows in the CPU columns).
+// NCACHE_BENCH_REPLAY_STORE=memory or noop swaps the filesystem CAS and AC
+// for stores that keep the bytes in memory or nowhere: the cold phase then
+// shows what the protocol alone costs, the floor under any store (there is
+// no warm phase: a restarted daemon has nothing to read).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
@@ -183,9 +187,10 @@ export interface ReplayRow {
   coldFirst: PassCpu;
   /** The same daemon's last pass over other actions: what a daemon that has run a while costs. */
   cold: PassCpu;
-  warmFirst: PassCpu;
-  warm: PassCpu;
-  warmPeakRss: number;
+  /** Undefined for a store that keeps nothing across a restart (NCACHE_BENCH_REPLAY_STORE). */
+  warmFirst: PassCpu | undefined;
+  warm: PassCpu | undefined;
+  warmPeakRss: number | undefined;
 }
 
 /** The output sizes of the Bazel section's workspace (bench-workspace.ts), one per action. */
@@ -215,7 +220,7 @@ async function replayOnce(
   seed: string,
   settings: BenchSettings['bazel'],
 ): Promise<ReplayRow> {
-  const fixture = await DaemonFixture.create();
+  const fixture = await DaemonFixture.create({ leafStore: settings.replayStore });
   const perAction = (cpu: ThreadCpu): PassCpu => {
     const ms = (seconds: number) => (seconds * 1000) / sizes.length;
     return { main: ms(cpu.main), otherUser: ms(cpu.otherUser), otherKernel: ms(cpu.otherKernel), all: ms(cpu.all) };
@@ -239,6 +244,9 @@ async function replayOnce(
     };
     const cold = await phase('cold');
     await cold.daemon.stop();
+    if (settings.replayStore !== 'filesystem') {
+      return { daemon: name, coldFirst: cold.first, cold: cold.last, warmFirst: undefined, warm: undefined, warmPeakRss: undefined };
+    }
     const warm = await phase('warm');
     const peak = await processMemory(warm.daemon.pid);
     await warm.daemon.stop();
@@ -252,6 +260,9 @@ export async function runReplayBench(settings: BenchSettings, print: (line: stri
   const s = settings.bazel;
   const sizes = workspaceSizes(s);
   print(`\n## Daemon CPU per action, Bazel's requests replayed without Bazel (${sizes.length} actions, ${CONCURRENCY} at a time)`);
+  if (s.replayStore !== 'filesystem') {
+    print(`CAS and AC: ${s.replayStore} stores (NCACHE_BENCH_REPLAY_STORE), not the filesystem ones: cold phase only, the cost of the protocol with ${s.replayStore === 'noop' ? 'nothing stored' : 'the bytes kept in memory'}.`);
+  }
   print(
     `Each phase runs ${1 + s.daemonWarmups} passes over different actions on one daemon: "first" is the fresh daemon (V8 still compiling), ` +
       `the rest its last pass (NCACHE_BENCH_DAEMON_WARMUPS=${s.daemonWarmups} passes before it).`,
@@ -268,7 +279,7 @@ export async function runReplayBench(settings: BenchSettings, print: (line: stri
     // Who goes first alternates: the second daemon of a pair starts while the disk still settles the first one's writes.
     for (const run of round % 2 === 0 ? [baseline, mine] : [mine, baseline]) rows.push(await run());
   }
-  const fmt = (n: number) => n.toFixed(2);
+  const fmt = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(2));
   print(
     table(
       [
@@ -288,10 +299,10 @@ export async function runReplayBench(settings: BenchSettings, print: (line: stri
         fmt(r.cold.main),
         `${fmt(r.cold.otherUser)} / ${fmt(r.cold.otherKernel)}`,
         fmt(r.cold.all),
-        fmt(r.warmFirst.all),
-        fmt(r.warm.main),
-        fmt(r.warm.all),
-        `${(r.warmPeakRss / 1e6).toFixed(1)} MB`,
+        fmt(r.warmFirst?.all),
+        fmt(r.warm?.main),
+        fmt(r.warm?.all),
+        r.warmPeakRss === undefined ? '-' : `${(r.warmPeakRss / 1e6).toFixed(1)} MB`,
       ]),
     ),
   );
@@ -299,10 +310,13 @@ export async function runReplayBench(settings: BenchSettings, print: (line: stri
     const names = [...new Set(rows.map((r) => r.daemon))];
     for (const name of names) {
       const mine = rows.filter((r) => r.daemon === name);
-      const med = (pick: (r: ReplayRow) => number) => fmt(median(mine.map(pick)));
+      const med = (pick: (r: ReplayRow) => number | undefined) => {
+        const values = mine.map(pick).filter((v): v is number => v !== undefined);
+        return values.length === 0 ? '-' : fmt(median(values));
+      };
       print(
         `median ${name}: cold ${med((r) => r.cold.all)} ms/action (main ${med((r) => r.cold.main)}; first pass ${med((r) => r.coldFirst.all)}), ` +
-          `warm ${med((r) => r.warm.all)} ms/hit (main ${med((r) => r.warm.main)}; first pass ${med((r) => r.warmFirst.all)})`,
+          `warm ${med((r) => r.warm?.all)} ms/hit (main ${med((r) => r.warm?.main)}; first pass ${med((r) => r.warmFirst?.all)})`,
       );
     }
   }

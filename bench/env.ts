@@ -1,6 +1,8 @@
 // Benchmark sizes come from environment variables so a quick run and a full
 // run use the same code. Every knob is printed with the results.
 
+import type { LeafStoreKind } from '../test/helpers/daemon-process.js';
+
 export interface BenchSettings {
   /** Which sections to run: "rpc", "load", "bazel", "replay", "exec", "remote", "s3", "presence", "dedup", "zstd", "prometheus", "upstream". */
   sections: Set<string>;
@@ -46,6 +48,12 @@ export interface BenchSettings {
      * that has run a while, not one whose JIT is still compiling.
      */
     daemonWarmups: number;
+    /**
+     * What holds the replay's CAS and AC: the product's filesystem stores, or
+     * memory or noop (nothing kept, so no warm phase) to show what a cold
+     * action costs with less storage work or none.
+     */
+    replayStore: LeafStoreKind;
   };
   /** The execution section (bench/exec-bench.ts); its workspace is the Bazel section's. */
   exec: {
@@ -84,6 +92,14 @@ function listVar(env: NodeJS.ProcessEnv, name: string, fallback: number[]): numb
     if (!Number.isInteger(value) || value <= 0) throw new Error(`${name}: expected comma-separated positive integers, got "${raw}"`);
     return value;
   });
+}
+
+function replayStore(env: NodeJS.ProcessEnv): LeafStoreKind {
+  const kind = env.NCACHE_BENCH_REPLAY_STORE || 'filesystem';
+  if (kind !== 'filesystem' && kind !== 'memory' && kind !== 'noop') {
+    throw new Error(`NCACHE_BENCH_REPLAY_STORE: unknown store "${kind}" (use filesystem, memory, noop)`);
+  }
+  return kind;
 }
 
 function dedupStacks(env: NodeJS.ProcessEnv): Set<string> {
@@ -133,6 +149,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       cpuProfileDir: env.NCACHE_BENCH_CPU_PROF_DIR || undefined,
       daemonNodeArgs: (env.NCACHE_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean),
       daemonWarmups: intVar(env, 'NCACHE_BENCH_DAEMON_WARMUPS', 3),
+      replayStore: replayStore(env),
     },
     exec: {
       rounds: Math.max(1, intVar(env, 'NCACHE_BENCH_EXEC_ROUNDS', 2)),
@@ -161,6 +178,7 @@ export const SETTINGS_HELP = [
   'NCACHE_BENCH_CPU_PROF_DIR=<dir: daemons run with --cpu-prof, one profile per scenario and phase, summarized>',
   'NCACHE_BENCH_DAEMON_NODE_ARGS=<node options for the replay section\'s daemons, e.g. V8 flags to try>',
   'NCACHE_BENCH_DAEMON_WARMUPS=3 (passes of the workspace\'s actions replayed against each daemon before it is measured; 0: a fresh daemon)',
+  'NCACHE_BENCH_REPLAY_STORE=filesystem (the replay\'s CAS and AC; memory or noop show what a cold action costs with less storage or none)',
   'NCACHE_BENCH_EXEC_{ROUNDS=2,PROBES=50,TREE_FILES=10000} (the exec section builds the Bazel section\'s workspace)',
   'NCACHE_BENCH_REMOTE_ROUNDS=2 (the remote section builds the Bazel section\'s workspace)',
   'NCACHE_BENCH_DEDUP_{ARCHIVE_MIB=64,VERSIONS=10,OUTPUTS_MIB=48,STACKS=seed,daemon,local}',

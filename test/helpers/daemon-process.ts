@@ -36,7 +36,14 @@ export interface TestConfigOptions {
   httpCache?: { socketAddress?: string; auth?: { tokens_file: string; allow_unauthenticated_reads?: boolean } };
   /** Also serve Prometheus metrics on the gRPC listener (services.experimental_prometheus). */
   prometheus?: { path: string };
+  /**
+   * What holds the CAS's and the AC's values (default filesystem). memory and
+   * noop (nothing kept) exist to measure what storage costs (bench replay).
+   */
+  leafStore?: LeafStoreKind;
 }
+
+export type LeafStoreKind = 'filesystem' | 'memory' | 'noop';
 
 /**
  * A NativeLink-format config: a filesystem CAS behind verify (size and hash),
@@ -45,13 +52,17 @@ export interface TestConfigOptions {
  */
 export function testConfigText(opts: TestConfigOptions): string {
   const instance = opts.instanceName ?? '';
-  const filesystem = (name: string, maxBytes: string | number) => ({
-    filesystem: {
-      content_path: join(opts.dataDir, name, 'content'),
-      temp_path: join(opts.dataDir, name, 'tmp'),
-      eviction_policy: { max_bytes: maxBytes },
-    },
-  });
+  const filesystem = (name: string, maxBytes: string | number): Record<string, unknown> => {
+    if (opts.leafStore === 'noop') return { noop: {} };
+    if (opts.leafStore === 'memory') return { memory: { eviction_policy: { max_bytes: maxBytes } } };
+    return {
+      filesystem: {
+        content_path: join(opts.dataDir, name, 'content'),
+        temp_path: join(opts.dataDir, name, 'tmp'),
+        eviction_policy: { max_bytes: maxBytes },
+      },
+    };
+  };
   const config = {
     stores: [
       {
