@@ -418,7 +418,9 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
 
   private async write(key: Digest, source: ByteStream, size: number): Promise<void> {
     const what = `${this.what}: upload of ${formatDigest(key)}`;
-    if (size <= INLINE_MAX_BYTES && this.index !== undefined) return this.writeInline(key, await collect(exactSize(source, size, what), size), what);
+    if (size <= INLINE_MAX_BYTES && this.index !== undefined) {
+      return this.writeInline(key, await collect(exactSize(source, size, what), size), what);
+    }
     const temp = join(this.tempPath, uploadTempName(key));
     this.activeTemps.add(temp);
     let fh: FileHandle;
@@ -737,7 +739,8 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
   /**
    * Files the index does not account for: temp files of no write in progress
    * (left by a crash) and "<hash>-<size>" files in content_path without an
-   * index entry (a crash between rename and row, or a lost catalog row).
+   * index entry (a crash between rename and row, or a lost catalog row) or
+   * whose entry is kept inline (a crash before the file it replaced went).
    * Names ncache did not write are never reported. Each file is checked
    * again just before it is yielded, so a write that commits meanwhile is
    * not reported.
@@ -787,15 +790,16 @@ export class FilesystemStore implements StoreDriver, LocalFiles {
       }
     };
     if (stray.kind === 'temp') return this.activeTemps.has(stray.path) ? false : removeFile();
-    return this.serialize(name, async () => (this.files.peek(key!) !== undefined ? false : removeFile()));
+    // A file whose key is kept inline is a leftover of the value it replaced.
+    return this.serialize(name, async () => (this.files.peek(key!)?.inline === false ? false : removeFile()));
   }
 
-  /** In the index, or a rename/unlink of it is in progress. Does not touch recency. */
+  /** In the index as a file, or a rename/unlink of it is in progress. Does not touch recency. */
   private isIndexed(name: string): boolean {
     // (peek() evicts an entry past max_seconds: it was about to be deleted anyway.)
     if (this.fileOps.has(name)) return true;
     const key = parseDigestKey(name);
-    return key !== undefined && this.files.peek(key) !== undefined;
+    return key !== undefined && this.files.peek(key)?.inline === false;
   }
 
   stats(): FilesystemStats {

@@ -1,7 +1,7 @@
 // Small values kept inline in the catalog by the filesystem store: a real
 // SQLite catalog and real directories; what is (and is not) on disk is read
 // back from both.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -219,6 +219,23 @@ describe('FilesystemStore keeps small values inline in its catalog', () => {
     const order: string[] = [];
     for await (const e of store.entries()) order.push(digestKey(e.key));
     expect(order[0]).toBe(digestKey(digestOf(small)));
+  });
+
+  it('a file left under the name of a value now kept inline is a stray for gc, and removing it keeps the value', async () => {
+    // What a crash leaves between committing a small action result and unlinking the file it replaced.
+    const catalog = openCatalog();
+    const { store } = await openStore(catalog);
+    const key = digestOf(Buffer.from('an action'));
+    const small = deterministicBytes(300, 12);
+    await putBuffer(store, key, small);
+    const leftover = join(content, digestKey(key));
+    await writeFile(leftover, deterministicBytes(INLINE_MAX_BYTES * 2, 13));
+    const strays: string[] = [];
+    for await (const s of store.strayFiles()) strays.push(`${s.kind} ${s.path}`);
+    expect(strays).toEqual([`unindexed ${leftover}`]);
+    expect(await store.removeStray({ path: leftover, kind: 'unindexed' })).toBe(true);
+    expect(await readdir(content)).toEqual([]);
+    expect((await readBuffer(store, key)).equals(small)).toBe(true);
   });
 
   it('without a catalog every value is a file', async () => {
