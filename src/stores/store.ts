@@ -28,15 +28,19 @@ export interface StoreEntry {
 export interface StrayFile {
   readonly path: string;
   readonly size: number;
-  /** 'temp': an upload that is not in progress; 'unindexed': a "<hash>-<size>" content file without an index entry. */
+  /**
+   * 'temp': an upload that is not in progress; 'unindexed': a "<hash>-<size>"
+   * content file without an index entry, or whose entry is kept inline in the
+   * catalog (a leftover of the file that value replaced).
+   */
   readonly kind: 'temp' | 'unindexed';
 }
 
 /**
- * A store that keeps each value in a file of its own, "<hash>-<size>" under
- * contentPath, written through temp files in tempPath (filesystem): gc checks
- * those files, removes strays and spares the temp files of uploads in
- * progress; verify reads the files directly.
+ * A store that keeps values in files of their own, "<hash>-<size>" under
+ * contentPath, written through temp files in tempPath (filesystem; small
+ * values may live in its catalog instead): gc checks those files and
+ * removes strays; gc and verify spare the uploads in progress (temp files).
  */
 export interface LocalFiles {
   readonly contentPath: string;
